@@ -1,0 +1,42 @@
+# One entry point per job. `make run` and `make test` work on a fresh machine.
+PY ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+
+.PHONY: venv run test check lint typecheck proto bench clean
+
+$(BIN)/flowhost: pyproject.toml
+	$(PY) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e '.[dev]'
+	@touch $@
+
+venv: $(BIN)/flowhost
+
+## Start the cluster: gateway on 127.0.0.1:8080, two executors, the example package deployed.
+run: venv
+	$(BIN)/flowhost up
+
+## Run the test suite (what CI runs).
+test: venv
+	$(BIN)/python -m pytest -q
+
+## Lint, type-check and test.
+check: venv lint typecheck test
+
+lint: venv
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+typecheck: venv
+	$(BIN)/mypy
+
+## Regenerate protobuf code after editing protos/**/*.proto.
+proto: venv
+	$(BIN)/python -m protos.generate
+
+bench: venv
+	$(BIN)/flowhost bench
+
+clean:
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache .flowhost

@@ -1,0 +1,305 @@
+from google.protobuf.internal import containers as _containers
+from google.protobuf.internal import enum_type_wrapper as _enum_type_wrapper
+from google.protobuf import descriptor as _descriptor
+from google.protobuf import message as _message
+from collections.abc import Iterable as _Iterable, Mapping as _Mapping
+from typing import ClassVar as _ClassVar, Optional as _Optional, Union as _Union
+
+DESCRIPTOR: _descriptor.FileDescriptor
+
+class Status(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = ()
+    STATUS_UNSPECIFIED: _ClassVar[Status]
+    STATUS_OK: _ClassVar[Status]
+    STATUS_FAILED: _ClassVar[Status]
+    STATUS_DEADLINE: _ClassVar[Status]
+    STATUS_CANCELLED: _ClassVar[Status]
+    STATUS_REJECTED: _ClassVar[Status]
+STATUS_UNSPECIFIED: Status
+STATUS_OK: Status
+STATUS_FAILED: Status
+STATUS_DEADLINE: Status
+STATUS_CANCELLED: Status
+STATUS_REJECTED: Status
+
+class DescribeRequest(_message.Message):
+    __slots__ = ()
+    def __init__(self) -> None: ...
+
+class DescribeReply(_message.Message):
+    __slots__ = ("runtime", "executor_id", "deployments", "draining")
+    RUNTIME_FIELD_NUMBER: _ClassVar[int]
+    EXECUTOR_ID_FIELD_NUMBER: _ClassVar[int]
+    DEPLOYMENTS_FIELD_NUMBER: _ClassVar[int]
+    DRAINING_FIELD_NUMBER: _ClassVar[int]
+    runtime: str
+    executor_id: str
+    deployments: _containers.RepeatedScalarFieldContainer[str]
+    draining: bool
+    def __init__(self, runtime: _Optional[str] = ..., executor_id: _Optional[str] = ..., deployments: _Optional[_Iterable[str]] = ..., draining: _Optional[bool] = ...) -> None: ...
+
+class ValidateRequest(_message.Message):
+    __slots__ = ("source",)
+    SOURCE_FIELD_NUMBER: _ClassVar[int]
+    source: str
+    def __init__(self, source: _Optional[str] = ...) -> None: ...
+
+class ValidateReply(_message.Message):
+    __slots__ = ("spec", "issues")
+    SPEC_FIELD_NUMBER: _ClassVar[int]
+    ISSUES_FIELD_NUMBER: _ClassVar[int]
+    spec: PackageSpec
+    issues: _containers.RepeatedCompositeFieldContainer[PackageIssue]
+    def __init__(self, spec: _Optional[_Union[PackageSpec, _Mapping]] = ..., issues: _Optional[_Iterable[_Union[PackageIssue, _Mapping]]] = ...) -> None: ...
+
+class PackageIssue(_message.Message):
+    __slots__ = ("path", "message")
+    PATH_FIELD_NUMBER: _ClassVar[int]
+    MESSAGE_FIELD_NUMBER: _ClassVar[int]
+    path: str
+    message: str
+    def __init__(self, path: _Optional[str] = ..., message: _Optional[str] = ...) -> None: ...
+
+class PackageSpec(_message.Message):
+    __slots__ = ("name", "version", "service_path", "summary", "configuration", "profiles", "actions", "data", "files", "processes")
+    class ProfilesEntry(_message.Message):
+        __slots__ = ("key", "value")
+        KEY_FIELD_NUMBER: _ClassVar[int]
+        VALUE_FIELD_NUMBER: _ClassVar[int]
+        key: str
+        value: str
+        def __init__(self, key: _Optional[str] = ..., value: _Optional[str] = ...) -> None: ...
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    VERSION_FIELD_NUMBER: _ClassVar[int]
+    SERVICE_PATH_FIELD_NUMBER: _ClassVar[int]
+    SUMMARY_FIELD_NUMBER: _ClassVar[int]
+    CONFIGURATION_FIELD_NUMBER: _ClassVar[int]
+    PROFILES_FIELD_NUMBER: _ClassVar[int]
+    ACTIONS_FIELD_NUMBER: _ClassVar[int]
+    DATA_FIELD_NUMBER: _ClassVar[int]
+    FILES_FIELD_NUMBER: _ClassVar[int]
+    PROCESSES_FIELD_NUMBER: _ClassVar[int]
+    name: str
+    version: str
+    service_path: str
+    summary: str
+    configuration: _containers.RepeatedCompositeFieldContainer[ConfigValue]
+    profiles: _containers.ScalarMap[str, str]
+    actions: _containers.RepeatedCompositeFieldContainer[Action]
+    data: _containers.RepeatedCompositeFieldContainer[DataAction]
+    files: _containers.RepeatedCompositeFieldContainer[FileResource]
+    processes: _containers.RepeatedScalarFieldContainer[str]
+    def __init__(self, name: _Optional[str] = ..., version: _Optional[str] = ..., service_path: _Optional[str] = ..., summary: _Optional[str] = ..., configuration: _Optional[_Iterable[_Union[ConfigValue, _Mapping]]] = ..., profiles: _Optional[_Mapping[str, str]] = ..., actions: _Optional[_Iterable[_Union[Action, _Mapping]]] = ..., data: _Optional[_Iterable[_Union[DataAction, _Mapping]]] = ..., files: _Optional[_Iterable[_Union[FileResource, _Mapping]]] = ..., processes: _Optional[_Iterable[str]] = ...) -> None: ...
+
+class ConfigValue(_message.Message):
+    __slots__ = ("name", "type", "required", "default", "summary")
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    TYPE_FIELD_NUMBER: _ClassVar[int]
+    REQUIRED_FIELD_NUMBER: _ClassVar[int]
+    DEFAULT_FIELD_NUMBER: _ClassVar[int]
+    SUMMARY_FIELD_NUMBER: _ClassVar[int]
+    name: str
+    type: str
+    required: bool
+    default: str
+    summary: str
+    def __init__(self, name: _Optional[str] = ..., type: _Optional[str] = ..., required: _Optional[bool] = ..., default: _Optional[str] = ..., summary: _Optional[str] = ...) -> None: ...
+
+class Action(_message.Message):
+    __slots__ = ("name", "process", "request", "response", "sync_timeout_ms", "wait_message", "summary", "outcomes")
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    PROCESS_FIELD_NUMBER: _ClassVar[int]
+    REQUEST_FIELD_NUMBER: _ClassVar[int]
+    RESPONSE_FIELD_NUMBER: _ClassVar[int]
+    SYNC_TIMEOUT_MS_FIELD_NUMBER: _ClassVar[int]
+    WAIT_MESSAGE_FIELD_NUMBER: _ClassVar[int]
+    SUMMARY_FIELD_NUMBER: _ClassVar[int]
+    OUTCOMES_FIELD_NUMBER: _ClassVar[int]
+    name: str
+    process: str
+    request: str
+    response: str
+    sync_timeout_ms: int
+    wait_message: str
+    summary: str
+    outcomes: _containers.RepeatedScalarFieldContainer[str]
+    def __init__(self, name: _Optional[str] = ..., process: _Optional[str] = ..., request: _Optional[str] = ..., response: _Optional[str] = ..., sync_timeout_ms: _Optional[int] = ..., wait_message: _Optional[str] = ..., summary: _Optional[str] = ..., outcomes: _Optional[_Iterable[str]] = ...) -> None: ...
+
+class DataAction(_message.Message):
+    __slots__ = ("type", "profile", "id", "load", "save", "delete")
+    TYPE_FIELD_NUMBER: _ClassVar[int]
+    PROFILE_FIELD_NUMBER: _ClassVar[int]
+    ID_FIELD_NUMBER: _ClassVar[int]
+    LOAD_FIELD_NUMBER: _ClassVar[int]
+    SAVE_FIELD_NUMBER: _ClassVar[int]
+    DELETE_FIELD_NUMBER: _ClassVar[int]
+    type: str
+    profile: str
+    id: str
+    load: str
+    save: str
+    delete: str
+    def __init__(self, type: _Optional[str] = ..., profile: _Optional[str] = ..., id: _Optional[str] = ..., load: _Optional[str] = ..., save: _Optional[str] = ..., delete: _Optional[str] = ...) -> None: ...
+
+class FileResource(_message.Message):
+    __slots__ = ("path", "list", "upload")
+    PATH_FIELD_NUMBER: _ClassVar[int]
+    LIST_FIELD_NUMBER: _ClassVar[int]
+    UPLOAD_FIELD_NUMBER: _ClassVar[int]
+    path: str
+    list: str
+    upload: str
+    def __init__(self, path: _Optional[str] = ..., list: _Optional[str] = ..., upload: _Optional[str] = ...) -> None: ...
+
+class DeployRequest(_message.Message):
+    __slots__ = ("key", "source")
+    KEY_FIELD_NUMBER: _ClassVar[int]
+    SOURCE_FIELD_NUMBER: _ClassVar[int]
+    key: str
+    source: str
+    def __init__(self, key: _Optional[str] = ..., source: _Optional[str] = ...) -> None: ...
+
+class DeployReply(_message.Message):
+    __slots__ = ("issues",)
+    ISSUES_FIELD_NUMBER: _ClassVar[int]
+    issues: _containers.RepeatedCompositeFieldContainer[PackageIssue]
+    def __init__(self, issues: _Optional[_Iterable[_Union[PackageIssue, _Mapping]]] = ...) -> None: ...
+
+class UndeployRequest(_message.Message):
+    __slots__ = ("key",)
+    KEY_FIELD_NUMBER: _ClassVar[int]
+    key: str
+    def __init__(self, key: _Optional[str] = ...) -> None: ...
+
+class UndeployReply(_message.Message):
+    __slots__ = ()
+    def __init__(self) -> None: ...
+
+class Document(_message.Message):
+    __slots__ = ("data", "properties")
+    class PropertiesEntry(_message.Message):
+        __slots__ = ("key", "value")
+        KEY_FIELD_NUMBER: _ClassVar[int]
+        VALUE_FIELD_NUMBER: _ClassVar[int]
+        key: str
+        value: str
+        def __init__(self, key: _Optional[str] = ..., value: _Optional[str] = ...) -> None: ...
+    DATA_FIELD_NUMBER: _ClassVar[int]
+    PROPERTIES_FIELD_NUMBER: _ClassVar[int]
+    data: bytes
+    properties: _containers.ScalarMap[str, str]
+    def __init__(self, data: _Optional[bytes] = ..., properties: _Optional[_Mapping[str, str]] = ...) -> None: ...
+
+class ExecuteRequest(_message.Message):
+    __slots__ = ("id", "cancel", "deployment", "process", "documents", "properties", "config", "flow", "timeout_ms", "execution_id", "record")
+    class PropertiesEntry(_message.Message):
+        __slots__ = ("key", "value")
+        KEY_FIELD_NUMBER: _ClassVar[int]
+        VALUE_FIELD_NUMBER: _ClassVar[int]
+        key: str
+        value: str
+        def __init__(self, key: _Optional[str] = ..., value: _Optional[str] = ...) -> None: ...
+    class ConfigEntry(_message.Message):
+        __slots__ = ("key", "value")
+        KEY_FIELD_NUMBER: _ClassVar[int]
+        VALUE_FIELD_NUMBER: _ClassVar[int]
+        key: str
+        value: str
+        def __init__(self, key: _Optional[str] = ..., value: _Optional[str] = ...) -> None: ...
+    class FlowEntry(_message.Message):
+        __slots__ = ("key", "value")
+        KEY_FIELD_NUMBER: _ClassVar[int]
+        VALUE_FIELD_NUMBER: _ClassVar[int]
+        key: str
+        value: str
+        def __init__(self, key: _Optional[str] = ..., value: _Optional[str] = ...) -> None: ...
+    ID_FIELD_NUMBER: _ClassVar[int]
+    CANCEL_FIELD_NUMBER: _ClassVar[int]
+    DEPLOYMENT_FIELD_NUMBER: _ClassVar[int]
+    PROCESS_FIELD_NUMBER: _ClassVar[int]
+    DOCUMENTS_FIELD_NUMBER: _ClassVar[int]
+    PROPERTIES_FIELD_NUMBER: _ClassVar[int]
+    CONFIG_FIELD_NUMBER: _ClassVar[int]
+    FLOW_FIELD_NUMBER: _ClassVar[int]
+    TIMEOUT_MS_FIELD_NUMBER: _ClassVar[int]
+    EXECUTION_ID_FIELD_NUMBER: _ClassVar[int]
+    RECORD_FIELD_NUMBER: _ClassVar[int]
+    id: int
+    cancel: bool
+    deployment: str
+    process: str
+    documents: _containers.RepeatedCompositeFieldContainer[Document]
+    properties: _containers.ScalarMap[str, str]
+    config: _containers.ScalarMap[str, str]
+    flow: _containers.ScalarMap[str, str]
+    timeout_ms: int
+    execution_id: str
+    record: bool
+    def __init__(self, id: _Optional[int] = ..., cancel: _Optional[bool] = ..., deployment: _Optional[str] = ..., process: _Optional[str] = ..., documents: _Optional[_Iterable[_Union[Document, _Mapping]]] = ..., properties: _Optional[_Mapping[str, str]] = ..., config: _Optional[_Mapping[str, str]] = ..., flow: _Optional[_Mapping[str, str]] = ..., timeout_ms: _Optional[int] = ..., execution_id: _Optional[str] = ..., record: _Optional[bool] = ...) -> None: ...
+
+class RequestBatch(_message.Message):
+    __slots__ = ("requests",)
+    REQUESTS_FIELD_NUMBER: _ClassVar[int]
+    requests: _containers.RepeatedCompositeFieldContainer[ExecuteRequest]
+    def __init__(self, requests: _Optional[_Iterable[_Union[ExecuteRequest, _Mapping]]] = ...) -> None: ...
+
+class ExecutionError(_message.Message):
+    __slots__ = ("code", "message", "step_path", "retryable")
+    CODE_FIELD_NUMBER: _ClassVar[int]
+    MESSAGE_FIELD_NUMBER: _ClassVar[int]
+    STEP_PATH_FIELD_NUMBER: _ClassVar[int]
+    RETRYABLE_FIELD_NUMBER: _ClassVar[int]
+    code: str
+    message: str
+    step_path: str
+    retryable: bool
+    def __init__(self, code: _Optional[str] = ..., message: _Optional[str] = ..., step_path: _Optional[str] = ..., retryable: _Optional[bool] = ...) -> None: ...
+
+class StepTrace(_message.Message):
+    __slots__ = ("path", "type", "duration_us", "documents_in", "documents_out", "error")
+    PATH_FIELD_NUMBER: _ClassVar[int]
+    TYPE_FIELD_NUMBER: _ClassVar[int]
+    DURATION_US_FIELD_NUMBER: _ClassVar[int]
+    DOCUMENTS_IN_FIELD_NUMBER: _ClassVar[int]
+    DOCUMENTS_OUT_FIELD_NUMBER: _ClassVar[int]
+    ERROR_FIELD_NUMBER: _ClassVar[int]
+    path: str
+    type: str
+    duration_us: int
+    documents_in: int
+    documents_out: int
+    error: str
+    def __init__(self, path: _Optional[str] = ..., type: _Optional[str] = ..., duration_us: _Optional[int] = ..., documents_in: _Optional[int] = ..., documents_out: _Optional[int] = ..., error: _Optional[str] = ...) -> None: ...
+
+class ExecuteResult(_message.Message):
+    __slots__ = ("id", "status", "documents", "outcome", "faults", "error", "duration_us", "trace")
+    class FaultsEntry(_message.Message):
+        __slots__ = ("key", "value")
+        KEY_FIELD_NUMBER: _ClassVar[int]
+        VALUE_FIELD_NUMBER: _ClassVar[int]
+        key: str
+        value: str
+        def __init__(self, key: _Optional[str] = ..., value: _Optional[str] = ...) -> None: ...
+    ID_FIELD_NUMBER: _ClassVar[int]
+    STATUS_FIELD_NUMBER: _ClassVar[int]
+    DOCUMENTS_FIELD_NUMBER: _ClassVar[int]
+    OUTCOME_FIELD_NUMBER: _ClassVar[int]
+    FAULTS_FIELD_NUMBER: _ClassVar[int]
+    ERROR_FIELD_NUMBER: _ClassVar[int]
+    DURATION_US_FIELD_NUMBER: _ClassVar[int]
+    TRACE_FIELD_NUMBER: _ClassVar[int]
+    id: int
+    status: Status
+    documents: _containers.RepeatedCompositeFieldContainer[Document]
+    outcome: str
+    faults: _containers.ScalarMap[str, str]
+    error: ExecutionError
+    duration_us: int
+    trace: _containers.RepeatedCompositeFieldContainer[StepTrace]
+    def __init__(self, id: _Optional[int] = ..., status: _Optional[_Union[Status, str]] = ..., documents: _Optional[_Iterable[_Union[Document, _Mapping]]] = ..., outcome: _Optional[str] = ..., faults: _Optional[_Mapping[str, str]] = ..., error: _Optional[_Union[ExecutionError, _Mapping]] = ..., duration_us: _Optional[int] = ..., trace: _Optional[_Iterable[_Union[StepTrace, _Mapping]]] = ...) -> None: ...
+
+class ResultBatch(_message.Message):
+    __slots__ = ("results",)
+    RESULTS_FIELD_NUMBER: _ClassVar[int]
+    results: _containers.RepeatedCompositeFieldContainer[ExecuteResult]
+    def __init__(self, results: _Optional[_Iterable[_Union[ExecuteResult, _Mapping]]] = ...) -> None: ...
