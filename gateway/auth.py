@@ -103,11 +103,10 @@ class _Snapshot:
 class Authenticator:
     """Runtime users' credentials in memory; `authenticate` does no I/O."""
 
-    #: Successful header decodings remembered. Cleared when full rather than LRU: a hit then
-    #: costs one dict lookup with no bookkeeping, and the set of hot clients is small.
-    CACHE_SIZE = 1024
-
-    def __init__(self) -> None:
+    def __init__(self, *, cache_size: int = 1024) -> None:
+        # How many successful header decodings are remembered. Cleared when full rather than
+        # LRU: a hit then costs one dict lookup with no bookkeeping, and hot clients are few.
+        self._cache_size = cache_size
         self._state = _Snapshot({}, {})
 
     def load(self, credentials: Iterable[Credential]) -> None:
@@ -138,7 +137,7 @@ class Authenticator:
         stored, user = entry
         if not _equal(presented, stored):
             raise _wrong()
-        if len(state.verified) >= self.CACHE_SIZE:
+        if len(state.verified) >= self._cache_size:
             state.verified.clear()
         state.verified[header] = user
         return user
