@@ -1,0 +1,1 @@
+"""The `flowhost` command: run the cluster and drive its management API."""

@@ -1,0 +1,103 @@
+"""A small client of the gateway's management API, for the CLI."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+
+class ApiError(Exception):
+    def __init__(self, status: int, message: str, details: dict[str, Any] | None = None) -> None:
+        super().__init__(message)
+        self.status = status
+        self.message = message
+        self.details = details or {}
+
+
+def admin_from(data_dir: Path) -> tuple[str, str]:
+    """Admin credentials: FLOWHOST_ADMIN_USER/PASSWORD, else the data folder's admin.json."""
+    password = os.environ.get("FLOWHOST_ADMIN_PASSWORD", "")
+    user = os.environ.get("FLOWHOST_ADMIN_USER", "admin")
+    if password:
+        return user, password
+    path = data_dir / "admin.json"
+    if not path.exists():
+        raise ApiError(
+            0,
+            f"no admin credentials: set FLOWHOST_ADMIN_PASSWORD or point --data-dir at the "
+            f"gateway's data folder (looked for {path})",
+        )
+    saved = json.loads(path.read_text())
+    return saved["user"], saved["password"]
+
+
+class ManagementClient:
+    def __init__(self, url: str, admin: tuple[str, str], timeout: float = 60.0) -> None:
+        self._http = httpx.Client(base_url=url.rstrip("/"), auth=admin, timeout=timeout)
+
+    def close(self) -> None:
+        self._http.close()
+
+    def __enter__(self) -> ManagementClient:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def request(self, method: str, path: str, **kwargs: Any) -> Any:
+        try:
+            response = self._http.request(method, path, **kwargs)
+        except httpx.HTTPError as error:
+            raise ApiError(0, f"cannot reach the gateway at {self._http.base_url}: {error}") from None
+        if response.status_code >= 400:
+            try:
+                body = response.json()
+            except ValueError:
+                body = {"message": response.text}
+            message = body.get("message") or body.get("detail") or response.reason_phrase
+            raise ApiError(response.status_code, str(message), body.get("details"))
+        if response.status_code == 204 or not response.content:
+            return None
+        return response.json()
+
+    def deploy(self, runtime: str, source: str, dry_run: bool) -> Any:
+        return self.request(
+            "POST",
+            f"/api/runtimes/{runtime}/packages",
+            content=source.encode(),
+            headers={"content-type": "application/yaml"},
+            params={"dry_run": str(dry_run).lower()},
+        )
+
+    def versions(self, runtime: str, name: str | None) -> Any:
+        return self.request(
+            "GET", f"/api/runtimes/{runtime}/packages", params={"name": name} if name else {}
+        )
+
+    def rollback(self, runtime: str, name: str, version: str | None) -> Any:
+        params = {"version": version} if version else {}
+        return self.request(
+            "POST", f"/api/runtimes/{runtime}/packages/{name}/rollback", params=params
+        )
+
+    def undeploy(self, runtime: str, name: str) -> None:
+        self.request("DELETE", f"/api/runtimes/{runtime}/packages/{name}")
+
+    def add_user(self, runtime: str, name: str) -> Any:
+        return self.request("POST", f"/api/runtimes/{runtime}/users", json={"name": name})
+
+    def users(self, runtime: str | None) -> Any:
+        return self.request("GET", "/api/users", params={"runtime": runtime} if runtime else {})
+
+    def remove_user(self, name: str) -> None:
+        self.request("DELETE", f"/api/users/{name}")
+
+    def rotate_token(self, name: str) -> Any:
+        return self.request("POST", f"/api/users/{name}/token")
+
+    def status(self) -> Any:
+        return self.request("GET", "/api/status")

@@ -1,0 +1,317 @@
+"""flowhost: run a cluster, deploy packages, manage runtime users."""
+
+from __future__ import annotations
+
+import signal
+import sys
+from pathlib import Path
+from typing import Annotated, Any, NoReturn
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from cli.client import ApiError, ManagementClient, admin_from
+
+app = typer.Typer(
+    help="flowhost: a Flow Services Server cluster. `flowhost up` starts one on this machine.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+)
+users_app = typer.Typer(help="Runtime users: the name and token a Flow connector uses.")
+app.add_typer(users_app, name="users")
+
+console = Console()
+errors = Console(stderr=True)
+
+EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
+
+Url = Annotated[
+    str,
+    typer.Option(envvar="FLOWHOST_URL", help="The gateway's base URL."),
+]
+DataDir = Annotated[
+    Path,
+    typer.Option(
+        envvar="FLOWHOST_DATA_DIR", help="The gateway's data folder (admin credentials live there)."
+    ),
+]
+Runtime = Annotated[str, typer.Option("--runtime", "-r", help="The runtime.")]
+
+
+def _fail(message: str, code: int = 1) -> NoReturn:
+    errors.print(f"[red]error:[/red] {message}", highlight=False)
+    raise typer.Exit(code)
+
+
+def _client(url: str, data_dir: Path) -> ManagementClient:
+    try:
+        return ManagementClient(url, admin_from(data_dir))
+    except ApiError as error:
+        _fail(error.message)
+
+
+def _call(fn: Any, *args: Any) -> Any:
+    try:
+        return fn(*args)
+    except ApiError as error:
+        issues = error.details.get("issues") if error.details else None
+        if issues:
+            errors.print("[red]error:[/red] the package is invalid:", highlight=False)
+            for issue in issues:
+                errors.print(f"  {issue['path']}: {issue['message']}", highlight=False, markup=False)
+            raise typer.Exit(1) from None
+        _fail(f"{error.message}" + (f" (HTTP {error.status})" if error.status else ""))
+
+
+@app.command()
+def up(
+    executors: Annotated[int, typer.Option(help="Executors of runtime 'default'.")] = 2,
+    http_port: Annotated[int, typer.Option(help="The gateway's HTTP port.")] = 8080,
+    executor_port: Annotated[int, typer.Option(help="First executor's gRPC port.")] = 50051,
+    data_dir: DataDir = Path(".flowhost"),
+    examples: Annotated[Path, typer.Option(help="Packages to deploy at start.")] = EXAMPLES,
+) -> None:
+    """Start a gateway, executors and the embedded store, deploy the examples; Ctrl-C stops all."""
+    from cli.up import Cluster
+
+    cluster = Cluster(
+        data_dir=data_dir.resolve(),
+        http_port=http_port,
+        executors=executors,
+        executor_port=executor_port,
+    )
+    signal.signal(signal.SIGTERM, lambda *_: (_ for _ in ()).throw(KeyboardInterrupt()))
+    try:
+        cluster.start()
+        cluster.wait_ready()
+        deployed = cluster.deploy_examples(examples) if examples.is_dir() else []
+        user, token = cluster.demo_user()
+        admin_user, admin_password = admin_from(cluster.data_dir)
+        _print_welcome(cluster.url, deployed, user, token, admin_user, admin_password, cluster)
+        cluster.supervise()
+    except KeyboardInterrupt:
+        console.print("stopping…")
+    except (RuntimeError, ApiError) as error:
+        errors.print(f"[red]error:[/red] {error}", highlight=False)
+        cluster.stop()
+        raise typer.Exit(1) from None
+    cluster.stop()
+    console.print("stopped")
+
+
+def _print_welcome(
+    url: str,
+    deployed: list[dict[str, Any]],
+    user: str,
+    token: str,
+    admin_user: str,
+    admin_password: str,
+    cluster: Any,
+) -> None:
+    console.print(f"[bold green]flowhost is up[/bold green] at {url}  (data: {cluster.data_dir})")
+    for package in deployed:
+        console.print(
+            f"  service [bold]{package['name']}[/bold] {package['version']}: "
+            f"Flow service URL {url}/fs/{package['service_path']}",
+            highlight=False,
+        )
+    console.print(f"  runtime user: {user}  token: {token}", highlight=False)
+    console.print(f"  admin (management API, {url}/docs): {admin_user} / {admin_password}", highlight=False)
+    quote = next((p for p in deployed if "quote" in p.get("actions", [])), None)
+    if quote:
+        console.print("  try it:", highlight=False)
+        console.print(
+            f"    curl -s -u {user}:{token} -H 'content-type: application/json' "
+            f"{url}/fs/{quote['service_path']}/actions/quote -d "
+            "'{\"inputs\": [{\"developerName\": \"sku\", \"contentType\": \"ContentString\", "
+            "\"contentValue\": \"ab-100\"}, {\"developerName\": \"quantity\", \"contentType\": "
+            "\"ContentNumber\", \"contentValue\": \"3\"}, {\"developerName\": \"unitPrice\", "
+            "\"contentType\": \"ContentNumber\", \"contentValue\": \"12.5\"}]}'",
+            highlight=False,
+            soft_wrap=True,
+            markup=False,
+        )
+    console.print("Ctrl-C stops everything.")
+
+
+@app.command()
+def gateway() -> None:
+    """Run one gateway (configured by FLOWHOST_* settings); what a gateway container runs."""
+    from gateway.__main__ import main
+
+    main()
+
+
+@app.command()
+def executor(
+    runtime: Annotated[str, typer.Option(help="The runtime this executor joins.")] = "default",
+    port: Annotated[int, typer.Option(help="gRPC port.")] = 50051,
+    host: Annotated[str, typer.Option(help="Interface to listen on.")] = "127.0.0.1",
+) -> None:
+    """Run one executor of a runtime; what an executor container runs."""
+    from executors.__main__ import main
+    from executors.settings import ExecutorSettings
+
+    main(ExecutorSettings(runtime=runtime, port=port, host=host))
+
+
+@app.command()
+def deploy(
+    file: Annotated[Path, typer.Argument(help="package.yaml, or a folder holding one")],
+    runtime: Runtime = "default",
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="Validate only.")] = False,
+    url: Url = "http://127.0.0.1:8080",
+    data_dir: DataDir = Path(".flowhost"),
+) -> None:
+    """Validate and deploy a package to a runtime."""
+    path = file / "package.yaml" if file.is_dir() else file
+    if not path.is_file():
+        _fail(f"no package at {path}")
+    with _client(url, data_dir) as client:
+        result = _call(client.deploy, runtime, path.read_text(), dry_run)
+    if dry_run:
+        console.print(f"{result['name']} {result['version']} is valid (dry run, nothing deployed)")
+        return
+    state = "deployed" if result["created"] else "already deployed; activated"
+    hosts = len(result["executors"])
+    console.print(
+        f"{result['name']} {result['version']} {state} to runtime {runtime} "
+        f"(/fs/{result['service_path']}, on {hosts} executor{'s' if hosts != 1 else ''})",
+        highlight=False,
+    )
+
+
+@app.command()
+def versions(
+    name: Annotated[str | None, typer.Argument(help="Package name")] = None,
+    runtime: Runtime = "default",
+    url: Url = "http://127.0.0.1:8080",
+    data_dir: DataDir = Path(".flowhost"),
+) -> None:
+    """List the package versions of a runtime."""
+    with _client(url, data_dir) as client:
+        rows = _call(client.versions, runtime, name)
+    table = Table("package", "version", "active", "created", "digest")
+    for row in rows:
+        table.add_row(
+            row["name"], row["version"], "yes" if row["active"] else "", row["created_at"], row["digest"][:12]
+        )
+    console.print(table)
+
+
+@app.command()
+def rollback(
+    name: Annotated[str, typer.Argument(help="Package name")],
+    version: Annotated[str | None, typer.Option(help="Version to activate (default: previous)")] = None,
+    runtime: Runtime = "default",
+    url: Url = "http://127.0.0.1:8080",
+    data_dir: DataDir = Path(".flowhost"),
+) -> None:
+    """Activate an earlier version of a package."""
+    with _client(url, data_dir) as client:
+        result = _call(client.rollback, runtime, name, version)
+    console.print(f"{name} is now at {result['active_version']} in runtime {runtime}")
+
+
+@app.command()
+def undeploy(
+    name: Annotated[str, typer.Argument(help="Package name")],
+    runtime: Runtime = "default",
+    url: Url = "http://127.0.0.1:8080",
+    data_dir: DataDir = Path(".flowhost"),
+) -> None:
+    """Stop serving a package in a runtime (its versions are kept)."""
+    with _client(url, data_dir) as client:
+        _call(client.undeploy, runtime, name)
+    console.print(f"{name} undeployed from runtime {runtime}")
+
+
+@app.command()
+def status(url: Url = "http://127.0.0.1:8080", data_dir: DataDir = Path(".flowhost")) -> None:
+    """Runtimes, executors (ready or not) and deployed services."""
+    with _client(url, data_dir) as client:
+        state = _call(client.status)
+    runtimes = Table("runtime", "ready executors", "service", "package", "actions")
+    for runtime in state["runtimes"]:
+        services = runtime["services"] or [None]
+        for service in services:
+            runtimes.add_row(
+                runtime["name"],
+                str(runtime["ready_executors"]),
+                f"/fs/{service['path']}" if service else "-",
+                f"{service['package']} {service['version']}" if service else "-",
+                ", ".join(service["actions"]) if service else "",
+            )
+    console.print(runtimes)
+    executors = Table("executor", "runtime", "state", "deployments", "in flight")
+    for e in state["executors"]:
+        executors.add_row(
+            e["address"],
+            e["runtime"] or "?",
+            "[green]ready[/green]" if e["ready"] else f"[red]not ready[/red] {e['problem']}",
+            ", ".join(e["deployments"]),
+            str(e["outstanding"]),
+        )
+    console.print(executors)
+
+
+@users_app.command("add")
+def users_add(
+    name: Annotated[str, typer.Argument(help="User name (unique across the gateway)")],
+    runtime: Runtime = "default",
+    url: Url = "http://127.0.0.1:8080",
+    data_dir: DataDir = Path(".flowhost"),
+) -> None:
+    """Create a runtime user and print its token (shown once; only a hash is kept)."""
+    with _client(url, data_dir) as client:
+        created = _call(client.add_user, runtime, name)
+    console.print(f"user {created['name']} in runtime {created['runtime']}", highlight=False)
+    console.print(f"token: {created['token']}", highlight=False)
+
+
+@users_app.command("list")
+def users_list(
+    runtime: Annotated[str | None, typer.Option("--runtime", "-r")] = None,
+    url: Url = "http://127.0.0.1:8080",
+    data_dir: DataDir = Path(".flowhost"),
+) -> None:
+    """List runtime users."""
+    with _client(url, data_dir) as client:
+        rows = _call(client.users, runtime)
+    table = Table("user", "runtime", "created")
+    for row in rows:
+        table.add_row(row["name"], row["runtime"], row["created_at"])
+    console.print(table)
+
+
+@users_app.command("rotate")
+def users_rotate(
+    name: Annotated[str, typer.Argument()],
+    url: Url = "http://127.0.0.1:8080",
+    data_dir: DataDir = Path(".flowhost"),
+) -> None:
+    """Issue a new token for a user; the old one stops working."""
+    with _client(url, data_dir) as client:
+        created = _call(client.rotate_token, name)
+    console.print(f"token: {created['token']}", highlight=False)
+
+
+@users_app.command("remove")
+def users_remove(
+    name: Annotated[str, typer.Argument()],
+    url: Url = "http://127.0.0.1:8080",
+    data_dir: DataDir = Path(".flowhost"),
+) -> None:
+    """Remove a runtime user."""
+    with _client(url, data_dir) as client:
+        _call(client.remove_user, name)
+    console.print(f"user {name} removed")
+
+
+def main() -> None:  # pragma: no cover - console script entry for `python -m cli.main`
+    app()
+
+
+if __name__ == "__main__":
+    sys.exit(main())  # type: ignore[func-returns-value]

@@ -1,0 +1,193 @@
+"""`flowhost up`: a gateway, N executors and the embedded store as supervised child processes.
+
+This is the same topology docker-compose.yml runs, as local processes: each component runs with
+the command its container runs (`python -m gateway`, `python -m executors`), configured through the
+same FLOWHOST_* settings. An executor that dies is started again; the gateway brings it back to its
+runtime's deployments by itself.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from cli.client import ApiError, ManagementClient, admin_from
+
+DEMO_USER_FILE = "demo-user.json"
+
+
+@dataclass
+class Child:
+    name: str
+    args: list[str]
+    env: dict[str, str]
+    log_path: Path
+    process: subprocess.Popen[bytes] | None = None
+    restarts: int = 0
+    next_start: float = 0.0
+
+    def start(self) -> None:
+        log = self.log_path.open("ab")
+        self.process = subprocess.Popen(
+            self.args, env=self.env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
+        )
+        log.close()
+
+    @property
+    def alive(self) -> bool:
+        return self.process is not None and self.process.poll() is None
+
+
+@dataclass
+class Cluster:
+    data_dir: Path
+    http_port: int = 8080
+    executors: int = 2
+    executor_port: int = 50051
+    runtime: str = "default"
+    host: str = "127.0.0.1"
+    children: list[Child] = field(default_factory=list)
+
+    @property
+    def url(self) -> str:
+        return f"http://{self.host}:{self.http_port}"
+
+    def _env(self, extra: dict[str, str]) -> dict[str, str]:
+        return {**os.environ, "PYTHONUNBUFFERED": "1", **extra}
+
+    def start(self) -> None:
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        logs = self.data_dir / "logs"
+        logs.mkdir(exist_ok=True)
+        targets = []
+        for i in range(self.executors):
+            port = self.executor_port + i
+            targets.append(f"{self.host}:{port}")
+            self.children.append(
+                Child(
+                    f"executor-{i + 1}",
+                    [sys.executable, "-m", "executors"],
+                    self._env(
+                        {
+                            "FLOWHOST_EXECUTOR_RUNTIME": self.runtime,
+                            "FLOWHOST_EXECUTOR_HOST": self.host,
+                            "FLOWHOST_EXECUTOR_PORT": str(port),
+                        }
+                    ),
+                    logs / f"executor-{i + 1}.log",
+                )
+            )
+        self.children.append(
+            Child(
+                "gateway",
+                [sys.executable, "-m", "gateway"],
+                self._env(
+                    {
+                        "FLOWHOST_HOST": self.host,
+                        "FLOWHOST_PORT": str(self.http_port),
+                        "FLOWHOST_DATA_DIR": str(self.data_dir),
+                        "FLOWHOST_EXECUTOR_TARGETS": ",".join(targets),
+                        "FLOWHOST_DISCOVERY_INTERVAL_S": "1",
+                    }
+                ),
+                logs / "gateway.log",
+            )
+        )
+        for child in self.children:
+            child.start()
+
+    def wait_ready(self, timeout_s: float = 60.0) -> None:
+        """Until the gateway answers and every executor is ready."""
+        deadline = time.monotonic() + timeout_s
+        problem = "gateway not started"
+        while time.monotonic() < deadline:
+            self._check_children()
+            try:
+                httpx.get(f"{self.url}/health", timeout=1.0).raise_for_status()
+                with self.client() as client:
+                    executors = client.request("GET", "/api/executors")
+                ready = [e for e in executors if e["ready"]]
+                if len(ready) >= self.executors:
+                    return
+                problem = f"{len(ready)}/{self.executors} executors ready"
+            except (httpx.HTTPError, ApiError, OSError) as error:
+                problem = str(error)
+            time.sleep(0.2)
+        raise RuntimeError(f"cluster not ready after {timeout_s:.0f}s: {problem}")
+
+    def _check_children(self) -> None:
+        gateway = self.children[-1]
+        if gateway.process is not None and gateway.process.poll() is not None:
+            raise RuntimeError(
+                f"the gateway exited with code {gateway.process.returncode}; "
+                f"see {gateway.log_path}"
+            )
+
+    def client(self) -> ManagementClient:
+        return ManagementClient(self.url, admin_from(self.data_dir))
+
+    def deploy_examples(self, folder: Path) -> list[dict[str, Any]]:
+        deployed = []
+        with self.client() as client:
+            for path in sorted(folder.glob("*.yaml")):
+                deployed.append(client.deploy(self.runtime, path.read_text(), dry_run=False))
+        return deployed
+
+    def demo_user(self) -> tuple[str, str]:
+        """A runtime user for trying things out, kept in the data folder across restarts."""
+        path = self.data_dir / DEMO_USER_FILE
+        if path.exists():
+            saved = json.loads(path.read_text())
+            return saved["name"], saved["token"]
+        with self.client() as client:
+            try:
+                created = client.add_user(self.runtime, "flow")
+            except ApiError as error:
+                if error.status != 409:
+                    raise
+                created = client.rotate_token("flow")
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w") as file:
+            json.dump({"name": created["name"], "token": created["token"]}, file)
+        return created["name"], created["token"]
+
+    def supervise(self, poll_s: float = 0.5) -> None:
+        """Until interrupted: restart executors that died (with back-off)."""
+        while True:
+            time.sleep(poll_s)
+            self._check_children()
+            now = time.monotonic()
+            for child in self.children[:-1]:
+                if child.alive:
+                    continue
+                if child.next_start == 0.0:
+                    child.restarts += 1
+                    child.next_start = now + min(30.0, 0.5 * 2 ** min(child.restarts, 6))
+                    print(f"{child.name} exited; restarting", file=sys.stderr)
+                elif now >= child.next_start:
+                    child.next_start = 0.0
+                    child.start()
+
+    def stop(self, grace_s: float = 15.0) -> None:
+        """SIGTERM everyone (the gateway first, so it stops sending work), then wait."""
+        for child in reversed(self.children):
+            if child.alive and child.process is not None:
+                child.process.send_signal(signal.SIGTERM)
+        deadline = time.monotonic() + grace_s
+        for child in self.children:
+            if child.process is None:
+                continue
+            try:
+                child.process.wait(max(0.1, deadline - time.monotonic()))
+            except subprocess.TimeoutExpired:
+                child.process.kill()
+                child.process.wait()

@@ -1,0 +1,41 @@
+"""`python -m executors`: settings -> server -> serve until SIGTERM/SIGINT (a second one forces)."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import signal
+
+from executors.server import ExecutorServer
+from executors.settings import ExecutorSettings
+
+
+async def run(settings: ExecutorSettings) -> None:
+    loop = asyncio.get_running_loop()
+    async with ExecutorServer(settings) as server:
+        signals = 0
+
+        def on_signal() -> None:
+            nonlocal signals
+            signals += 1
+            if signals > 1:
+                os._exit(1)
+            loop.create_task(server.shutdown())
+
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(sig, on_signal)
+        await server.serve()
+
+
+def main(settings: ExecutorSettings | None = None) -> None:
+    settings = settings or ExecutorSettings()
+    logging.basicConfig(
+        level=settings.log_level.upper(),
+        format="%(asctime)s %(levelname)s %(name)s %(message)s",
+    )
+    asyncio.run(run(settings))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,146 @@
+"""The processes this executor hosts, and the executions running on them.
+
+Deployments are keyed "<name>@<version>". Compiling happens once, at deploy, off the event loop;
+an execution only looks its package up in a dict.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+
+import httpx
+
+from executors.runtime.documents import Document
+from executors.runtime.engine import CompiledPackage, ExecutionFailure, ProcessResult
+from executors.runtime.package import Issue, Package, PackageInvalid, load_package
+
+log = logging.getLogger("flowhost.executor")
+
+
+class Rejected(Exception):
+    """An execution that was not started; `retryable` says another executor may take it."""
+
+    def __init__(self, code: str, message: str, *, retryable: bool) -> None:
+        super().__init__(message)
+        self.code = code
+        self.message = message
+        self.retryable = retryable
+
+
+class Host:
+    def __init__(self, http: httpx.AsyncClient, max_concurrency: int) -> None:
+        self._http = http
+        self._max_concurrency = max_concurrency
+        self._packages: dict[str, CompiledPackage] = {}
+        self._running: set[asyncio.Task[ProcessResult]] = set()
+        self.draining = False
+
+    # -- deployments -------------------------------------------------------------------------
+
+    @property
+    def deployments(self) -> list[str]:
+        return sorted(self._packages)
+
+    @staticmethod
+    def validate(source: str) -> Package:
+        """Parse and validate a package (raises PackageInvalid); nothing is hosted."""
+        return load_package(source)
+
+    async def deploy(self, key: str, source: str) -> list[Issue]:
+        if key in self._packages:
+            return []
+        try:
+            compiled = await asyncio.to_thread(self._compile, source)
+        except PackageInvalid as invalid:
+            return list(invalid.issues)
+        actual = f"{compiled.package.name}@{compiled.package.version}"
+        if actual != key:
+            return [Issue("<package>", f"the source is {actual}, not {key}")]
+        self._packages[key] = compiled
+        log.info("deployed %s", key)
+        return []
+
+    def _compile(self, source: str) -> CompiledPackage:
+        return CompiledPackage.compile(load_package(source), http=self._http)
+
+    def undeploy(self, key: str) -> None:
+        if self._packages.pop(key, None) is not None:
+            log.info("undeployed %s", key)
+
+    # -- executions --------------------------------------------------------------------------
+
+    @property
+    def in_flight(self) -> int:
+        return len(self._running)
+
+    def start(
+        self,
+        deployment: str,
+        process: str,
+        documents: list[Document],
+        *,
+        props: dict[str, str],
+        config: dict[str, str],
+        flow: dict[str, str],
+        timeout_s: float | None,
+        execution_id: str,
+        record: bool,
+    ) -> asyncio.Task[ProcessResult]:
+        """Start an execution as a task, or raise Rejected."""
+        if self.draining:
+            raise Rejected("draining", "executor is shutting down", retryable=True)
+        package = self._packages.get(deployment)
+        if package is None:
+            raise Rejected(
+                "unknown_deployment", f"{deployment} is not deployed here", retryable=True
+            )
+        if len(self._running) >= self._max_concurrency:
+            raise Rejected(
+                "overloaded",
+                f"executor is running {len(self._running)} executions, its limit",
+                retryable=True,
+            )
+        task = asyncio.create_task(
+            package.run(
+                process,
+                documents,
+                props=props,
+                config=config,
+                flow=flow,
+                timeout_s=timeout_s,
+                execution_id=execution_id,
+                record=record,
+            ),
+            name=f"execution {execution_id}",
+        )
+        self._running.add(task)
+        task.add_done_callback(self._running.discard)
+        return task
+
+    async def drain(self, grace_s: float) -> None:
+        """Stop taking work, let running executions finish for up to grace_s, cancel the rest."""
+        self.draining = True
+        if not self._running:
+            return
+        log.info("draining %d executions for up to %.1fs", len(self._running), grace_s)
+        done, pending = await asyncio.wait(set(self._running), timeout=grace_s)
+        for task in pending:
+            task.cancel()
+        if pending:
+            log.warning("cancelled %d executions still running after the grace period", len(pending))
+            await asyncio.wait(pending, timeout=1.0)
+
+
+def failure_result(code: str, message: str, started: float) -> ProcessResult:
+    """A ProcessResult for an execution that crashed outside the engine's own error handling."""
+    return ProcessResult(
+        status="failed",
+        documents=[],
+        outcome=None,
+        faults={},
+        error=ExecutionFailure(code=code, message=message, step_path="", retryable=False),
+        trace=[],
+        duration_us=int((time.perf_counter() - started) * 1e6),
+    )

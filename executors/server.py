@@ -1,0 +1,111 @@
+"""The executor's lifecycle: start, serve, drain and shut down, usable as `async with`."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import uuid
+from types import TracebackType
+
+import grpc
+import httpx
+from grpc_health.v1 import health, health_pb2, health_pb2_grpc
+from grpc_reflection.v1alpha import reflection
+from protos.flowhost.v1 import executor_pb2, executor_pb2_grpc
+
+from executors.host import Host
+from executors.servicer import ExecutorServicer
+from executors.settings import ExecutorSettings
+
+log = logging.getLogger("flowhost.executor")
+
+# Stream messages carry micro-batches of documents; the default 4 MB is too tight for those.
+_MAX_MESSAGE_BYTES = 64 * 1024 * 1024
+
+
+class ExecutorServer:
+    def __init__(self, settings: ExecutorSettings) -> None:
+        self.settings = settings
+        self.executor_id = uuid.uuid4().hex[:12]
+        self.port: int = 0
+        self._http: httpx.AsyncClient | None = None
+        self._server: grpc.aio.Server | None = None
+        self._health = health.aio.HealthServicer()
+        self._host: Host | None = None
+        self._stopped = asyncio.Event()
+        self._shutting_down = False
+
+    @property
+    def address(self) -> str:
+        return f"{self.settings.host}:{self.port}"
+
+    async def start(self) -> None:
+        s = self.settings
+        self._http = httpx.AsyncClient(
+            limits=httpx.Limits(max_connections=s.http_max_connections),
+            timeout=httpx.Timeout(10.0),
+        )
+        self._host = Host(self._http, s.max_concurrency)
+        server = grpc.aio.server(
+            options=[
+                ("grpc.max_receive_message_length", _MAX_MESSAGE_BYTES),
+                ("grpc.max_send_message_length", _MAX_MESSAGE_BYTES),
+                ("grpc.so_reuseport", 0),
+            ]
+        )
+        executor_pb2_grpc.add_ExecutorServicer_to_server(
+            ExecutorServicer(self._host, s.runtime, self.executor_id, s.batch_max), server
+        )
+        health_pb2_grpc.add_HealthServicer_to_server(self._health, server)
+        reflection.enable_server_reflection(
+            (
+                executor_pb2.DESCRIPTOR.services_by_name["Executor"].full_name,
+                health_pb2.DESCRIPTOR.services_by_name["Health"].full_name,
+                reflection.SERVICE_NAME,
+            ),
+            server,
+        )
+        self.port = server.add_insecure_port(f"{s.host}:{s.port}")
+        if self.port == 0:
+            raise OSError(f"cannot listen on {s.host}:{s.port}")
+        await server.start()
+        self._server = server
+        await self._health.set("", health_pb2.HealthCheckResponse.SERVING)
+        await self._health.set("flowhost.v1.Executor", health_pb2.HealthCheckResponse.SERVING)
+        # Tests and supervisors read this line to learn the address.
+        log.info(
+            "flowhost executor ready runtime=%s address=%s id=%s",
+            s.runtime,
+            self.address,
+            self.executor_id,
+        )
+
+    async def serve(self) -> None:
+        await self._stopped.wait()
+
+    async def shutdown(self) -> None:
+        """Report NOT_SERVING, stop taking work, drain, then stop. Safe to call twice."""
+        if self._shutting_down:
+            return
+        self._shutting_down = True
+        await self._health.enter_graceful_shutdown()
+        if self._host is not None:
+            await self._host.drain(self.settings.drain_seconds)
+        if self._server is not None:
+            await self._server.stop(grace=1.0)
+        if self._http is not None:
+            await self._http.aclose()
+        log.info("flowhost executor stopped id=%s", self.executor_id)
+        self._stopped.set()
+
+    async def __aenter__(self) -> ExecutorServer:
+        await self.start()
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.shutdown()

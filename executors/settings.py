@@ -1,0 +1,25 @@
+"""Executor settings: one typed object, built once at start-up (FLOWHOST_EXECUTOR_ prefix)."""
+
+from __future__ import annotations
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class ExecutorSettings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="FLOWHOST_EXECUTOR_", extra="ignore")
+
+    runtime: str = Field("default", description="The runtime this executor joins.")
+    host: str = Field("127.0.0.1", description="Interface the gRPC server listens on.")
+    port: int = Field(50051, description="gRPC port; 0 picks a free one.")
+    max_concurrency: int = Field(
+        1000, description="Executions running at once; more are rejected as overloaded."
+    )
+    drain_seconds: float = Field(
+        10.0, description="On shutdown, how long in-flight executions may finish."
+    )
+    batch_max: int = Field(256, description="Most results sent back in one stream message.")
+    http_max_connections: int = Field(
+        200, description="Connection pool size of the client the http step shares."
+    )
+    log_level: str = Field("info", description="Logging level.")

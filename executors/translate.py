@@ -1,0 +1,113 @@
+"""Protobuf <-> the step engine's own types. The only module here, beside the servicer, that
+knows protobuf."""
+
+from __future__ import annotations
+
+import orjson
+from protos.flowhost.v1 import executor_pb2 as pb
+
+from executors.runtime.documents import Document
+from executors.runtime.engine import ProcessResult
+from executors.runtime.package import Issue, Package
+
+_STATUS = {
+    "ok": pb.STATUS_OK,
+    "failed": pb.STATUS_FAILED,
+    "deadline": pb.STATUS_DEADLINE,
+    "cancelled": pb.STATUS_CANCELLED,
+}
+
+
+def documents_from_proto(documents: "list[pb.Document]") -> list[Document]:
+    return [Document.from_bytes(d.data, dict(d.properties)) for d in documents]
+
+
+def result_to_proto(request_id: int, result: ProcessResult) -> pb.ExecuteResult:
+    message = pb.ExecuteResult(
+        id=request_id,
+        status=_STATUS.get(result.status, pb.STATUS_FAILED),
+        documents=[pb.Document(data=d.raw, properties=d.properties) for d in result.documents],
+        outcome=result.outcome or "",
+        faults=result.faults,
+        duration_us=result.duration_us,
+    )
+    if result.error is not None:
+        message.error.CopyFrom(
+            pb.ExecutionError(
+                code=result.error.code,
+                message=result.error.message,
+                step_path=result.error.step_path,
+                retryable=result.error.retryable,
+            )
+        )
+    for step in result.trace:
+        message.trace.append(
+            pb.StepTrace(
+                path=step.path,
+                type=step.type,
+                duration_us=step.duration_us,
+                documents_in=step.documents_in,
+                documents_out=step.documents_out,
+                error=step.error,
+            )
+        )
+    return message
+
+
+def rejection(request_id: int, code: str, message: str, *, retryable: bool) -> pb.ExecuteResult:
+    """A request that was not run at all (unknown deployment, draining, overloaded)."""
+    return pb.ExecuteResult(
+        id=request_id,
+        status=pb.STATUS_REJECTED,
+        error=pb.ExecutionError(code=code, message=message, retryable=retryable),
+    )
+
+
+def cancelled(request_id: int) -> pb.ExecuteResult:
+    return pb.ExecuteResult(
+        id=request_id,
+        status=pb.STATUS_CANCELLED,
+        error=pb.ExecutionError(code="cancelled", message="execution cancelled by the gateway"),
+    )
+
+
+def issues_to_proto(issues: list[Issue]) -> list[pb.PackageIssue]:
+    return [pb.PackageIssue(path=i.path, message=i.message) for i in issues]
+
+
+def spec_to_proto(package: Package) -> pb.PackageSpec:
+    service = package.service
+    return pb.PackageSpec(
+        name=package.name,
+        version=package.version,
+        service_path=service.path,
+        summary=service.summary or package.summary,
+        configuration=[
+            pb.ConfigValue(
+                name=c.name, type=c.type, required=c.required, default=c.default, summary=c.summary
+            )
+            for c in service.configuration
+        ],
+        profiles={name: orjson.dumps(schema).decode() for name, schema in service.profiles.items()},
+        actions=[
+            pb.Action(
+                name=a.name,
+                process=a.process,
+                request=a.request,
+                response=a.response,
+                sync_timeout_ms=a.sync_timeout_ms,
+                wait_message=a.wait_message,
+                summary=a.summary,
+                outcomes=list(a.outcomes),
+            )
+            for a in service.actions
+        ],
+        data=[
+            pb.DataAction(
+                type=d.type, profile=d.profile, id=d.id, load=d.load, save=d.save, delete=d.delete
+            )
+            for d in service.data
+        ],
+        files=[pb.FileResource(path=f.path, list=f.list, upload=f.upload) for f in service.files],
+        processes=sorted(package.processes),
+    )

@@ -1,0 +1,1 @@
+"""The management API under /api/: packages, runtimes and executors, runtime users."""

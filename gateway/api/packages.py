@@ -1,0 +1,104 @@
+"""Deploy (with dry-run), list versions, roll back and undeploy packages."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Body, Query
+from pydantic import BaseModel
+
+from gateway.api.deps import Control
+from gateway.errors import BadRequest
+
+router = APIRouter(prefix="/api/runtimes/{runtime}/packages", tags=["packages"])
+
+
+class DeployResult(BaseModel):
+    name: str
+    version: str
+    runtime: str
+    service_path: str
+    created: bool
+    dry_run: bool
+    executors: list[str]
+    actions: list[str]
+    processes: list[str]
+
+
+class VersionOut(BaseModel):
+    name: str
+    version: str
+    digest: str
+    created_at: str
+    active: bool
+
+
+class RollbackResult(BaseModel):
+    name: str
+    runtime: str
+    active_version: str
+
+
+@router.post(
+    "",
+    response_model=DeployResult,
+    summary="Deploy a package version",
+    description="The body is the package YAML. The package is validated on an executor of the "
+    "runtime; every issue is reported with its path in the file. Versions are immutable: the "
+    "same name and version with other content is refused (409). With `dry_run=true` nothing is "
+    "stored or deployed.",
+)
+async def deploy(
+    runtime: str,
+    control: Control,
+    source: Annotated[str, Body(media_type="application/yaml")],
+    dry_run: Annotated[bool, Query(description="Validate only.")] = False,
+) -> DeployResult:
+    if not source.strip():
+        raise BadRequest("the package is empty", code="empty_package")
+    outcome = await control.deploy(runtime, source, dry_run)
+    spec = outcome.spec
+    return DeployResult(
+        name=spec.name,
+        version=spec.version,
+        runtime=runtime,
+        service_path=spec.service_path,
+        created=outcome.created,
+        dry_run=outcome.dry_run,
+        executors=list(outcome.executors),
+        actions=[a.name for a in spec.actions],
+        processes=list(spec.processes),
+    )
+
+
+@router.get("", response_model=list[VersionOut], summary="List package versions")
+async def versions(runtime: str, control: Control, name: str | None = None) -> list[VersionOut]:
+    records = await control.call(control.store.versions, runtime, name)
+    return [
+        VersionOut(
+            name=r.name,
+            version=r.version,
+            digest=r.digest,
+            created_at=str(r.created_at),
+            active=r.active,
+        )
+        for r in records
+    ]
+
+
+@router.post(
+    "/{name}/rollback",
+    response_model=RollbackResult,
+    summary="Roll back to a version",
+    description="Activate `version`, or without it the version active before the current one.",
+)
+async def rollback(
+    runtime: str, name: str, control: Control, version: str | None = None
+) -> RollbackResult:
+    active = await control.rollback(runtime, name, version)
+    return RollbackResult(name=name, runtime=runtime, active_version=active)
+
+
+@router.delete("/{name}", status_code=204, summary="Undeploy a package")
+async def undeploy(runtime: str, name: str, control: Control) -> None:
+    await control.undeploy(runtime, name)

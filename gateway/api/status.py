@@ -1,0 +1,82 @@
+"""Runtimes, executors and what each runtime serves."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter
+from pydantic import BaseModel
+
+from gateway.api.deps import Control
+
+router = APIRouter(tags=["status"])
+
+
+class ExecutorOut(BaseModel):
+    address: str
+    runtime: str
+    executor_id: str
+    ready: bool
+    deployments: list[str]
+    outstanding: int
+    problem: str
+
+
+class ServiceOut(BaseModel):
+    path: str
+    package: str
+    version: str
+    actions: list[str]
+
+
+class RuntimeOut(BaseModel):
+    name: str
+    ready_executors: int
+    services: list[ServiceOut]
+
+
+class StatusOut(BaseModel):
+    runtimes: list[RuntimeOut]
+    executors: list[ExecutorOut]
+
+
+@router.get("/api/executors", response_model=list[ExecutorOut], summary="Executors and readiness")
+async def executors(control: Control) -> list[ExecutorOut]:
+    return [
+        ExecutorOut(
+            address=s.address,
+            runtime=s.runtime,
+            executor_id=s.executor_id,
+            ready=s.ready,
+            deployments=list(s.deployments),
+            outstanding=s.outstanding,
+            problem=s.problem,
+        )
+        for s in control.reconciler.statuses()
+    ]
+
+
+@router.get("/api/runtimes", response_model=list[RuntimeOut], summary="Runtimes and services")
+async def runtimes(control: Control) -> list[RuntimeOut]:
+    names = set(await control.call(control.store.runtimes))
+    statuses = control.reconciler.statuses()
+    names |= {s.runtime for s in statuses if s.runtime}
+    return [
+        RuntimeOut(
+            name=name,
+            ready_executors=sum(1 for s in statuses if s.runtime == name and s.ready),
+            services=[
+                ServiceOut(
+                    path=s.spec.service_path,
+                    package=s.spec.name,
+                    version=s.spec.version,
+                    actions=[a.name for a in s.spec.actions],
+                )
+                for s in control.registry.services(name)
+            ],
+        )
+        for name in sorted(names)
+    ]
+
+
+@router.get("/api/status", response_model=StatusOut, summary="Runtimes and executors at once")
+async def status(control: Control) -> StatusOut:
+    return StatusOut(runtimes=await runtimes(control), executors=await executors(control))

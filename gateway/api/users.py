@@ -1,0 +1,59 @@
+"""Runtime users: the basic-auth name and token Flow connectors use."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter
+from pydantic import BaseModel, Field
+
+from gateway.api.deps import Control
+
+router = APIRouter(tags=["users"])
+
+
+class NewUser(BaseModel):
+    name: str = Field(min_length=1, max_length=128, pattern=r"^[A-Za-z0-9._@-]+$")
+
+
+class UserToken(BaseModel):
+    name: str
+    runtime: str
+    token: str = Field(description="Shown once; only its hash is stored.")
+
+
+class UserOut(BaseModel):
+    name: str
+    runtime: str
+    created_at: str
+
+
+@router.post(
+    "/api/runtimes/{runtime}/users",
+    response_model=UserToken,
+    status_code=201,
+    summary="Create a runtime user and return its token once",
+)
+async def add_user(runtime: str, user: NewUser, control: Control) -> UserToken:
+    token = await control.add_user(runtime, user.name)
+    return UserToken(name=user.name, runtime=runtime, token=token)
+
+
+@router.get("/api/users", response_model=list[UserOut], summary="List runtime users")
+async def list_users(control: Control, runtime: str | None = None) -> list[UserOut]:
+    records = await control.call(control.store.users, runtime)
+    return [UserOut(name=u.name, runtime=u.runtime, created_at=str(u.created_at)) for u in records]
+
+
+@router.post(
+    "/api/users/{name}/token",
+    response_model=UserToken,
+    summary="Issue a new token; the old one stops working",
+)
+async def rotate_token(name: str, control: Control) -> UserToken:
+    token = await control.rotate_token(name)
+    runtime = next(u.runtime for u in await control.call(control.store.users, None) if u.name == name)
+    return UserToken(name=name, runtime=runtime, token=token)
+
+
+@router.delete("/api/users/{name}", status_code=204, summary="Remove a runtime user")
+async def remove_user(name: str, control: Control) -> None:
+    await control.remove_user(name)

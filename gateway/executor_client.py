@@ -1,0 +1,200 @@
+"""The gateway's connection to one executor: control calls, and one execution stream.
+
+The execution path does not pay a unary gRPC call per request. Each connection keeps one
+bidirectional `Execute` stream open; requests are queued with an id and a writer task sends
+whatever has queued up since its last write as one message, so under load a message carries many
+requests and at rest a request goes out at once. A reader task resolves each waiting future from
+the result batches. Deadlines travel with each request (the executor enforces them), the gateway
+keeps its own timer as a backstop, and a request the caller gives up on is cancelled on the
+executor with a cancel message on the same stream.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import itertools
+import logging
+
+import grpc
+from protos.flowhost.v1 import executor_pb2 as pb
+from protos.flowhost.v1 import executor_pb2_grpc as pb_grpc
+
+from gateway import translate
+from gateway.errors import DeadlineExceeded, Unavailable
+from gateway.spec import ServiceSpec
+from gateway.translate import Execution, ExecutionResult, ExecutorInfo, Issue
+
+log = logging.getLogger("flowhost.gateway")
+
+_MAX_MESSAGE_BYTES = 64 * 1024 * 1024
+_CONTROL_TIMEOUT_S = 10.0
+
+
+class StreamBroken(Unavailable):
+    """The stream to the executor failed. `sent` says whether the request may have run."""
+
+    def __init__(self, message: str, *, sent: bool) -> None:
+        super().__init__(message, code="executor_unavailable")
+        self.sent = sent
+
+
+class ExecutorConnection:
+    def __init__(self, address: str) -> None:
+        self.address = address
+        self.info: ExecutorInfo | None = None
+        self._channel = grpc.aio.insecure_channel(
+            address,
+            options=[
+                ("grpc.max_receive_message_length", _MAX_MESSAGE_BYTES),
+                ("grpc.max_send_message_length", _MAX_MESSAGE_BYTES),
+                ("grpc.keepalive_time_ms", 10_000),
+                ("grpc.keepalive_timeout_ms", 5_000),
+                ("grpc.http2.max_pings_without_data", 0),
+                ("grpc.keepalive_permit_without_calls", 1),
+            ],
+        )
+        self._stub = pb_grpc.ExecutorStub(self._channel)
+        self._ids = itertools.count(1)
+        self._waiting: dict[int, asyncio.Future[ExecutionResult]] = {}
+        self._queue: list[pb.ExecuteRequest] = []
+        self._queued = asyncio.Event()
+        self._call: grpc.aio.StreamStreamCall | None = None
+        self._tasks: list[asyncio.Task[None]] = []
+        self._broken: str | None = None
+        self.closed = False
+
+    # -- state ---------------------------------------------------------------------------------
+
+    @property
+    def streaming(self) -> bool:
+        return self._call is not None and self._broken is None and not self.closed
+
+    @property
+    def outstanding(self) -> int:
+        return len(self._waiting)
+
+    # -- control calls -------------------------------------------------------------------------
+
+    async def describe(self) -> ExecutorInfo:
+        reply = await self._stub.Describe(pb.DescribeRequest(), timeout=_CONTROL_TIMEOUT_S)
+        self.info = translate.info_from_proto(reply)
+        return self.info
+
+    async def validate(self, source: str) -> ServiceSpec | list[Issue]:
+        reply = await self._stub.Validate(
+            pb.ValidateRequest(source=source), timeout=_CONTROL_TIMEOUT_S * 3
+        )
+        if reply.issues:
+            return translate.issues_from_proto(list(reply.issues))
+        return translate.spec_from_proto(reply.spec)
+
+    async def deploy(self, key: str, source: str) -> list[Issue]:
+        reply = await self._stub.Deploy(
+            pb.DeployRequest(key=key, source=source), timeout=_CONTROL_TIMEOUT_S * 3
+        )
+        return translate.issues_from_proto(list(reply.issues))
+
+    async def undeploy(self, key: str) -> None:
+        await self._stub.Undeploy(pb.UndeployRequest(key=key), timeout=_CONTROL_TIMEOUT_S)
+
+    # -- the execution stream ------------------------------------------------------------------
+
+    async def open_stream(self) -> None:
+        """Open the execution stream (again, after it broke)."""
+        await self._stop_stream()
+        self._broken = None
+        self._call = self._stub.Execute()
+        self._tasks = [
+            asyncio.create_task(self._write_loop(self._call), name=f"write {self.address}"),
+            asyncio.create_task(self._read_loop(self._call), name=f"read {self.address}"),
+        ]
+
+    async def execute(self, execution: Execution, wait_s: float) -> ExecutionResult:
+        """Run one execution; waits at most wait_s, then cancels it on the executor."""
+        if not self.streaming:
+            raise StreamBroken(f"executor {self.address} is not connected", sent=False)
+        request_id = next(self._ids)
+        future: asyncio.Future[ExecutionResult] = asyncio.get_running_loop().create_future()
+        self._waiting[request_id] = future
+        self._queue.append(translate.execution_to_proto(request_id, execution))
+        self._queued.set()
+        try:
+            return await asyncio.wait_for(future, wait_s)
+        except TimeoutError:
+            self._cancel(request_id)
+            raise DeadlineExceeded(
+                f"process '{execution.process}' did not finish within {wait_s:g}s"
+            ) from None
+        except asyncio.CancelledError:
+            self._cancel(request_id)
+            raise
+        finally:
+            self._waiting.pop(request_id, None)
+
+    def _cancel(self, request_id: int) -> None:
+        if self.streaming:
+            self._queue.append(translate.cancel_to_proto(request_id))
+            self._queued.set()
+
+    async def _write_loop(self, call: grpc.aio.StreamStreamCall) -> None:
+        try:
+            while True:
+                await self._queued.wait()
+                self._queued.clear()
+                batch, self._queue = self._queue, []
+                if batch:
+                    await call.write(pb.RequestBatch(requests=batch))
+        except asyncio.CancelledError:
+            raise
+        except Exception as error:
+            self._fail(f"writing to executor {self.address} failed: {error}")
+
+    async def _read_loop(self, call: grpc.aio.StreamStreamCall) -> None:
+        try:
+            while True:
+                batch = await call.read()
+                if batch is grpc.aio.EOF:
+                    self._fail(f"executor {self.address} closed the execution stream")
+                    return
+                waiting = self._waiting
+                for message in batch.results:
+                    future = waiting.get(message.id)
+                    if future is not None and not future.done():
+                        future.set_result(translate.result_from_proto(message))
+        except asyncio.CancelledError:
+            raise
+        except grpc.aio.AioRpcError as error:
+            self._fail(f"executor {self.address} is unreachable: {error.code().name}")
+        except Exception as error:
+            self._fail(f"execution stream to {self.address} failed: {error}")
+
+    def _fail(self, reason: str) -> None:
+        """The stream is gone: fail every waiting request now, so callers can move on."""
+        if self._broken is None:
+            log.warning("%s", reason)
+        self._broken = reason
+        unsent = {r.id for r in self._queue if not r.cancel}
+        self._queue = []
+        for request_id, future in list(self._waiting.items()):
+            if not future.done():
+                future.set_exception(StreamBroken(reason, sent=request_id not in unsent))
+
+    async def _stop_stream(self) -> None:
+        for task in self._tasks:
+            task.cancel()
+        for task in self._tasks:
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await task
+        self._tasks = []
+        if self._call is not None:
+            self._call.cancel()
+            self._call = None
+
+    async def close(self) -> None:
+        if self.closed:
+            return
+        self.closed = True
+        await self._stop_stream()
+        self._fail(f"connection to {self.address} closed")
+        await self._channel.close()

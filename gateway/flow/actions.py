@@ -1,0 +1,165 @@
+"""Message actions: a Flow ServiceRequest in, a process run on an executor, a ServiceResponse out."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import orjson
+
+from gateway.auth import RuntimeUser
+from gateway.errors import BadRequest, DeadlineExceeded, ExecutionFailed, GatewayError
+from gateway.flow.values import FlowValueError
+from gateway.routing import ExecutorPool
+from gateway.services import DeployedAction, DeployedService
+from gateway.translate import Execution, ExecutionResult
+
+# Request fields that become $flow facts for the process.
+_FLOW_FIELDS = ("token", "tenantId", "stateId", "callbackUri")
+
+
+def parse_service_request(body: bytes) -> dict[str, Any]:
+    if not body.strip():
+        raise BadRequest("request body is empty; expected a Flow ServiceRequest (JSON object)")
+    try:
+        request = orjson.loads(body)
+    except orjson.JSONDecodeError as error:
+        raise BadRequest(f"malformed JSON: {error}", code="malformed_json") from None
+    if not isinstance(request, dict):
+        raise BadRequest(
+            f"body is not a ServiceRequest: expected a JSON object, got {type(request).__name__}",
+            code="not_a_service_request",
+        )
+    for name in ("inputs", "configurationValues", "outcomes"):
+        value = request.get(name)
+        if value is not None and not isinstance(value, list):
+            raise BadRequest(
+                f"body is not a ServiceRequest: '{name}' must be a list, "
+                f"got {type(value).__name__}",
+                code="not_a_service_request",
+            )
+    return request
+
+
+def configuration(service: DeployedService, values: list[Any] | None) -> dict[str, str]:
+    config: dict[str, str] = {}
+    for value in values or ():
+        if isinstance(value, dict) and isinstance(value.get("developerName"), str):
+            content = value.get("contentValue")
+            if content is not None:
+                config[value["developerName"]] = str(content)
+    for name in service.required_config:
+        if not config.get(name):
+            raise BadRequest(
+                f"configuration value '{name}' is required by service "
+                f"'{service.spec.service_path}'",
+                code="missing_configuration",
+            )
+    return config
+
+
+def build_execution(
+    service: DeployedService,
+    action: DeployedAction,
+    request: dict[str, Any],
+    user: RuntimeUser,
+    execution_id: str,
+    record: bool,
+) -> Execution:
+    try:
+        document = action.request.to_document(request.get("inputs"))
+    except FlowValueError as error:
+        raise BadRequest(str(error), code="invalid_input") from None
+    flow = {name: str(request[name]) for name in _FLOW_FIELDS if request.get(name)}
+    flow["user"] = user.name
+    flow["runtime"] = user.runtime
+    flow["execution_id"] = execution_id
+    culture = request.get("culture")
+    if culture:
+        flow["culture"] = orjson.dumps(culture).decode()
+    return Execution(
+        deployment=service.key,
+        process=action.spec.process,
+        documents=[(orjson.dumps(document), {})],
+        config=configuration(service, request.get("configurationValues")),
+        flow=flow,
+        execution_id=execution_id,
+        record=record,
+    )
+
+
+async def run_action(
+    pool: ExecutorPool,
+    service: DeployedService,
+    action: DeployedAction,
+    request: dict[str, Any],
+    execution: Execution,
+    wait_s: float,
+) -> bytes:
+    result = await pool.run(service.runtime, execution, wait_s)
+    if result.status != "ok":
+        raise _failure(action, result)
+    return orjson.dumps(
+        {
+            "invokeType": "FORWARD",
+            "token": request.get("token"),
+            "tenantId": request.get("tenantId"),
+            "culture": request.get("culture"),
+            "annotations": None,
+            "waitMessage": None,
+            "outputs": _outputs(action, result),
+            "selectedOutcomeId": _outcome(action, request, result.outcome),
+            "rootFaults": result.faults or None,
+            "valueFaults": None,
+            "mode": None,
+        }
+    )
+
+
+def _outputs(action: DeployedAction, result: ExecutionResult) -> list[dict[str, Any]] | None:
+    if not result.documents:
+        return None
+    try:
+        return action.response.to_outputs(orjson.loads(result.documents[0][0]))
+    except (FlowValueError, orjson.JSONDecodeError) as error:
+        raise ExecutionFailed(
+            f"process '{action.spec.process}' returned a document that does not fit the "
+            f"response profile '{action.spec.response}': {error}",
+            code="bad_response_document",
+        ) from None
+
+
+def _outcome(action: DeployedAction, request: dict[str, Any], outcome: str) -> str | None:
+    if not outcome:
+        return None
+    # Prefer the id Flow sent for an outcome of that name; else the id our describe gave it.
+    for offered in request.get("outcomes") or ():
+        if isinstance(offered, dict) and outcome in (
+            offered.get("developerName"),
+            offered.get("id"),
+        ):
+            return str(offered.get("id"))
+    known = action.outcome_ids.get(outcome)
+    if known is None:
+        raise ExecutionFailed(
+            f"process '{action.spec.process}' selected outcome '{outcome}', which action "
+            f"'{action.spec.name}' does not declare",
+            code="unknown_outcome",
+        )
+    return known
+
+
+def _failure(action: DeployedAction, result: ExecutionResult) -> GatewayError:
+    error = result.error
+    where = f" at {error.step_path}" if error and error.step_path else ""
+    cause = error.message if error else "no detail"
+    process = action.spec.process
+    if result.status == "deadline":
+        return DeadlineExceeded(
+            f"process '{process}' passed its execution deadline{where}: {cause}",
+            details={"step": error.step_path if error else ""},
+        )
+    return ExecutionFailed(
+        f"process '{process}' failed{where}: {cause}",
+        code=error.code if error and error.code else "execution_failed",
+        details={"step": error.step_path if error else ""},
+    )

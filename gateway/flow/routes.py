@@ -1,0 +1,209 @@
+"""The Flow service protocol under /fs/<path>/: route -> authenticate -> resolve -> handle.
+
+Served as plain ASGI (see `asgi.py` for why). Every error becomes a Flow ServiceProblem here and
+nowhere else on this path.
+"""
+
+from __future__ import annotations
+
+import itertools
+import logging
+import os
+from typing import Any
+
+import orjson
+
+from gateway.auth import AuthError, Authenticator, RuntimeUser
+from gateway.errors import (
+    SERVICE_PROBLEM_HEADER,
+    BadRequest,
+    Forbidden,
+    GatewayError,
+    NotFound,
+    Unauthorized,
+    Unavailable,
+    service_problem,
+)
+from gateway.flow import actions
+from gateway.flow.asgi import Receive, Scope, Send, header, read_body, respond
+from gateway.routing import ExecutorPool
+from gateway.services import DeployedService, ServiceRegistry
+
+log = logging.getLogger("flowhost.gateway")
+
+EXECUTION_HEADER = b"x-flowhost-execution-id"
+_CHALLENGE = (b"www-authenticate", b'Basic realm="flowhost"')
+# Endpoint suffixes after the service path, longest first; message actions are matched apart.
+_ENDPOINTS = (
+    "/metadata/install",
+    "/metadata",
+    "/health",
+    "/data/delete",
+    "/data",
+    "/file/content",
+    "/file",
+)
+
+
+class FlowEndpoints:
+    def __init__(
+        self,
+        registry: ServiceRegistry,
+        authenticator: Authenticator,
+        pool: ExecutorPool,
+        request_max_bytes: int,
+        wait_s: float,
+    ) -> None:
+        self._registry = registry
+        self._auth = authenticator
+        self._pool = pool
+        self._max_bytes = request_max_bytes
+        self._wait_s = wait_s
+        # Execution ids: unique per gateway process start, cheap to make.
+        self._id_prefix = os.urandom(4).hex()
+        self._ids = itertools.count(1)
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        path: str = scope["path"]
+        execution_id = f"{self._id_prefix}-{next(self._ids):x}"
+        action_name: str | None = None
+        try:
+            service_path, endpoint = _split(path)
+            action_name = endpoint[len("/actions/") :] if endpoint.startswith("/actions/") else None
+            user = self._authenticate(scope)
+            service = self._resolve(user, service_path)
+            status, body = await self._handle(
+                scope, receive, service, endpoint, action_name, user, execution_id
+            )
+            await respond(send, status, body, [(EXECUTION_HEADER, execution_id.encode())])
+        except GatewayError as error:
+            await self._problem(send, error, path, action_name, execution_id)
+        except Exception:
+            log.exception("execution %s: unexpected error serving %s", execution_id, path)
+            error = GatewayError(f"internal error serving {path} (execution {execution_id})")
+            await self._problem(send, error, path, action_name, execution_id)
+
+    async def _problem(
+        self, send: Send, error: GatewayError, path: str, action: str | None, execution_id: str
+    ) -> None:
+        headers = [SERVICE_PROBLEM_HEADER, (EXECUTION_HEADER, execution_id.encode())]
+        if isinstance(error, Unauthorized):
+            headers.append(_CHALLENGE)
+        if error.status >= 500:
+            log.warning("execution %s: %s %s", execution_id, error.code, error.message)
+        await respond(send, error.status, service_problem(error, path, action), headers)
+
+    def _authenticate(self, scope: Scope) -> RuntimeUser:
+        try:
+            return self._auth.authenticate(header(scope, b"authorization"))
+        except AuthError as error:
+            raise Unauthorized(error.message, code=error.code) from None
+
+    def _resolve(self, user: RuntimeUser, service_path: str) -> DeployedService:
+        service = self._registry.lookup(user.runtime, service_path)
+        if service is not None:
+            return service
+        elsewhere = self._registry.runtimes_serving(service_path)
+        if elsewhere:
+            raise Forbidden(
+                f"user '{user.name}' belongs to runtime '{user.runtime}'; service "
+                f"'{service_path}' is not deployed there",
+                code="wrong_runtime",
+            )
+        raise NotFound(
+            f"no service at /fs/{service_path} in runtime '{user.runtime}'", code="unknown_service"
+        )
+
+    async def _handle(
+        self,
+        scope: Scope,
+        receive: Receive,
+        service: DeployedService,
+        endpoint: str,
+        action_name: str | None,
+        user: RuntimeUser,
+        execution_id: str,
+    ) -> tuple[int, bytes]:
+        method = scope["method"]
+        if action_name is not None:
+            _allow(method, "POST", endpoint)
+            action = service.actions.get(action_name)
+            if action is None:
+                known = ", ".join(sorted(service.actions)) or "none"
+                raise NotFound(
+                    f"service '{service.spec.service_path}' has no action '{action_name}' "
+                    f"(actions: {known})",
+                    code="unknown_action",
+                )
+            request = actions.parse_service_request(await read_body(receive, self._max_bytes))
+            record = _debug_requested(scope)
+            execution = actions.build_execution(
+                service, action, request, user, execution_id, record
+            )
+            body = await actions.run_action(
+                self._pool, service, action, request, execution, self._wait_s
+            )
+            return 200, body
+        if endpoint == "/metadata":
+            if method == "GET":
+                return 200, service.describe_v2
+            _allow(method, "POST", endpoint)
+            request = _optional_json(await read_body(receive, self._max_bytes))
+            return 200, service.describe_v1(request.get("uri"), request.get("culture"))
+        if endpoint == "/metadata/install":
+            _allow(method, "POST", endpoint)
+            await read_body(receive, self._max_bytes)
+            return 200, service.install_v2
+        if endpoint == "/health":
+            ready = len(self._pool.ready(service.runtime))
+            body = orjson.dumps({"status": "ok" if ready else "unavailable", "executors": ready})
+            if not ready:
+                raise Unavailable(f"no ready executor in runtime '{service.runtime}'")
+            return 200, body
+        what = "data actions" if endpoint.startswith("/data") else "file resources"
+        raise NotFound(
+            f"service '{service.spec.service_path}' has no {what} ({endpoint} is not served)",
+            code="not_provided",
+        )
+
+
+def _split(path: str) -> tuple[str, str]:
+    """'/fs/orders/actions/get' -> ('orders', '/actions/get')."""
+    rest = path[len("/fs/") :]
+    index = rest.find("/actions/")
+    if index > 0:
+        return rest[:index], rest[index:]
+    for suffix in _ENDPOINTS:
+        if rest.endswith(suffix) and len(rest) > len(suffix):
+            return rest[: -len(suffix)], suffix
+    raise NotFound(
+        f"unknown Flow endpoint {path}; expected /fs/<service>/ followed by metadata, "
+        "metadata/install, actions/<name>, data, data/delete, file, file/content or health",
+        code="unknown_endpoint",
+    )
+
+
+def _allow(method: str, allowed: str, endpoint: str) -> None:
+    if method != allowed:
+        raise GatewayError(
+            f"{method} is not allowed on {endpoint}; use {allowed}",
+            status=405,
+            code="method_not_allowed",
+        )
+
+
+def _optional_json(body: bytes) -> dict[str, Any]:
+    """Describe requests may be empty (the Service Checker sends none)."""
+    if not body.strip():
+        return {}
+    try:
+        value = orjson.loads(body)
+    except orjson.JSONDecodeError as error:
+        raise BadRequest(f"malformed JSON: {error}", code="malformed_json") from None
+    return value if isinstance(value, dict) else {}
+
+
+def _debug_requested(scope: Scope) -> bool:
+    """One request may ask for a full recording, as Boomi's debug switch does."""
+    query: bytes = scope.get("query_string", b"")
+    return b"_flowhost_debug=true" in query or header(scope, b"x-flowhost-debug") == b"true"

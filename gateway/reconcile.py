@@ -1,0 +1,166 @@
+"""Find executors and drive each to its runtime's desired deployments.
+
+Executors are found from configured targets and from a DNS name re-resolved every pass (compose
+service names, Kubernetes headless services). Each pass asks every executor who it is and what it
+hosts, deploys what its runtime should have, undeploys what it should not, and (re)opens its
+execution stream. A restarted executor is therefore brought back without anyone redeploying, and
+one that stopped answering stops getting traffic the moment its stream breaks.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import socket
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from gateway.executor_client import ExecutorConnection
+from gateway.routing import ExecutorPool
+
+log = logging.getLogger("flowhost.gateway")
+
+
+@dataclass(frozen=True, slots=True)
+class ExecutorStatus:
+    address: str
+    runtime: str
+    executor_id: str
+    ready: bool
+    deployments: tuple[str, ...]
+    outstanding: int
+    problem: str
+
+
+class Reconciler:
+    def __init__(
+        self,
+        pool: ExecutorPool,
+        desired: Callable[[str], dict[str, str]],
+        targets: list[str],
+        dns: str,
+        interval_s: float,
+    ) -> None:
+        self._pool = pool
+        self._desired = desired
+        self._targets = targets
+        self._dns = dns
+        self._interval_s = interval_s
+        self._lock = asyncio.Lock()
+        self._problems: dict[str, str] = {}
+        self._task: asyncio.Task[None] | None = None
+        self._wake = asyncio.Event()
+
+    def start(self) -> None:
+        self._task = asyncio.create_task(self._loop(), name="reconciler")
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+            self._task = None
+
+    async def _loop(self) -> None:
+        while True:
+            try:
+                await self.reconcile()
+            except Exception:
+                log.exception("reconcile pass failed")
+            self._wake.clear()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._wake.wait(), self._interval_s)
+
+    async def reconcile(self) -> None:
+        """One pass over every executor; callers await it to know a change has been applied."""
+        async with self._lock:
+            addresses = await self._addresses()
+            connections = self._pool.connections
+            for address in set(connections) - addresses:
+                log.info("executor %s is no longer listed; dropping it", address)
+                await connections.pop(address).close()
+            for address in addresses - set(connections):
+                connections[address] = ExecutorConnection(address)
+            await asyncio.gather(*(self._reconcile_one(c) for c in connections.values()))
+            ready: dict[str, list[ExecutorConnection]] = {}
+            for connection in connections.values():
+                info = connection.info
+                healthy = connection.address not in self._problems
+                if healthy and connection.streaming and info is not None and not info.draining:
+                    ready.setdefault(info.runtime, []).append(connection)
+            for runtime in {c.info.runtime for c in connections.values() if c.info} | set(ready):
+                self._pool.set_ready(runtime, ready.get(runtime, []))
+
+    async def _reconcile_one(self, connection: ExecutorConnection) -> None:
+        address = connection.address
+        try:
+            info = await connection.describe()
+            desired = self._desired(info.runtime)
+            for key in sorted(set(desired) - info.deployments):
+                issues = await connection.deploy(key, desired[key])
+                if issues:
+                    raise RuntimeError(
+                        f"rejected {key}: " + "; ".join(f"{i.path}: {i.message}" for i in issues)
+                    )
+            for key in sorted(info.deployments - set(desired)):
+                await connection.undeploy(key)
+            if set(desired) != info.deployments:
+                info = await connection.describe()
+            if not connection.streaming:
+                await connection.open_stream()
+                log.info(
+                    "executor %s ready: runtime=%s id=%s deployments=%s",
+                    address,
+                    info.runtime,
+                    info.executor_id,
+                    ",".join(sorted(info.deployments)) or "-",
+                )
+            self._problems.pop(address, None)
+        except Exception as error:
+            problem = getattr(error, "details", lambda: None)() or str(error)
+            if self._problems.get(address) != problem:
+                log.warning("executor %s not ready: %s", address, problem)
+            self._problems[address] = problem
+
+    async def _addresses(self) -> set[str]:
+        addresses = set(self._targets)
+        if self._dns:
+            host, _, port = self._dns.rpartition(":")
+            try:
+                infos = await asyncio.get_running_loop().getaddrinfo(
+                    host, int(port), type=socket.SOCK_STREAM
+                )
+            except OSError as error:
+                log.warning("cannot resolve executors at %s: %s", self._dns, error)
+                # Keep what we know: a DNS blip must not drop live executors.
+                return addresses | {a for a in self._pool.connections if a not in self._targets}
+            for family, _, _, _, sockaddr in infos:
+                ip = sockaddr[0]
+                addresses.add(f"[{ip}]:{port}" if family == socket.AF_INET6 else f"{ip}:{port}")
+        return addresses
+
+    def statuses(self) -> list[ExecutorStatus]:
+        result = []
+        for address, connection in sorted(self._pool.connections.items()):
+            info = connection.info
+            problem = self._problems.get(address, "")
+            result.append(
+                ExecutorStatus(
+                    address=address,
+                    runtime=info.runtime if info else "",
+                    executor_id=info.executor_id if info else "",
+                    ready=connection.streaming and not problem and bool(info and not info.draining),
+                    deployments=tuple(sorted(info.deployments)) if info else (),
+                    outstanding=connection.outstanding,
+                    problem=problem,
+                )
+            )
+        return result
+
+    def connections_of(self, runtime: str) -> list[ExecutorConnection]:
+        return [
+            c
+            for c in self._pool.connections.values()
+            if c.info is not None and c.info.runtime == runtime and c.address not in self._problems
+        ]

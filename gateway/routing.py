@@ -1,0 +1,78 @@
+"""Pick an executor for each request, and fail over when one cannot take it."""
+
+from __future__ import annotations
+
+import logging
+
+from gateway.errors import ExecutionFailed, Unavailable
+from gateway.executor_client import ExecutorConnection, StreamBroken
+from gateway.translate import Execution, ExecutionResult
+
+log = logging.getLogger("flowhost.gateway")
+
+
+class ExecutorPool:
+    """The executors the gateway knows, by address. The reconciler adds, readies and removes."""
+
+    def __init__(self) -> None:
+        self.connections: dict[str, ExecutorConnection] = {}
+        # runtime -> connections that are streaming and host that runtime's desired deployments
+        self._ready: dict[str, list[ExecutorConnection]] = {}
+
+    def set_ready(self, runtime: str, connections: list[ExecutorConnection]) -> None:
+        self._ready[runtime] = connections
+
+    def ready(self, runtime: str) -> list[ExecutorConnection]:
+        return [c for c in self._ready.get(runtime, ()) if c.streaming]
+
+    def pick(self, runtime: str, deployment: str, exclude: set[str]) -> ExecutorConnection | None:
+        """The ready executor hosting `deployment` with the fewest outstanding requests."""
+        best: ExecutorConnection | None = None
+        for connection in self._ready.get(runtime, ()):
+            if connection.address in exclude or not connection.streaming:
+                continue
+            info = connection.info
+            if info is None or info.draining or deployment not in info.deployments:
+                continue
+            if best is None or connection.outstanding < best.outstanding:
+                best = connection
+        return best
+
+    async def run(self, runtime: str, execution: Execution, wait_s: float) -> ExecutionResult:
+        """Run on a ready executor; move to another when one rejects before running or drops
+        the request before sending it. A request that may already have run is not repeated."""
+        tried: set[str] = set()
+        last_reason = ""
+        while True:
+            connection = self.pick(runtime, execution.deployment, tried)
+            if connection is None:
+                break
+            tried.add(connection.address)
+            try:
+                result = await connection.execute(execution, wait_s)
+            except StreamBroken as broken:
+                if broken.sent:
+                    raise Unavailable(
+                        f"executor {connection.address} failed while running process "
+                        f"'{execution.process}'; it may or may not have completed",
+                        code="executor_lost",
+                    ) from None
+                last_reason = broken.message
+                continue
+            if result.status == "rejected" and result.error is not None:
+                if result.error.retryable:
+                    last_reason = result.error.message
+                    continue
+                raise ExecutionFailed(result.error.message, code=result.error.code)
+            return result
+        detail = f" ({last_reason})" if last_reason else ""
+        raise Unavailable(
+            f"no ready executor in runtime '{runtime}' hosts {execution.deployment}{detail}",
+            code="no_executor",
+        )
+
+    async def close(self) -> None:
+        for connection in list(self.connections.values()):
+            await connection.close()
+        self.connections.clear()
+        self._ready.clear()

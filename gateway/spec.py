@@ -1,0 +1,93 @@
+"""The gateway's view of a deployed package: the Flow-facing part an executor validated.
+
+Plain frozen dataclasses; `gateway.translate` builds them from protobuf, the store keeps them as
+JSON, and the Flow protocol code (`gateway.flow`) serves Flow from them.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+
+@dataclass(frozen=True, slots=True)
+class ConfigSpec:
+    name: str
+    type: str = "string"  # string | number | boolean | datetime | password
+    required: bool = False
+    default: str = ""
+    summary: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class ActionSpec:
+    name: str
+    process: str
+    request: str = ""  # profile name; empty: no inputs
+    response: str = ""  # profile name; empty: no outputs
+    sync_timeout_ms: int = 30_000
+    wait_message: str = ""
+    summary: str = ""
+    outcomes: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class DataSpec:
+    type: str
+    profile: str
+    id: str
+    load: str = ""
+    save: str = ""
+    delete: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class FileSpec:
+    path: str
+    list: str = ""
+    upload: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class ServiceSpec:
+    """One package version: its identity and the service it offers Flow."""
+
+    name: str
+    version: str
+    service_path: str
+    summary: str = ""
+    configuration: tuple[ConfigSpec, ...] = ()
+    profiles: dict[str, dict[str, Any]] = field(default_factory=dict)  # name -> JSON Schema
+    actions: tuple[ActionSpec, ...] = ()
+    data: tuple[DataSpec, ...] = ()
+    files: tuple[FileSpec, ...] = ()
+    processes: tuple[str, ...] = ()
+
+    @property
+    def key(self) -> str:
+        """The deployment key executors know this version by."""
+        return f"{self.name}@{self.version}"
+
+    def action(self, name: str) -> ActionSpec | None:
+        return next((a for a in self.actions if a.name == name), None)
+
+    def to_json(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_json(cls, raw: dict[str, Any]) -> ServiceSpec:
+        return cls(
+            name=raw["name"],
+            version=raw["version"],
+            service_path=raw["service_path"],
+            summary=raw.get("summary", ""),
+            configuration=tuple(ConfigSpec(**c) for c in raw.get("configuration", ())),
+            profiles=dict(raw.get("profiles", {})),
+            actions=tuple(
+                ActionSpec(**{**a, "outcomes": tuple(a.get("outcomes", ()))})
+                for a in raw.get("actions", ())
+            ),
+            data=tuple(DataSpec(**d) for d in raw.get("data", ())),
+            files=tuple(FileSpec(**f) for f in raw.get("files", ())),
+            processes=tuple(raw.get("processes", ())),
+        )

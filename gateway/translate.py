@@ -1,0 +1,157 @@
+"""Protobuf <-> the gateway's own types. Only this module, the executor client and nothing else
+touch `*_pb2`."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import orjson
+from protos.flowhost.v1 import executor_pb2 as pb
+
+from gateway.spec import ActionSpec, ConfigSpec, DataSpec, FileSpec, ServiceSpec
+
+STATUS_NAMES = {
+    pb.STATUS_OK: "ok",
+    pb.STATUS_FAILED: "failed",
+    pb.STATUS_DEADLINE: "deadline",
+    pb.STATUS_CANCELLED: "cancelled",
+    pb.STATUS_REJECTED: "rejected",
+}
+
+
+@dataclass(slots=True)
+class Execution:
+    """One request to run a process on an executor."""
+
+    deployment: str
+    process: str
+    documents: list[tuple[bytes, dict[str, str]]]
+    props: dict[str, str] = field(default_factory=dict)
+    config: dict[str, str] = field(default_factory=dict)
+    flow: dict[str, str] = field(default_factory=dict)
+    timeout_ms: int = 0
+    execution_id: str = ""
+    record: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class ExecutionError:
+    code: str
+    message: str
+    step_path: str = ""
+    retryable: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class StepTiming:
+    path: str
+    type: str
+    duration_us: int
+    documents_in: int
+    documents_out: int
+    error: str
+
+
+@dataclass(frozen=True, slots=True)
+class ExecutionResult:
+    status: str  # ok | failed | deadline | cancelled | rejected
+    documents: list[tuple[bytes, dict[str, str]]]
+    outcome: str = ""
+    faults: dict[str, str] = field(default_factory=dict)
+    error: ExecutionError | None = None
+    duration_us: int = 0
+    trace: tuple[StepTiming, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class ExecutorInfo:
+    runtime: str
+    executor_id: str
+    deployments: frozenset[str]
+    draining: bool
+
+
+@dataclass(frozen=True, slots=True)
+class Issue:
+    path: str
+    message: str
+
+
+def execution_to_proto(request_id: int, execution: Execution) -> pb.ExecuteRequest:
+    return pb.ExecuteRequest(
+        id=request_id,
+        deployment=execution.deployment,
+        process=execution.process,
+        documents=[pb.Document(data=data, properties=props) for data, props in execution.documents],
+        properties=execution.props,
+        config=execution.config,
+        flow=execution.flow,
+        timeout_ms=execution.timeout_ms,
+        execution_id=execution.execution_id,
+        record=execution.record,
+    )
+
+
+def cancel_to_proto(request_id: int) -> pb.ExecuteRequest:
+    return pb.ExecuteRequest(id=request_id, cancel=True)
+
+
+def result_from_proto(message: pb.ExecuteResult) -> ExecutionResult:
+    error = None
+    if message.HasField("error"):
+        e = message.error
+        error = ExecutionError(e.code, e.message, e.step_path, e.retryable)
+    return ExecutionResult(
+        status=STATUS_NAMES.get(message.status, "failed"),
+        documents=[(d.data, dict(d.properties)) for d in message.documents],
+        outcome=message.outcome,
+        faults=dict(message.faults),
+        error=error,
+        duration_us=message.duration_us,
+        trace=tuple(
+            StepTiming(t.path, t.type, t.duration_us, t.documents_in, t.documents_out, t.error)
+            for t in message.trace
+        ),
+    )
+
+
+def info_from_proto(message: pb.DescribeReply) -> ExecutorInfo:
+    return ExecutorInfo(
+        runtime=message.runtime,
+        executor_id=message.executor_id,
+        deployments=frozenset(message.deployments),
+        draining=message.draining,
+    )
+
+
+def issues_from_proto(issues: "list[pb.PackageIssue]") -> list[Issue]:
+    return [Issue(i.path, i.message) for i in issues]
+
+
+def spec_from_proto(spec: pb.PackageSpec) -> ServiceSpec:
+    return ServiceSpec(
+        name=spec.name,
+        version=spec.version,
+        service_path=spec.service_path,
+        summary=spec.summary,
+        configuration=tuple(
+            ConfigSpec(c.name, c.type, c.required, c.default, c.summary) for c in spec.configuration
+        ),
+        profiles={name: orjson.loads(text) for name, text in spec.profiles.items()},
+        actions=tuple(
+            ActionSpec(
+                name=a.name,
+                process=a.process,
+                request=a.request,
+                response=a.response,
+                sync_timeout_ms=a.sync_timeout_ms,
+                wait_message=a.wait_message,
+                summary=a.summary,
+                outcomes=tuple(a.outcomes),
+            )
+            for a in spec.actions
+        ),
+        data=tuple(DataSpec(d.type, d.profile, d.id, d.load, d.save, d.delete) for d in spec.data),
+        files=tuple(FileSpec(f.path, f.list, f.upload) for f in spec.files),
+        processes=tuple(spec.processes),
+    )
