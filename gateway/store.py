@@ -14,6 +14,7 @@ the generation counter, bumped by every write that changes something.
 from __future__ import annotations
 
 import hashlib
+import re
 import secrets
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -51,6 +52,7 @@ from gateway.spec import ServiceSpec
 __all__ = [
     "ActiveDeployment",
     "Credential",
+    "InvalidName",
     "NothingToRollBack",
     "PathConflict",
     "Store",
@@ -69,13 +71,22 @@ __all__ = [
 
 
 class StoreError(Exception):
-    """Root of every error the store raises; `code` is stable and machine-readable."""
+    """Root of every error the store raises.
+
+    `code` is stable and machine-readable; `details` names what the error is about (runtime,
+    user, name, version, path) so an API can answer with it.
+    """
 
     code = "store_error"
 
-    def __init__(self, message: str) -> None:
+    def __init__(self, message: str, **details: str) -> None:
         super().__init__(message)
         self.message = message
+        self.details = details
+
+
+class InvalidName(StoreError):
+    code = "invalid_name"
 
 
 class UserExists(StoreError):
@@ -242,6 +253,20 @@ def _normal_path(path: str) -> str:
     return path.strip("/")
 
 
+# Runtime and user names travel in URLs, CLI arguments and basic auth (where a colon would end
+# the user name), so they are kept plain.
+_VALID_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._@-]*")
+
+
+def _check_name(kind: str, name: str) -> None:
+    if len(name) > _NAME or not _VALID_NAME.fullmatch(name):
+        raise InvalidName(
+            f"invalid {kind} name {name!r}: use letters, digits and . _ @ - "
+            f"(starting with a letter or digit, at most {_NAME} characters)",
+            **{kind: name},
+        )
+
+
 # --- the store ----------------------------------------------------------------------------------
 
 
@@ -252,13 +277,11 @@ class Store:
         parsed = make_url(url)
         self._sqlite = parsed.get_backend_name() == "sqlite"
         self._postgres = parsed.get_backend_name() == "postgresql"
-        connect_args: dict[str, Any] = {}
         if self._sqlite:
             database = parsed.database
             if database and database != ":memory:" and not database.startswith("file:"):
                 Path(database).parent.mkdir(parents=True, exist_ok=True)
-            connect_args["timeout"] = 30  # seconds to wait for another writer (busy timeout)
-        self._engine: Engine = create_engine(url, pool_pre_ping=True, connect_args=connect_args)
+        self._engine: Engine = create_engine(url, pool_pre_ping=True)
         if self._sqlite:
             event.listen(self._engine, "connect", _sqlite_on_connect)
         self._create_schema()
@@ -302,6 +325,7 @@ class Store:
         """Create the runtime unless it exists already."""
         if name in self.runtimes():
             return
+        _check_name("runtime", name)
         with self._write() as conn:
             self._ensure_runtime(conn, name)
 
@@ -322,13 +346,19 @@ class Store:
 
         The token is returned this once; only its hash is stored.
         """
+        _check_name("runtime", runtime)
+        _check_name("user", name)
         token = secrets.token_urlsafe(32)
         with self._write() as conn:
             existing = conn.execute(
                 select(_users.c.runtime).where(_users.c.name == name)
             ).scalar_one_or_none()
             if existing is not None:
-                raise UserExists(f"user {name!r} already exists (in runtime {existing!r})")
+                raise UserExists(
+                    f"user {name!r} already exists (in runtime {existing!r})",
+                    user=name,
+                    runtime=existing,
+                )
             self._ensure_runtime(conn, runtime)
             now = _now()
             conn.execute(
@@ -353,14 +383,14 @@ class Store:
                 .values(token_hash=hash_token(token), rotated_at=_now())
             ).rowcount
             if not changed:
-                raise UnknownUser(f"no user {name!r}")
+                raise UnknownUser(f"no user {name!r}", user=name)
             self._bump(conn)
         return token
 
     def remove_user(self, name: str) -> None:
         with self._write() as conn:
             if not conn.execute(_users.delete().where(_users.c.name == name)).rowcount:
-                raise UnknownUser(f"no user {name!r}")
+                raise UnknownUser(f"no user {name!r}", user=name)
             self._bump(conn)
 
     def users(self, runtime: str | None = None) -> list[UserRecord]:
@@ -385,6 +415,7 @@ class Store:
         Versions are immutable: storing the same content again returns False; different content
         under an existing name and version raises `VersionConflict`.
         """
+        _check_name("runtime", runtime)
         digest = _digest(source)
         with self._write() as conn:
             existing = conn.execute(
@@ -399,7 +430,10 @@ class Store:
             if existing is not None:
                 raise VersionConflict(
                     f"{spec.name} {spec.version} is already deployed with different content; "
-                    "versions are immutable, bump the version"
+                    "versions are immutable, bump the version",
+                    runtime=runtime,
+                    name=spec.name,
+                    version=spec.version,
                 )
             self._ensure_runtime(conn, runtime)
             conn.execute(
@@ -427,7 +461,9 @@ class Store:
         with self._write() as conn:
             current = self._deployment(conn, runtime, name)
             if current is None or current.version is None:
-                raise UnknownPackage(f"{name} is not deployed in runtime {runtime!r}")
+                raise UnknownPackage(
+                    f"{name} is not deployed in runtime {runtime!r}", runtime=runtime, name=name
+                )
             conn.execute(
                 update(_deployments)
                 .where(_deployments.c.runtime == runtime, _deployments.c.name == name)
@@ -447,7 +483,9 @@ class Store:
                 version = current.previous_version if current is not None else None
                 if version is None:
                     raise NothingToRollBack(
-                        f"{name} in runtime {runtime!r} has no earlier version to roll back to"
+                        f"{name} in runtime {runtime!r} has no earlier version to roll back to",
+                        runtime=runtime,
+                        name=name,
                     )
             self._activate(conn, runtime, name, version)
         return version
@@ -468,7 +506,12 @@ class Store:
             )
         ).scalar_one_or_none()
         if path is None:
-            raise UnknownVersion(f"{name} {version} was never deployed to runtime {runtime!r}")
+            raise UnknownVersion(
+                f"runtime {runtime!r} has no {name} {version}",
+                runtime=runtime,
+                name=name,
+                version=version,
+            )
         current = self._deployment(conn, runtime, name)
         if current is not None and current.version == version:
             return  # already active: nothing changes, so no generation bump
@@ -490,7 +533,11 @@ class Store:
         if clash is not None:
             raise PathConflict(
                 f"service path /fs/{path} in runtime {runtime!r} is already served by "
-                f"{clash.name} {clash.version}; undeploy it or change the path"
+                f"{clash.name} {clash.version}; undeploy it or change the path",
+                runtime=runtime,
+                path=path,
+                name=clash.name,
+                version=clash.version,
             )
 
         now = _now()
@@ -572,6 +619,6 @@ def _sqlite_on_connect(dbapi_connection: Any, _record: Any) -> None:
         # WAL: readers never block the writer; foreign keys are off by default in SQLite.
         cursor.execute("PRAGMA journal_mode=WAL")
         cursor.execute("PRAGMA foreign_keys=ON")
-        cursor.execute("PRAGMA busy_timeout=30000")
+        cursor.execute("PRAGMA busy_timeout=30000")  # wait up to 30 s for another writer
     finally:
         cursor.close()

@@ -12,6 +12,7 @@ from sqlalchemy import create_engine, text
 from gateway.auth import hash_token
 from gateway.spec import ActionSpec, ConfigSpec, ServiceSpec
 from gateway.store import (
+    InvalidName,
     NothingToRollBack,
     PathConflict,
     Store,
@@ -94,6 +95,23 @@ def test_users_by_runtime_and_timestamps(store: Store) -> None:
     for user in store.users():
         assert user.created_at.tzinfo is not None
         assert before - timedelta(seconds=5) <= user.created_at <= datetime.now(UTC)
+
+
+@pytest.mark.parametrize(
+    ("runtime", "user"),
+    [("prod", "al:ice"), ("prod", ""), ("prod", "alice smith"), ("pr od", "alice"), ("", "a")],
+)
+def test_names_must_be_plain(store: Store, runtime: str, user: str) -> None:
+    with pytest.raises(InvalidName) as caught:
+        store.add_user(runtime, user)
+    assert caught.value.code == "invalid_name"
+    assert store.users() == []
+    assert store.runtimes() == []
+
+
+def test_plain_names_include_emails(store: Store) -> None:
+    store.add_user("acme-prod.eu_1", "flow.builder@example.com")
+    assert [u.name for u in store.users("acme-prod.eu_1")] == ["flow.builder@example.com"]
 
 
 def test_rotate_token_replaces_the_hash(store: Store) -> None:
@@ -241,6 +259,12 @@ def test_service_paths_are_unique_within_a_runtime(store: Store) -> None:
         store.activate("prod", "orders-v2", "1.0.0")
     assert caught.value.code == "path_conflict"
     assert "orders 1.0.0" in caught.value.message
+    assert caught.value.details == {
+        "runtime": "prod",
+        "path": "orders",
+        "name": "orders",
+        "version": "1.0.0",
+    }
     assert active_versions(store, "prod") == {"orders": "1.0.0"}
 
     # Another runtime may serve the same path; a new version of the same package may keep it.
