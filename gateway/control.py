@@ -82,7 +82,12 @@ class ControlPlane:
             return await asyncio.to_thread(fn, *args)
         except store_module.StoreError as error:
             code = getattr(error, "code", "store_error")
-            raise GatewayError(str(error), status=_STORE_STATUS.get(code, 400), code=code) from None
+            raise GatewayError(
+                str(error),
+                status=_STORE_STATUS.get(code, 400),
+                code=code,
+                details=getattr(error, "details", None),
+            ) from None
 
     async def refresh(self) -> None:
         """Load desired state and credentials from the store into memory."""
