@@ -21,7 +21,6 @@ Rules (docs/flow-types.md has the user-facing version):
 from __future__ import annotations
 
 import math
-import re
 from collections.abc import Callable, Mapping
 from typing import Any, Final
 
@@ -81,8 +80,6 @@ Writer = Callable[[Any], "list[dict[str, Any]] | None"]  # document value -> obj
 
 # --- Flow text -> JSON value -----------------------------------------------------------------
 
-_INT_RE: Final = re.compile(r"\s*[+-]?\d+\s*", re.ASCII)
-_NUM_RE: Final = re.compile(r"\s*[+-]?(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?\s*", re.ASCII)
 _BOOLS: Final = {"true": True, "false": False}
 
 
@@ -108,18 +105,24 @@ def _read_number(v: Mapping[str, Any]) -> Any:
         if type(s) in (int, float):
             return s
         raise _Bad(f"{s!r} is not a number")
-    if s.isascii() and s.isdigit():  # the common case: "3"
+    if not s.isascii():
+        raise _Bad(f"{s!r} is not a number")
+    if s.isdigit():  # the common case: "3"
         return int(s)
-    if _INT_RE.fullmatch(s):
-        return int(s)
-    if _NUM_RE.fullmatch(s):
+    try:
         f = float(s)
-        if math.isfinite(f):
-            return f
+    except ValueError:
+        if s.isspace():
+            return _MISSING
+        raise _Bad(f"{s!r} is not a number") from None
+    # float() also takes "nan", "inf", "infinity" (all contain an n) and "1_000": not Flow numbers
+    if "_" in s or "n" in s or "N" in s:
+        raise _Bad(f"{s!r} is not a number")
+    if not math.isfinite(f):
         raise _Bad(f"{s!r} is out of range")
-    if s.isspace():
-        return _MISSING
-    raise _Bad(f"{s!r} is not a number")
+    if "." in s or "e" in s or "E" in s:
+        return f
+    return int(s)  # integral text such as "-4": exact, however long
 
 
 def _read_integer(v: Mapping[str, Any]) -> Any:

@@ -6,7 +6,6 @@ from typing import Any
 
 import pytest
 from hypothesis import given, settings
-from strategies import flow_profiles_and_documents
 
 from gateway.flow.describe import install_v2
 from gateway.flow.profiles import ProfileError
@@ -20,6 +19,7 @@ from gateway.flow.values import (
     object_to_document,
 )
 from gateway.spec import ActionSpec, DataSpec, ServiceSpec
+from tests.strategies import flow_profiles_and_documents
 
 ALL_KINDS = {
     "type": "object",
