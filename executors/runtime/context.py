@@ -1,0 +1,219 @@
+"""One execution's state and the loop that runs steps over documents."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+import orjson
+
+from .errors import StepError, StepFailure
+
+if TYPE_CHECKING:
+    import httpx
+
+    from .compile import StepNode
+    from .documents import Document
+
+log = logging.getLogger("flowhost.process")
+
+#: Recorded documents are cut at this size.
+RECORD_LIMIT = 64 * 1024
+#: Nested `call` steps deeper than this fail (a runaway recursion would otherwise only stop at
+#: the deadline, holding memory all the while).
+MAX_CALL_DEPTH = 50
+#: Yield to the event loop every this many steps so deadlines and cancellation can fire.
+YIELD_EVERY = 32
+
+
+@dataclass
+class StepTrace:
+    """What one step did: filled in as it runs, in the order steps started."""
+
+    path: str
+    type: str
+    duration_us: int
+    documents_in: int
+    documents_out: int
+    error: str = ""
+    inputs: list[bytes] | None = None
+    outputs: list[bytes] | None = None
+
+
+@dataclass
+class Frame:
+    """Where `return` puts documents: the execution's result, or a `call` step's output."""
+
+    documents: list[Document] = field(default_factory=list)
+    outcome: str | None = None
+    faults: dict[str, str] = field(default_factory=dict)
+
+
+class StopExecution(Exception):
+    """Raised by the `stop` step; ends the whole execution successfully."""
+
+
+@dataclass(frozen=True)
+class ProcessPlan:
+    """A compiled process."""
+
+    name: str
+    mode: str
+    timeout_s: float
+    steps: list[StepNode]
+
+
+class RunContext:
+    """Everything a running step may use.
+
+    ``props`` is the process properties dict, shared by the whole execution (including `call`ed
+    processes); change it through ``set_prop`` so jq programs see the change.
+    """
+
+    def __init__(
+        self,
+        *,
+        processes: Mapping[str, ProcessPlan],
+        http: Callable[[], httpx.AsyncClient],
+        props: dict[str, Any],
+        config: dict[str, Any],
+        flow: dict[str, str],
+        execution_id: str,
+        record: bool,
+    ):
+        self.processes = processes
+        self._http = http
+        self.props = props
+        self.config = config
+        self.flow = flow
+        self.execution_id = execution_id
+        self.record = record
+        self.trace: list[StepTrace] = []
+        self.frame = Frame()
+        self.depth = 0
+        #: The step that was running when the execution was interrupted (deadline, cancel).
+        self.interrupted: StepNode | None = None
+        self._steps_run = 0
+        self._head = b'{"c":' + orjson.dumps(config) + b',"f":' + orjson.dumps(flow) + b',"p":'
+        self._head_props: bytes | None = None
+
+    @property
+    def http(self) -> httpx.AsyncClient:
+        """The shared HTTP client (pooled connections)."""
+        return self._http()
+
+    # jq ------------------------------------------------------------------------------------
+
+    def jq_input(self, document: Document) -> str:
+        head = self._head_props
+        if head is None:
+            head = self._head_props = self._head + orjson.dumps(self.props) + b',"q":'
+        properties = orjson.dumps(document.properties)
+        return (head + properties + b',"d":' + document.raw + b"}").decode()
+
+    def set_prop(self, name: str, value: Any) -> None:
+        """Set (or with None, remove) a process property."""
+        if value is None:
+            self.props.pop(name, None)
+        else:
+            self.props[name] = value
+        self._head_props = None
+
+    # running steps -------------------------------------------------------------------------
+
+    async def run_steps(self, nodes: list[StepNode], documents: list[Document]) -> list[Document]:
+        """Run steps in order; stop early when no documents are left (the path ends)."""
+        for node in nodes:
+            if not documents:
+                break
+            self._steps_run += 1
+            if self._steps_run % YIELD_EVERY == 0:
+                await asyncio.sleep(0)
+            documents = await self.run_step(node, documents)
+        return documents
+
+    async def run_step(self, node: StepNode, documents: list[Document]) -> list[Document]:
+        trace = StepTrace(node.path, node.type, 0, len(documents), 0)
+        if self.record:
+            trace.inputs = [document.raw[:RECORD_LIMIT] for document in documents]
+        self.trace.append(trace)
+        start = time.perf_counter_ns()
+        try:
+            output = await node.step.run(documents, self)
+        except StepFailure as nested:  # already placed by a nested step
+            trace.error = nested.message
+            raise
+        except StopExecution:
+            raise
+        except StepError as step_error:
+            failure = StepFailure(
+                f"{node.type} step: {step_error.message}",
+                code=step_error.code,
+                retryable=step_error.retryable,
+                step_path=node.path,
+                step_type=node.type,
+            )
+            trace.error = failure.message
+            raise failure from step_error
+        except asyncio.CancelledError:
+            if self.interrupted is None:
+                self.interrupted = node
+            trace.error = "interrupted"
+            raise
+        except Exception as error:
+            log.debug("execution %s: %s failed", self.execution_id, node.path, exc_info=True)
+            cause = str(error) or type(error).__name__
+            failure = StepFailure(
+                f"{node.type} step: {cause}",
+                code="step_failed",
+                retryable=False,
+                step_path=node.path,
+                step_type=node.type,
+            )
+            trace.error = failure.message
+            raise failure from error
+        finally:
+            trace.duration_us = (time.perf_counter_ns() - start) // 1000
+        trace.documents_out = len(output)
+        if self.record:
+            trace.outputs = [document.raw[:RECORD_LIMIT] for document in output]
+        return output
+
+    async def call(self, process: str, documents: list[Document]) -> list[Document]:
+        """Run another process of the package on ``documents``; give what it returned."""
+        plan = self.processes.get(process)
+        if plan is None:
+            raise StepError(f"no process named {process!r}")
+        if self.depth >= MAX_CALL_DEPTH:
+            raise StepError(
+                f"calls nested deeper than {MAX_CALL_DEPTH} (runaway recursion?)",
+                code="call_depth",
+            )
+        outer = self.frame
+        self.frame = Frame()
+        self.depth += 1
+        try:
+            await self.run_steps(plan.steps, documents)
+            return self.frame.documents
+        finally:
+            self.depth -= 1
+            self.frame = outer
+
+    def return_documents(
+        self, documents: list[Document], outcome: str | None, faults: dict[str, str]
+    ) -> None:
+        """Hand documents to the current frame (the result, or the calling step)."""
+        self.frame.documents.extend(documents)
+        if outcome is not None:
+            self.frame.outcome = outcome
+        self.frame.faults.update(faults)
+
+    def stop(self) -> None:
+        raise StopExecution
+
+    def log(self, level: int, message: str) -> None:
+        log.log(level, "execution %s: %s", self.execution_id or "-", message)

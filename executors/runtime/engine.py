@@ -1,0 +1,177 @@
+"""The engine: a compiled package and ``run``, which executes one process to a result."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+import httpx
+
+from .context import ProcessPlan, RunContext, StepTrace, StopExecution
+from .documents import Document
+from .errors import FlowhostRuntimeError, StepFailure
+from .package import Package, compile_processes, convert_config_value
+
+log = logging.getLogger(__name__)
+
+__all__ = ["CompiledPackage", "ExecutionFailure", "ProcessResult", "StepTrace"]
+
+
+@dataclass
+class ExecutionFailure:
+    """Why an execution did not finish: a code, a message without traceback, the step's path."""
+
+    code: str
+    message: str
+    step_path: str
+    retryable: bool
+
+
+@dataclass
+class ProcessResult:
+    """The outcome of one execution."""
+
+    status: str  # "ok" | "failed" | "deadline"
+    documents: list[Document] = field(default_factory=list)
+    outcome: str | None = None
+    faults: dict[str, str] = field(default_factory=dict)
+    error: ExecutionFailure | None = None
+    trace: list[StepTrace] = field(default_factory=list)
+    duration_us: int = 0
+
+
+class CompiledPackage:
+    """A package ready to run: every jq program compiled, every step resolved."""
+
+    def __init__(
+        self,
+        package: Package,
+        plans: dict[str, ProcessPlan],
+        http: httpx.AsyncClient | None,
+    ):
+        self.package = package
+        self._plans = plans
+        self._http = http
+        self._owns_http = False
+        self._config_defaults: dict[str, Any] = {}
+        self._config_types = {c.name: c.type for c in package.service.configuration}
+        for item in package.service.configuration:
+            if item.default:
+                self._config_defaults[item.name] = convert_config_value(item.type, item.default)
+
+    @classmethod
+    def compile(cls, package: Package, http: httpx.AsyncClient | None = None) -> CompiledPackage:
+        """Compile a package (raises ``PackageInvalid``).
+
+        ``http`` is the shared client the ``http`` step uses; without one, a default client is
+        created on first use and closed by ``aclose``.
+        """
+        plans = package._plans if package._plans is not None else compile_processes(package)
+        return cls(package, plans, http)
+
+    def _client(self) -> httpx.AsyncClient:
+        if self._http is None:
+            self._http = httpx.AsyncClient()
+            self._owns_http = True
+        return self._http
+
+    async def aclose(self) -> None:
+        """Close the HTTP client if this object created it."""
+        if self._owns_http and self._http is not None:
+            await self._http.aclose()
+            self._http = None
+            self._owns_http = False
+
+    def config_values(self, config: dict[str, str] | None) -> dict[str, Any]:
+        """``$config``: declared types applied, defaults filled in; raises ValueError."""
+        values = dict(self._config_defaults)
+        for name, text in (config or {}).items():
+            kind = self._config_types.get(name, "string")
+            try:
+                values[name] = convert_config_value(kind, text)
+            except ValueError as error:
+                raise ValueError(f"configuration value {name!r}: {error}") from None
+        return values
+
+    async def run(
+        self,
+        process: str,
+        documents: list[Document],
+        *,
+        props: dict[str, str] | None = None,
+        config: dict[str, str] | None = None,
+        flow: dict[str, str] | None = None,
+        timeout_s: float | None = None,
+        execution_id: str = "",
+        record: bool = False,
+    ) -> ProcessResult:
+        """Run ``process`` over ``documents``.
+
+        Never raises for a process problem: failures, deadlines and unknown processes come back
+        as the result's status and error. Cancelling the calling task propagates.
+        """
+        start = time.perf_counter_ns()
+        plan = self._plans.get(process)
+        if plan is None:
+            unknown = ExecutionFailure(
+                "unknown_process", f"no process named {process!r} in package", "", False
+            )
+            return ProcessResult("failed", error=unknown, duration_us=_since(start))
+        try:
+            config_values = self.config_values(config)
+        except ValueError as problem:
+            invalid = ExecutionFailure("invalid_config", str(problem), "", False)
+            return ProcessResult("failed", error=invalid, duration_us=_since(start))
+        flow_values = dict(flow or {})
+        flow_values.setdefault("execution_id", execution_id)
+        ctx = RunContext(
+            processes=self._plans,
+            http=self._client,
+            props=dict(props or {}),
+            config=config_values,
+            flow=flow_values,
+            execution_id=execution_id,
+            record=record or plan.mode == "general",
+        )
+        timeout = plan.timeout_s if timeout_s is None else timeout_s
+        status = "ok"
+        error: ExecutionFailure | None = None
+        try:
+            async with asyncio.timeout(timeout):
+                await ctx.run_steps(plan.steps, documents)
+        except StopExecution:
+            pass
+        except StepFailure as failure:
+            status = "failed"
+            error = ExecutionFailure(
+                failure.code, failure.message, failure.step_path, failure.retryable
+            )
+        except TimeoutError:
+            status = "deadline"
+            node = ctx.interrupted
+            where = f" while running the {node.type} step" if node else ""
+            error = ExecutionFailure(
+                "deadline_exceeded",
+                f"deadline of {timeout:g}s exceeded{where}",
+                node.path if node else "",
+                False,
+            )
+        except FlowhostRuntimeError as failure:  # raised outside any step
+            status = "failed"
+            error = ExecutionFailure(failure.code, failure.message, "", failure.retryable)
+        return ProcessResult(
+            status=status,
+            documents=ctx.frame.documents,
+            outcome=ctx.frame.outcome,
+            faults=ctx.frame.faults,
+            error=error,
+            trace=ctx.trace,
+            duration_us=_since(start),
+        )
+
+
+def _since(start_ns: int) -> int:
+    return (time.perf_counter_ns() - start_ns) // 1000

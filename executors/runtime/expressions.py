@@ -1,0 +1,102 @@
+"""jq programs: compiled once at deploy, run against a document plus the execution's variables.
+
+The ``jq`` binding binds variables only at compile time, so every user program is wrapped as
+``.c as $config | .f as $flow | .p as $props | .q as $docprops | .d | (<program>)`` and fed one
+JSON text built by concatenating bytes the execution already holds: the encoded variables (cached
+until ``$props`` changes), the document's properties and the document's own bytes. No Python-level
+parse of a document happens on the way in.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import TYPE_CHECKING, Any, Protocol
+
+import jq
+
+from .errors import StepError
+
+if TYPE_CHECKING:
+    from .documents import Document
+
+VARIABLES = ("config", "flow", "props", "docprops")
+_WRAPPER = ".c as $config | .f as $flow | .p as $props | .q as $docprops | .d | ("
+_RUNTIME_PREFIX = re.compile(r"^jq: error \(at [^)]*\): ")
+
+
+class JqInputs(Protocol):
+    """What a program needs from the execution: the JSON text to feed it for a document."""
+
+    def jq_input(self, document: Document) -> str: ...
+
+
+class JqCompileError(ValueError):
+    """A jq program does not compile; the message is jq's, without our wrapper."""
+
+
+class JqProgram:
+    """One compiled jq program; see the module docstring for what it sees."""
+
+    __slots__ = ("_program", "text")
+
+    def __init__(self, text: str):
+        if not isinstance(text, str):
+            raise JqCompileError(f"expected a jq program (a string), got {type(text).__name__}")
+        self.text = text
+        try:
+            # The newline keeps a trailing `# comment` in the user's text from eating the paren.
+            self._program: Any = jq.compile(f"{_WRAPPER}{text}\n)")
+        except ValueError as wrapped_error:
+            raise JqCompileError(_compile_message(text, wrapped_error)) from None
+
+    def values(self, document: Document, inputs: JqInputs) -> list[Any]:
+        """Every output of the program for ``document``."""
+        try:
+            return list(self._program.input_text(inputs.jq_input(document)))
+        except ValueError as error:
+            raise self._runtime_error(error) from None
+
+    def first(self, document: Document, inputs: JqInputs) -> Any:
+        """The first output, or None when the program gives none."""
+        try:
+            for value in self._program.input_text(inputs.jq_input(document)):
+                return value
+        except ValueError as error:
+            raise self._runtime_error(error) from None
+        return None
+
+    def truthy(self, document: Document, inputs: JqInputs) -> bool:
+        """jq truthiness of the first output (no output counts as false)."""
+        value = self.first(document, inputs)
+        return value is not None and value is not False
+
+    def _runtime_error(self, error: ValueError) -> StepError:
+        message = _RUNTIME_PREFIX.sub("", str(error))
+        return StepError(f"jq error in {_shorten(self.text)}: {message}", code="jq_error")
+
+    def __repr__(self) -> str:
+        return f"JqProgram({self.text!r})"
+
+
+def _compile_message(text: str, wrapped_error: ValueError) -> str:
+    # Line and column are right only without the wrapper, so ask jq again with the variables
+    # bound the way the binding allows at compile time.
+    try:
+        jq.compile(text, args={name: None for name in VARIABLES})
+    except ValueError as plain_error:
+        return _clean_compile(str(plain_error))
+    return _clean_compile(str(wrapped_error))
+
+
+def _clean_compile(message: str) -> str:
+    errors = [
+        line.removeprefix("jq: error: ").replace(" at <top-level>", "").rstrip(":")
+        for line in message.splitlines()
+        if line.startswith("jq: error")
+    ]
+    return "; ".join(errors) or message
+
+
+def _shorten(text: str, limit: int = 60) -> str:
+    one_line = " ".join(text.split())
+    return repr(one_line if len(one_line) <= limit else one_line[: limit - 3] + "...")

@@ -1,0 +1,1 @@
+"""Built-in step types, one module each; every module exposes ``step_type``."""
