@@ -229,6 +229,9 @@ QUANTITY = {
         ([value("count", "2.5")], "input 'count': '2.5' is not an integer"),
         ([value("rush", "yes")], "input 'rush': 'yes' is not a boolean (true or false)"),
         ([value("quantity", "1e999")], "input 'quantity': '1e999' is out of range"),
+        ([value("quantity", "nan")], "input 'quantity': 'nan' is not a number"),
+        ([value("quantity", "Infinity")], "input 'quantity': 'Infinity' is not a number"),
+        ([value("quantity", "1_000")], "input 'quantity': '1_000' is not a number"),
         ([value("lines", "3")], "input 'lines': expected ContentList with objectData"),
         (
             [{"developerName": "lines", "contentValue": None, "objectData": {"a": 1}}],
