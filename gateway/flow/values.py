@@ -20,11 +20,19 @@ Rules (docs/flow-types.md has the user-facing version):
 
 from __future__ import annotations
 
-import math
 from collections.abc import Callable, Mapping
-from typing import Any, Final
+from typing import Any
 
 from gateway.flow.profiles import ObjectShape, action_shape, type_shape
+from gateway.flow.scalars import (
+    MISSING,
+    READERS,
+    FlowValueError,
+    Invalid,
+    Reader,
+    format_scalar,
+    json_kind,
+)
 
 __all__ = [
     "FlowValueError",
@@ -40,123 +48,7 @@ __all__ = [
 ]
 
 
-class FlowValueError(ValueError):
-    """A Flow value that does not fit its profile (or a document that does not fit its profile).
-
-    `side` is "input" or "output"; `name` the value's path (``lines[0].quantity``); `reason`
-    what is wrong, or None when a required value is missing.
-    """
-
-    code: Final = "invalid_value"
-
-    def __init__(self, side: str, name: str, reason: str | None) -> None:
-        if reason is None:
-            message = f"{side} '{name}' is required"
-        else:
-            message = f"{side} '{name}': {reason}" if name else f"{side}: {reason}"
-        super().__init__(message)
-        self.side = side
-        self.name = name
-        self.reason = reason
-
-
-class _Bad(Exception):
-    """Raised deep inside a conversion; each level adds its segment while unwinding."""
-
-    def __init__(self, reason: str | None, segment: str | None = None) -> None:
-        self.reason = reason
-        self.segments: list[str] = [] if segment is None else [segment]
-
-    def to_error(self, side: str) -> FlowValueError:
-        name = ""
-        for seg in reversed(self.segments):
-            name += seg if seg.startswith("[") or not name else "." + seg
-        return FlowValueError(side, name, self.reason)
-
-
-_MISSING: Final[Any] = object()
-Reader = Callable[[Mapping[str, Any]], Any]  # EngineValue or Property -> value or _MISSING
 Writer = Callable[[Any], "list[dict[str, Any]] | None"]  # document value -> objectData
-
-# --- Flow text -> JSON value -----------------------------------------------------------------
-
-_BOOLS: Final = {"true": True, "false": False}
-
-
-def _read_string(v: Mapping[str, Any]) -> Any:
-    s = v.get("contentValue")
-    if s is None:
-        return _MISSING
-    return s if type(s) is str else format_scalar(s)
-
-
-def _read_datetime(v: Mapping[str, Any]) -> Any:
-    s = v.get("contentValue")
-    if not s:
-        return _MISSING
-    return s if type(s) is str else format_scalar(s)
-
-
-def _read_number(v: Mapping[str, Any]) -> Any:
-    s = v.get("contentValue")
-    if not s and (s is None or s == ""):
-        return _MISSING
-    if type(s) is not str:
-        if type(s) in (int, float):
-            return s
-        raise _Bad(f"{s!r} is not a number")
-    if not s.isascii():
-        raise _Bad(f"{s!r} is not a number")
-    if s.isdigit():  # the common case: "3"
-        return int(s)
-    try:
-        f = float(s)
-    except ValueError:
-        if s.isspace():
-            return _MISSING
-        raise _Bad(f"{s!r} is not a number") from None
-    # float() also takes "nan", "inf", "infinity" (all contain an n) and "1_000": not Flow numbers
-    if "_" in s or "n" in s or "N" in s:
-        raise _Bad(f"{s!r} is not a number")
-    if not math.isfinite(f):
-        raise _Bad(f"{s!r} is out of range")
-    if "." in s or "e" in s or "E" in s:
-        return f
-    return int(s)  # integral text such as "-4": exact, however long
-
-
-def _read_integer(v: Mapping[str, Any]) -> Any:
-    n = _read_number(v)
-    if type(n) is float:
-        if not n.is_integer():
-            raise _Bad(f"{v.get('contentValue')!r} is not an integer")
-        return int(n)
-    return n
-
-
-def _read_boolean(v: Mapping[str, Any]) -> Any:
-    s = v.get("contentValue")
-    if s is None or s == "":
-        return _MISSING
-    if type(s) is bool:
-        return s
-    b = _BOOLS.get(s) if type(s) is str else None
-    if b is None:
-        b = _BOOLS.get(s.strip().lower()) if type(s) is str else None
-        if b is None:
-            if type(s) is str and s.isspace():
-                return _MISSING
-            raise _Bad(f"{s!r} is not a boolean (true or false)")
-    return b
-
-
-_SCALAR_READERS: Final[dict[str, Reader]] = {
-    "string": _read_string,
-    "datetime": _read_datetime,
-    "number": _read_number,
-    "integer": _read_integer,
-    "boolean": _read_boolean,
-}
 
 
 class _ObjectReader:
@@ -168,7 +60,7 @@ class _ObjectReader:
         self._by_name: dict[str, tuple[str, Reader]] = {}
         for f in shape.fields:
             if f.obj is None:
-                reader = _SCALAR_READERS[f.kind]
+                reader = READERS[f.kind]
             elif f.kind == "object":
                 reader = _object_reader(_ObjectReader(f.obj))
             else:
@@ -188,16 +80,16 @@ class _ObjectReader:
                     name, reader = entry
                     try:
                         value = reader(v)
-                    except _Bad as e:
+                    except Invalid as e:
                         e.segments.append(name)
                         raise
-                    if value is not _MISSING:
+                    if value is not MISSING:
                         doc[name] = value
             except (AttributeError, TypeError) as e:  # a value that is not a JSON object
-                raise _Bad("expected a list of Flow values") from e
+                raise Invalid("expected a list of Flow values") from e
         for name in self._required:
             if name not in doc:
-                raise _Bad(None, name)
+                raise Invalid(None, name)
         return doc
 
 
@@ -206,10 +98,10 @@ def _object_data(v: Mapping[str, Any], content_type: str) -> list[Any] | None:
     if od is None:
         cv = v.get("contentValue")
         if cv is not None and cv != "":
-            raise _Bad(f"expected {content_type} with objectData")
+            raise Invalid(f"expected {content_type} with objectData")
         return None
     if type(od) is not list:
-        raise _Bad(f"expected {content_type} with objectData")
+        raise Invalid(f"expected {content_type} with objectData")
     return od
 
 
@@ -219,10 +111,10 @@ def _object_reader(inner: _ObjectReader) -> Reader:
     def read_object(v: Mapping[str, Any]) -> Any:
         od = _object_data(v, "ContentObject")
         if not od:
-            return _MISSING
+            return MISSING
         obj = od[0]
         if type(obj) is not dict:
-            raise _Bad("expected ContentObject with objectData")
+            raise Invalid("expected ContentObject with objectData")
         return read(obj.get("properties"))
 
     return read_object
@@ -234,42 +126,19 @@ def _list_reader(inner: _ObjectReader) -> Reader:
     def read_list(v: Mapping[str, Any]) -> Any:
         od = _object_data(v, "ContentList")
         if od is None:
-            return _MISSING
+            return MISSING
         out = []
         for i, obj in enumerate(od):
             if type(obj) is not dict:
-                raise _Bad("expected ContentList with objectData", f"[{i}]")
+                raise Invalid("expected ContentList with objectData", f"[{i}]")
             try:
                 out.append(read(obj.get("properties")))
-            except _Bad as e:
+            except Invalid as e:
                 e.segments.append(f"[{i}]")
                 raise
         return out
 
     return read_list
-
-
-# --- JSON value -> Flow text -----------------------------------------------------------------
-
-
-def format_scalar(value: Any) -> str | None:
-    """The Flow text of a JSON scalar: 3 → "3", 30.0 → "30", 0.1 → "0.1", True → "true"."""
-    t = type(value)
-    if t is str:
-        return value  # type: ignore[no-any-return]
-    if t is int:
-        return int.__repr__(value)
-    if t is float:
-        if value.is_integer() and -1e16 < value < 1e16:
-            return int.__repr__(int(value))
-        if math.isfinite(value):
-            return float.__repr__(value)
-        raise _Bad(f"{value!r} is not a finite number")
-    if t is bool:
-        return "true" if value else "false"
-    if value is None:
-        return None
-    raise _Bad(f"expected a scalar, got {'an object' if t is dict else 'an array'}")
 
 
 def _mobject(type_name: str | None, order: int, props: list[dict[str, Any]]) -> dict[str, Any]:
@@ -297,7 +166,7 @@ class _ObjectWriter:
 
     def properties(self, doc: Any) -> list[dict[str, Any]]:
         if type(doc) is not dict:
-            raise _Bad(f"expected an object, got {_json_kind(doc)}")
+            raise Invalid(f"expected an object, got {json_kind(doc)}")
         props: list[dict[str, Any]] = []
         append = props.append
         get = doc.get
@@ -326,7 +195,7 @@ class _ObjectWriter:
                             "objectData": None if value is None else write(value),
                         }
                     )
-            except _Bad as e:
+            except Invalid as e:
                 e.segments.append(name)
                 raise
         return props
@@ -335,14 +204,6 @@ class _ObjectWriter:
         m = _mobject(self.type_name, order, self.properties(doc))
         m["externalId"] = external_id
         return m
-
-
-def _json_kind(value: Any) -> str:
-    if isinstance(value, list):
-        return "an array"
-    if isinstance(value, dict):
-        return "an object"
-    return "a scalar" if value is not None else "null"
 
 
 def _writer(kind: str, shape: ObjectShape | None) -> Writer | None:
@@ -359,12 +220,12 @@ def _writer(kind: str, shape: ObjectShape | None) -> Writer | None:
 
     def write_list(value: Any) -> list[dict[str, Any]]:
         if type(value) is not list:
-            raise _Bad(f"expected an array of objects, got {_json_kind(value)}")
+            raise Invalid(f"expected an array of objects, got {json_kind(value)}")
         out = []
         for i, item in enumerate(value):
             try:
                 out.append(_mobject(type_name, i, props(item)))
-            except _Bad as e:
+            except Invalid as e:
                 e.segments.append(f"[{i}]")
                 raise
         return out
@@ -389,7 +250,7 @@ class RequestTranslator:
         """Raises FlowValueError naming the offending input."""
         try:
             return self._reader.read(inputs)
-        except _Bad as e:
+        except Invalid as e:
             raise e.to_error("input") from None
 
 
@@ -411,9 +272,7 @@ class ResponseTranslator:
         if document is None:
             return []  # a process that returned nothing
         if type(document) is not dict:
-            raise FlowValueError(
-                "output", "", f"expected a JSON object, got {_json_kind(document)}"
-            )
+            raise FlowValueError("output", "", f"expected a JSON object, got {json_kind(document)}")
         outputs: list[dict[str, Any]] = []
         append = outputs.append
         for name, content_type, type_name, write in self._fields:
@@ -434,7 +293,7 @@ class ResponseTranslator:
                         "objectData": None if write is None or value is None else write(value),
                     }
                 )
-            except _Bad as e:
+            except Invalid as e:
                 e.segments.append(name)
                 raise e.to_error("output") from None
         return outputs
@@ -454,7 +313,7 @@ class ObjectTranslator:
     def to_document(self, mobject: Mapping[str, Any]) -> dict[str, Any]:
         try:
             return self._reader.read(mobject.get("properties"))
-        except _Bad as e:
+        except Invalid as e:
             raise e.to_error("property") from None
 
     def to_object(
@@ -462,7 +321,7 @@ class ObjectTranslator:
     ) -> dict[str, Any]:
         try:
             return self._writer.mobject(document, order, external_id)
-        except _Bad as e:
+        except Invalid as e:
             raise e.to_error("property") from None
 
 
