@@ -23,9 +23,17 @@ log = logging.getLogger("flowhost.process")
 
 #: Recorded documents are cut at this size.
 RECORD_LIMIT = 64 * 1024
-#: Nested `call` steps deeper than this fail (a runaway recursion would otherwise only stop at
-#: the deadline, holding memory all the while).
-MAX_CALL_DEPTH = 50
+#: Recursion through `call` is bounded by the deadline. Past this depth each further call first
+#: waits 1 ms per level beyond it, so a runaway recursion holds little memory until its deadline
+#: fires (reaching 1,000 levels beyond takes ~8 minutes), while real recursion is not slowed.
+CALL_BRAKE_DEPTH = 1000
+#: A last guard for deadlines long enough to get this deep.
+MAX_CALL_DEPTH = 10_000
+#: Every this many nested calls, the callee runs in a fresh task: a task starts with an empty
+#: Python stack, so deep recursion cannot overflow it.
+CALL_TASK_EVERY = 16
+#: At most this many steps are traced per execution (a long recursion would fill memory).
+TRACE_LIMIT = 10_000
 #: Yield to the event loop every this many steps so deadlines and cancellation can fire.
 YIELD_EVERY = 32
 
@@ -138,9 +146,10 @@ class RunContext:
 
     async def run_step(self, node: StepNode, documents: list[Document]) -> list[Document]:
         trace = StepTrace(node.path, node.type, 0, len(documents), 0)
+        if len(self.trace) < TRACE_LIMIT:
+            self.trace.append(trace)
         if self.record:
             trace.inputs = [document.raw[:RECORD_LIMIT] for document in documents]
-        self.trace.append(trace)
         start = time.perf_counter_ns()
         try:
             output = await node.step.run(documents, self)
@@ -193,11 +202,17 @@ class RunContext:
                 f"calls nested deeper than {MAX_CALL_DEPTH} (runaway recursion?)",
                 code="call_depth",
             )
+        if self.depth > CALL_BRAKE_DEPTH:
+            await asyncio.sleep((self.depth - CALL_BRAKE_DEPTH) / 1000)
         outer = self.frame
         self.frame = Frame()
         self.depth += 1
         try:
-            await self.run_steps(plan.steps, documents)
+            if self.depth % CALL_TASK_EVERY == 0:
+                # Cancelling this task (deadline) cancels the awaited one too.
+                await asyncio.create_task(self.run_steps(plan.steps, documents))
+            else:
+                await self.run_steps(plan.steps, documents)
             return self.frame.documents
         finally:
             self.depth -= 1
