@@ -223,7 +223,9 @@ def test_every_issue_is_reported_at_once() -> None:
         .replace("map: '{status: \"open\"}'", "map: '{'")
         .replace("id: code", "id: iso")
     )
-    error = pytest.raises(PackageInvalid, load_package, source).value
+    with pytest.raises(PackageInvalid) as caught:
+        load_package(source)
+    error = caught.value
     paths = {issue.path for issue in error.issues}
     assert {
         "service.actions[0].process",
@@ -318,7 +320,8 @@ def test_yaml_dates_and_yes_no_stay_strings() -> None:
     ],
 )
 def test_step_issues_have_their_path(step: str, path: str, words: str) -> None:
-    source = f"name: x\nversion: '1'\nservice: {{path: x}}\nprocesses:\n  p:\n    steps:\n      - {step}\n"
+    head = "name: x\nversion: '1'\nservice: {path: x}\n"
+    source = f"{head}processes:\n  p:\n    steps:\n      - {step}\n"
     assert_issue(source, path, words)
 
 

@@ -32,7 +32,9 @@ async def test_map_sees_config_flow_and_props() -> None:
         """
         p:
           steps:
-            - map: '{base: $config.apiBase, n: ($config.limit + 1), on: $config.debug, user: $flow.user, id: $flow.execution_id, who: $props.who}'
+            - map: >-
+                {base: $config.apiBase, n: ($config.limit + 1), on: $config.debug,
+                 user: $flow.user, id: $flow.execution_id, who: $props.who}
             - return: {}
         """,
         service="""
@@ -72,7 +74,10 @@ async def test_set_props_and_docprops() -> None:
         """
         - set:
             props: {count: '($props.count // "0" | tonumber) + 1', last: .name}
-            docprops: {file_name: '.name + ".json"', file_content_type: '"application/json"', meta: '{n: .n}'}
+            docprops:
+              file_name: '.name + ".json"'
+              file_content_type: '"application/json"'
+              meta: '{n: .n}'
         - map: '{name, count: $props.count, last: $props.last, file: $docprops.file_name}'
         - return: {}
         """
@@ -196,7 +201,9 @@ async def test_try_retries_the_block_then_catches_with_error_properties() -> Non
               - set: {props: {attempts: '($props.attempts // "0" | tonumber) + 1'}}
               - fail: '"bad " + .id'
             catch:
-              - map: '{id, attempts: $props.attempts, message: $docprops.error_message, at: $docprops.error_step}'
+              - map: >-
+                  {id, attempts: $props.attempts, message: $docprops.error_message,
+                   at: $docprops.error_step}
         - return: {}
         """
     )
