@@ -15,13 +15,14 @@ async def run(settings: ExecutorSettings) -> None:
     loop = asyncio.get_running_loop()
     async with ExecutorServer(settings) as server:
         signals = 0
+        shutdowns: list[asyncio.Task[None]] = []
 
         def on_signal() -> None:
             nonlocal signals
             signals += 1
             if signals > 1:
                 os._exit(1)
-            loop.create_task(server.shutdown())
+            shutdowns.append(loop.create_task(server.shutdown()))
 
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, on_signal)

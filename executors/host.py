@@ -125,11 +125,13 @@ class Host:
         if not self._running:
             return
         log.info("draining %d executions for up to %.1fs", len(self._running), grace_s)
-        done, pending = await asyncio.wait(set(self._running), timeout=grace_s)
+        _, pending = await asyncio.wait(set(self._running), timeout=grace_s)
         for task in pending:
             task.cancel()
         if pending:
-            log.warning("cancelled %d executions still running after the grace period", len(pending))
+            log.warning(
+                "cancelled %d executions still running after the grace period", len(pending)
+            )
             await asyncio.wait(pending, timeout=1.0)
 
 

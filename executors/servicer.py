@@ -8,18 +8,18 @@ import time
 from collections.abc import AsyncIterator
 
 import grpc
-from protos.flowhost.v1 import executor_pb2 as pb
-from protos.flowhost.v1 import executor_pb2_grpc as pb_grpc
 
 from executors import translate
 from executors.host import Host, Rejected, failure_result
 from executors.runtime.engine import ProcessResult
 from executors.runtime.package import PackageInvalid
+from protos.flowhost.v1 import executor_pb2 as pb
+from protos.flowhost.v1 import executor_pb2_grpc as pb_grpc
 
 log = logging.getLogger("flowhost.executor")
 
 
-class ExecutorServicer(pb_grpc.ExecutorServicer):
+class ExecutorServicer(pb_grpc.ExecutorServicer):  # type: ignore[misc]  # generated, untyped
     def __init__(self, host: Host, runtime: str, executor_id: str, batch_max: int) -> None:
         self._host = host
         self._runtime = runtime

@@ -12,7 +12,6 @@ import os
 import secrets
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from pathlib import Path
 
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse, Response
@@ -73,8 +72,6 @@ def create_app(settings: GatewaySettings) -> GatewayApp:
 
     @asynccontextmanager
     async def lifespan(api: FastAPI) -> AsyncIterator[None]:
-        if not settings.database_url:
-            Path(settings.data_dir).mkdir(parents=True, exist_ok=True)
         store = Store(settings.store_url)
         reconciler = Reconciler(
             pool,
@@ -109,7 +106,9 @@ def create_app(settings: GatewaySettings) -> GatewayApp:
 
     @api.exception_handler(GatewayError)
     async def gateway_error(request: Request, error: GatewayError) -> Response:
-        headers = {"WWW-Authenticate": 'Basic realm="flowhost admin"'} if error.status == 401 else None
+        headers = (
+            {"WWW-Authenticate": 'Basic realm="flowhost admin"'} if error.status == 401 else None
+        )
         return Response(api_problem(error), error.status, headers, "application/json")
 
     @api.get("/health", tags=["status"], summary="Liveness of the gateway")

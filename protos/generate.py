@@ -1,7 +1,7 @@
 """Regenerate the Python code for protos/*.proto, or check that the committed code matches.
 
-    python -m protos.generate          # rewrite protos/flowhost/v1/*_pb2*.py(i)
-    python -m protos.generate --check  # exit 1 when the committed code has drifted
+python -m protos.generate          # rewrite protos/flowhost/v1/*_pb2*.py(i)
+python -m protos.generate --check  # exit 1 when the committed code has drifted
 """
 
 from __future__ import annotations
@@ -31,7 +31,9 @@ def _generate(out_dir: Path) -> list[Path]:
     ]
     if protoc.main(args) != 0:
         raise SystemExit("protoc failed")
-    return sorted(p for p in (out_dir / "protos/flowhost/v1").iterdir() if p.name.endswith(GENERATED_SUFFIXES))
+    return sorted(
+        p for p in (out_dir / "protos/flowhost/v1").iterdir() if p.name.endswith(GENERATED_SUFFIXES)
+    )
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -40,11 +42,19 @@ def main(argv: list[str] | None = None) -> int:
     check = parser.parse_args(argv).check
     with tempfile.TemporaryDirectory() as tmp:
         fresh = {p.name: p.read_text() for p in _generate(Path(tmp))}
-    committed = {p.name: p.read_text() for p in PROTO_DIR.iterdir() if p.name.endswith(GENERATED_SUFFIXES)}
+    committed = {
+        p.name: p.read_text() for p in PROTO_DIR.iterdir() if p.name.endswith(GENERATED_SUFFIXES)
+    }
     if check:
         if fresh != committed:
-            drifted = sorted(set(fresh) ^ set(committed) | {n for n in fresh if fresh[n] != committed.get(n)})
-            print(f"generated code is out of date: {', '.join(drifted)}; run python -m protos.generate", file=sys.stderr)
+            drifted = sorted(
+                set(fresh) ^ set(committed) | {n for n in fresh if fresh[n] != committed.get(n)}
+            )
+            print(
+                f"generated code is out of date: {', '.join(drifted)}; "
+                "run python -m protos.generate",
+                file=sys.stderr,
+            )
             return 1
         return 0
     for name, text in fresh.items():

@@ -1,4 +1,5 @@
-"""Message actions: a Flow ServiceRequest in, a process run on an executor, a ServiceResponse out."""
+"""Message actions: a Flow ServiceRequest in, a process run on an executor, a ServiceResponse
+out."""
 
 from __future__ import annotations
 

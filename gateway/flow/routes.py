@@ -13,7 +13,7 @@ from typing import Any
 
 import orjson
 
-from gateway.auth import AuthError, Authenticator, RuntimeUser
+from gateway.auth import Authenticator, AuthError, RuntimeUser
 from gateway.errors import (
     SERVICE_PROBLEM_HEADER,
     BadRequest,
@@ -80,8 +80,8 @@ class FlowEndpoints:
             await self._problem(send, error, path, action_name, execution_id)
         except Exception:
             log.exception("execution %s: unexpected error serving %s", execution_id, path)
-            error = GatewayError(f"internal error serving {path} (execution {execution_id})")
-            await self._problem(send, error, path, action_name, execution_id)
+            internal = GatewayError(f"internal error serving {path} (execution {execution_id})")
+            await self._problem(send, internal, path, action_name, execution_id)
 
     async def _problem(
         self, send: Send, error: GatewayError, path: str, action: str | None, execution_id: str
