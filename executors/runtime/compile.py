@@ -93,7 +93,14 @@ class CompileContext:
         self.issues.append(Issue(self.at(at), message))
 
     def jq(self, text: Any, at: str | int | None = None) -> JqProgram:
-        """Compile a jq program; on failure record the issue and return a stand-in."""
+        """Compile a jq program; on failure record the issue and return a stand-in.
+
+        YAML numbers and booleans are accepted as the jq literals they spell (``page: 1``).
+        """
+        if isinstance(text, bool):
+            text = "true" if text else "false"
+        elif isinstance(text, int | float):
+            text = repr(text)
         try:
             return JqProgram(text)
         except JqCompileError as error:
