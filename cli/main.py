@@ -21,7 +21,7 @@ app = typer.Typer(
 users_app = typer.Typer(help="Runtime users: the name and token a Flow connector uses.")
 app.add_typer(users_app, name="users")
 
-console = Console()
+console = Console(soft_wrap=True)  # tokens and curl lines must stay copyable
 errors = Console(stderr=True)
 
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
@@ -59,7 +59,9 @@ def _call(fn: Any, *args: Any) -> Any:
         if issues:
             errors.print("[red]error:[/red] the package is invalid:", highlight=False)
             for issue in issues:
-                errors.print(f"  {issue['path']}: {issue['message']}", highlight=False, markup=False)
+                errors.print(
+                    f"  {issue['path']}: {issue['message']}", highlight=False, markup=False
+                )
             raise typer.Exit(1) from None
         _fail(f"{error.message}" + (f" (HTTP {error.status})" if error.status else ""))
 
@@ -117,17 +119,19 @@ def _print_welcome(
             highlight=False,
         )
     console.print(f"  runtime user: {user}  token: {token}", highlight=False)
-    console.print(f"  admin (management API, {url}/docs): {admin_user} / {admin_password}", highlight=False)
+    console.print(
+        f"  admin (management API, {url}/docs): {admin_user} / {admin_password}", highlight=False
+    )
     quote = next((p for p in deployed if "quote" in p.get("actions", [])), None)
     if quote:
         console.print("  try it:", highlight=False)
         console.print(
             f"    curl -s -u {user}:{token} -H 'content-type: application/json' "
             f"{url}/fs/{quote['service_path']}/actions/quote -d "
-            "'{\"inputs\": [{\"developerName\": \"sku\", \"contentType\": \"ContentString\", "
-            "\"contentValue\": \"ab-100\"}, {\"developerName\": \"quantity\", \"contentType\": "
-            "\"ContentNumber\", \"contentValue\": \"3\"}, {\"developerName\": \"unitPrice\", "
-            "\"contentType\": \"ContentNumber\", \"contentValue\": \"12.5\"}]}'",
+            '\'{"inputs": [{"developerName": "sku", "contentType": "ContentString", '
+            '"contentValue": "ab-100"}, {"developerName": "quantity", "contentType": '
+            '"ContentNumber", "contentValue": "3"}, {"developerName": "unitPrice", '
+            '"contentType": "ContentNumber", "contentValue": "12.5"}]}\'',
             highlight=False,
             soft_wrap=True,
             markup=False,
@@ -195,7 +199,11 @@ def versions(
     table = Table("package", "version", "active", "created", "digest")
     for row in rows:
         table.add_row(
-            row["name"], row["version"], "yes" if row["active"] else "", row["created_at"], row["digest"][:12]
+            row["name"],
+            row["version"],
+            "yes" if row["active"] else "",
+            row["created_at"],
+            row["digest"][:12],
         )
     console.print(table)
 
@@ -203,7 +211,9 @@ def versions(
 @app.command()
 def rollback(
     name: Annotated[str, typer.Argument(help="Package name")],
-    version: Annotated[str | None, typer.Option(help="Version to activate (default: previous)")] = None,
+    version: Annotated[
+        str | None, typer.Option(help="Version to activate (default: previous)")
+    ] = None,
     runtime: Runtime = "default",
     url: Url = "http://127.0.0.1:8080",
     data_dir: DataDir = Path(".flowhost"),
