@@ -191,7 +191,7 @@ class Document(_message.Message):
     def __init__(self, data: _Optional[bytes] = ..., properties: _Optional[_Mapping[str, str]] = ...) -> None: ...
 
 class ExecuteRequest(_message.Message):
-    __slots__ = ("id", "cancel", "deployment", "process", "documents", "properties", "config", "flow", "timeout_ms", "execution_id", "record")
+    __slots__ = ("id", "cancel", "deployment", "process", "documents", "properties", "config", "flow", "timeout_ms", "execution_id", "record", "data")
     class PropertiesEntry(_message.Message):
         __slots__ = ("key", "value")
         KEY_FIELD_NUMBER: _ClassVar[int]
@@ -224,6 +224,7 @@ class ExecuteRequest(_message.Message):
     TIMEOUT_MS_FIELD_NUMBER: _ClassVar[int]
     EXECUTION_ID_FIELD_NUMBER: _ClassVar[int]
     RECORD_FIELD_NUMBER: _ClassVar[int]
+    DATA_FIELD_NUMBER: _ClassVar[int]
     id: int
     cancel: bool
     deployment: str
@@ -235,7 +236,8 @@ class ExecuteRequest(_message.Message):
     timeout_ms: int
     execution_id: str
     record: bool
-    def __init__(self, id: _Optional[int] = ..., cancel: _Optional[bool] = ..., deployment: _Optional[str] = ..., process: _Optional[str] = ..., documents: _Optional[_Iterable[_Union[Document, _Mapping]]] = ..., properties: _Optional[_Mapping[str, str]] = ..., config: _Optional[_Mapping[str, str]] = ..., flow: _Optional[_Mapping[str, str]] = ..., timeout_ms: _Optional[int] = ..., execution_id: _Optional[str] = ..., record: _Optional[bool] = ...) -> None: ...
+    data: DataContext
+    def __init__(self, id: _Optional[int] = ..., cancel: _Optional[bool] = ..., deployment: _Optional[str] = ..., process: _Optional[str] = ..., documents: _Optional[_Iterable[_Union[Document, _Mapping]]] = ..., properties: _Optional[_Mapping[str, str]] = ..., config: _Optional[_Mapping[str, str]] = ..., flow: _Optional[_Mapping[str, str]] = ..., timeout_ms: _Optional[int] = ..., execution_id: _Optional[str] = ..., record: _Optional[bool] = ..., data: _Optional[_Union[DataContext, _Mapping]] = ...) -> None: ...
 
 class RequestBatch(_message.Message):
     __slots__ = ("requests",)
@@ -303,3 +305,21 @@ class ResultBatch(_message.Message):
     RESULTS_FIELD_NUMBER: _ClassVar[int]
     results: _containers.RepeatedCompositeFieldContainer[ExecuteResult]
     def __init__(self, results: _Optional[_Iterable[_Union[ExecuteResult, _Mapping]]] = ...) -> None: ...
+
+class DataContext(_message.Message):
+    __slots__ = ("type", "list_filter")
+    TYPE_FIELD_NUMBER: _ClassVar[int]
+    LIST_FILTER_FIELD_NUMBER: _ClassVar[int]
+    type: str
+    list_filter: bytes
+    def __init__(self, type: _Optional[str] = ..., list_filter: _Optional[bytes] = ...) -> None: ...
+
+class UploadChunk(_message.Message):
+    __slots__ = ("data", "max_bytes", "execute")
+    DATA_FIELD_NUMBER: _ClassVar[int]
+    MAX_BYTES_FIELD_NUMBER: _ClassVar[int]
+    EXECUTE_FIELD_NUMBER: _ClassVar[int]
+    data: bytes
+    max_bytes: int
+    execute: ExecuteRequest
+    def __init__(self, data: _Optional[bytes] = ..., max_bytes: _Optional[int] = ..., execute: _Optional[_Union[ExecuteRequest, _Mapping]] = ...) -> None: ...

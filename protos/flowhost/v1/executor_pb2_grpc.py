@@ -59,6 +59,11 @@ class ExecutorStub:
                 request_serializer=protos_dot_flowhost_dot_v1_dot_executor__pb2.RequestBatch.SerializeToString,
                 response_deserializer=protos_dot_flowhost_dot_v1_dot_executor__pb2.ResultBatch.FromString,
                 _registered_method=True)
+        self.Upload = channel.stream_unary(
+                '/flowhost.v1.Executor/Upload',
+                request_serializer=protos_dot_flowhost_dot_v1_dot_executor__pb2.UploadChunk.SerializeToString,
+                response_deserializer=protos_dot_flowhost_dot_v1_dot_executor__pb2.ExecuteResult.FromString,
+                _registered_method=True)
 
 
 class ExecutorServicer:
@@ -101,6 +106,15 @@ class ExecutorServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def Upload(self, request_iterator, context):
+        """A file upload: the file's bytes as a stream of chunks (never one message), then the
+        execution to run on it. The executor keeps the bytes in a temporary file, bounded by the
+        first chunk's `max_bytes`, and hands the process its path.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_ExecutorServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -128,6 +142,11 @@ def add_ExecutorServicer_to_server(servicer, server):
                     servicer.Execute,
                     request_deserializer=protos_dot_flowhost_dot_v1_dot_executor__pb2.RequestBatch.FromString,
                     response_serializer=protos_dot_flowhost_dot_v1_dot_executor__pb2.ResultBatch.SerializeToString,
+            ),
+            'Upload': grpc.stream_unary_rpc_method_handler(
+                    servicer.Upload,
+                    request_deserializer=protos_dot_flowhost_dot_v1_dot_executor__pb2.UploadChunk.FromString,
+                    response_serializer=protos_dot_flowhost_dot_v1_dot_executor__pb2.ExecuteResult.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -265,6 +284,33 @@ class Executor:
             '/flowhost.v1.Executor/Execute',
             protos_dot_flowhost_dot_v1_dot_executor__pb2.RequestBatch.SerializeToString,
             protos_dot_flowhost_dot_v1_dot_executor__pb2.ResultBatch.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def Upload(request_iterator,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.stream_unary(
+            request_iterator,
+            target,
+            '/flowhost.v1.Executor/Upload',
+            protos_dot_flowhost_dot_v1_dot_executor__pb2.UploadChunk.SerializeToString,
+            protos_dot_flowhost_dot_v1_dot_executor__pb2.ExecuteResult.FromString,
             options,
             channel_credentials,
             insecure,
