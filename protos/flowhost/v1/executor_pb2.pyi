@@ -15,12 +15,21 @@ class Status(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     STATUS_DEADLINE: _ClassVar[Status]
     STATUS_CANCELLED: _ClassVar[Status]
     STATUS_REJECTED: _ClassVar[Status]
+
+class KeptState(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = ()
+    KEPT_UNKNOWN: _ClassVar[KeptState]
+    KEPT_RUNNING: _ClassVar[KeptState]
+    KEPT_DONE: _ClassVar[KeptState]
 STATUS_UNSPECIFIED: Status
 STATUS_OK: Status
 STATUS_FAILED: Status
 STATUS_DEADLINE: Status
 STATUS_CANCELLED: Status
 STATUS_REJECTED: Status
+KEPT_UNKNOWN: KeptState
+KEPT_RUNNING: KeptState
+KEPT_DONE: KeptState
 
 class DescribeRequest(_message.Message):
     __slots__ = ()
@@ -191,7 +200,7 @@ class Document(_message.Message):
     def __init__(self, data: _Optional[bytes] = ..., properties: _Optional[_Mapping[str, str]] = ...) -> None: ...
 
 class ExecuteRequest(_message.Message):
-    __slots__ = ("id", "cancel", "deployment", "process", "documents", "properties", "config", "flow", "timeout_ms", "execution_id", "record", "data")
+    __slots__ = ("id", "cancel", "deployment", "process", "documents", "properties", "config", "flow", "timeout_ms", "execution_id", "record", "data", "detachable", "detach")
     class PropertiesEntry(_message.Message):
         __slots__ = ("key", "value")
         KEY_FIELD_NUMBER: _ClassVar[int]
@@ -225,6 +234,8 @@ class ExecuteRequest(_message.Message):
     EXECUTION_ID_FIELD_NUMBER: _ClassVar[int]
     RECORD_FIELD_NUMBER: _ClassVar[int]
     DATA_FIELD_NUMBER: _ClassVar[int]
+    DETACHABLE_FIELD_NUMBER: _ClassVar[int]
+    DETACH_FIELD_NUMBER: _ClassVar[int]
     id: int
     cancel: bool
     deployment: str
@@ -237,7 +248,9 @@ class ExecuteRequest(_message.Message):
     execution_id: str
     record: bool
     data: DataContext
-    def __init__(self, id: _Optional[int] = ..., cancel: _Optional[bool] = ..., deployment: _Optional[str] = ..., process: _Optional[str] = ..., documents: _Optional[_Iterable[_Union[Document, _Mapping]]] = ..., properties: _Optional[_Mapping[str, str]] = ..., config: _Optional[_Mapping[str, str]] = ..., flow: _Optional[_Mapping[str, str]] = ..., timeout_ms: _Optional[int] = ..., execution_id: _Optional[str] = ..., record: _Optional[bool] = ..., data: _Optional[_Union[DataContext, _Mapping]] = ...) -> None: ...
+    detachable: bool
+    detach: bool
+    def __init__(self, id: _Optional[int] = ..., cancel: _Optional[bool] = ..., deployment: _Optional[str] = ..., process: _Optional[str] = ..., documents: _Optional[_Iterable[_Union[Document, _Mapping]]] = ..., properties: _Optional[_Mapping[str, str]] = ..., config: _Optional[_Mapping[str, str]] = ..., flow: _Optional[_Mapping[str, str]] = ..., timeout_ms: _Optional[int] = ..., execution_id: _Optional[str] = ..., record: _Optional[bool] = ..., data: _Optional[_Union[DataContext, _Mapping]] = ..., detachable: _Optional[bool] = ..., detach: _Optional[bool] = ...) -> None: ...
 
 class RequestBatch(_message.Message):
     __slots__ = ("requests",)
@@ -258,20 +271,24 @@ class ExecutionError(_message.Message):
     def __init__(self, code: _Optional[str] = ..., message: _Optional[str] = ..., step_path: _Optional[str] = ..., retryable: _Optional[bool] = ...) -> None: ...
 
 class StepTrace(_message.Message):
-    __slots__ = ("path", "type", "duration_us", "documents_in", "documents_out", "error")
+    __slots__ = ("path", "type", "duration_us", "documents_in", "documents_out", "error", "inputs", "outputs")
     PATH_FIELD_NUMBER: _ClassVar[int]
     TYPE_FIELD_NUMBER: _ClassVar[int]
     DURATION_US_FIELD_NUMBER: _ClassVar[int]
     DOCUMENTS_IN_FIELD_NUMBER: _ClassVar[int]
     DOCUMENTS_OUT_FIELD_NUMBER: _ClassVar[int]
     ERROR_FIELD_NUMBER: _ClassVar[int]
+    INPUTS_FIELD_NUMBER: _ClassVar[int]
+    OUTPUTS_FIELD_NUMBER: _ClassVar[int]
     path: str
     type: str
     duration_us: int
     documents_in: int
     documents_out: int
     error: str
-    def __init__(self, path: _Optional[str] = ..., type: _Optional[str] = ..., duration_us: _Optional[int] = ..., documents_in: _Optional[int] = ..., documents_out: _Optional[int] = ..., error: _Optional[str] = ...) -> None: ...
+    inputs: _containers.RepeatedScalarFieldContainer[bytes]
+    outputs: _containers.RepeatedScalarFieldContainer[bytes]
+    def __init__(self, path: _Optional[str] = ..., type: _Optional[str] = ..., duration_us: _Optional[int] = ..., documents_in: _Optional[int] = ..., documents_out: _Optional[int] = ..., error: _Optional[str] = ..., inputs: _Optional[_Iterable[bytes]] = ..., outputs: _Optional[_Iterable[bytes]] = ...) -> None: ...
 
 class ExecuteResult(_message.Message):
     __slots__ = ("id", "status", "documents", "outcome", "faults", "error", "duration_us", "trace")
@@ -301,10 +318,12 @@ class ExecuteResult(_message.Message):
     def __init__(self, id: _Optional[int] = ..., status: _Optional[_Union[Status, str]] = ..., documents: _Optional[_Iterable[_Union[Document, _Mapping]]] = ..., outcome: _Optional[str] = ..., faults: _Optional[_Mapping[str, str]] = ..., error: _Optional[_Union[ExecutionError, _Mapping]] = ..., duration_us: _Optional[int] = ..., trace: _Optional[_Iterable[_Union[StepTrace, _Mapping]]] = ...) -> None: ...
 
 class ResultBatch(_message.Message):
-    __slots__ = ("results",)
+    __slots__ = ("results", "progress")
     RESULTS_FIELD_NUMBER: _ClassVar[int]
+    PROGRESS_FIELD_NUMBER: _ClassVar[int]
     results: _containers.RepeatedCompositeFieldContainer[ExecuteResult]
-    def __init__(self, results: _Optional[_Iterable[_Union[ExecuteResult, _Mapping]]] = ...) -> None: ...
+    progress: _containers.RepeatedCompositeFieldContainer[Progress]
+    def __init__(self, results: _Optional[_Iterable[_Union[ExecuteResult, _Mapping]]] = ..., progress: _Optional[_Iterable[_Union[Progress, _Mapping]]] = ...) -> None: ...
 
 class DataContext(_message.Message):
     __slots__ = ("type", "list_filter")
@@ -323,3 +342,37 @@ class UploadChunk(_message.Message):
     max_bytes: int
     execute: ExecuteRequest
     def __init__(self, data: _Optional[bytes] = ..., max_bytes: _Optional[int] = ..., execute: _Optional[_Union[ExecuteRequest, _Mapping]] = ...) -> None: ...
+
+class Progress(_message.Message):
+    __slots__ = ("id", "message")
+    ID_FIELD_NUMBER: _ClassVar[int]
+    MESSAGE_FIELD_NUMBER: _ClassVar[int]
+    id: int
+    message: str
+    def __init__(self, id: _Optional[int] = ..., message: _Optional[str] = ...) -> None: ...
+
+class TakeResultRequest(_message.Message):
+    __slots__ = ("execution_id",)
+    EXECUTION_ID_FIELD_NUMBER: _ClassVar[int]
+    execution_id: str
+    def __init__(self, execution_id: _Optional[str] = ...) -> None: ...
+
+class TakeResultReply(_message.Message):
+    __slots__ = ("state", "result", "executor_id")
+    STATE_FIELD_NUMBER: _ClassVar[int]
+    RESULT_FIELD_NUMBER: _ClassVar[int]
+    EXECUTOR_ID_FIELD_NUMBER: _ClassVar[int]
+    state: KeptState
+    result: ExecuteResult
+    executor_id: str
+    def __init__(self, state: _Optional[_Union[KeptState, str]] = ..., result: _Optional[_Union[ExecuteResult, _Mapping]] = ..., executor_id: _Optional[str] = ...) -> None: ...
+
+class AckResultRequest(_message.Message):
+    __slots__ = ("execution_id",)
+    EXECUTION_ID_FIELD_NUMBER: _ClassVar[int]
+    execution_id: str
+    def __init__(self, execution_id: _Optional[str] = ...) -> None: ...
+
+class AckResultReply(_message.Message):
+    __slots__ = ()
+    def __init__(self) -> None: ...

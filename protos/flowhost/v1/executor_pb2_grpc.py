@@ -64,6 +64,16 @@ class ExecutorStub:
                 request_serializer=protos_dot_flowhost_dot_v1_dot_executor__pb2.UploadChunk.SerializeToString,
                 response_deserializer=protos_dot_flowhost_dot_v1_dot_executor__pb2.ExecuteResult.FromString,
                 _registered_method=True)
+        self.TakeResult = channel.unary_unary(
+                '/flowhost.v1.Executor/TakeResult',
+                request_serializer=protos_dot_flowhost_dot_v1_dot_executor__pb2.TakeResultRequest.SerializeToString,
+                response_deserializer=protos_dot_flowhost_dot_v1_dot_executor__pb2.TakeResultReply.FromString,
+                _registered_method=True)
+        self.AckResult = channel.unary_unary(
+                '/flowhost.v1.Executor/AckResult',
+                request_serializer=protos_dot_flowhost_dot_v1_dot_executor__pb2.AckResultRequest.SerializeToString,
+                response_deserializer=protos_dot_flowhost_dot_v1_dot_executor__pb2.AckResultReply.FromString,
+                _registered_method=True)
 
 
 class ExecutorServicer:
@@ -115,6 +125,21 @@ class ExecutorServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def TakeResult(self, request, context):
+        """The result of a detached execution (one the gateway answered WAIT for), kept by the
+        executor until acknowledged; a gateway that lost its stream (restart) fetches it here.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def AckResult(self, request, context):
+        """The gateway stored that result durably: the executor may forget it.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_ExecutorServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -147,6 +172,16 @@ def add_ExecutorServicer_to_server(servicer, server):
                     servicer.Upload,
                     request_deserializer=protos_dot_flowhost_dot_v1_dot_executor__pb2.UploadChunk.FromString,
                     response_serializer=protos_dot_flowhost_dot_v1_dot_executor__pb2.ExecuteResult.SerializeToString,
+            ),
+            'TakeResult': grpc.unary_unary_rpc_method_handler(
+                    servicer.TakeResult,
+                    request_deserializer=protos_dot_flowhost_dot_v1_dot_executor__pb2.TakeResultRequest.FromString,
+                    response_serializer=protos_dot_flowhost_dot_v1_dot_executor__pb2.TakeResultReply.SerializeToString,
+            ),
+            'AckResult': grpc.unary_unary_rpc_method_handler(
+                    servicer.AckResult,
+                    request_deserializer=protos_dot_flowhost_dot_v1_dot_executor__pb2.AckResultRequest.FromString,
+                    response_serializer=protos_dot_flowhost_dot_v1_dot_executor__pb2.AckResultReply.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -311,6 +346,60 @@ class Executor:
             '/flowhost.v1.Executor/Upload',
             protos_dot_flowhost_dot_v1_dot_executor__pb2.UploadChunk.SerializeToString,
             protos_dot_flowhost_dot_v1_dot_executor__pb2.ExecuteResult.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def TakeResult(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/flowhost.v1.Executor/TakeResult',
+            protos_dot_flowhost_dot_v1_dot_executor__pb2.TakeResultRequest.SerializeToString,
+            protos_dot_flowhost_dot_v1_dot_executor__pb2.TakeResultReply.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def AckResult(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/flowhost.v1.Executor/AckResult',
+            protos_dot_flowhost_dot_v1_dot_executor__pb2.AckResultRequest.SerializeToString,
+            protos_dot_flowhost_dot_v1_dot_executor__pb2.AckResultReply.FromString,
             options,
             channel_credentials,
             insecure,
