@@ -35,8 +35,10 @@ typecheck: venv
 proto: venv
 	$(BIN)/python -m protos.generate
 
+## Benchmark the quote action against the FastAPI floor (and Node-RED when scripts/install-nodered.sh ran).
 bench: venv
-	$(BIN)/flowhost bench
+	$(BIN)/pip install --quiet -e '.[dev,bench]'
+	$(BIN)/flowhost bench $(if $(wildcard peer/nodered/node_modules/node-red),--peer nodered,) $(BENCH_ARGS)
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache .flowhost

@@ -266,6 +266,43 @@ def status(url: Url = "http://127.0.0.1:8080", data_dir: DataDir = Path(".flowho
     console.print(executors)
 
 
+@app.command()
+def bench(
+    seconds: Annotated[float, typer.Option(help="Length of each measured run.")] = 8.0,
+    rounds: Annotated[int, typer.Option(help="Interleaved rounds over all targets.")] = 3,
+    connections: Annotated[int, typer.Option(help="Concurrent connections.")] = 64,
+    executors: Annotated[int, typer.Option(help="Executors in the measured cluster.")] = 1,
+    peer: Annotated[str | None, typer.Option(help="Also measure a peer: nodered.")] = None,
+    warmup: Annotated[float, typer.Option(help="Warm-up seconds per target.")] = 3.0,
+    sweep: Annotated[
+        bool, typer.Option(help="Also sweep connections (1…256) and executors (1…4); plot PNGs.")
+    ] = False,
+    report: Annotated[Path, typer.Option(help="Folder for bench.json and the plots.")] = Path(
+        "reports/bench"
+    ),
+) -> None:
+    """Measure the quote action against the FastAPI floor (and Node-RED), interleaved."""
+    from bench.run import print_report, run
+
+    if peer not in (None, "nodered"):
+        _fail(f"unknown peer {peer!r}; known: nodered")
+    try:
+        result = run(
+            seconds=seconds,
+            rounds=rounds,
+            connections=connections,
+            executors=executors,
+            peer=peer,
+            warmup_s=warmup,
+            report_dir=report,
+            sweep=sweep,
+        )
+    except RuntimeError as error:
+        _fail(str(error))
+    print_report(result)
+    console.print(f"report: {report}/bench.json")
+
+
 @users_app.command("add")
 def users_add(
     name: Annotated[str, typer.Argument(help="User name (unique across the gateway)")],

@@ -10,7 +10,9 @@ from __future__ import annotations
 
 import json
 import os
+import random
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -23,6 +25,24 @@ import httpx
 from cli.client import ApiError, ManagementClient, admin_from
 
 DEMO_USER_FILE = "demo-user.json"
+
+
+def _free(port: int) -> bool:
+    with socket.socket() as probe:
+        try:
+            probe.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+    return True
+
+
+def free_port_run(count: int) -> int:
+    """The first of `count` consecutive free ports."""
+    for _ in range(200):
+        base = random.randint(20000, 40000)
+        if all(_free(base + i) for i in range(count)):
+            return base
+    raise RuntimeError("no free port range")
 
 
 @dataclass
@@ -128,8 +148,7 @@ class Cluster:
         gateway = self.children[-1]
         if gateway.process is not None and gateway.process.poll() is not None:
             raise RuntimeError(
-                f"the gateway exited with code {gateway.process.returncode}; "
-                f"see {gateway.log_path}"
+                f"the gateway exited with code {gateway.process.returncode}; see {gateway.log_path}"
             )
 
     def client(self) -> ManagementClient:

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import random
-import socket
 import subprocess
 import sys
 import time
@@ -12,28 +10,10 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import TypeVar
 
-from cli.up import Cluster
+from cli.up import Cluster, free_port_run
 
 ROOT = Path(__file__).resolve().parents[2]
 T = TypeVar("T")
-
-
-def _free(port: int) -> bool:
-    with socket.socket() as probe:
-        try:
-            probe.bind(("127.0.0.1", port))
-        except OSError:
-            return False
-    return True
-
-
-def free_port_run(count: int) -> int:
-    """The first of `count` consecutive free ports."""
-    for _ in range(200):
-        base = random.randint(20000, 40000)
-        if all(_free(base + i) for i in range(count)):
-            return base
-    raise RuntimeError("no free port range")
 
 
 @contextmanager
@@ -56,7 +36,16 @@ def running_cluster(data_dir: Path, executors: int = 2) -> Iterator[Cluster]:
 def flowhost(cluster: Cluster, *args: str) -> subprocess.CompletedProcess[str]:
     """Run the installed CLI against the cluster, as a user would."""
     return subprocess.run(
-        [sys.executable, "-m", "cli.main", *args, "--url", cluster.url, "--data-dir", str(cluster.data_dir)],
+        [
+            sys.executable,
+            "-m",
+            "cli.main",
+            *args,
+            "--url",
+            cluster.url,
+            "--data-dir",
+            str(cluster.data_dir),
+        ],
         capture_output=True,
         text=True,
         timeout=60,
@@ -64,7 +53,9 @@ def flowhost(cluster: Cluster, *args: str) -> subprocess.CompletedProcess[str]:
     )
 
 
-def assert_eventually(check: Callable[[], T], timeout_s: float = 10.0, interval_s: float = 0.1) -> T:
+def assert_eventually(
+    check: Callable[[], T], timeout_s: float = 10.0, interval_s: float = 0.1
+) -> T:
     """Retry `check` until it stops raising AssertionError, or re-raise after timeout_s."""
     deadline = time.monotonic() + timeout_s
     while True:

@@ -1,0 +1,1 @@
+"""`flowhost bench`: flowhost's quote action against baselines, interleaved in one run."""

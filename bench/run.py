@@ -1,0 +1,272 @@
+"""The benchmark: flowhost's quote action vs the lean FastAPI floor and Node-RED, interleaved.
+
+Absolute figures drift ±30% on these machines, so the result is the ratios of targets measured
+in the same rounds: each round drives every target once, in turn, for the same time.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import statistics
+import tempfile
+from collections.abc import Iterator
+from contextlib import ExitStack, contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import orjson
+
+from bench import processes
+from bench.driver import LoadResult, drive
+from cli.up import Cluster, free_port_run
+
+PACKAGE = Path(__file__).with_name("package.yaml")
+QUOTE_PATH = "/fs/bench/actions/quote"
+
+
+def quote_request() -> bytes:
+    """The Flow ServiceRequest the peer answers too (shared/peers/quote-request.json's shape)."""
+    value = {
+        "valueElementId": None,
+        "typeElementId": None,
+        "typeElementPropertyId": None,
+        "typeElementDeveloperName": None,
+        "typeElementPropertyDeveloperName": None,
+        "objectData": None,
+    }
+    return orjson.dumps(
+        {
+            "token": "0b7c1f3e-5a2d-4c8e-9f61-2d3b4a5c6d7e",
+            "tenantId": "6a1e2b3c-4d5e-4f60-8172-93a4b5c6d7e8",
+            "stateId": "2c3d4e5f-6071-4829-a3b4-c5d6e7f80912",
+            "callbackUri": "http://127.0.0.1:9/api/run/1/response",
+            "culture": {"language": "EN", "country": "USA"},
+            "configurationValues": [],
+            "inputs": [
+                {
+                    **value,
+                    "developerName": "sku",
+                    "contentType": "ContentString",
+                    "contentValue": "ab-100",
+                },
+                {
+                    **value,
+                    "developerName": "quantity",
+                    "contentType": "ContentNumber",
+                    "contentValue": "3",
+                },
+                {
+                    **value,
+                    "developerName": "unitPrice",
+                    "contentType": "ContentNumber",
+                    "contentValue": "12.5",
+                },
+            ],
+            "outcomes": [],
+        }
+    )
+
+
+@dataclass
+class Target:
+    name: str
+    url: str
+    auth: str
+    pids: dict[str, int]
+    runs: list[LoadResult] = field(default_factory=list)
+    cpu_us_per_request: list[dict[str, float]] = field(default_factory=list)
+
+    def measure(self, body: Path, connections: int, seconds: float) -> LoadResult:
+        before = {n: processes.cpu_seconds(p) for n, p in self.pids.items()}
+        result = drive(self.url, body, self.auth, connections, seconds)
+        after = {n: processes.cpu_seconds(p) for n, p in self.pids.items()}
+        requests = max(result.requests, 1)
+        self.runs.append(result)
+        self.cpu_us_per_request.append(
+            {n: (after[n] - before[n]) * 1e6 / requests for n in self.pids}
+        )
+        return result
+
+    def summary(self) -> dict[str, object]:
+        def median(attr: str) -> float:
+            return statistics.median(getattr(r, attr) for r in self.runs)
+
+        cpu = {n: statistics.median(c[n] for c in self.cpu_us_per_request) for n in self.pids}
+        return {
+            "target": self.name,
+            "rps": statistics.median(r.rps for r in self.runs),
+            "rps_runs": [round(r.rps) for r in self.runs],
+            "p50_ms": median("p50_ms"),
+            "p99_ms": median("p99_ms"),
+            "p999_ms": median("p999_ms"),
+            "errors": sum(r.errors for r in self.runs),
+            "cpu_us_per_request": cpu,
+        }
+
+
+@contextmanager
+def flowhost_target(data_dir: Path, executors: int) -> Iterator[Target]:
+    cluster = Cluster(
+        data_dir=data_dir,
+        http_port=free_port_run(1),
+        executors=executors,
+        executor_port=free_port_run(executors),
+    )
+    try:
+        cluster.start()
+        cluster.wait_ready()
+        with cluster.client() as client:
+            client.deploy("default", PACKAGE.read_text(), dry_run=False)
+        user, token = cluster.demo_user()
+        pids = {c.name: c.process.pid for c in cluster.children if c.process is not None}
+        auth = "Basic " + base64.b64encode(f"{user}:{token}".encode()).decode()
+        yield Target("flowhost", cluster.url + QUOTE_PATH, auth, pids)
+    finally:
+        cluster.stop()
+
+
+def run(
+    *,
+    seconds: float,
+    rounds: int,
+    connections: int,
+    executors: int,
+    peer: str | None,
+    warmup_s: float,
+    report_dir: Path | None,
+    sweep: bool,
+) -> dict[str, object]:
+    with ExitStack() as stack:
+        tmp = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="flowhost-bench-")))
+        body = tmp / "quote.json"
+        body.write_bytes(quote_request())
+        targets = [stack.enter_context(flowhost_target(tmp / "cluster", executors))]
+        port = free_port_run(1)
+        baseline = stack.enter_context(processes.fastapi_baseline(port))
+        targets.append(
+            Target(
+                "fastapi-floor",
+                f"http://127.0.0.1:{port}{QUOTE_PATH}",
+                "",
+                {"uvicorn": baseline.pid},
+            )
+        )
+        if peer == "nodered":
+            port = free_port_run(1)
+            red = stack.enter_context(processes.nodered(port))
+            targets.append(
+                Target("nodered", f"http://127.0.0.1:{port}{QUOTE_PATH}", "", {"node": red.pid})
+            )
+        for target in targets:  # warm-up: JITs, caches, connection pools
+            drive(target.url, body, target.auth, connections, warmup_s)
+        for round_no in range(rounds):
+            for target in targets:
+                result = target.measure(body, connections, seconds)
+                print(
+                    f"round {round_no + 1}/{rounds} {target.name:14s} {result.rps:8.0f} req/s "
+                    f"p99 {result.p99_ms:6.1f} ms errors {result.errors}",
+                    flush=True,
+                )
+        summaries = [t.summary() for t in targets]
+        report: dict[str, object] = {
+            "connections": connections,
+            "seconds": seconds,
+            "rounds": rounds,
+            "executors": executors,
+            "targets": summaries,
+            "ratios": ratios(summaries),
+        }
+        if sweep:
+            report["sweep_connections"] = sweep_connections(targets, body, seconds)
+        if report_dir is not None:
+            report_dir.mkdir(parents=True, exist_ok=True)
+            (report_dir / "bench.json").write_text(json.dumps(report, indent=2))
+    if sweep and report_dir is not None:
+        report["sweep_executors"] = sweep_executors(seconds, connections, report_dir)
+        from bench import plots
+
+        plots.draw(report, report_dir)
+        (report_dir / "bench.json").write_text(json.dumps(report, indent=2))
+    return report
+
+
+def ratios(summaries: list[dict[str, object]]) -> dict[str, float]:
+    by_name = {s["target"]: s for s in summaries}
+    ours = by_name["flowhost"]
+    out = {}
+    for name, other in by_name.items():
+        if name == "flowhost":
+            continue
+        out[f"rps_vs_{name}"] = float(ours["rps"]) / float(other["rps"])  # type: ignore[arg-type]
+        out[f"p99_vs_{name}"] = float(ours["p99_ms"]) / float(other["p99_ms"])  # type: ignore[arg-type]
+    return out
+
+
+SWEEP_CONNECTIONS = (1, 4, 16, 64, 128, 256)
+
+
+def sweep_connections(targets: list[Target], body: Path, seconds: float) -> list[dict[str, object]]:
+    rows = []
+    for connections in SWEEP_CONNECTIONS:
+        for target in targets:
+            result = drive(target.url, body, target.auth, connections, max(seconds / 2, 2))
+            rows.append(
+                {
+                    "target": target.name,
+                    "connections": connections,
+                    "rps": result.rps,
+                    "p99_ms": result.p99_ms,
+                    "errors": result.errors,
+                }
+            )
+            print(
+                f"sweep c={connections:3d} {target.name:14s} {result.rps:8.0f} req/s "
+                f"p99 {result.p99_ms:6.1f} ms",
+                flush=True,
+            )
+    return rows
+
+
+def sweep_executors(seconds: float, connections: int, report_dir: Path) -> list[dict[str, object]]:
+    rows = []
+    with tempfile.TemporaryDirectory(prefix="flowhost-bench-") as tmp:
+        body = Path(tmp) / "quote.json"
+        body.write_bytes(quote_request())
+        for executors in (1, 2, 3, 4):
+            with flowhost_target(Path(tmp) / f"cluster-{executors}", executors) as target:
+                drive(target.url, body, target.auth, connections, 2)
+                result = drive(target.url, body, target.auth, connections, max(seconds / 2, 2))
+            rows.append(
+                {
+                    "executors": executors,
+                    "rps": result.rps,
+                    "p99_ms": result.p99_ms,
+                    "errors": result.errors,
+                }
+            )
+            print(
+                f"sweep executors={executors} {result.rps:8.0f} req/s p99 {result.p99_ms:6.1f} ms",
+                flush=True,
+            )
+    return rows
+
+
+def print_report(report: dict[str, object]) -> None:
+    print()
+    print(
+        f"quote action, {report['connections']} connections, {report['rounds']} interleaved rounds "
+        f"of {report['seconds']}s, flowhost with {report['executors']} executor(s)"
+    )
+    print(
+        f"{'target':14s} {'req/s':>8s} {'p50 ms':>7s} {'p99 ms':>7s} {'p99.9 ms':>8s} "
+        f"{'errors':>6s}  CPU µs/request"
+    )
+    for s in report["targets"]:  # type: ignore[attr-defined]
+        cpu = ", ".join(f"{n} {v:.0f}" for n, v in s["cpu_us_per_request"].items())
+        print(
+            f"{s['target']:14s} {s['rps']:8.0f} {s['p50_ms']:7.2f} {s['p99_ms']:7.2f} "
+            f"{s['p999_ms']:8.2f} {s['errors']:6d}  {cpu}"
+        )
+    for name, value in report["ratios"].items():  # type: ignore[attr-defined]
+        print(f"{name}: {value:.2f}")
