@@ -10,10 +10,11 @@ from typing import Any
 
 import httpx
 
+from .configuration import convert_config_value
 from .context import ProcessPlan, RunContext, StepTrace, StopExecution
 from .documents import Document
 from .errors import FlowhostRuntimeError, StepFailure
-from .package import Package, compile_processes, convert_config_value
+from .package import Package, compile_processes
 
 log = logging.getLogger(__name__)
 

@@ -6,14 +6,13 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
-from jsonschema import exceptions as jsonschema_exceptions
-from jsonschema import validators as jsonschema_validators
-
 from .compile import compile_steps, describe, join_path, unknown_key_message
+from .configuration import CONFIG_TYPES, convert_config_value
 from .context import ProcessPlan
 from .durations import parse_duration
 from .errors import Issue, PackageInvalid
 from .loader import load_yaml
+from .profiles import profile_issues
 from .registry import step_types
 
 PACKAGE_NAME = re.compile(r"^[a-z0-9][a-z0-9._-]*$")
@@ -22,7 +21,6 @@ PROCESS_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
 ACTION_NAME = re.compile(r"^[A-Za-z0-9_-]+$")
 CONFIG_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 FILE_PATH = re.compile(r"^(?:/[A-Za-z0-9._~-]+)+$|^/$")
-CONFIG_TYPES = ("string", "number", "boolean", "datetime", "password")
 MODES = ("low-latency", "general")
 DEFAULT_PROCESS_TIMEOUT_S = 300.0
 DEFAULT_SYNC_TIMEOUT_S = 30.0
@@ -348,44 +346,11 @@ class _Checker:
         profiles = {}
         for name, schema in raw.items():
             here = join_path(path, str(name))
-            if not isinstance(schema, dict):
-                self.add(here, f"expected a JSON Schema (a mapping), got {describe(schema)}")
-                continue
-            validator = jsonschema_validators.validator_for(schema)
-            try:
-                validator.check_schema(schema)
-            except jsonschema_exceptions.SchemaError as error:
-                where = "".join(f"[{p!r}]" for p in error.path)
-                self.add(
-                    here, f"not a valid JSON Schema: {error.message}{where and ' at ' + where}"
-                )
-                continue
-            if schema.get("type") != "object":
-                self.add(f"{here}.type", "a profile's root must be type: object")
-            self._object_items(schema, here)
-            profiles[str(name)] = schema
+            issues = profile_issues(schema, here)
+            self.issues.extend(issues)
+            if isinstance(schema, dict) and not any(i.path == here for i in issues):
+                profiles[str(name)] = schema
         return profiles
-
-    def _object_items(self, schema: dict[str, Any], path: str) -> None:
-        """Flow lists hold objects: every array in a profile must have object items."""
-        properties = schema.get("properties")
-        if not isinstance(properties, dict):
-            return
-        for name, sub in properties.items():
-            if not isinstance(sub, dict):
-                continue
-            here = f"{path}.properties.{name}"
-            if sub.get("type") == "array":
-                items = sub.get("items")
-                if not isinstance(items, dict) or items.get("type") != "object":
-                    self.add(
-                        f"{here}.items",
-                        "array items must be type: object (Flow lists hold objects)",
-                    )
-                    continue
-                self._object_items(items, f"{here}.items")
-            elif sub.get("type") == "object":
-                self._object_items(sub, here)
 
     def actions(
         self, raw: Any, path: str, processes: dict[str, ProcessDef], profiles: dict[str, Any]
@@ -478,27 +443,6 @@ class _Checker:
         return result
 
 
-def convert_config_value(kind: str, text: str) -> Any:
-    """A configuration value (always a string on the wire) as its declared type."""
-    if kind == "number":
-        try:
-            return int(text)
-        except ValueError:
-            pass
-        try:
-            return float(text)
-        except ValueError:
-            raise ValueError(f"expected a number, got {text!r}") from None
-    if kind == "boolean":
-        lowered = text.strip().lower()
-        if lowered in ("true", "1", "yes"):
-            return True
-        if lowered in ("false", "0", "no", ""):
-            return False
-        raise ValueError(f"expected true or false, got {text!r}")
-    return text
-
-
 __all__ = [
     "ActionDef",
     "ConfigDef",
@@ -510,6 +454,5 @@ __all__ = [
     "ProcessDef",
     "ServiceDef",
     "compile_processes",
-    "convert_config_value",
     "load_package",
 ]
