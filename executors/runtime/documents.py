@@ -52,7 +52,12 @@ class Document:
     def raw(self) -> bytes:
         """The JSON bytes (cached; the original bytes when built from bytes and unchanged)."""
         if self._raw is None:
-            self._raw = orjson.dumps(self._value)
+            try:
+                self._raw = orjson.dumps(self._value)
+            except TypeError:
+                # jq hands back integral doubles as Python ints, some beyond 64 bits, which
+                # orjson refuses; they were doubles, so write them as doubles.
+                self._raw = orjson.dumps(_wide_ints_as_floats(self._value))
         return self._raw
 
     def with_properties(self, properties: dict[str, str]) -> Document:
@@ -74,3 +79,13 @@ class Document:
         data = self.raw
         shown = data if len(data) <= 80 else data[:77] + b"..."
         return f"Document({shown.decode(errors='replace')}, properties={self.properties!r})"
+
+
+def _wide_ints_as_floats(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {key: _wide_ints_as_floats(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [_wide_ints_as_floats(item) for item in value]
+    if isinstance(value, int) and not isinstance(value, bool) and not -(2**63) <= value < 2**64:
+        return float(value)
+    return value

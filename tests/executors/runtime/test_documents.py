@@ -50,3 +50,8 @@ def test_equality_and_repr() -> None:
     assert Document.from_bytes(b'{"a": 1}') == Document.from_value({"a": 1})
     assert Document.from_value(1, {"k": "v"}) != Document.from_value(1)
     assert "properties={'k': 'v'}" in repr(Document.from_value("x" * 200, {"k": "v"}))
+
+
+def test_integers_beyond_64_bits_are_written_as_doubles() -> None:
+    document = Document.from_value({"a": 10**20, "b": [-(10**19)], "c": 2**63, "d": True})
+    assert orjson.loads(document.raw) == {"a": 1e20, "b": [-1e19], "c": 2**63, "d": True}

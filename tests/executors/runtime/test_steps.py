@@ -27,6 +27,11 @@ async def test_map_each_output_becomes_a_document_and_properties_are_kept() -> N
     assert [d.properties for d in result.documents] == [{"origin": "a"}, {"origin": "a"}]
 
 
+async def test_map_results_with_huge_numbers_are_returned_as_doubles() -> None:
+    result = await run_process(process("- map: '{big: 1e20}'\n- return: {}"), "p")
+    assert result.documents[0].raw == b'{"big":1e+20}'
+
+
 async def test_map_sees_config_flow_and_props() -> None:
     source = package(
         """
