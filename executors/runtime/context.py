@@ -18,6 +18,7 @@ if TYPE_CHECKING:
 
     from .compile import StepNode
     from .documents import Document
+    from .listfilter import DataRequest
 
 log = logging.getLogger("flowhost.process")
 
@@ -92,8 +93,11 @@ class RunContext:
         flow: dict[str, str],
         execution_id: str,
         record: bool,
+        data: DataRequest | None = None,
     ):
         self.processes = processes
+        #: The data action or file resource this execution serves (its type and list filter).
+        self.data = data
         self._http = http
         self.props = props
         self.config = config

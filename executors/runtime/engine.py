@@ -14,6 +14,7 @@ from .configuration import convert_config_value
 from .context import ProcessPlan, RunContext, StepTrace, StopExecution
 from .documents import Document
 from .errors import FlowhostRuntimeError, StepFailure
+from .listfilter import DataRequest, DataType
 from .package import Package, compile_processes
 
 log = logging.getLogger(__name__)
@@ -62,6 +63,10 @@ class CompiledPackage:
         for item in package.service.configuration:
             if item.default:
                 self._config_defaults[item.name] = convert_config_value(item.type, item.default)
+        self.data_types = {
+            d.type: build_data_type(d.type, package.service.profiles.get(d.profile), d.id)
+            for d in package.service.data
+        }
 
     @classmethod
     def compile(cls, package: Package, http: httpx.AsyncClient | None = None) -> CompiledPackage:
@@ -108,8 +113,13 @@ class CompiledPackage:
         timeout_s: float | None = None,
         execution_id: str = "",
         record: bool = False,
+        data_type: str = "",
+        list_filter: dict[str, Any] | None = None,
     ) -> ProcessResult:
         """Run ``process`` over ``documents``.
+
+        ``data_type`` names the data action the run serves (``db`` and ``flow_filter`` use its
+        profile) and ``list_filter`` is Flow's list filter as the gateway normalised it.
 
         Never raises for a process problem: failures, deadlines and unknown processes come back
         as the result's status and error. Cancelling the calling task propagates.
@@ -128,6 +138,15 @@ class CompiledPackage:
             return ProcessResult("failed", error=invalid, duration_us=_since(start))
         flow_values = dict(flow or {})
         flow_values.setdefault("execution_id", execution_id)
+        data = None
+        if data_type:
+            dtype = self.data_types.get(data_type)
+            if dtype is None:
+                unknown = ExecutionFailure(
+                    "unknown_type", f"no data action for type {data_type!r} in package", "", False
+                )
+                return ProcessResult("failed", error=unknown, duration_us=_since(start))
+            data = DataRequest(dtype, dict(list_filter or {}))
         ctx = RunContext(
             processes=self._plans,
             http=self._client,
@@ -136,6 +155,7 @@ class CompiledPackage:
             flow=flow_values,
             execution_id=execution_id,
             record=record or plan.mode == "general",
+            data=data,
         )
         timeout = plan.timeout_s if timeout_s is None else timeout_s
         status = "ok"
@@ -172,6 +192,30 @@ class CompiledPackage:
             trace=ctx.trace,
             duration_us=_since(start),
         )
+
+
+def build_data_type(name: str, profile: dict[str, Any] | None, id_property: str) -> DataType:
+    """A data action's type: the profile's scalar properties (its columns) and the id."""
+    columns: dict[str, str] = {}
+    for prop, schema in ((profile or {}).get("properties") or {}).items():
+        kind = _scalar_kind(schema)
+        if kind is not None:
+            columns[str(prop)] = kind
+    return DataType(name, columns, id_property)
+
+
+def _scalar_kind(schema: Any) -> str | None:
+    if not isinstance(schema, dict):
+        return None
+    kind = schema.get("type", "string")
+    if isinstance(kind, list):
+        kinds = [k for k in kind if k != "null"]
+        kind = kinds[0] if len(kinds) == 1 else None
+    if kind == "string":
+        return "datetime" if schema.get("format") == "date-time" else "string"
+    if kind in ("number", "integer", "boolean"):
+        return str(kind)
+    return None
 
 
 def _since(start_ns: int) -> int:

@@ -37,6 +37,9 @@ BUILTIN_MODULES = (
     "log",
     "call",
     "sleep",
+    "db",
+    "flow_filter",
+    "file",
 )
 
 
