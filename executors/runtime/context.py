@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any
 import orjson
 
 from .errors import StepError, StepFailure
+from .expressions import VARIABLE_KEYS
 
 if TYPE_CHECKING:
     import httpx
@@ -110,8 +111,8 @@ class RunContext:
         #: The step that was running when the execution was interrupted (deadline, cancel).
         self.interrupted: StepNode | None = None
         self._steps_run = 0
-        self._head = b'{"c":' + orjson.dumps(config) + b',"f":' + orjson.dumps(flow) + b',"p":'
-        self._head_props: bytes | None = None
+        # Encoded variables for jq, made on first use; props again after each change.
+        self._encoded: dict[str, bytes] = {}
 
     @property
     def http(self) -> httpx.AsyncClient:
@@ -120,12 +121,24 @@ class RunContext:
 
     # jq ------------------------------------------------------------------------------------
 
-    def jq_input(self, document: Document) -> str:
-        head = self._head_props
-        if head is None:
-            head = self._head_props = self._head + orjson.dumps(self.props) + b',"q":'
-        properties = orjson.dumps(document.properties)
-        return (head + properties + b',"d":' + document.raw + b"}").decode()
+    def jq_input(self, document: Document, variables: tuple[str, ...]) -> str:
+        """The JSON text a jq program binding `variables` runs on (see expressions.py)."""
+        if not variables:
+            return document.raw.decode()
+        parts = [b"{"]
+        encoded = self._encoded
+        for name in variables:
+            if name == "docprops":
+                value = orjson.dumps(document.properties)
+            else:
+                value = encoded.get(name) or encoded.setdefault(name, self._encode(name))
+            parts += (b'"', VARIABLE_KEYS[name].encode(), b'":', value, b",")
+        parts += (b'"d":', document.raw, b"}")
+        return b"".join(parts).decode()
+
+    def _encode(self, name: str) -> bytes:
+        source = {"config": self.config, "flow": self.flow, "props": self.props}[name]
+        return orjson.dumps(source)
 
     def set_prop(self, name: str, value: Any) -> None:
         """Set (or with None, remove) a process property."""
@@ -133,7 +146,7 @@ class RunContext:
             self.props.pop(name, None)
         else:
             self.props[name] = value
-        self._head_props = None
+        self._encoded.pop("props", None)
 
     # running steps -------------------------------------------------------------------------
 
