@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import logging
 
 import uvicorn
@@ -25,7 +26,17 @@ def main(settings: GatewaySettings | None = None) -> None:
         log_level=settings.log_level.lower(),
         timeout_graceful_shutdown=10,
     )
+    tune_gc()
     uvicorn.Server(config).run()
+
+
+def tune_gc() -> None:
+    """Fewer, cheaper collections: everything built at start-up is frozen out of the young
+    generations, and gen-0 runs every 50,000 allocations instead of 700. A request allocates
+    and frees many small objects; collecting them early only adds pauses to the tail."""
+    gc.collect()
+    gc.freeze()
+    gc.set_threshold(50_000, 20, 100)
 
 
 if __name__ == "__main__":
