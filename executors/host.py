@@ -7,14 +7,19 @@ an execution only looks its package up in a dict.
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import logging
 import time
+from collections.abc import Callable
+from typing import Any
 
 import httpx
 
+from executors.results import KeptResults
 from executors.runtime.documents import Document
 from executors.runtime.engine import CompiledPackage, ExecutionFailure, ProcessResult
 from executors.runtime.package import Issue, Package, PackageInvalid, load_package
+from executors.runtime.progress import progress_sink
 
 log = logging.getLogger("flowhost.executor")
 
@@ -36,6 +41,8 @@ class Host:
         self._packages: dict[str, CompiledPackage] = {}
         self._running: set[asyncio.Task[ProcessResult]] = set()
         self.draining = False
+        #: Results of detached executions, until the gateway has taken them.
+        self.kept = KeptResults()
 
     # -- deployments -------------------------------------------------------------------------
 
@@ -87,8 +94,14 @@ class Host:
         timeout_s: float | None,
         execution_id: str,
         record: bool,
+        data_type: str = "",
+        list_filter: dict[str, Any] | None = None,
+        progress: Callable[[str], None] | None = None,
     ) -> asyncio.Task[ProcessResult]:
-        """Start an execution as a task, or raise Rejected."""
+        """Start an execution as a task, or raise Rejected.
+
+        `progress` receives the execution's interim messages (the `progress` step).
+        """
         if self.draining:
             raise Rejected("draining", "executor is shutting down", retryable=True)
         package = self._packages.get(deployment)
@@ -112,8 +125,11 @@ class Host:
                 timeout_s=timeout_s,
                 execution_id=execution_id,
                 record=record,
+                data_type=data_type,
+                list_filter=list_filter,
             ),
             name=f"execution {execution_id}",
+            context=_with_sink(progress) if progress is not None else None,
         )
         self._running.add(task)
         task.add_done_callback(self._running.discard)
@@ -133,6 +149,12 @@ class Host:
                 "cancelled %d executions still running after the grace period", len(pending)
             )
             await asyncio.wait(pending, timeout=1.0)
+
+
+def _with_sink(progress: Callable[[str], None]) -> contextvars.Context:
+    context = contextvars.copy_context()
+    context.run(progress_sink.set, progress)
+    return context
 
 
 def failure_result(code: str, message: str, started: float) -> ProcessResult:

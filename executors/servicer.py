@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 
 import grpc
 
@@ -13,10 +13,14 @@ from executors import translate
 from executors.host import Host, Rejected, failure_result
 from executors.runtime.engine import ProcessResult
 from executors.runtime.package import PackageInvalid
+from executors.uploads import SpooledUpload, UploadTooLarge
 from protos.flowhost.v1 import executor_pb2 as pb
 from protos.flowhost.v1 import executor_pb2_grpc as pb_grpc
 
 log = logging.getLogger("flowhost.executor")
+
+# Used when a gateway sends no limit (an older one); the gateway's own setting decides.
+DEFAULT_UPLOAD_MAX_BYTES = 1024 * 1024 * 1024
 
 
 class ExecutorServicer(pb_grpc.ExecutorServicer):  # type: ignore[misc]  # generated, untyped
@@ -57,6 +61,62 @@ class ExecutorServicer(pb_grpc.ExecutorServicer):  # type: ignore[misc]  # gener
         self._host.undeploy(request.key)
         return pb.UndeployReply()
 
+    async def TakeResult(
+        self, request: pb.TakeResultRequest, context: grpc.aio.ServicerContext
+    ) -> pb.TakeResultReply:
+        state, result = self._host.kept.state(request.execution_id)
+        return translate.kept_to_proto(state, result, self._executor_id)
+
+    async def AckResult(
+        self, request: pb.AckResultRequest, context: grpc.aio.ServicerContext
+    ) -> pb.AckResultReply:
+        self._host.kept.ack(request.execution_id)
+        return pb.AckResultReply()
+
+    async def Upload(
+        self, request_iterator: AsyncIterator[pb.UploadChunk], context: grpc.aio.ServicerContext
+    ) -> pb.ExecuteResult:
+        """Spool the file's chunks to a temporary file, then run the execution on it."""
+        upload: SpooledUpload | None = None
+        try:
+            request: pb.ExecuteRequest | None = None
+            async for chunk in request_iterator:
+                if upload is None:
+                    upload = SpooledUpload(chunk.max_bytes or DEFAULT_UPLOAD_MAX_BYTES)
+                if chunk.data:
+                    await upload.write(chunk.data)
+                if chunk.HasField("execute"):
+                    request = chunk.execute
+                    break
+            if upload is None or request is None:
+                return translate.rejection(
+                    0, "upload_incomplete", "the upload ended before its execution", retryable=False
+                )
+            await upload.complete()
+            task = self._host.start(
+                request.deployment,
+                request.process,
+                upload.document(translate.documents_from_proto(list(request.documents))),
+                props=dict(request.properties),
+                config=dict(request.config),
+                flow=dict(request.flow),
+                timeout_s=request.timeout_ms / 1000 if request.timeout_ms else None,
+                execution_id=request.execution_id,
+                record=request.record,
+                data_type=request.data.type,
+                list_filter=translate.list_filter_from_proto(request.data),
+            )
+            return translate.result_to_proto(0, await task)
+        except UploadTooLarge as too_large:
+            return translate.rejection(0, "file_too_large", str(too_large), retryable=False)
+        except Rejected as rejected:
+            return translate.rejection(
+                0, rejected.code, rejected.message, retryable=rejected.retryable
+            )
+        finally:
+            if upload is not None:
+                upload.discard()
+
     async def Execute(
         self, request_iterator: AsyncIterator[pb.RequestBatch], context: grpc.aio.ServicerContext
     ) -> AsyncIterator[pb.ResultBatch]:
@@ -75,14 +135,21 @@ class _ExecutionStream:
 
     A result is queued the moment its execution ends; the writer sends whatever has queued up
     since its last write as one message, so batches grow with load and add no delay when idle.
+
+    Detachable executions (ones the gateway may answer Flow WAIT for) outlive the stream: when
+    the gateway detached one, or the stream is gone when it ends, its result is kept in the
+    host's `kept` map until the gateway acknowledges it (TakeResult / AckResult).
     """
 
     _END = None
 
     def __init__(self, host: Host) -> None:
         self._host = host
-        self._out: asyncio.Queue[pb.ExecuteResult | None] = asyncio.Queue()
+        self._out: asyncio.Queue[pb.ExecuteResult | pb.Progress | None] = asyncio.Queue()
         self._tasks: dict[int, asyncio.Task[ProcessResult]] = {}
+        self._detachable: dict[int, str] = {}  # request id -> execution id
+        self._detached: set[int] = set()
+        self._closed = False
 
     async def read(self, request_iterator: AsyncIterator[pb.RequestBatch]) -> None:
         try:
@@ -90,6 +157,8 @@ class _ExecutionStream:
                 for request in batch.requests:
                     if request.cancel:
                         self._cancel(request.id)
+                    elif request.detach:
+                        self._detached.add(request.id)
                     else:
                         self._start(request)
         except asyncio.CancelledError:
@@ -114,6 +183,9 @@ class _ExecutionStream:
                 timeout_s=request.timeout_ms / 1000 if request.timeout_ms else None,
                 execution_id=request.execution_id,
                 record=request.record,
+                data_type=request.data.type,
+                list_filter=translate.list_filter_from_proto(request.data),
+                progress=self._progress_sink(request.id) if request.detachable else None,
             )
         except Rejected as rejected:
             self._out.put_nowait(
@@ -125,11 +197,17 @@ class _ExecutionStream:
         request_id = request.id
         started = time.perf_counter()
         self._tasks[request_id] = task
+        if request.detachable:
+            self._detachable[request_id] = request.execution_id
+            self._host.kept.running(request.execution_id, task)
         task.add_done_callback(lambda t: self._finished(request_id, t, started))
 
     def _finished(self, request_id: int, task: asyncio.Task[ProcessResult], started: float) -> None:
         self._tasks.pop(request_id, None)
+        execution_id = self._detachable.pop(request_id, None)
         if task.cancelled():
+            if execution_id is not None:
+                self._host.kept.finished(execution_id)
             self._out.put_nowait(translate.cancelled(request_id))
             return
         error = task.exception()
@@ -138,7 +216,21 @@ class _ExecutionStream:
             result = failure_result("internal", f"executor error: {type(error).__name__}", started)
         else:
             result = task.result()
-        self._out.put_nowait(translate.result_to_proto(request_id, result))
+        if execution_id is not None:
+            if request_id in self._detached or self._closed:
+                self._detached.discard(request_id)
+                self._host.kept.keep(execution_id, result)
+            else:
+                self._host.kept.finished(execution_id)
+        if not self._closed:
+            self._out.put_nowait(translate.result_to_proto(request_id, result))
+
+    def _progress_sink(self, request_id: int) -> Callable[[str], None]:
+        def progress(message: str) -> None:
+            if not self._closed:
+                self._out.put_nowait(translate.progress_to_proto(request_id, message))
+
+        return progress
 
     def _cancel(self, request_id: int) -> None:
         task = self._tasks.get(request_id)
@@ -146,9 +238,12 @@ class _ExecutionStream:
             task.cancel()
 
     def abandon(self) -> None:
-        """The stream is gone: nobody can take these results, so stop the work."""
-        for task in list(self._tasks.values()):
-            task.cancel()
+        """The stream is gone: stop the work nobody can take the result of. Detachable
+        executions carry on; their results are kept for the gateway to take."""
+        self._closed = True
+        for request_id, task in list(self._tasks.items()):
+            if request_id not in self._detachable:
+                task.cancel()
 
     async def batches(self, batch_max: int) -> AsyncIterator[pb.ResultBatch]:
         out = self._out
@@ -156,11 +251,19 @@ class _ExecutionStream:
             first = await out.get()
             if first is self._END:
                 return
-            batch = pb.ResultBatch(results=[first])
+            batch = pb.ResultBatch()
+            _add(batch, first)
             while not out.empty() and len(batch.results) < batch_max:
                 item = out.get_nowait()
                 if item is self._END:
                     yield batch
                     return
-                batch.results.append(item)
+                _add(batch, item)
             yield batch
+
+
+def _add(batch: pb.ResultBatch, item: pb.ExecuteResult | pb.Progress) -> None:
+    if type(item) is pb.Progress:
+        batch.progress.append(item)
+    else:
+        batch.results.append(item)

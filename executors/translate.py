@@ -3,12 +3,14 @@ knows protobuf."""
 
 from __future__ import annotations
 
+from typing import Any
+
 import orjson
-from protos.flowhost.v1 import executor_pb2 as pb
 
 from executors.runtime.documents import Document
 from executors.runtime.engine import ProcessResult
 from executors.runtime.package import Issue, Package
+from protos.flowhost.v1 import executor_pb2 as pb
 
 _STATUS = {
     "ok": pb.STATUS_OK,
@@ -18,7 +20,7 @@ _STATUS = {
 }
 
 
-def documents_from_proto(documents: "list[pb.Document]") -> list[Document]:
+def documents_from_proto(documents: list[pb.Document]) -> list[Document]:
     return [Document.from_bytes(d.data, dict(d.properties)) for d in documents]
 
 
@@ -49,9 +51,25 @@ def result_to_proto(request_id: int, result: ProcessResult) -> pb.ExecuteResult:
                 documents_in=step.documents_in,
                 documents_out=step.documents_out,
                 error=step.error,
+                inputs=step.inputs or (),
+                outputs=step.outputs or (),
             )
         )
     return message
+
+
+def progress_to_proto(request_id: int, message: str) -> pb.Progress:
+    return pb.Progress(id=request_id, message=message)
+
+
+_KEPT = {"done": pb.KEPT_DONE, "running": pb.KEPT_RUNNING, "unknown": pb.KEPT_UNKNOWN}
+
+
+def kept_to_proto(state: str, result: ProcessResult | None, executor_id: str) -> pb.TakeResultReply:
+    reply = pb.TakeResultReply(state=_KEPT[state], executor_id=executor_id)
+    if result is not None:
+        reply.result.CopyFrom(result_to_proto(0, result))
+    return reply
 
 
 def rejection(request_id: int, code: str, message: str, *, retryable: bool) -> pb.ExecuteResult:
@@ -111,3 +129,11 @@ def spec_to_proto(package: Package) -> pb.PackageSpec:
         files=[pb.FileResource(path=f.path, list=f.list, upload=f.upload) for f in service.files],
         processes=sorted(package.processes),
     )
+
+
+def list_filter_from_proto(data: pb.DataContext) -> dict[str, Any] | None:
+    """The normalised Flow list filter a data action's request carries, if any."""
+    if not data.list_filter:
+        return None
+    value = orjson.loads(data.list_filter)
+    return value if isinstance(value, dict) else None

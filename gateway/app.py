@@ -16,17 +16,22 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse, Response
 
-from gateway.api import packages, status, users
+from gateway.api import callbacks as callbacks_api
+from gateway.api import executions, packages, status, users
 from gateway.auth import Authenticator
+from gateway.callbacks import CallbackPolicy, CallbackSender
 from gateway.control import ControlPlane
 from gateway.errors import GatewayError, api_problem
 from gateway.flow.asgi import Receive, Scope, Send
 from gateway.flow.routes import FlowEndpoints
+from gateway.history import History, HistoryStore
+from gateway.outbox import Outbox
 from gateway.reconcile import Reconciler
 from gateway.routing import ExecutorPool
 from gateway.services import ServiceRegistry
 from gateway.settings import GatewaySettings
 from gateway.store import Store
+from gateway.waiting import WaitingExecutions
 
 log = logging.getLogger("flowhost.gateway")
 
@@ -84,11 +89,52 @@ def create_app(settings: GatewaySettings) -> GatewayApp:
             store, registry, authenticator, reconciler, settings.state_poll_interval_s
         )
         api.state.control = control
+        outbox = Outbox(store.engine)
+        history = History(
+            HistoryStore(store.engine),
+            enabled=settings.history_enabled,
+            flush_interval_s=settings.history_flush_interval_s,
+            batch=settings.history_batch,
+            queue_max=settings.history_queue_max,
+            retention_days=settings.history_retention_days,
+            max_rows=settings.history_max_rows,
+            document_max_bytes=settings.history_document_max_bytes,
+        )
+        sender = CallbackSender(
+            outbox,
+            attempts=settings.callback_attempts,
+            backoff_base_s=settings.callback_backoff_s,
+            backoff_max_s=settings.callback_backoff_max_s,
+            timeout_s=settings.callback_timeout_s,
+            concurrency=settings.callback_concurrency,
+            poll_interval_s=settings.callback_poll_interval_s,
+        )
+        waiting = WaitingExecutions(
+            pool,
+            registry,
+            outbox,
+            sender,
+            history,
+            CallbackPolicy(settings.callback_hosts),
+            poll_interval_s=settings.callback_poll_interval_s,
+            wait_s=settings.default_timeout_s,
+        )
+        api.state.outbox = outbox
+        api.state.sender = sender
+        api.state.history = history
+        flow.history = history
+        flow.waiting = waiting
         await control.start()
+        history.start()
+        sender.start()
+        waiting.start()
         log.info("flowhost gateway ready on http://%s:%d", settings.host, settings.port)
         try:
             yield
         finally:
+            await waiting.stop()
+            await sender.stop()
+            await history.stop()
             await control.stop()
             await pool.close()
             store.close()
@@ -101,7 +147,13 @@ def create_app(settings: GatewaySettings) -> GatewayApp:
     )
     api.state.admin_user = admin_user
     api.state.admin_password = admin_password
-    for router in (packages.router, users.router, status.router):
+    for router in (
+        packages.router,
+        users.router,
+        status.router,
+        executions.router,
+        callbacks_api.router,
+    ):
         api.include_router(router)
 
     @api.exception_handler(GatewayError)

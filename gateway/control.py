@@ -35,6 +35,7 @@ _STORE_STATUS = {
     "unknown_package": 404,
     "nothing_to_roll_back": 409,
     "path_conflict": 409,
+    "unknown_callback": 404,
 }
 
 
@@ -179,4 +180,3 @@ class ControlPlane:
     async def remove_user(self, name: str) -> None:
         await self.call(self.store.remove_user, name)
         await self.refresh()
-

@@ -15,15 +15,16 @@ import asyncio
 import contextlib
 import itertools
 import logging
+from collections.abc import AsyncIterator, Callable, Iterable
 
 import grpc
-from protos.flowhost.v1 import executor_pb2 as pb
-from protos.flowhost.v1 import executor_pb2_grpc as pb_grpc
 
 from gateway import translate
 from gateway.errors import DeadlineExceeded, Unavailable
 from gateway.spec import ServiceSpec
-from gateway.translate import Execution, ExecutionResult, ExecutorInfo, Issue
+from gateway.translate import Execution, ExecutionResult, ExecutorInfo, Issue, KeptResult
+from protos.flowhost.v1 import executor_pb2 as pb
+from protos.flowhost.v1 import executor_pb2_grpc as pb_grpc
 
 log = logging.getLogger("flowhost.gateway")
 
@@ -37,6 +38,32 @@ class StreamBroken(Unavailable):
     def __init__(self, message: str, *, sent: bool) -> None:
         super().__init__(message, code="executor_unavailable")
         self.sent = sent
+
+
+class Detached:
+    """An execution the gateway stopped waiting for at its sync timeout; it runs on.
+
+    `result` resolves when it ends (or fails with StreamBroken when the stream does; the result
+    is then taken with `ExecutorConnection.take_result`). `progress` is the latest interim
+    message; `on_progress` is called with each one that arrives after detaching.
+    """
+
+    def __init__(
+        self,
+        connection: ExecutorConnection,
+        request_id: int,
+        future: asyncio.Future[ExecutionResult],
+        progress: str,
+    ) -> None:
+        self.connection = connection
+        self.request_id = request_id
+        self.result = future
+        self.progress = progress
+        self.on_progress: Callable[[str], None] | None = None
+
+    def cancel(self) -> None:
+        self.connection._cancel(self.request_id)
+        self.connection._release(self.request_id)
 
 
 class ExecutorConnection:
@@ -57,6 +84,9 @@ class ExecutorConnection:
         self._stub = pb_grpc.ExecutorStub(self._channel)
         self._ids = itertools.count(1)
         self._waiting: dict[int, asyncio.Future[ExecutionResult]] = {}
+        # Detachable executions: latest progress message before detaching, or the Detached.
+        self._progress: dict[int, str] = {}
+        self._detached: dict[int, Detached] = {}
         self._queue: list[pb.ExecuteRequest] = []
         self._queued = asyncio.Event()
         self._call: grpc.aio.StreamStreamCall | None = None
@@ -98,6 +128,19 @@ class ExecutorConnection:
     async def undeploy(self, key: str) -> None:
         await self._stub.Undeploy(pb.UndeployRequest(key=key), timeout=_CONTROL_TIMEOUT_S)
 
+    async def take_result(self, execution_id: str) -> KeptResult:
+        """What the executor knows of a detached execution (its result once it ended)."""
+        reply = await self._stub.TakeResult(
+            pb.TakeResultRequest(execution_id=execution_id), timeout=_CONTROL_TIMEOUT_S
+        )
+        return translate.kept_from_proto(reply)
+
+    async def ack_result(self, execution_id: str) -> None:
+        """The result of a detached execution is stored: the executor may forget it."""
+        await self._stub.AckResult(
+            pb.AckResultRequest(execution_id=execution_id), timeout=_CONTROL_TIMEOUT_S
+        )
+
     # -- the execution stream ------------------------------------------------------------------
 
     async def open_stream(self) -> None:
@@ -132,6 +175,54 @@ class ExecutorConnection:
         finally:
             self._waiting.pop(request_id, None)
 
+    async def execute_detachable(
+        self, execution: Execution, sync_s: float, wait_s: float
+    ) -> ExecutionResult | Detached:
+        """Like `execute`, but at sync_s stop waiting without cancelling: the execution goes on
+        and its result comes later through the returned `Detached`."""
+        if sync_s >= wait_s:
+            return await self.execute(execution, wait_s)
+        if not self.streaming:
+            raise StreamBroken(f"executor {self.address} is not connected", sent=False)
+        request_id = next(self._ids)
+        future: asyncio.Future[ExecutionResult] = asyncio.get_running_loop().create_future()
+        self._waiting[request_id] = future
+        self._progress[request_id] = ""
+        execution.detachable = True
+        self._queue.append(translate.execution_to_proto(request_id, execution))
+        self._queued.set()
+        try:
+            done, _ = await asyncio.wait((future,), timeout=sync_s)
+        except asyncio.CancelledError:
+            self._cancel(request_id)
+            self._release(request_id)
+            raise
+        if done:
+            self._release(request_id)
+            return future.result()
+        # Past the sync timeout: the executor keeps the result for us from now on.
+        self._queue.append(translate.detach_to_proto(request_id))
+        self._queued.set()
+        detached = Detached(self, request_id, future, self._progress.pop(request_id, ""))
+        self._detached[request_id] = detached
+        future.add_done_callback(lambda _: self._release(request_id))
+        return detached
+
+    def _release(self, request_id: int) -> None:
+        self._waiting.pop(request_id, None)
+        self._progress.pop(request_id, None)
+        self._detached.pop(request_id, None)
+
+    def _progressed(self, messages: Iterable[pb.Progress]) -> None:
+        for message in messages:
+            detached = self._detached.get(message.id)
+            if detached is not None:
+                detached.progress = message.message
+                if detached.on_progress is not None:
+                    detached.on_progress(message.message)
+            elif message.id in self._progress:
+                self._progress[message.id] = message.message
+
     def _cancel(self, request_id: int) -> None:
         if self.streaming:
             self._queue.append(translate.cancel_to_proto(request_id))
@@ -162,6 +253,8 @@ class ExecutorConnection:
                     future = waiting.get(message.id)
                     if future is not None and not future.done():
                         future.set_result(translate.result_from_proto(message))
+                if batch.progress:
+                    self._progressed(batch.progress)
         except asyncio.CancelledError:
             raise
         except grpc.aio.AioRpcError as error:
@@ -198,3 +291,76 @@ class ExecutorConnection:
         await self._stop_stream()
         self._fail(f"connection to {self.address} closed")
         await self._channel.close()
+
+
+class UploadCall:
+    """One file upload in flight to an executor (the `Upload` RPC).
+
+    File bytes go out as chunks, as they arrive, through a small bounded queue: a slow executor
+    slows the upload down rather than filling the gateway's memory. `finish` sends the
+    execution (known only once the whole multipart body is read) and waits for its result;
+    `abort` ends the call without one, and the executor discards the file.
+    """
+
+    _QUEUED_CHUNKS = 4
+
+    def __init__(self, connection: ExecutorConnection, max_bytes: int) -> None:
+        self.address = connection.address
+        self._max_bytes = max_bytes
+        self._queue: asyncio.Queue[bytes | Execution | None] = asyncio.Queue(self._QUEUED_CHUNKS)
+        self._call = connection._stub.Upload(self._messages())
+        self._reply: asyncio.Future[pb.ExecuteResult] = asyncio.ensure_future(self._call)
+
+    async def _messages(self) -> AsyncIterator[pb.UploadChunk]:
+        first = True
+        while True:
+            item = await self._queue.get()
+            if item is None:
+                return
+            if isinstance(item, Execution):
+                yield translate.upload_end_to_proto(item)
+                return
+            yield translate.upload_data_to_proto(item, self._max_bytes if first else 0)
+            first = False
+
+    async def _put(self, item: bytes | Execution | None) -> None:
+        put = asyncio.ensure_future(self._queue.put(item))
+        await asyncio.wait((put, self._reply), return_when=asyncio.FIRST_COMPLETED)
+        if not put.done():
+            put.cancel()
+            raise self._broken()
+
+    def _broken(self) -> StreamBroken:
+        detail = ""
+        if self._reply.done() and not self._reply.cancelled():
+            error = self._reply.exception()
+            if isinstance(error, grpc.aio.AioRpcError):
+                detail = f": {error.code().name}"
+            elif error is None:
+                result = self._reply.result()
+                detail = f": {result.error.message}" if result.HasField("error") else ""
+        return StreamBroken(f"executor {self.address} ended the upload{detail}", sent=True)
+
+    async def send(self, data: bytes) -> None:
+        """Queue the next bytes of the file (waits while the executor catches up)."""
+        await self._put(bytes(data))
+
+    async def finish(self, execution: Execution, wait_s: float) -> ExecutionResult:
+        await self._put(execution)
+        try:
+            reply = await asyncio.wait_for(asyncio.shield(self._reply), wait_s)
+        except TimeoutError:
+            self.abort()
+            raise DeadlineExceeded(
+                f"process '{execution.process}' did not finish within {wait_s:g}s"
+            ) from None
+        except grpc.aio.AioRpcError as error:
+            raise StreamBroken(
+                f"executor {self.address} failed during the upload: {error.code().name}", sent=True
+            ) from None
+        return translate.result_from_proto(reply)
+
+    def abort(self) -> None:
+        """End the upload without running anything; the executor discards what it received."""
+        if not self._reply.done():
+            self._call.cancel()

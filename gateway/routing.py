@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 
 from gateway.errors import ExecutionFailed, Unavailable
-from gateway.executor_client import ExecutorConnection, StreamBroken
+from gateway.executor_client import Detached, ExecutorConnection, StreamBroken
 from gateway.translate import Execution, ExecutionResult
 
 log = logging.getLogger("flowhost.gateway")
@@ -41,6 +41,20 @@ class ExecutorPool:
     async def run(self, runtime: str, execution: Execution, wait_s: float) -> ExecutionResult:
         """Run on a ready executor; move to another when one rejects before running or drops
         the request before sending it. A request that may already have run is not repeated."""
+        result = await self._run(runtime, execution, wait_s, None)
+        assert not isinstance(result, Detached)
+        return result
+
+    async def run_detachable(
+        self, runtime: str, execution: Execution, sync_s: float, wait_s: float
+    ) -> ExecutionResult | Detached:
+        """`run`, except that at sync_s the gateway stops waiting (without cancelling) and gets
+        a `Detached` to take the result from later."""
+        return await self._run(runtime, execution, wait_s, sync_s)
+
+    async def _run(
+        self, runtime: str, execution: Execution, wait_s: float, sync_s: float | None
+    ) -> ExecutionResult | Detached:
         tried: set[str] = set()
         last_reason = ""
         while True:
@@ -48,8 +62,15 @@ class ExecutorPool:
             if connection is None:
                 break
             tried.add(connection.address)
+            execution.executor = connection.address
             try:
-                result = await connection.execute(execution, wait_s)
+                if sync_s is None:
+                    result = await connection.execute(execution, wait_s)
+                else:
+                    outcome = await connection.execute_detachable(execution, sync_s, wait_s)
+                    if isinstance(outcome, Detached):
+                        return outcome
+                    result = outcome
             except StreamBroken as broken:
                 if broken.sent:
                     raise Unavailable(

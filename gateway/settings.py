@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from pathlib import Path
-
 from typing import Annotated
 
 from pydantic import Field, field_validator
@@ -52,6 +51,50 @@ class GatewaySettings(BaseSettings):
         300.0, description="Execution deadline when a process sets none."
     )
     log_level: str = Field("info", description="Logging level.")
+
+    # -- WAIT and callbacks (docs/operations.md, "Long-running processes") --
+    callback_attempts: int = Field(
+        10, ge=1, description="Delivery attempts of a callback before it is dead-lettered."
+    )
+    callback_backoff_s: float = Field(
+        1.0, gt=0, description="Delay before the second attempt; doubles each time (jittered)."
+    )
+    callback_backoff_max_s: float = Field(
+        300.0, gt=0, description="Longest delay between attempts."
+    )
+    callback_timeout_s: float = Field(
+        10.0, gt=0, description="How long one callback POST may take before it counts as failed."
+    )
+    callback_concurrency: int = Field(
+        16, ge=1, description="Callbacks delivered at once (connections to callback receivers)."
+    )
+    callback_poll_interval_s: float = Field(
+        1.0,
+        gt=0,
+        description="How often the outbox is scanned for due callbacks and executors are asked "
+        "for results of executions no live stream will finish (after a restart).",
+    )
+    callback_hosts: dict[str, list[str]] = Field(
+        default_factory=dict,
+        description='Per-runtime allow-list of callbackUri hosts, as JSON: {"prod": '
+        '["flow.manywho.com"]}. A runtime not listed may call back any host.',
+    )
+    # -- execution history --
+    history_enabled: bool = Field(True, description="Keep a summary of every execution.")
+    history_retention_days: float = Field(7.0, gt=0, description="Executions older are pruned.")
+    history_max_rows: int = Field(
+        1_000_000, ge=1, description="At most this many executions are kept (newest first)."
+    )
+    history_flush_interval_s: float = Field(
+        0.5, gt=0, description="How often queued summaries are written, in one batch."
+    )
+    history_batch: int = Field(500, ge=1, description="Rows per batch insert.")
+    history_queue_max: int = Field(
+        50_000, ge=1, description="Summaries queued in memory at most; older ones are dropped."
+    )
+    history_document_max_bytes: int = Field(
+        256 * 1024, ge=0, description="Recorded step documents kept per execution, in bytes."
+    )
 
     @field_validator("executor_targets", mode="before")
     @classmethod

@@ -294,6 +294,15 @@ class Store:
             if conn.execute(select(_meta.c.id).where(_meta.c.id == 1)).first() is None:
                 conn.execute(insert(_meta).values(id=1, generation=0))
 
+    @property
+    def engine(self) -> Engine:
+        """The database engine, shared by the outbox and the execution history."""
+        return self._engine
+
+    @property
+    def postgres(self) -> bool:
+        return self._postgres
+
     def close(self) -> None:
         self._engine.dispose()
 

@@ -6,9 +6,9 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 import orjson
-from protos.flowhost.v1 import executor_pb2 as pb
 
 from gateway.spec import ActionSpec, ConfigSpec, DataSpec, FileSpec, ServiceSpec
+from protos.flowhost.v1 import executor_pb2 as pb
 
 STATUS_NAMES = {
     pb.STATUS_OK: "ok",
@@ -32,6 +32,13 @@ class Execution:
     timeout_ms: int = 0
     execution_id: str = ""
     record: bool = False
+    #: Data actions: the type (objectDataType.developerName) and the normalised list filter.
+    data_type: str = ""
+    list_filter: bytes = b""
+    #: The gateway may answer Flow WAIT and take the result later (see gateway/waiting.py).
+    detachable: bool = False
+    #: The address of the executor it ran on, set by the pool when one took it.
+    executor: str = ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -50,6 +57,8 @@ class StepTiming:
     documents_in: int
     documents_out: int
     error: str
+    inputs: tuple[bytes, ...] = ()  # recorded documents (size-capped), when recorded
+    outputs: tuple[bytes, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -89,11 +98,53 @@ def execution_to_proto(request_id: int, execution: Execution) -> pb.ExecuteReque
         timeout_ms=execution.timeout_ms,
         execution_id=execution.execution_id,
         record=execution.record,
+        data=_data_to_proto(execution),
+        detachable=execution.detachable,
     )
+
+
+
+def _data_to_proto(execution: Execution) -> pb.DataContext | None:
+    if not execution.data_type and not execution.list_filter:
+        return None
+    return pb.DataContext(type=execution.data_type, list_filter=execution.list_filter)
+
+
+def upload_data_to_proto(data: bytes, max_bytes: int) -> pb.UploadChunk:
+    """A chunk of an uploaded file; the first one also carries the size limit."""
+    return pb.UploadChunk(data=data, max_bytes=max_bytes)
+
+
+def upload_end_to_proto(execution: Execution) -> pb.UploadChunk:
+    """The last message of an upload: what to run on the complete file."""
+    return pb.UploadChunk(execute=execution_to_proto(0, execution))
 
 
 def cancel_to_proto(request_id: int) -> pb.ExecuteRequest:
     return pb.ExecuteRequest(id=request_id, cancel=True)
+
+
+def detach_to_proto(request_id: int) -> pb.ExecuteRequest:
+    return pb.ExecuteRequest(id=request_id, detach=True)
+
+
+@dataclass(frozen=True, slots=True)
+class KeptResult:
+    """What an executor says about a detached execution: done (with its result), running, or
+    unknown (lost with a restart, or already acknowledged)."""
+
+    state: str  # done | running | unknown
+    executor_id: str
+    result: ExecutionResult | None = None
+
+
+_KEPT_NAMES = {pb.KEPT_DONE: "done", pb.KEPT_RUNNING: "running", pb.KEPT_UNKNOWN: "unknown"}
+
+
+def kept_from_proto(reply: pb.TakeResultReply) -> KeptResult:
+    state = _KEPT_NAMES.get(reply.state, "unknown")
+    result = result_from_proto(reply.result) if state == "done" else None
+    return KeptResult(state, reply.executor_id, result)
 
 
 def result_from_proto(message: pb.ExecuteResult) -> ExecutionResult:
@@ -108,11 +159,23 @@ def result_from_proto(message: pb.ExecuteResult) -> ExecutionResult:
         faults=dict(message.faults),
         error=error,
         duration_us=message.duration_us,
-        trace=tuple(
-            StepTiming(t.path, t.type, t.duration_us, t.documents_in, t.documents_out, t.error)
-            for t in message.trace
-        ),
+        trace=tuple(_step(t) for t in message.trace),
     )
+
+
+def _step(t: pb.StepTrace) -> StepTiming:
+    if t.inputs or t.outputs:
+        return StepTiming(
+            t.path,
+            t.type,
+            t.duration_us,
+            t.documents_in,
+            t.documents_out,
+            t.error,
+            tuple(t.inputs),
+            tuple(t.outputs),
+        )
+    return StepTiming(t.path, t.type, t.duration_us, t.documents_in, t.documents_out, t.error)
 
 
 def info_from_proto(message: pb.DescribeReply) -> ExecutorInfo:
@@ -124,7 +187,7 @@ def info_from_proto(message: pb.DescribeReply) -> ExecutorInfo:
     )
 
 
-def issues_from_proto(issues: "list[pb.PackageIssue]") -> list[Issue]:
+def issues_from_proto(issues: list[pb.PackageIssue]) -> list[Issue]:
     return [Issue(i.path, i.message) for i in issues]
 
 

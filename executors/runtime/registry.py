@@ -37,6 +37,7 @@ BUILTIN_MODULES = (
     "log",
     "call",
     "sleep",
+    "progress",
     "db",
     "flow_filter",
     "file",

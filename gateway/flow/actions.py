@@ -1,18 +1,29 @@
 """Message actions: a Flow ServiceRequest in, a process run on an executor, a ServiceResponse
-out."""
+out.
+
+When the request carries a `callbackUri` the execution is detachable: if it has not finished at
+the action's sync timeout the answer is `WAIT` at once, the execution runs on, and
+`gateway.waiting` POSTs the final ServiceResponse to the callbackUri later.
+"""
 
 from __future__ import annotations
 
-from typing import Any
+import time
+from typing import TYPE_CHECKING, Any
 
 import orjson
 
 from gateway.auth import RuntimeUser
 from gateway.errors import BadRequest, DeadlineExceeded, ExecutionFailed, GatewayError
 from gateway.flow.values import FlowValueError
+from gateway.history import Summary
 from gateway.routing import ExecutorPool
 from gateway.services import DeployedAction, DeployedService
 from gateway.translate import Execution, ExecutionResult
+
+if TYPE_CHECKING:
+    from gateway.history import History
+    from gateway.waiting import WaitingExecutions
 
 # Request fields that become $flow facts for the process.
 _FLOW_FIELDS = ("token", "tenantId", "stateId", "callbackUri")
@@ -95,8 +106,60 @@ async def run_action(
     request: dict[str, Any],
     execution: Execution,
     wait_s: float,
+    history: History | None = None,
+    waiting: WaitingExecutions | None = None,
+    flow_user: str = "",
 ) -> bytes:
-    result = await pool.run(service.runtime, execution, wait_s)
+    started = time.time()
+    callback_uri = request.get("callbackUri")
+    sync_s = action.spec.sync_timeout_ms / 1000
+    if waiting is not None and isinstance(callback_uri, str) and callback_uri and sync_s:
+        waiting.policy.check(service.runtime, callback_uri)
+        outcome = await pool.run_detachable(service.runtime, execution, sync_s, wait_s)
+        if not isinstance(outcome, ExecutionResult):
+            await waiting.detached(
+                service, action, request, execution, outcome, flow_user, started
+            )
+            return wait_response(request, outcome.progress or action.spec.wait_message)
+        result = outcome
+    else:
+        result = await pool.run(service.runtime, execution, wait_s)
+    if history is not None and history.enabled:
+        history.record(summary(service, action, execution, result, started, "FORWARD"))
+    return forward_response(action, request, result)
+
+
+def summary(
+    service: DeployedService,
+    action: DeployedAction,
+    execution: Execution,
+    result: ExecutionResult | None,
+    started: float,
+    invoke: str,
+    error: str = "",
+) -> Summary:
+    """The history summary of one execution."""
+    duration_ms = result.duration_us / 1000 if result is not None else 0.0
+    return Summary(
+        execution.execution_id,
+        service.runtime,
+        service.spec.name,
+        service.spec.version,
+        execution.process,
+        action.spec.name,
+        execution.executor,
+        started,
+        duration_ms,
+        invoke,
+        result,
+        error,
+    )
+
+
+def forward_response(
+    action: DeployedAction, request: dict[str, Any], result: ExecutionResult
+) -> bytes:
+    """The final ServiceResponse of a finished execution; raises GatewayError when it failed."""
     if result.status != "ok":
         raise _failure(action, result)
     return orjson.dumps(
@@ -110,6 +173,44 @@ async def run_action(
             "outputs": _outputs(action, result),
             "selectedOutcomeId": _outcome(action, request, result.outcome),
             "rootFaults": result.faults or None,
+            "valueFaults": None,
+            "mode": None,
+        }
+    )
+
+
+def wait_response(request: dict[str, Any], message: str) -> bytes:
+    """`WAIT`: not finished yet; Flow parks the state and shows the message."""
+    return orjson.dumps(
+        {
+            "invokeType": "WAIT",
+            "token": request.get("token"),
+            "tenantId": request.get("tenantId"),
+            "culture": request.get("culture"),
+            "annotations": None,
+            "waitMessage": message or None,
+            "outputs": None,
+            "selectedOutcomeId": None,
+            "rootFaults": None,
+            "valueFaults": None,
+            "mode": None,
+        }
+    )
+
+
+def fault_response(request: dict[str, Any], error: GatewayError) -> bytes:
+    """A callback for an execution that failed: FORWARD with the failure as a root fault."""
+    return orjson.dumps(
+        {
+            "invokeType": "FORWARD",
+            "token": request.get("token"),
+            "tenantId": request.get("tenantId"),
+            "culture": request.get("culture"),
+            "annotations": None,
+            "waitMessage": None,
+            "outputs": None,
+            "selectedOutcomeId": None,
+            "rootFaults": {error.code: error.message},
             "valueFaults": None,
             "mode": None,
         }

@@ -9,7 +9,7 @@ from __future__ import annotations
 import itertools
 import logging
 import os
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import orjson
 
@@ -28,6 +28,10 @@ from gateway.flow import actions
 from gateway.flow.asgi import Receive, Scope, Send, header, read_body, respond
 from gateway.routing import ExecutorPool
 from gateway.services import DeployedService, ServiceRegistry
+
+if TYPE_CHECKING:
+    from gateway.history import History
+    from gateway.waiting import WaitingExecutions
 
 log = logging.getLogger("flowhost.gateway")
 
@@ -59,6 +63,9 @@ class FlowEndpoints:
         self._pool = pool
         self._max_bytes = request_max_bytes
         self._wait_s = wait_s
+        # Set by the app's lifespan once the store is open.
+        self.history: History | None = None
+        self.waiting: WaitingExecutions | None = None
         # Execution ids: unique per gateway process start, cheap to make.
         self._id_prefix = os.urandom(4).hex()
         self._ids = itertools.count(1)
@@ -141,7 +148,15 @@ class FlowEndpoints:
                 service, action, request, user, execution_id, record
             )
             body = await actions.run_action(
-                self._pool, service, action, request, execution, self._wait_s
+                self._pool,
+                service,
+                action,
+                request,
+                execution,
+                self._wait_s,
+                self.history,
+                self.waiting,
+                _flow_user(scope) if request.get("callbackUri") else "",
             )
             return 200, body
         if endpoint == "/metadata":
@@ -207,3 +222,19 @@ def _debug_requested(scope: Scope) -> bool:
     """One request may ask for a full recording, as Boomi's debug switch does."""
     query: bytes = scope.get("query_string", b"")
     return b"_flowhost_debug=true" in query or header(scope, b"x-flowhost-debug") == b"true"
+
+
+def _flow_user(scope: Scope) -> str:
+    """Flow's user string, for the Authorization header of callbacks.
+
+    On /fs/ the Authorization header carries our Basic credentials, so Flow's URL-encoded user
+    string is taken from `X-ManyWho-Authorization`, or from a second Authorization header that
+    is not Basic (send the Basic one first).
+    """
+    explicit = header(scope, b"x-manywho-authorization")
+    if explicit:
+        return explicit.decode("latin-1")
+    for key, value in scope["headers"]:
+        if key == b"authorization" and not bytes(value).lower().startswith(b"basic "):
+            return bytes(value).decode("latin-1")
+    return ""

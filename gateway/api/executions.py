@@ -1,0 +1,116 @@
+"""Execution history: summaries of every execution, and one execution's step trace."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import UTC, datetime
+from typing import Any
+
+from fastapi import APIRouter, Query, Request
+from pydantic import BaseModel, Field
+
+from gateway.api.deps import Control
+from gateway.errors import BadRequest, NotFound
+from gateway.history import History
+
+router = APIRouter(tags=["executions"])
+
+
+class ExecutionOut(BaseModel):
+    id: str
+    runtime: str
+    package: str
+    version: str
+    process: str
+    action: str
+    executor: str
+    status: str = Field(description="ok | failed | deadline | cancelled | lost")
+    invoke: str = Field(description="FORWARD: answered at once; WAIT: result sent by callback")
+    started_at: str
+    duration_ms: float
+    failing_step: str
+    error: str
+    recorded: bool = Field(description="Step documents were recorded")
+
+
+class ExecutionDetail(ExecutionOut):
+    trace: list[dict[str, Any]] = Field(
+        description="Steps in the order they started: path, type, duration_us, documents_in, "
+        "documents_out, error, and when recorded inputs/outputs ({text|base64, size, truncated})"
+    )
+
+
+def _history(request: Request) -> History:
+    history: History = request.app.state.history
+    return history
+
+
+def _out(row: dict[str, Any]) -> dict[str, Any]:
+    return {
+        **row,
+        "started_at": datetime.fromtimestamp(row["started_at"], UTC).isoformat(),
+        "recorded": bool(row["recorded"]),
+    }
+
+
+def parse_since(since: str) -> float:
+    """'15m', '2h', '7d', '30s' ago, or an ISO 8601 timestamp -> epoch seconds."""
+    units = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+    text = since.strip()
+    if text and text[-1] in units:
+        try:
+            return datetime.now(UTC).timestamp() - float(text[:-1]) * units[text[-1]]
+        except ValueError:
+            pass
+    try:
+        moment = datetime.fromisoformat(text)
+    except ValueError:
+        raise BadRequest(
+            f"since {since!r}: expected a duration like 15m, 2h, 7d or an ISO 8601 time",
+            code="bad_since",
+        ) from None
+    return (moment if moment.tzinfo else moment.replace(tzinfo=UTC)).timestamp()
+
+
+@router.get(
+    "/api/executions",
+    response_model=list[ExecutionOut],
+    summary="Executions, newest first",
+    description="Summaries are written in batches about every half second, so the newest "
+    "executions may take that long to appear.",
+)
+async def list_executions(
+    request: Request,
+    control: Control,
+    runtime: str | None = None,
+    process: str | None = None,
+    status: str | None = Query(None, description="ok, failed, deadline, cancelled or lost"),
+    since: str | None = Query(None, description="15m, 2h, 7d, or an ISO 8601 time"),
+    limit: int = Query(50, ge=1, le=1000),
+) -> list[dict[str, Any]]:
+    history = _history(request)
+    rows = await asyncio.to_thread(
+        history.store.list,
+        runtime=runtime,
+        process=process,
+        status=status,
+        since=parse_since(since) if since else None,
+        limit=limit,
+    )
+    return [_out(r) for r in rows]
+
+
+@router.get(
+    "/api/executions/{execution_id}",
+    response_model=ExecutionDetail,
+    summary="One execution with its step trace (and recorded documents)",
+)
+async def show_execution(execution_id: str, request: Request, control: Control) -> dict[str, Any]:
+    history = _history(request)
+    row = await asyncio.to_thread(history.store.get, execution_id)
+    if row is None:
+        await history.flush()  # it may still be queued
+        row = await asyncio.to_thread(history.store.get, execution_id)
+    if row is None:
+        raise NotFound(f"no execution {execution_id!r} in the history", code="unknown_execution")
+    return _out(row)

@@ -1,0 +1,220 @@
+"""Callbacks to Flow: check a callbackUri at request time, and deliver the outbox.
+
+Delivery POSTs each due callback's ServiceResponse to its `callbackUri` with the headers Flow
+expects (`Content-Type: application/json`, `ManyWhoTenant`, and `Authorization` carrying Flow's
+user string when the request brought one). Flow answers a JSON string: `SUCCESS` or `WAIT`
+(delivered) or `BUSY` (try again). `BUSY`, network errors, timeouts, 408, 429 and 5xx are
+retried with exponential backoff and jitter; other 4xx answers mean Flow refused the callback
+for good and dead-letter it at once, as does running out of attempts.
+
+Delivery is at least once: a callback is marked delivered only after Flow answered, so when
+an answer is lost (a crash between Flow's answer and the mark) the callback is sent again.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import random
+import time
+from collections.abc import Callable, Mapping
+from typing import Any
+from urllib.parse import urlsplit
+
+import httpx
+import orjson
+
+from gateway.errors import BadRequest, Forbidden
+from gateway.outbox import Outbox
+
+log = logging.getLogger("flowhost.gateway")
+
+_RETRY_STATUSES = {408, 429}
+
+
+def backoff_s(
+    attempt: int, base_s: float, max_s: float, rand: Callable[[], float] = random.random
+) -> float:
+    """Delay before attempt `attempt + 1`: exponential from base_s, capped at max_s, with
+    "equal jitter" (half fixed, half random) so retries of many callbacks spread out."""
+    delay = min(max_s, base_s * 2.0 ** max(0, attempt - 1))
+    return delay / 2 + delay / 2 * rand()
+
+
+class CallbackPolicy:
+    """Which callbackUris each runtime may use (per-runtime host allow-lists, default any)."""
+
+    def __init__(self, allowed_hosts: Mapping[str, list[str]]) -> None:
+        self._allowed = {r: {h.lower() for h in hosts} for r, hosts in allowed_hosts.items()}
+        self._checked: dict[tuple[str, str], None] = {}
+
+    def check(self, runtime: str, uri: str) -> None:
+        """Raise a 400/403 GatewayError when the runtime may not call `uri` back."""
+        if (runtime, uri) in self._checked:  # Flow sends the same callbackUri over and over
+            return
+        try:
+            parts = urlsplit(uri)
+            host = (parts.hostname or "").lower()
+        except ValueError:
+            parts, host = None, ""
+        if parts is None or parts.scheme not in ("http", "https") or not host:
+            raise BadRequest(
+                f"callbackUri {uri[:200]!r} is not an http(s) URL with a host",
+                code="bad_callback_uri",
+            )
+        allowed = self._allowed.get(runtime)
+        if allowed is not None and host not in allowed and "*" not in allowed:
+            raise Forbidden(
+                f"callbackUri host {host!r} is not allowed for runtime '{runtime}' "
+                f"(allowed: {', '.join(sorted(allowed)) or 'none'})",
+                code="callback_not_allowed",
+            )
+        if len(self._checked) > 1024:
+            self._checked.clear()
+        self._checked[(runtime, uri)] = None
+
+
+class Answer:
+    """How one delivery attempt went."""
+
+    def __init__(self, delivered: bool, retry: bool, detail: str) -> None:
+        self.delivered = delivered
+        self.retry = retry
+        self.detail = detail
+
+
+def interpret(status: int, body: bytes) -> Answer:
+    text = body.decode("utf-8", "replace").strip()
+    try:
+        said = orjson.loads(body) if text else ""
+    except orjson.JSONDecodeError:
+        said = text
+    said = said if isinstance(said, str) else text
+    if 200 <= status < 300:
+        if said.upper() == "BUSY":
+            return Answer(False, True, "Flow answered BUSY")
+        return Answer(True, False, said or f"HTTP {status}")
+    detail = f"HTTP {status}: {text[:200]}"
+    return Answer(False, status >= 500 or status in _RETRY_STATUSES, detail)
+
+
+class CallbackSender:
+    """Delivers due callbacks from the outbox, a bounded number at a time."""
+
+    def __init__(
+        self,
+        outbox: Outbox,
+        *,
+        attempts: int,
+        backoff_base_s: float,
+        backoff_max_s: float,
+        timeout_s: float,
+        concurrency: int,
+        poll_interval_s: float,
+    ) -> None:
+        self._outbox = outbox
+        self._attempts = attempts
+        self._base_s = backoff_base_s
+        self._max_s = backoff_max_s
+        self._timeout_s = timeout_s
+        self._concurrency = concurrency
+        self._poll_interval_s = poll_interval_s
+        # A receiver that never answers holds one connection for timeout_s, never a worker
+        # forever: the pool and the number of deliveries in flight are both bounded.
+        self._http = httpx.AsyncClient(
+            timeout=httpx.Timeout(timeout_s),
+            limits=httpx.Limits(max_connections=concurrency),
+            follow_redirects=False,
+        )
+        self._in_flight: set[asyncio.Task[None]] = set()
+        self._wake = asyncio.Event()
+        self._task: asyncio.Task[None] | None = None
+
+    def wake(self) -> None:
+        self._wake.set()
+
+    def start(self) -> None:
+        self._task = asyncio.create_task(self._loop(), name="callback sender")
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+        for task in list(self._in_flight):
+            task.cancel()
+        if self._in_flight:
+            await asyncio.wait(set(self._in_flight), timeout=1.0)
+        await self._http.aclose()
+
+    async def _loop(self) -> None:
+        while True:
+            try:
+                free = self._concurrency - len(self._in_flight)
+                if free > 0:
+                    # The lease outlives the longest attempt, so no other gateway takes it.
+                    lease = self._timeout_s + 30.0
+                    due = await asyncio.to_thread(self._outbox.claim, time.time(), lease, free)
+                    for row in due:
+                        task = asyncio.create_task(self._deliver(row), name=f"callback {row['id']}")
+                        self._in_flight.add(task)
+                        task.add_done_callback(self._done)
+            except Exception:
+                log.exception("reading the callback outbox failed")
+            self._wake.clear()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._wake.wait(), self._poll_interval_s)
+
+    def _done(self, task: asyncio.Task[None]) -> None:
+        self._in_flight.discard(task)
+        self._wake.set()  # a slot is free
+
+    async def _deliver(self, row: dict[str, Any]) -> None:
+        attempt = int(row["attempts"]) + 1
+        callback_id = row["id"]
+        headers = {"content-type": "application/json", "ManyWhoTenant": row["tenant_id"]}
+        if row["flow_user"]:
+            headers["authorization"] = row["flow_user"]
+        try:
+            response = await self._http.post(
+                row["callback_uri"], content=row["body"].encode(), headers=headers
+            )
+            answer = interpret(response.status_code, response.content)
+        except httpx.HTTPError as error:
+            answer = Answer(False, True, f"{type(error).__name__}: {error}"[:300])
+        execution = row["execution_id"]
+        try:
+            if answer.delivered:
+                await asyncio.to_thread(self._outbox.delivered, callback_id, attempt)
+                log.info(
+                    "execution %s: %s callback delivered (attempt %d, Flow said %s)",
+                    execution,
+                    row["kind"],
+                    attempt,
+                    answer.detail,
+                )
+            elif answer.retry and attempt < self._attempts:
+                delay = backoff_s(attempt, self._base_s, self._max_s)
+                await asyncio.to_thread(
+                    self._outbox.retry, callback_id, attempt, time.time() + delay, answer.detail
+                )
+                log.info(
+                    "execution %s: callback attempt %d failed (%s); next in %.2fs",
+                    execution,
+                    attempt,
+                    answer.detail,
+                    delay,
+                )
+            else:
+                await asyncio.to_thread(self._outbox.dead, callback_id, attempt, answer.detail)
+                log.warning(
+                    "execution %s: callback dead-lettered after %d attempts: %s "
+                    "(redeliver with: flowhost callbacks redeliver %s)",
+                    execution,
+                    attempt,
+                    answer.detail,
+                    callback_id,
+                )
+        except Exception:
+            log.exception("execution %s: recording a callback attempt failed", execution)

@@ -1,0 +1,312 @@
+"""Execution history: a summary of every execution, written in batches off the request path.
+
+The Flow path only appends to an in-memory queue (`History.record`, one deque append); a
+background task turns what has queued into rows and inserts them in one executemany every
+`flush_interval_s`, or sooner when `batch` rows are waiting. When the database cannot keep up
+the queue is bounded: the oldest summaries are dropped and counted, the request path never
+waits. Another task prunes rows past the retention age and count.
+
+A summary carries the step trace with timings; step documents (size-capped) only when the
+execution recorded them (process mode `general`, or a request asking for a debug recording).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import contextlib
+import logging
+import time
+from collections import deque
+from dataclasses import dataclass
+from typing import Any
+
+import orjson
+from sqlalchemy import (
+    Column,
+    Float,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+    delete,
+    insert,
+    select,
+)
+from sqlalchemy.engine import Engine
+
+from gateway.translate import ExecutionResult, StepTiming
+
+log = logging.getLogger("flowhost.gateway")
+
+metadata = MetaData()
+
+executions = Table(
+    "flowhost_executions",
+    metadata,
+    Column("id", String(200), primary_key=True),
+    Column("runtime", String(200), nullable=False),
+    Column("package", String(200), nullable=False),
+    Column("version", String(200), nullable=False),
+    Column("process", String(200), nullable=False),
+    Column("action", String(200), nullable=False),
+    Column("executor", String(300), nullable=False),
+    Column("status", String(16), nullable=False),  # ok | failed | deadline | cancelled | lost
+    Column("invoke", String(16), nullable=False),  # FORWARD: answered at once; WAIT: callback
+    Column("started_at", Float, nullable=False),  # epoch seconds
+    Column("duration_ms", Float, nullable=False),
+    Column("failing_step", Text, nullable=False),
+    Column("error", Text, nullable=False),
+    Column("recorded", Integer, nullable=False),  # 1 when step documents were recorded
+    Column("trace", Text, nullable=False),  # JSON: [{path, type, duration_us, ...}]
+    Index("ix_flowhost_executions_started", "started_at"),
+    Index("ix_flowhost_executions_runtime_process", "runtime", "process", "started_at"),
+)
+
+
+@dataclass(frozen=True, slots=True)
+class Summary:
+    """What the request path hands over: cheap to build, converted to a row off the path."""
+
+    execution_id: str
+    runtime: str
+    package: str
+    version: str
+    process: str
+    action: str
+    executor: str
+    started_at: float
+    duration_ms: float
+    invoke: str
+    result: ExecutionResult | None  # None: the result was lost (executor died)
+    error: str = ""
+
+
+def to_row(summary: Summary, document_max_bytes: int) -> dict[str, Any]:
+    result = summary.result
+    error = summary.error
+    step = ""
+    status = "lost"
+    trace: list[dict[str, Any]] = []
+    recorded = False
+    if result is not None:
+        status = result.status
+        if result.error is not None:
+            error = error or result.error.message
+            step = result.error.step_path
+        budget = [document_max_bytes]
+        for timing in result.trace:
+            trace.append(_step(timing, budget))
+            recorded = recorded or bool(timing.inputs or timing.outputs)
+    return {
+        "id": summary.execution_id,
+        "runtime": summary.runtime,
+        "package": summary.package,
+        "version": summary.version,
+        "process": summary.process,
+        "action": summary.action,
+        "executor": summary.executor,
+        "status": status,
+        "invoke": summary.invoke,
+        "started_at": summary.started_at,
+        "duration_ms": summary.duration_ms,
+        "failing_step": step,
+        "error": error,
+        "recorded": int(recorded),
+        "trace": orjson.dumps(trace).decode(),
+    }
+
+
+def _step(timing: StepTiming, budget: list[int]) -> dict[str, Any]:
+    step: dict[str, Any] = {
+        "path": timing.path,
+        "type": timing.type,
+        "duration_us": timing.duration_us,
+        "documents_in": timing.documents_in,
+        "documents_out": timing.documents_out,
+        "error": timing.error,
+    }
+    if timing.inputs or timing.outputs:
+        step["inputs"] = [_document(d, budget) for d in timing.inputs]
+        step["outputs"] = [_document(d, budget) for d in timing.outputs]
+    return step
+
+
+def _document(data: bytes, budget: list[int]) -> dict[str, Any]:
+    """A recorded document as text (or base64 when not UTF-8), within the execution's budget."""
+    allowed = max(0, min(len(data), budget[0]))
+    budget[0] -= allowed
+    part = data[:allowed]
+    truncated = allowed < len(data)
+    try:
+        return {"text": part.decode(), "size": len(data), "truncated": truncated}
+    except UnicodeDecodeError:
+        encoded = base64.b64encode(part).decode()
+        return {"base64": encoded, "size": len(data), "truncated": truncated}
+
+
+class HistoryStore:
+    """The executions table: batch inserts, queries, pruning. Synchronous; use off the loop."""
+
+    def __init__(self, engine: Engine) -> None:
+        self._engine = engine
+        metadata.create_all(engine)
+
+    def insert_many(self, rows: list[dict[str, Any]]) -> None:
+        if rows:
+            with self._engine.begin() as conn:
+                conn.execute(insert(executions), rows)
+
+    def list(
+        self,
+        *,
+        runtime: str | None = None,
+        process: str | None = None,
+        status: str | None = None,
+        since: float | None = None,
+        limit: int = 50,
+    ) -> list[dict[str, Any]]:
+        columns = [c for c in executions.c if c.name != "trace"]
+        query = select(*columns).order_by(executions.c.started_at.desc()).limit(limit)
+        if runtime is not None:
+            query = query.where(executions.c.runtime == runtime)
+        if process is not None:
+            query = query.where(executions.c.process == process)
+        if status is not None:
+            query = query.where(executions.c.status == status)
+        if since is not None:
+            query = query.where(executions.c.started_at >= since)
+        with self._engine.connect() as conn:
+            return [dict(r) for r in conn.execute(query).mappings()]
+
+    def get(self, execution_id: str) -> dict[str, Any] | None:
+        with self._engine.connect() as conn:
+            row = conn.execute(select(executions).where(executions.c.id == execution_id)).mappings()
+            found = row.first()
+        if found is None:
+            return None
+        summary = dict(found)
+        summary["trace"] = orjson.loads(summary["trace"])
+        return summary
+
+    def prune(self, *, older_than: float, keep: int) -> int:
+        """Delete rows started before `older_than`, and all but the newest `keep`."""
+        with self._engine.begin() as conn:
+            removed = conn.execute(
+                delete(executions).where(executions.c.started_at < older_than)
+            ).rowcount
+            cutoff = conn.execute(
+                select(executions.c.started_at)
+                .order_by(executions.c.started_at.desc())
+                .offset(keep)
+                .limit(1)
+            ).scalar_one_or_none()
+            if cutoff is not None:
+                removed += conn.execute(
+                    delete(executions).where(executions.c.started_at <= cutoff)
+                ).rowcount
+        return int(removed)
+
+    def count(self) -> int:
+        with self._engine.connect() as conn:
+            return len(list(conn.execute(select(executions.c.id)).scalars()))
+
+
+class History:
+    """The recorder the request path uses, and its background writer and pruner."""
+
+    def __init__(
+        self,
+        store: HistoryStore,
+        *,
+        enabled: bool = True,
+        flush_interval_s: float = 0.5,
+        batch: int = 500,
+        queue_max: int = 50_000,
+        retention_days: float = 7.0,
+        max_rows: int = 1_000_000,
+        prune_interval_s: float = 60.0,
+        document_max_bytes: int = 256 * 1024,
+    ) -> None:
+        self.store = store
+        self.enabled = enabled
+        self._queue: deque[Summary] = deque()
+        self._flush_interval_s = flush_interval_s
+        self._batch = batch
+        self._queue_max = queue_max
+        self._retention_s = retention_days * 86400
+        self._max_rows = max_rows
+        self._prune_interval_s = prune_interval_s
+        self._document_max_bytes = document_max_bytes
+        self._wake = asyncio.Event()
+        self._tasks: list[asyncio.Task[None]] = []
+        self.dropped = 0
+
+    def record(self, summary: Summary) -> None:
+        """The hot-path call: one append (and, rarely, a wake-up or a drop)."""
+        if not self.enabled:
+            return
+        queue = self._queue
+        queue.append(summary)
+        length = len(queue)
+        if length >= self._batch:
+            if length > self._queue_max:
+                queue.popleft()
+                self.dropped += 1
+            self._wake.set()
+
+    def start(self) -> None:
+        self._tasks = [
+            asyncio.create_task(self._write_loop(), name="history writer"),
+            asyncio.create_task(self._prune_loop(), name="history pruner"),
+        ]
+
+    async def stop(self) -> None:
+        for task in self._tasks:
+            task.cancel()
+        for task in self._tasks:
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        self._tasks = []
+        with contextlib.suppress(Exception):
+            await self.flush()
+
+    async def flush(self) -> None:
+        """Write everything queued so far."""
+        while self._queue:
+            taken = [self._queue.popleft() for _ in range(min(len(self._queue), self._batch))]
+            await asyncio.to_thread(self._write, taken)
+
+    def _write(self, summaries: list[Summary]) -> None:
+        rows = [to_row(s, self._document_max_bytes) for s in summaries]
+        self.store.insert_many(rows)
+
+    async def _write_loop(self) -> None:
+        while True:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._wake.wait(), self._flush_interval_s)
+            self._wake.clear()
+            try:
+                await self.flush()
+            except Exception:
+                log.exception("writing execution history failed; will retry")
+                await asyncio.sleep(self._flush_interval_s)
+            if self.dropped:
+                log.warning("execution history fell behind: dropped %d summaries", self.dropped)
+                self.dropped = 0
+
+    async def _prune_loop(self) -> None:
+        while True:
+            try:
+                removed = await asyncio.to_thread(
+                    self.store.prune,
+                    older_than=time.time() - self._retention_s,
+                    keep=self._max_rows,
+                )
+                if removed:
+                    log.info("pruned %d executions from the history", removed)
+            except Exception:
+                log.exception("pruning execution history failed")
+            await asyncio.sleep(self._prune_interval_s)

@@ -1,0 +1,299 @@
+"""Executions Flow was answered `WAIT` for: follow each to its end and owe Flow a callback.
+
+At WAIT time a `running` row goes into the outbox before Flow gets its answer, so nothing is
+lost when the gateway dies afterwards. The result then comes one of two ways:
+
+- the execution stream (the usual case): the `Detached` future resolves, the callback becomes
+  due at once;
+- `TakeResult` polling, for rows no live stream can resolve: the gateway restarted, or the
+  stream broke. The executor keeps a detached result until the gateway acknowledges it
+  (`AckResult`), which it does only after the outbox holds the callback.
+
+An executor that restarted has lost what it was running; its rows get a failure callback.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from dataclasses import asdict
+from typing import Any
+
+import orjson
+
+from gateway.callbacks import CallbackPolicy, CallbackSender
+from gateway.errors import GatewayError, Unavailable
+from gateway.executor_client import Detached
+from gateway.flow import actions
+from gateway.history import History, Summary
+from gateway.outbox import Outbox, Waiting
+from gateway.routing import ExecutorPool
+from gateway.services import DeployedAction, DeployedService, ServiceRegistry
+from gateway.translate import Execution, ExecutionError, ExecutionResult
+
+log = logging.getLogger("flowhost.gateway")
+
+# Request fields a callback echoes; kept with the row so a restarted gateway can answer.
+_ECHOED = ("token", "tenantId", "culture", "outcomes")
+# An executor that says it does not know an execution is believed after this long (a result
+# may still be on its way through the stream just after detaching).
+_UNKNOWN_GRACE_S = 10.0
+
+
+class WaitingExecutions:
+    def __init__(
+        self,
+        pool: ExecutorPool,
+        registry: ServiceRegistry,
+        outbox: Outbox,
+        sender: CallbackSender,
+        history: History,
+        policy: CallbackPolicy,
+        *,
+        poll_interval_s: float,
+        wait_s: float,
+    ) -> None:
+        self._pool = pool
+        self._registry = registry
+        self._outbox = outbox
+        self._sender = sender
+        self._history = history
+        self.policy = policy
+        self._poll_interval_s = poll_interval_s
+        self._wait_s = wait_s
+        self._held: set[str] = set()  # followed through a live stream by this gateway
+        self._tasks: set[asyncio.Task[None]] = set()
+        self._poller: asyncio.Task[None] | None = None
+
+    def start(self) -> None:
+        self._poller = asyncio.create_task(self._poll_loop(), name="waiting executions")
+
+    async def stop(self) -> None:
+        tasks = [*self._tasks, *([self._poller] if self._poller else [])]
+        for task in tasks:
+            task.cancel()
+        for task in tasks:
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await task
+
+    # -- at WAIT time -------------------------------------------------------------------------
+
+    async def detached(
+        self,
+        service: DeployedService,
+        action: DeployedAction,
+        request: dict[str, Any],
+        execution: Execution,
+        detached: Detached,
+        flow_user: str,
+        started: float,
+    ) -> None:
+        """Record the owed callback durably, then follow the execution to its end."""
+        connection = detached.connection
+        waiting = Waiting(
+            execution_id=execution.execution_id,
+            runtime=service.runtime,
+            service_path=service.spec.service_path.strip("/"),
+            action=action.spec.name,
+            deployment=service.key,
+            process=execution.process,
+            executor=connection.address,
+            executor_id=connection.info.executor_id if connection.info else "",
+            callback_uri=str(request["callbackUri"]),
+            tenant_id=str(request.get("tenantId") or ""),
+            flow_user=flow_user,
+            request=orjson.dumps({k: request.get(k) for k in _ECHOED}).decode(),
+            started_at=started,
+        )
+        self._held.add(waiting.execution_id)
+        try:
+            await asyncio.to_thread(
+                self._outbox.add_running, waiting, time.time() + self._poll_interval_s
+            )
+        except Exception:
+            self._held.discard(waiting.execution_id)
+            detached.cancel()
+            log.exception("execution %s: cannot record the callback", execution.execution_id)
+            raise Unavailable(
+                "cannot record the callback this execution owes Flow; it was cancelled",
+                code="outbox_unavailable",
+            ) from None
+        log.info(
+            "execution %s: answered WAIT after the sync timeout; the result will go to %s",
+            waiting.execution_id,
+            waiting.callback_uri,
+        )
+        detached.on_progress = lambda message: self._spawn(
+            self._progress(waiting.execution_id, request, message)
+        )
+        self._spawn(self._follow(waiting, service, action, request, execution, detached))
+
+    def _spawn(self, coroutine: Any) -> None:
+        task = asyncio.create_task(coroutine)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def _progress(self, execution_id: str, request: dict[str, Any], message: str) -> None:
+        body = actions.wait_response(request, message).decode()
+        if await asyncio.to_thread(self._outbox.progress, execution_id, body):
+            self._sender.wake()
+
+    async def _follow(
+        self,
+        waiting: Waiting,
+        service: DeployedService,
+        action: DeployedAction,
+        request: dict[str, Any],
+        execution: Execution,
+        detached: Detached,
+    ) -> None:
+        execution_id = waiting.execution_id
+        remaining = max(0.0, waiting.started_at + self._wait_s - time.time())
+        try:
+            result = await asyncio.wait_for(asyncio.shield(detached.result), remaining)
+        except TimeoutError:
+            detached.cancel()
+            result = ExecutionResult(
+                "deadline",
+                [],
+                error=ExecutionError(
+                    "deadline_exceeded",
+                    f"process '{execution.process}' did not finish within {self._wait_s:g}s",
+                ),
+            )
+        except Exception as error:  # the stream broke: the poller takes it from the executor
+            log.info("execution %s: stream lost (%s); will poll its executor", execution_id, error)
+            self._held.discard(execution_id)
+            await asyncio.to_thread(self._outbox.postpone, execution_id, time.time())
+            return
+        self._held.discard(execution_id)
+        body = _final_body(action, request, result)
+        await self._complete(execution_id, body, service, action, execution, result, waiting)
+
+    async def _complete(
+        self,
+        execution_id: str,
+        body: bytes,
+        service: DeployedService | None,
+        action: DeployedAction | None,
+        execution: Execution | None,
+        result: ExecutionResult | None,
+        waiting: Waiting | dict[str, Any],
+    ) -> None:
+        stored = await asyncio.to_thread(self._outbox.complete, execution_id, body.decode())
+        if stored:
+            self._sender.wake()
+            self._record(waiting, result, execution)
+        address = waiting.executor if isinstance(waiting, Waiting) else waiting["executor"]
+        connection = self._pool.connections.get(address)
+        if connection is not None and result is not None:
+            with contextlib.suppress(Exception):
+                await connection.ack_result(execution_id)
+
+    def _record(
+        self,
+        waiting: Waiting | dict[str, Any],
+        result: ExecutionResult | None,
+        execution: Execution | None,
+    ) -> None:
+        row = asdict(waiting) if isinstance(waiting, Waiting) else waiting
+        name, _, version = str(row["deployment"]).partition("@")
+        started = float(row["started_at"])
+        duration = result.duration_us / 1000 if result else (time.time() - started) * 1000
+        self._history.record(
+            Summary(
+                str(row["execution_id"]),
+                str(row["runtime"]),
+                name,
+                version,
+                str(row["process"]),
+                str(row["action"]),
+                str(row["executor"]),
+                started,
+                duration,
+                "WAIT",
+                result,
+                "" if result else "the executor was lost before the execution finished",
+            )
+        )
+
+    # -- polling, for executions no live stream will finish ----------------------------------
+
+    async def _poll_loop(self) -> None:
+        while True:
+            try:
+                await self.poll_once()
+            except Exception:
+                log.exception("polling waiting executions failed")
+            await asyncio.sleep(self._poll_interval_s)
+
+    async def poll_once(self) -> None:
+        now = time.time()
+        rows = await asyncio.to_thread(self._outbox.running_due, now, 100)
+        for row in rows:
+            execution_id = row["id"]
+            next_at = now + self._poll_interval_s
+            if execution_id in self._held:
+                await asyncio.to_thread(self._outbox.postpone, execution_id, next_at)
+                continue
+            await self._poll_row(row, now, next_at)
+
+    async def _poll_row(self, row: dict[str, Any], now: float, next_at: float) -> None:
+        execution_id = row["id"]
+        connection = self._pool.connections.get(row["executor"])
+        kept = None
+        problem = ""
+        if connection is None:
+            problem = f"executor {row['executor']} is not connected"
+        else:
+            try:
+                kept = await connection.take_result(execution_id)
+            except Exception as error:
+                problem = f"executor {row['executor']} did not answer: {error}"[:300]
+        if kept is not None and kept.state == "done" and kept.result is not None:
+            await self._complete_row(row, kept.result)
+        elif kept is not None and kept.state == "running":
+            await asyncio.to_thread(self._outbox.postpone, execution_id, next_at)
+        elif (
+            kept is not None
+            and (
+                kept.executor_id != row["executor_id"] or now - row["created_at"] > _UNKNOWN_GRACE_S
+            )
+        ) or now > row["started_at"] + self._wait_s + 60:
+            # The executor restarted (or never kept it), or it is gone for longer than any
+            # execution may run: the result is lost.
+            await self._complete_row(row, None)
+        else:
+            await asyncio.to_thread(self._outbox.postpone, execution_id, next_at, problem)
+
+    async def _complete_row(self, row: dict[str, Any], result: ExecutionResult | None) -> None:
+        request = orjson.loads(row["request"])
+        service = self._registry.lookup(row["runtime"], row["service_path"])
+        action = service.actions.get(row["action"]) if service is not None else None
+        if result is None:
+            lost = Unavailable(
+                f"the executor running process '{row['process']}' was lost before it finished; "
+                "it may or may not have completed",
+                code="executor_lost",
+            )
+            body = actions.fault_response(request, lost)
+        elif action is None:
+            gone = GatewayError(
+                f"action '{row['action']}' of {row['deployment']} is no longer deployed in "
+                f"runtime '{row['runtime']}'; its result cannot be translated",
+                code="undeployed",
+            )
+            body = actions.fault_response(request, gone)
+        else:
+            body = _final_body(action, request, result)
+        row = {**row, "execution_id": row["id"]}
+        await self._complete(row["id"], body, service, action, None, result, row)
+
+
+def _final_body(action: DeployedAction, request: dict[str, Any], result: ExecutionResult) -> bytes:
+    try:
+        return actions.forward_response(action, request, result)
+    except GatewayError as error:
+        return actions.fault_response(request, error)
