@@ -34,18 +34,14 @@ def running_cluster(data_dir: Path, executors: int = 2) -> Iterator[Cluster]:
 
 
 def flowhost(cluster: Cluster, *args: str) -> subprocess.CompletedProcess[str]:
-    """Run the installed CLI against the cluster, as a user would."""
+    """Run the CLI against the cluster, as a user would."""
+    target = (
+        []
+        if args[0] in ("load", "probe")
+        else ["--url", cluster.url, "--data-dir", str(cluster.data_dir)]
+    )
     return subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "cli.main",
-            *args,
-            "--url",
-            cluster.url,
-            "--data-dir",
-            str(cluster.data_dir),
-        ],
+        [sys.executable, "-m", "cli.main", *args, *target],
         capture_output=True,
         text=True,
         timeout=60,

@@ -1,0 +1,72 @@
+"""Commands containers and load tests use: health probes and a load generator."""
+
+from __future__ import annotations
+
+import base64
+import json
+import tempfile
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+
+def probe(
+    target: Annotated[str, typer.Argument(help="gateway URL (http://…) or executor host:port")],
+    timeout: Annotated[float, typer.Option(help="Seconds to wait for an answer.")] = 3.0,
+) -> None:
+    """Exit 0 when the gateway or executor is serving (compose and Kubernetes healthchecks)."""
+    if target.startswith(("http://", "https://")):
+        import httpx
+
+        try:
+            httpx.get(f"{target.rstrip('/')}/health", timeout=timeout).raise_for_status()
+        except httpx.HTTPError as error:
+            typer.echo(f"gateway not healthy: {error}", err=True)
+            raise typer.Exit(1) from None
+        return
+    import grpc
+    from grpc_health.v1 import health_pb2, health_pb2_grpc
+
+    with grpc.insecure_channel(target) as channel:
+        try:
+            reply = health_pb2_grpc.HealthStub(channel).Check(
+                health_pb2.HealthCheckRequest(service=""), timeout=timeout
+            )
+        except grpc.RpcError as error:
+            typer.echo(f"executor not healthy: {error.code().name}", err=True)
+            raise typer.Exit(1) from None
+    if reply.status != health_pb2.HealthCheckResponse.SERVING:
+        typer.echo("executor not serving", err=True)
+        raise typer.Exit(1)
+
+
+def load(
+    url: Annotated[str, typer.Argument(help="A message action URL, e.g. …/fs/bench/actions/quote")],
+    credentials: Annotated[
+        Path, typer.Option(help="JSON file with the runtime user's name and token.")
+    ],
+    connections: Annotated[int, typer.Option(help="Concurrent connections.")] = 64,
+    seconds: Annotated[float, typer.Option(help="How long to drive it.")] = 30.0,
+) -> None:
+    """Drive the quote action with wrk and print throughput and latency percentiles."""
+    from bench.driver import drive
+    from bench.run import quote_request
+
+    user = json.loads(credentials.read_text())
+    auth = "Basic " + base64.b64encode(f"{user['name']}:{user['token']}".encode()).decode()
+    with tempfile.TemporaryDirectory() as tmp:
+        body = Path(tmp) / "quote.json"
+        body.write_bytes(quote_request())
+        try:
+            result = drive(url, body, auth, connections, seconds)
+        except RuntimeError as error:
+            typer.echo(f"error: {error}", err=True)
+            raise typer.Exit(1) from None
+    typer.echo(
+        f"{result.rps:.0f} requests/s over {result.seconds:.1f}s at {connections} connections; "
+        f"p50 {result.p50_ms:.2f} ms, p99 {result.p99_ms:.2f} ms, p99.9 {result.p999_ms:.2f} ms; "
+        f"{result.requests} requests, {result.errors} errors"
+    )
+    if result.errors:
+        raise typer.Exit(1)

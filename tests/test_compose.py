@@ -1,0 +1,111 @@
+"""docker-compose.yml stays valid and in step with the code (no Docker engine runs here)."""
+
+from __future__ import annotations
+
+import re
+import shlex
+import shutil
+import subprocess
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+from typer.main import get_command
+
+from cli.main import app
+from executors.settings import ExecutorSettings
+from gateway.settings import GatewaySettings
+
+ROOT = Path(__file__).resolve().parent.parent
+COMPOSE = ROOT / "docker-compose.yml"
+
+
+@pytest.fixture(scope="module")
+def compose() -> dict[str, Any]:
+    loaded: dict[str, Any] = yaml.safe_load(COMPOSE.read_text())
+    return loaded
+
+
+def _cli_commands() -> set[str]:
+    group = get_command(app)
+    return set(group.commands)  # type: ignore[attr-defined]
+
+
+def _flowhost_invocations(service: dict[str, Any]) -> list[list[str]]:
+    """Every `flowhost …` command line a service runs, whether as the image's entry point or
+    inside a shell command."""
+    command = service.get("command", [])
+    if service.get("entrypoint") == ["sh", "-c"]:
+        script = " ".join(command)
+        return [shlex.split(part)[1:] for part in re.findall(r"flowhost [^&|()]+", script)]
+    return [list(command)]
+
+
+def test_the_services(compose: dict[str, Any]) -> None:
+    assert set(compose["services"]) == {"gateway", "executor", "deploy", "loadgen"}
+
+
+def test_every_command_exists_in_the_image(compose: dict[str, Any]) -> None:
+    known = _cli_commands()
+    for name, service in compose["services"].items():
+        for argv in _flowhost_invocations(service):
+            assert argv, name
+            command = argv[0]
+            if command == "users":
+                assert argv[1] in {"add", "list", "rotate", "remove"}, (name, argv)
+            assert command in known, f"service {name} runs unknown command {command!r}"
+
+
+def test_files_the_services_use_are_in_the_image(compose: dict[str, Any]) -> None:
+    dockerfile = (ROOT / "Dockerfile").read_text()
+    copied = re.findall(r"^COPY (\S+)", dockerfile, re.MULTILINE)
+    for source in copied:
+        assert (ROOT / source).exists(), f"Dockerfile copies missing {source}"
+    for name, service in compose["services"].items():
+        text = " ".join(service.get("command", []))
+        for path in re.findall(r"/app/(\S+)", text):
+            assert (ROOT / path).exists(), f"service {name} uses /app/{path}, missing in the repo"
+            assert path.split("/")[0] in copied, f"/app/{path} is not copied into the image"
+
+
+def test_environment_names_are_real_settings(compose: dict[str, Any]) -> None:
+    gateway_fields = {f"FLOWHOST_{f.upper()}" for f in GatewaySettings.model_fields}
+    executor_fields = {f"FLOWHOST_EXECUTOR_{f.upper()}" for f in ExecutorSettings.model_fields}
+    cli_variables = {"FLOWHOST_ADMIN_PASSWORD", "FLOWHOST_ADMIN_USER", "FLOWHOST_URL"}
+    for name, service in compose["services"].items():
+        for variable in service.get("environment", {}):
+            assert variable in gateway_fields | executor_fields | cli_variables, (name, variable)
+
+
+def test_gateway_finds_executors_by_their_service_name(compose: dict[str, Any]) -> None:
+    services = compose["services"]
+    host, port = services["gateway"]["environment"]["FLOWHOST_EXECUTOR_DNS"].split(":")
+    assert host in services
+    command = services[host]["command"]
+    assert command[command.index("--port") + 1] == port
+    assert command[command.index("--host") + 1] == "0.0.0.0"
+
+
+def test_health_and_shutdown_order(compose: dict[str, Any]) -> None:
+    services = compose["services"]
+    for name in ("gateway", "executor"):
+        assert services[name]["healthcheck"]["test"][:3] == ["CMD", "flowhost", "probe"]
+    drain = float(services["executor"]["environment"]["FLOWHOST_EXECUTOR_DRAIN_SECONDS"])
+    grace = float(services["executor"]["stop_grace_period"].rstrip("s"))
+    assert grace > drain, "executors must be allowed to finish draining before they are killed"
+    deploy = services["deploy"]["depends_on"]
+    assert deploy["gateway"]["condition"] == "service_healthy"
+    assert deploy["executor"]["condition"] == "service_healthy"
+    loadgen = services["loadgen"]["depends_on"]
+    assert loadgen["deploy"]["condition"] == "service_completed_successfully"
+
+
+def test_compose_client_accepts_the_file() -> None:
+    client = shutil.which("docker-compose")
+    if client is None:
+        pytest.skip("docker-compose is not installed (Debian package docker-compose)")
+    result = subprocess.run(
+        [client, "-f", str(COMPOSE), "config", "-q"], capture_output=True, text=True, cwd=ROOT
+    )
+    assert result.returncode == 0, result.stderr
