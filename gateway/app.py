@@ -173,5 +173,6 @@ def create_app(settings: GatewaySettings) -> GatewayApp:
         pool,
         request_max_bytes=settings.request_max_bytes,
         wait_s=settings.default_timeout_s,
+        upload_max_bytes=settings.upload_max_bytes,
     )
     return GatewayApp(api, flow)

@@ -13,6 +13,7 @@ from typing import Any
 import orjson
 
 from gateway.flow import describe, values
+from gateway.flow.objects import DeployedData, compile_data
 from gateway.spec import ActionSpec, ServiceSpec
 
 
@@ -33,6 +34,8 @@ class DeployedService:
     required_config: tuple[str, ...]
     describe_v2: bytes
     install_v2: bytes
+    #: data actions by type name (objectDataType.developerName)
+    data: dict[str, DeployedData] = field(default_factory=dict)
     _describe_v1: dict[str | None, bytes] = field(default_factory=dict)
 
     @property
@@ -67,6 +70,7 @@ def compile_service(runtime: str, spec: ServiceSpec, source: str) -> DeployedSer
         required_config=tuple(c.name for c in spec.configuration if c.required and not c.default),
         describe_v2=orjson.dumps(describe.describe_v2(spec)),
         install_v2=orjson.dumps(describe.install_v2(spec)),
+        data=compile_data(spec),
     )
 
 

@@ -50,6 +50,11 @@ class GatewaySettings(BaseSettings):
     default_timeout_s: float = Field(
         300.0, description="Execution deadline when a process sets none."
     )
+    upload_max_bytes: int = Field(
+        100 * 1024 * 1024,
+        description="Largest file accepted by a file resource's upload (POST /file/content); "
+        "a larger one is refused with 413 before more than this is stored anywhere.",
+    )
     log_level: str = Field("info", description="Logging level.")
 
     # -- WAIT and callbacks (docs/operations.md, "Long-running processes") --

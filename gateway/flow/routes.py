@@ -24,7 +24,7 @@ from gateway.errors import (
     Unavailable,
     service_problem,
 )
-from gateway.flow import actions
+from gateway.flow import actions, data, files
 from gateway.flow.asgi import Receive, Scope, Send, header, read_body, respond
 from gateway.routing import ExecutorPool
 from gateway.services import DeployedService, ServiceRegistry
@@ -57,12 +57,14 @@ class FlowEndpoints:
         pool: ExecutorPool,
         request_max_bytes: int,
         wait_s: float,
+        upload_max_bytes: int = 100 * 1024 * 1024,
     ) -> None:
         self._registry = registry
         self._auth = authenticator
         self._pool = pool
         self._max_bytes = request_max_bytes
         self._wait_s = wait_s
+        self._upload_max_bytes = upload_max_bytes
         # Set by the app's lifespan once the store is open.
         self.history: History | None = None
         self.waiting: WaitingExecutions | None = None
@@ -175,6 +177,30 @@ class FlowEndpoints:
             if not ready:
                 raise Unavailable(f"no ready executor in runtime '{service.runtime}'")
             return 200, body
+        if endpoint.startswith("/data"):
+            body = await read_body(receive, self._max_bytes)
+            return 200, await data.handle(
+                self._pool, service, method, endpoint, body, user, execution_id, self._wait_s
+            )
+        if endpoint == "/file":
+            _allow(method, "POST", endpoint)
+            body = await read_body(receive, self._max_bytes)
+            return 200, await files.list_files(
+                self._pool, service, body, user, execution_id, self._wait_s
+            )
+        if endpoint == "/file/content":
+            _allow(method, "POST", endpoint)
+            return 200, await files.upload(
+                self._pool,
+                service,
+                scope,
+                receive,
+                user,
+                execution_id,
+                self._wait_s,
+                self._upload_max_bytes,
+                self._max_bytes,
+            )
         what = "data actions" if endpoint.startswith("/data") else "file resources"
         raise NotFound(
             f"service '{service.spec.service_path}' has no {what} ({endpoint} is not served)",

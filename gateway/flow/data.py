@@ -1,0 +1,257 @@
+"""Data actions: ``POST /data`` (load), ``PUT /data`` (save), ``POST /data/delete``.
+
+An ObjectDataRequest is routed by ``objectDataType.developerName`` to the type's process. Load
+gets one document, the normalised list filter (and ``$props.param_id`` when Flow asked for one
+object by id); save and delete get one document per object, shaped by the type's profile. The
+documents a process returns become the objects of the answer, each with the ``externalId`` of
+its id property. The contract is written for package authors in docs/packages.md.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import orjson
+
+from gateway.auth import RuntimeUser
+from gateway.errors import (
+    BadRequest,
+    DeadlineExceeded,
+    ExecutionFailed,
+    GatewayError,
+    NotFound,
+)
+from gateway.flow.actions import configuration
+from gateway.flow.listfilter import FilterError, normalise
+from gateway.flow.objects import DeployedData
+from gateway.flow.scalars import Invalid
+from gateway.flow.values import FlowValueError, format_scalar
+from gateway.routing import ExecutorPool
+from gateway.services import DeployedService
+from gateway.translate import Execution, ExecutionResult
+
+# Request fields that become $flow facts for the process (as for message actions).
+_FLOW_FIELDS = ("token", "tenantId", "stateId", "callbackUri")
+# Step error codes that are the caller's mistake, not the service's.
+_CLIENT_CODES = {
+    "invalid_filter": 400,
+    "missing_id": 400,
+    "db_document": 400,
+    "not_found": 404,
+    "file_too_large": 413,
+}
+
+
+def parse_request(body: bytes, what: str) -> dict[str, Any]:
+    if not body.strip():
+        raise BadRequest(f"request body is empty; expected a Flow {what} (JSON object)")
+    try:
+        request = orjson.loads(body)
+    except orjson.JSONDecodeError as error:
+        raise BadRequest(f"malformed JSON: {error}", code="malformed_json") from None
+    if not isinstance(request, dict):
+        raise BadRequest(f"body is not a {what}: expected a JSON object", code="not_a_request")
+    return request
+
+
+def flow_facts(request: dict[str, Any], user: RuntimeUser, execution_id: str) -> dict[str, str]:
+    flow = {name: str(request[name]) for name in _FLOW_FIELDS if request.get(name)}
+    flow["user"] = user.name
+    flow["runtime"] = user.runtime
+    flow["execution_id"] = execution_id
+    culture = request.get("culture")
+    if culture:
+        flow["culture"] = orjson.dumps(culture).decode()
+    return flow
+
+
+def failure(process: str, result: ExecutionResult) -> GatewayError:
+    """A process that did not end well, as the error Flow gets."""
+    error = result.error
+    where = f" at {error.step_path}" if error and error.step_path else ""
+    cause = error.message if error else "no detail"
+    details = {"step": error.step_path if error else ""}
+    if result.status == "deadline":
+        return DeadlineExceeded(
+            f"process '{process}' passed its execution deadline{where}: {cause}", details=details
+        )
+    code = error.code if error and error.code else "execution_failed"
+    return ExecutionFailed(
+        f"process '{process}' failed{where}: {cause}",
+        status=_CLIENT_CODES.get(code),
+        code=code,
+        details=details,
+    )
+
+
+def returned(process: str, result: ExecutionResult) -> list[Any]:
+    try:
+        return [orjson.loads(data) for data, _ in result.documents]
+    except orjson.JSONDecodeError as error:
+        raise ExecutionFailed(
+            f"process '{process}' returned a document that is not JSON: {error}",
+            code="bad_response_document",
+        ) from None
+
+
+async def handle(
+    pool: ExecutorPool,
+    service: DeployedService,
+    method: str,
+    endpoint: str,
+    body: bytes,
+    user: RuntimeUser,
+    execution_id: str,
+    wait_s: float,
+) -> bytes:
+    if not service.data:
+        raise NotFound(
+            f"service '{service.spec.service_path}' has no data actions", code="not_provided"
+        )
+    if endpoint == "/data" and method in ("POST", "PUT"):
+        verb = "load" if method == "POST" else "save"
+    elif endpoint == "/data/delete" and method == "POST":
+        verb = "delete"
+    else:
+        allowed = "POST (load) or PUT (save)" if endpoint == "/data" else "POST"
+        raise GatewayError(
+            f"{method} is not allowed on {endpoint}; use {allowed}",
+            status=405,
+            code="method_not_allowed",
+        )
+    request = parse_request(body, "ObjectDataRequest")
+    data = _data_type(service, request)
+    process = getattr(data.spec, verb)
+    if not process:
+        raise NotFound(
+            f"type '{data.type_name}' has no {verb} process in service "
+            f"'{service.spec.service_path}'",
+            code="not_provided",
+        )
+    execution = Execution(
+        deployment=service.key,
+        process=process,
+        documents=[],
+        config=configuration(service, request.get("configurationValues")),
+        flow=flow_facts(request, user, execution_id),
+        execution_id=execution_id,
+        data_type=data.type_name,
+    )
+    limit: int | None = None
+    if verb == "load":
+        try:
+            list_filter = normalise(
+                request.get("listFilter"), data.type_name, data.columns, data.id_property
+            )
+        except FilterError as error:
+            raise BadRequest(str(error), code="invalid_filter") from None
+        limit = list_filter["limit"]
+        encoded = orjson.dumps(list_filter)
+        execution.documents = [(encoded, {})]
+        execution.list_filter = encoded
+        if list_filter["id"] is not None:
+            execution.props["param_id"] = str(request["listFilter"]["id"])
+    else:
+        execution.documents = _object_documents(data, request.get("objectData"), verb)
+    result = await pool.run(service.runtime, execution, wait_s)
+    if result.status != "ok":
+        raise failure(process, result)
+    if verb == "delete":
+        return _answer([], more=False)
+    documents = returned(process, result)
+    more = limit is not None and len(documents) > limit
+    if more:
+        documents = documents[:limit]
+    return _answer(_objects(data, process, documents), more=more)
+
+
+def _data_type(service: DeployedService, request: dict[str, Any]) -> DeployedData:
+    wanted = request.get("objectDataType")
+    name = wanted.get("developerName") if isinstance(wanted, dict) else None
+    if not isinstance(name, str) or not name:
+        raise BadRequest(
+            "objectDataType.developerName is required: it names the type to load, save or delete",
+            code="unknown_type",
+        )
+    data = service.data.get(name)
+    if data is None:
+        known = ", ".join(sorted(service.data))
+        raise BadRequest(
+            f"service '{service.spec.service_path}' has no data action for type '{name}' "
+            f"(types: {known})",
+            code="unknown_type",
+        )
+    return data
+
+
+def _object_documents(
+    data: DeployedData, objects: Any, verb: str
+) -> list[tuple[bytes, dict[str, str]]]:
+    if not isinstance(objects, list) or not objects:
+        raise BadRequest(f"objectData must list the objects to {verb}", code="invalid_object")
+    documents = []
+    for index, obj in enumerate(objects):
+        if not isinstance(obj, dict):
+            raise BadRequest(f"objectData[{index}] must be an object", code="invalid_object")
+        try:
+            document = data.translator.to_document(obj)
+        except FlowValueError as error:
+            raise BadRequest(f"objectData[{index}]: {error}", code="invalid_object") from None
+        external_id = obj.get("externalId")
+        properties: dict[str, str] = {}
+        if isinstance(obj.get("internalId"), str):
+            properties["flow_internal_id"] = obj["internalId"]
+        key = data.id_property
+        if external_id not in (None, ""):
+            properties["flow_external_id"] = str(external_id)
+            properties["flow_operation"] = "update" if verb == "save" else verb
+            if verb == "delete":
+                document[key] = _typed_id(data, str(external_id), index)
+            elif document.get(key) in (None, ""):
+                raise BadRequest(
+                    f"objectData[{index}] has externalId {external_id!r} (an update) but no "
+                    f"'{key}', the id of type '{data.type_name}'",
+                    code="missing_id",
+                )
+        else:
+            properties["flow_operation"] = "create" if verb == "save" else verb
+            if verb == "delete" and document.get(key) in (None, ""):
+                raise BadRequest(
+                    f"objectData[{index}] has neither an externalId nor '{key}': nothing says "
+                    "which object to delete",
+                    code="missing_id",
+                )
+        documents.append((orjson.dumps(document), properties))
+    return documents
+
+
+def _typed_id(data: DeployedData, text: str, index: int) -> Any:
+    kind = data.columns.get(data.id_property, "string")
+    try:
+        return normalise({"id": text}, data.type_name, data.columns, data.id_property)["id"]
+    except FilterError:
+        raise BadRequest(
+            f"objectData[{index}].externalId {text!r} is not a {kind} id", code="invalid_object"
+        ) from None
+
+
+def _objects(data: DeployedData, process: str, documents: list[Any]) -> list[dict[str, Any]]:
+    objects = []
+    for order, document in enumerate(documents):
+        external_id = None
+        if isinstance(document, dict):
+            external_id = document.get(data.id_property)
+        try:
+            text = None if external_id is None else format_scalar(external_id)
+            objects.append(data.translator.to_object(document, text, order))
+        except (FlowValueError, Invalid) as error:
+            raise ExecutionFailed(
+                f"process '{process}' returned document {order}, which does not fit type "
+                f"'{data.type_name}': {error}",
+                code="bad_response_document",
+            ) from None
+    return objects
+
+
+def _answer(objects: list[dict[str, Any]], *, more: bool) -> bytes:
+    return orjson.dumps({"culture": None, "objectData": objects, "hasMoreResults": more})
