@@ -52,7 +52,9 @@ class ManagementClient:
         try:
             response = self._http.request(method, path, **kwargs)
         except httpx.HTTPError as error:
-            raise ApiError(0, f"cannot reach the gateway at {self._http.base_url}: {error}") from None
+            raise ApiError(
+                0, f"cannot reach the gateway at {self._http.base_url}: {error}"
+            ) from None
         if response.status_code >= 400:
             try:
                 body = response.json()
@@ -101,3 +103,17 @@ class ManagementClient:
 
     def status(self) -> Any:
         return self.request("GET", "/api/status")
+
+    def executions(self, **filters: Any) -> Any:
+        params = {k: v for k, v in filters.items() if v is not None}
+        return self.request("GET", "/api/executions", params=params)
+
+    def execution(self, execution_id: str) -> Any:
+        return self.request("GET", f"/api/executions/{execution_id}")
+
+    def callbacks(self, state: str | None, runtime: str | None) -> Any:
+        params = {k: v for k, v in {"state": state, "runtime": runtime}.items() if v}
+        return self.request("GET", "/api/callbacks", params=params)
+
+    def redeliver(self, callback_id: str) -> Any:
+        return self.request("POST", f"/api/callbacks/{callback_id}/redeliver")

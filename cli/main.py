@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import signal
 import sys
 from pathlib import Path
@@ -9,8 +10,9 @@ from typing import Annotated, Any, NoReturn
 
 import typer
 from rich.console import Console
-from rich.table import Table
+from rich.table import Column, Table
 
+from cli import ops
 from cli.client import ApiError, ManagementClient, admin_from
 
 app = typer.Typer(
@@ -20,6 +22,17 @@ app = typer.Typer(
 )
 users_app = typer.Typer(help="Runtime users: the name and token a Flow connector uses.")
 app.add_typer(users_app, name="users")
+app.command()(ops.probe)
+app.command()(ops.load)
+app.command()(ops.soak)
+executions_app = typer.Typer(
+    help="Execution history: `flowhost executions` lists, `flowhost executions show ID` details."
+)
+app.add_typer(executions_app, name="executions")
+callbacks_app = typer.Typer(
+    help="Callbacks owed to Flow: `flowhost callbacks` lists, `redeliver ID` sends one again."
+)
+app.add_typer(callbacks_app, name="callbacks")
 
 console = Console(soft_wrap=True)  # tokens and curl lines must stay copyable
 errors = Console(stderr=True)
@@ -307,12 +320,18 @@ def bench(
 def users_add(
     name: Annotated[str, typer.Argument(help="User name (unique across the gateway)")],
     runtime: Runtime = "default",
+    save: Annotated[
+        Path | None, typer.Option(help="Also write the name and token to this JSON file (mode 600).")
+    ] = None,
     url: Url = "http://127.0.0.1:8080",
     data_dir: DataDir = Path(".flowhost"),
 ) -> None:
     """Create a runtime user and print its token (shown once; only a hash is kept)."""
     with _client(url, data_dir) as client:
         created = _call(client.add_user, runtime, name)
+    if save is not None:
+        save.touch(mode=0o600)
+        save.write_text(json.dumps({"name": created["name"], "token": created["token"]}))
     console.print(f"user {created['name']} in runtime {created['runtime']}", highlight=False)
     console.print(f"token: {created['token']}", highlight=False)
 
@@ -354,6 +373,134 @@ def users_remove(
     with _client(url, data_dir) as client:
         _call(client.remove_user, name)
     console.print(f"user {name} removed")
+
+
+def _id_column(header: str, rows: list[dict[str, Any]]) -> Column:
+    """Ids are copied into other commands: never cut or wrapped."""
+    width = max([len(header), *(len(r["id"]) for r in rows)])
+    return Column(header, no_wrap=True, min_width=width)
+
+
+@executions_app.callback(invoke_without_command=True)
+def executions_list(
+    ctx: typer.Context,
+    runtime: Annotated[str | None, typer.Option("--runtime", "-r")] = None,
+    process: Annotated[str | None, typer.Option(help="Process name.")] = None,
+    status: Annotated[
+        str | None, typer.Option(help="ok, failed, deadline, cancelled or lost.")
+    ] = None,
+    since: Annotated[str | None, typer.Option(help="15m, 2h, 7d or an ISO 8601 time.")] = None,
+    limit: Annotated[int, typer.Option(help="At most this many, newest first.")] = 50,
+    url: Url = "http://127.0.0.1:8080",
+    data_dir: DataDir = Path(".flowhost"),
+) -> None:
+    """List executions, newest first."""
+    if ctx.invoked_subcommand is not None:
+        return
+    with _client(url, data_dir) as client:
+        rows = _call(
+            lambda: client.executions(
+                runtime=runtime, process=process, status=status, since=since, limit=limit
+            )
+        )
+    table = Table(
+        "started (UTC)",
+        Column("process", no_wrap=True),
+        Column("status", no_wrap=True),
+        "ms",
+        "error",
+        caption="details: flowhost executions show ID",
+    )
+    table.columns.insert(0, _id_column("execution", rows))
+    for row in rows:
+        table.add_row(
+            row["id"],
+            row["started_at"][5:19].replace("T", " "),
+            row["process"],
+            row["status"] + (" (WAIT)" if row["invoke"] == "WAIT" else ""),
+            f"{row['duration_ms']:.1f}",
+            (f"{row['failing_step']}: " if row["failing_step"] else "") + row["error"][:80],
+        )
+    console.print(table)
+
+
+@executions_app.command("show")
+def executions_show(
+    execution_id: Annotated[str, typer.Argument(help="Execution id (X-Flowhost-Execution-Id)")],
+    url: Url = "http://127.0.0.1:8080",
+    data_dir: DataDir = Path(".flowhost"),
+) -> None:
+    """One execution: its summary and step trace, with documents when they were recorded."""
+    with _client(url, data_dir) as client:
+        row = _call(client.execution, execution_id)
+    console.print(
+        f"execution {row['id']}: {row['status']} ({row['invoke']}) in {row['duration_ms']:.1f} ms",
+        highlight=False,
+    )
+    console.print(
+        f"  runtime {row['runtime']}, {row['package']} {row['version']}, process "
+        f"{row['process']}, action {row['action']}, executor {row['executor']}, "
+        f"started {row['started_at']}",
+        highlight=False,
+    )
+    if row["error"]:
+        console.print(f"  error at {row['failing_step'] or '-'}: {row['error']}", markup=False)
+    for step in row["trace"]:
+        console.print(
+            f"  {step['path']} [{step['type']}] {step['duration_us']} us, "
+            f"{step['documents_in']} in -> {step['documents_out']} out"
+            + (f"  error: {step['error']}" if step["error"] else ""),
+            highlight=False,
+            markup=False,
+        )
+        for label in ("inputs", "outputs"):
+            for document in step.get(label, ()):
+                text = document.get("text", document.get("base64", ""))
+                cut = " (truncated)" if document["truncated"] else ""
+                console.print(f"      {label[:-1]}: {text}{cut}", highlight=False, markup=False)
+
+
+@callbacks_app.callback(invoke_without_command=True)
+def callbacks_list(
+    ctx: typer.Context,
+    state: Annotated[
+        str | None, typer.Option(help="running, pending, delivered, dead or superseded.")
+    ] = None,
+    runtime: Annotated[str | None, typer.Option("--runtime", "-r")] = None,
+    url: Url = "http://127.0.0.1:8080",
+    data_dir: DataDir = Path(".flowhost"),
+) -> None:
+    """List callbacks, newest first."""
+    if ctx.invoked_subcommand is not None:
+        return
+    with _client(url, data_dir) as client:
+        rows = _call(client.callbacks, state, runtime)
+    table = Table("state", "kind", "runtime", "action", "attempts", "uri", "last error")
+    table.columns.insert(0, _id_column("callback", rows))
+    for row in rows:
+        table.add_row(
+            row["id"],
+            row["state"],
+            row["kind"],
+            row["runtime"],
+            row["action"],
+            str(row["attempts"]),
+            row["callback_uri"],
+            row["last_error"][:80],
+        )
+    console.print(table)
+
+
+@callbacks_app.command("redeliver")
+def callbacks_redeliver(
+    callback_id: Annotated[str, typer.Argument(help="Callback id (the execution id)")],
+    url: Url = "http://127.0.0.1:8080",
+    data_dir: DataDir = Path(".flowhost"),
+) -> None:
+    """Send a dead-lettered (or delivered) callback again, from its first attempt."""
+    with _client(url, data_dir) as client:
+        _call(client.redeliver, callback_id)
+    console.print(f"callback {callback_id} queued for redelivery")
 
 
 def main() -> None:  # pragma: no cover - console script entry for `python -m cli.main`
