@@ -20,6 +20,7 @@ from sqlalchemy import (
     column,
     false,
     func,
+    literal,
     not_,
     or_,
     select,
@@ -64,6 +65,7 @@ def _criterion(tbl: Table, dtype: DataType, item: Mapping[str, Any], dialect: st
     if value is None:
         return false()
     ordered = _ordered_text(col, kind, dialect)
+    value = literal(value)  # always a bound parameter (never inlined, booleans included)
     if criteria == "EQUAL":
         return col == value
     if criteria == "NOT_EQUAL":
@@ -77,8 +79,9 @@ def _criterion(tbl: Table, dtype: DataType, item: Mapping[str, Any], dialect: st
     if criteria == "LESS_THAN_OR_EQUAL":
         return ordered <= value
     if criteria in TEXT_CRITERIA:
-        if kind not in TEXT_KINDS or not isinstance(value, str):
+        if kind not in TEXT_KINDS or not isinstance(item.get("value"), str):
             return false()
+        value = item["value"]
         if criteria == "CONTAINS":
             return col.contains(value, autoescape=True)
         if criteria == "STARTS_WITH":

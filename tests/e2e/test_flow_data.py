@@ -148,7 +148,12 @@ CHECKS: list[tuple[str, str, str, Callable[[dict[str, Any]], bool]]] = [
     ("id", "EQUAL", "17", lambda r: r["id"] == 17),
     ("name", "NOT_EQUAL", "arow 0003", lambda r: r["name"] != "arow 0003"),
     ("score", "GREATER_THAN", "12.5", lambda r: r["score"] is not None and r["score"] > 12.5),
-    ("score", "GREATER_THAN_OR_EQUAL", "12.5", lambda r: r["score"] is not None and r["score"] >= 12.5),
+    (
+        "score",
+        "GREATER_THAN_OR_EQUAL",
+        "12.5",
+        lambda r: r["score"] is not None and r["score"] >= 12.5,
+    ),
     ("id", "LESS_THAN", "40", lambda r: r["id"] < 40),
     ("id", "LESS_THAN_OR_EQUAL", "40", lambda r: r["id"] <= 40),
     ("name", "CONTAINS", "%_", lambda r: "%_" in r["name"]),
@@ -340,7 +345,9 @@ def test_bad_uploads_are_precise_4xx_and_store_nothing(
             ("file", "big.bin", "application/octet-stream", b"x" * (UPLOAD_LIMIT + 1)),
         ]
     )
-    message = _problem(fs.post("/file/content", content=body, headers=headers), 413, "file_too_large")
+    message = _problem(
+        fs.post("/file/content", content=body, headers=headers), 413, "file_too_large"
+    )
     assert str(UPLOAD_LIMIT) in message
     response = fs.post("/file/content", content=b"{}", headers={"content-type": "application/json"})
     _problem(response, 400, "not_multipart")

@@ -209,6 +209,8 @@ def compile_db(config: Any, ctx: CompileContext) -> Db:
     if table_name is not None and not isinstance(table_name, str):
         ctx.issue("expected a table name", "table")
         table_name = None
+    if "sql" not in options and "action" not in options:
+        ctx.issue("table mode needs action: load, save or delete")
     if action not in ACTIONS:
         ctx.issue(f"expected one of {', '.join(ACTIONS)}, got {action!r}", "action")
         action = "load"
