@@ -30,76 +30,7 @@ pytestmark = [
     pytest.mark.skipif(not SAMPLES.is_dir(), reason=f"Flow samples not found at {SAMPLES}"),
 ]
 
-PACKAGE = """
-name: samples
-version: 1.0.0
-service:
-  path: samples
-  configuration:
-    - {name: databaseUrl}
-  profiles:
-    country:
-      type: object
-      properties:
-        id: {type: integer}
-        name: {type: string}
-        description: {type: string}
-        integer_column: {type: integer}
-        double_column: {type: number}
-        numeric_column: {type: number}
-        real_column: {type: number}
-        bigint_column: {type: integer}
-        numeric_small_column: {type: number}
-    city:
-      type: object
-      properties: {cityname: {type: string}, countryname: {type: string}, description: {type: string}}
-    File:
-      type: object
-      properties:
-        ID: {type: string}
-        Name: {type: string}
-        Description: {type: string}
-        Content: {type: string}
-        Parent Folder: &folder {type: object, properties: {ID: {type: string}, Name: {type: string}, Description: {type: string}, Created At: {type: string}, Modified At: {type: string}, Parent Folder: {type: object, properties: {ID: {type: string}}}}}
-        Comments: {type: array, items: {type: object, properties: {ID: {type: string}}}}
-        Created At: {type: string, format: date-time}
-        Modified At: {type: string, format: date-time}
-    Folder:
-      type: object
-      properties:
-        ID: {type: string}
-        Name: {type: string}
-        Description: {type: string}
-        Parent Folder: *folder
-        Created At: {type: string, format: date-time}
-        Modified At: {type: string, format: date-time}
-  data:
-    - {type: country, profile: country, id: id, load: load-country, save: save-country}
-    - {type: city, profile: city, id: cityname, load: load-city, delete: delete-city}
-    - {type: File, profile: File, id: ID, load: load-file}
-    - {type: Folder, profile: Folder, id: ID, save: save-folder}
-processes:
-  load-country: {steps: [{db: {url: $config.databaseUrl, table: country, action: load}}, {return: {}}]}
-  save-country: {steps: [{db: {url: $config.databaseUrl, table: country, action: save}}, {return: {}}]}
-  load-city: {steps: [{db: {url: $config.databaseUrl, table: city, action: load}}, {return: {}}]}
-  delete-city: {steps: [{db: {url: $config.databaseUrl, table: city, action: delete}}, {return: {}}]}
-  load-file:
-    summary: What the Box API answers, filtered as Flow asked
-    steps:
-      - map: >-
-          [{ID: "76723416457", Name: "dog.jpg", Description: "", "Created At": "2016-08-02T10:26:37.000Z",
-            "Modified At": "2016-08-02T10:26:37.000Z", "Parent Folder": {ID: "0", Name: "All Files", "Created At": "", "Modified At": ""}},
-           {ID: "1", Name: "other.jpg", Description: ""}]
-      - split: {}
-      - flow_filter: {}
-      - return: {}
-  save-folder:
-    summary: What the Box API answers to a create
-    steps:
-      - map: '{ID: "123456789", Name: "pictures", Description, "Created At": "2016-08-05T13:41:01.000Z",
-               "Modified At": "2016-08-05T13:41:01.000Z", "Parent Folder": {ID: "0", Name: "All Files", "Created At": "", "Modified At": ""}}'
-      - return: {}
-"""
+PACKAGE = Path(__file__).parent / "packages" / "samples.yaml"
 
 COUNTRY = (
     "CREATE TABLE country (id INTEGER PRIMARY KEY, name TEXT, description TEXT, "
@@ -127,8 +58,8 @@ SEEDS: dict[str, list[str]] = {
         "('Montevideo', 'Uruguay', NULL), ('Paris', 'France', NULL)"
     ],
     "sql-data-load-where-or": [
-        "INSERT INTO country (id, name, description) VALUES (1, 'Uruguay', 'It is a nice country'), "
-        "(2, 'England', 'It is a beautiful country')"
+        "INSERT INTO country (id, name, description) VALUES "
+        "(1, 'Uruguay', 'It is a nice country'), (2, 'England', 'It is a beautiful country')"
     ],
     "sql-data-save-create": [],
     "sql-data-save-update": ["INSERT INTO country (id, name) VALUES (1, 'Uruguay')"],
@@ -219,9 +150,7 @@ def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
 
 @pytest.fixture(scope="module")
 def client(cluster: Cluster, tmp_path_factory: pytest.TempPathFactory) -> Iterator[httpx.Client]:
-    package = tmp_path_factory.mktemp("pkg") / "samples.yaml"
-    package.write_text(PACKAGE)
-    deployed = flowhost(cluster, "deploy", str(package))
+    deployed = flowhost(cluster, "deploy", str(PACKAGE))
     assert deployed.returncode == 0, deployed.stdout + deployed.stderr
     added = flowhost(cluster, "users", "add", "replay", "--runtime", "default")
     token = added.stdout.split("token:")[1].strip()
