@@ -33,14 +33,17 @@ def wrk_path() -> str:
     return path
 
 
-def drive(url: str, body: Path, auth: str, connections: int, seconds: float) -> LoadResult:
-    """Run wrk with one thread (it must not steal the CPU it measures) and parse its summary."""
+def drive(
+    url: str, body: Path, auth: str, connections: int, seconds: float, delay_ms: float = 0
+) -> LoadResult:
+    """Run wrk with one thread (it must not steal the CPU it measures) and parse its summary.
+    With delay_ms, each connection waits that long between requests (a paced, steady load)."""
     completed = subprocess.run(
         [
             wrk_path(),
             "-t1",
             f"-c{connections}",
-            f"-d{seconds:g}s",
+            f"-d{max(1, round(seconds))}s",  # wrk takes whole seconds
             "--timeout",
             "10s",
             "-s",
@@ -49,7 +52,12 @@ def drive(url: str, body: Path, auth: str, connections: int, seconds: float) -> 
         ],
         capture_output=True,
         text=True,
-        env={"BENCH_BODY": str(body), "BENCH_AUTH": auth, "PATH": "/usr/bin:/bin"},
+        env={
+            "BENCH_BODY": str(body),
+            "BENCH_AUTH": auth,
+            "BENCH_DELAY_MS": f"{delay_ms:g}",
+            "PATH": "/usr/bin:/bin",
+        },
         timeout=seconds + 60,
         check=True,
     )

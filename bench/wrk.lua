@@ -5,6 +5,12 @@ wrk.headers["Content-Type"] = "application/json"
 local auth = os.getenv("BENCH_AUTH")
 if auth and auth ~= "" then wrk.headers["Authorization"] = auth end
 
+-- $BENCH_DELAY_MS > 0 paces each connection (a steady rate below peak, for soak runs).
+local pace = tonumber(os.getenv("BENCH_DELAY_MS") or "0")
+if pace > 0 then
+  function delay() return pace end
+end
+
 function done(summary, latency, requests)
   local e = summary.errors
   io.write(string.format(

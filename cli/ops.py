@@ -70,3 +70,17 @@ def load(
     )
     if result.errors:
         raise typer.Exit(1)
+
+
+def soak(
+    seconds: Annotated[float, typer.Option(help="How long to hold the load.")] = 600.0,
+    fraction: Annotated[float, typer.Option(help="Share of the measured peak to send.")] = 0.7,
+    connections: Annotated[int, typer.Option(help="Concurrent connections.")] = 64,
+    executors: Annotated[int, typer.Option(help="Executors in the cluster.")] = 1,
+    slice_seconds: Annotated[float, typer.Option(help="Report every this many seconds.")] = 30.0,
+) -> None:
+    """Hold a steady load below peak and report every process's RSS, start to end."""
+    from bench.soak import soak as run_soak
+
+    if run_soak(seconds, fraction, connections, executors, slice_seconds):
+        raise typer.Exit(1)
