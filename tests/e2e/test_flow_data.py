@@ -352,3 +352,21 @@ def test_bad_uploads_are_precise_4xx_and_store_nothing(
     response = fs.post("/file/content", content=b"{}", headers={"content-type": "application/json"})
     _problem(response, 400, "not_multipart")
     assert sorted(p.name for p in config["folder"].iterdir()) == before
+
+
+def test_metadata_installs_the_bound_type_and_says_what_the_service_provides(
+    fs: httpx.Client,
+) -> None:
+    describe = fs.post("/metadata", json={}).json()
+    assert describe["providesDatabase"] is True
+    assert describe["providesFiles"] is True
+    row = next(t for t in describe["install"]["typeElements"] if t["developerName"] == "Row")
+    binding = row["bindings"][0]
+    assert binding["databaseTableName"] == "Row"
+    assert [p["databaseFieldName"] for p in binding["propertyBindings"]] == [
+        "id",
+        "name",
+        "score",
+        "active",
+        "note",
+    ]
