@@ -154,15 +154,28 @@ def test_no_list_filter_can_inject_sql(
         assert refused.code == "invalid_filter"
         assert prop not in ROWS.columns or order not in ROWS.columns
         return
+    # The SQL text depends on the filter's shape only: the same with harmless values.
+    harmless = {
+        **list_filter,
+        "where": {
+            **list_filter["where"],
+            "criteria": [{"property": prop, "criteria": kind, "value": _harmless(value)}],
+        },
+        "search": _harmless(search),
+    }
+    same_shape = select_page("rows", ROWS, harmless, "sqlite")
     for dialect in (sqlite.dialect(), postgresql.dialect()):
-        sql = str(statement.compile(dialect=dialect))
-        for given_text in (value, search):
-            if isinstance(given_text, str) and len(given_text) > 2:
-                assert given_text not in sql
+        assert str(statement.compile(dialect=dialect)) == str(same_shape.compile(dialect=dialect))
     with engine.connect() as conn:
         conn.execute(statement).fetchall()
         assert conn.execute(text("SELECT x FROM secret")).fetchall() == [("keep me",)]
         assert conn.execute(text("SELECT count(*) FROM rows")).scalar() == 1
+
+
+def _harmless(value: Any) -> Any:
+    if isinstance(value, str):
+        return "x" if value else ""
+    return value  # numbers and booleans carry no text; PostgreSQL casts big ints by size
 
 
 # --- the db step on real databases ---------------------------------------------------------
