@@ -321,7 +321,8 @@ def users_add(
     name: Annotated[str, typer.Argument(help="User name (unique across the gateway)")],
     runtime: Runtime = "default",
     save: Annotated[
-        Path | None, typer.Option(help="Also write the name and token to this JSON file (mode 600).")
+        Path | None,
+        typer.Option(help="Also write the name and token to this JSON file (mode 600)."),
     ] = None,
     url: Url = "http://127.0.0.1:8080",
     data_dir: DataDir = Path(".flowhost"),

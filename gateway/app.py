@@ -99,6 +99,7 @@ def create_app(settings: GatewaySettings) -> GatewayApp:
             retention_days=settings.history_retention_days,
             max_rows=settings.history_max_rows,
             document_max_bytes=settings.history_document_max_bytes,
+            prune_also=outbox.prune,
         )
         sender = CallbackSender(
             outbox,

@@ -18,8 +18,8 @@ import contextlib
 import logging
 import time
 from collections import deque
-from dataclasses import dataclass
-from typing import Any
+from collections.abc import Callable
+from typing import Any, NamedTuple
 
 import orjson
 from sqlalchemy import (
@@ -32,7 +32,6 @@ from sqlalchemy import (
     Table,
     Text,
     delete,
-    insert,
     select,
 )
 from sqlalchemy.engine import Engine
@@ -61,14 +60,14 @@ executions = Table(
     Column("error", Text, nullable=False),
     Column("recorded", Integer, nullable=False),  # 1 when step documents were recorded
     Column("trace", Text, nullable=False),  # JSON: [{path, type, duration_us, ...}]
+    # One index besides the key: each costs every execution an insert. Filtered listings walk
+    # this one newest first and stop at their limit.
     Index("ix_flowhost_executions_started", "started_at"),
-    Index("ix_flowhost_executions_runtime_process", "runtime", "process", "started_at"),
 )
 
 
-@dataclass(frozen=True, slots=True)
-class Summary:
-    """What the request path hands over: cheap to build, converted to a row off the path."""
+class Summary(NamedTuple):
+    """What the request path hands over: cheap to build (a tuple), made a row off the path."""
 
     execution_id: str
     runtime: str
@@ -84,39 +83,54 @@ class Summary:
     error: str = ""
 
 
-def to_row(summary: Summary, document_max_bytes: int) -> dict[str, Any]:
+#: The columns `to_row` fills, in order.
+COLUMNS = tuple(c.name for c in executions.c)
+_STEP_KEYS = ("path", "type", "duration_us", "documents_in", "documents_out", "error")
+
+
+def to_row(summary: Summary, document_max_bytes: int) -> tuple[Any, ...]:
+    """A row in `COLUMNS` order. Traces without documents are kept compact (a list per step);
+    this runs for every execution, so it stays cheap."""
     result = summary.result
     error = summary.error
     step = ""
     status = "lost"
-    trace: list[dict[str, Any]] = []
+    trace: bytes = b"[]"
     recorded = False
     if result is not None:
         status = result.status
         if result.error is not None:
             error = error or result.error.message
             step = result.error.step_path
-        budget = [document_max_bytes]
-        for timing in result.trace:
-            trace.append(_step(timing, budget))
-            recorded = recorded or bool(timing.inputs or timing.outputs)
-    return {
-        "id": summary.execution_id,
-        "runtime": summary.runtime,
-        "package": summary.package,
-        "version": summary.version,
-        "process": summary.process,
-        "action": summary.action,
-        "executor": summary.executor,
-        "status": status,
-        "invoke": summary.invoke,
-        "started_at": summary.started_at,
-        "duration_ms": summary.duration_ms,
-        "failing_step": step,
-        "error": error,
-        "recorded": int(recorded),
-        "trace": orjson.dumps(trace).decode(),
-    }
+        timings = result.trace
+        recorded = any(t.inputs or t.outputs for t in timings)
+        if recorded:
+            budget = [document_max_bytes]
+            trace = orjson.dumps([_step(t, budget) for t in timings])
+        elif timings:
+            trace = orjson.dumps(
+                [
+                    (t.path, t.type, t.duration_us, t.documents_in, t.documents_out, t.error)
+                    for t in timings
+                ]
+            )
+    return (
+        summary.execution_id,
+        summary.runtime,
+        summary.package,
+        summary.version,
+        summary.process,
+        summary.action,
+        summary.executor,
+        status,
+        summary.invoke,
+        summary.started_at,
+        summary.duration_ms,
+        step,
+        error,
+        int(recorded),
+        trace.decode(),
+    )
 
 
 def _step(timing: StepTiming, budget: list[int]) -> dict[str, Any]:
@@ -132,6 +146,10 @@ def _step(timing: StepTiming, budget: list[int]) -> dict[str, Any]:
         step["inputs"] = [_document(d, budget) for d in timing.inputs]
         step["outputs"] = [_document(d, budget) for d in timing.outputs]
     return step
+
+
+def _expand(step: Any) -> dict[str, Any]:
+    return dict(zip(_STEP_KEYS, step, strict=True)) if isinstance(step, list) else dict(step)
 
 
 def _document(data: bytes, budget: list[int]) -> dict[str, Any]:
@@ -153,11 +171,18 @@ class HistoryStore:
     def __init__(self, engine: Engine) -> None:
         self._engine = engine
         metadata.create_all(engine)
+        # One DBAPI executemany per batch: SQLAlchemy's per-row processing would cost more
+        # than everything else the history does.
+        mark = "?" if engine.dialect.paramstyle == "qmark" else "%s"
+        self._insert = (
+            f"INSERT INTO {executions.name} ({', '.join(COLUMNS)}) "
+            f"VALUES ({', '.join([mark] * len(COLUMNS))})"
+        )
 
-    def insert_many(self, rows: list[dict[str, Any]]) -> None:
+    def insert_many(self, rows: list[tuple[Any, ...]]) -> None:
         if rows:
             with self._engine.begin() as conn:
-                conn.execute(insert(executions), rows)
+                conn.exec_driver_sql(self._insert, rows)
 
     def list(
         self,
@@ -188,7 +213,7 @@ class HistoryStore:
         if found is None:
             return None
         summary = dict(found)
-        summary["trace"] = orjson.loads(summary["trace"])
+        summary["trace"] = [_expand(step) for step in orjson.loads(summary["trace"])]
         return summary
 
     def prune(self, *, older_than: float, keep: int) -> int:
@@ -229,6 +254,7 @@ class History:
         max_rows: int = 1_000_000,
         prune_interval_s: float = 60.0,
         document_max_bytes: int = 256 * 1024,
+        prune_also: Callable[[float], int] | None = None,
     ) -> None:
         self.store = store
         self.enabled = enabled
@@ -240,6 +266,7 @@ class History:
         self._max_rows = max_rows
         self._prune_interval_s = prune_interval_s
         self._document_max_bytes = document_max_bytes
+        self._prune_also = prune_also  # e.g. delivered callbacks, by the same age
         self._wake = asyncio.Event()
         self._tasks: list[asyncio.Task[None]] = []
         self.dropped = 0
@@ -300,11 +327,12 @@ class History:
     async def _prune_loop(self) -> None:
         while True:
             try:
+                older_than = time.time() - self._retention_s
                 removed = await asyncio.to_thread(
-                    self.store.prune,
-                    older_than=time.time() - self._retention_s,
-                    keep=self._max_rows,
+                    self.store.prune, older_than=older_than, keep=self._max_rows
                 )
+                if self._prune_also is not None:
+                    await asyncio.to_thread(self._prune_also, older_than)
                 if removed:
                     log.info("pruned %d executions from the history", removed)
             except Exception:

@@ -117,9 +117,7 @@ async def run_action(
         waiting.policy.check(service.runtime, callback_uri)
         outcome = await pool.run_detachable(service.runtime, execution, sync_s, wait_s)
         if not isinstance(outcome, ExecutionResult):
-            await waiting.detached(
-                service, action, request, execution, outcome, flow_user, started
-            )
+            await waiting.detached(service, action, request, execution, outcome, flow_user, started)
             return wait_response(request, outcome.progress or action.spec.wait_message)
         result = outcome
     else:

@@ -2,10 +2,16 @@
 
 from __future__ import annotations
 
+import asyncio
+import time
+from pathlib import Path
+
 import pytest
 
-from gateway.callbacks import CallbackPolicy, backoff_s, interpret
+from gateway.callbacks import CallbackPolicy, CallbackSender, backoff_s, interpret
 from gateway.errors import BadRequest, Forbidden
+from gateway.outbox import Outbox, Waiting
+from gateway.store import Store
 
 
 def test_backoff_doubles_is_capped_and_jittered() -> None:
@@ -46,3 +52,48 @@ def test_callback_uris() -> None:
         policy.check("dev", "not a url")
     with pytest.raises(Forbidden, match="not allowed for runtime 'prod'"):
         policy.check("prod", "https://evil.example/cb")
+
+
+def test_a_receiver_that_never_answers_is_timed_out_and_dead_lettered(tmp_path: Path) -> None:
+    async def scenario() -> None:
+        held: list[asyncio.StreamWriter] = []
+
+        async def never_answer(_: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+            held.append(writer)  # read nothing, answer nothing
+
+        server = await asyncio.start_server(never_answer, "127.0.0.1", 0)
+        port = server.sockets[0].getsockname()[1]
+        with Store(f"sqlite:///{tmp_path / 'f.db'}") as store:
+            outbox = Outbox(store.engine)
+            waiting = Waiting(
+                "e-1", "default", "s", "a", "s@1", "p", "x:1", "id",
+                f"http://127.0.0.1:{port}/cb", "ten", "", "{}", time.time(),
+            )  # fmt: skip
+            outbox.add_running(waiting, poll_at=time.time() + 60)
+            outbox.complete("e-1", "{}")
+            sender = CallbackSender(
+                outbox,
+                attempts=2,
+                backoff_base_s=0.01,
+                backoff_max_s=0.01,
+                timeout_s=0.2,
+                concurrency=2,
+                poll_interval_s=0.02,
+            )
+            sender.start()
+            try:
+                for _ in range(200):
+                    if outbox.get("e-1")["state"] == "dead":
+                        break
+                    await asyncio.sleep(0.02)
+            finally:
+                await sender.stop()
+            row = outbox.get("e-1")
+            assert (row["state"], row["attempts"]) == ("dead", 2)
+            assert "Timeout" in row["last_error"]
+        for writer in held:
+            writer.close()
+        server.close()
+        await server.wait_closed()
+
+    asyncio.run(scenario())

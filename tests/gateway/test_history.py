@@ -8,7 +8,7 @@ import time
 
 import pytest
 
-from gateway.history import History, HistoryStore, Summary, to_row
+from gateway.history import COLUMNS, History, HistoryStore, Summary, to_row
 from gateway.store import Store
 from gateway.translate import ExecutionError, ExecutionResult, StepTiming
 
@@ -91,9 +91,28 @@ def test_queries_filter_and_show_the_trace(history_store: HistoryStore) -> None:
 
 
 def test_recorded_documents_stay_within_the_budget() -> None:
-    row = to_row(_summary(1), document_max_bytes=10)
+    row = dict(zip(COLUMNS, to_row(_summary(1), document_max_bytes=10), strict=True))
     assert '"truncated":true' in row["trace"]
     assert row["recorded"] == 1
+
+
+def test_traces_without_documents_read_back_in_full(history_store: HistoryStore) -> None:
+    summary = _summary(1)._replace(
+        result=ExecutionResult("ok", [], trace=(StepTiming("p.steps[0]", "map", 7, 1, 1, ""),))
+    )
+    history_store.insert_many([to_row(summary, 0)])
+    shown = history_store.get("x-1")
+    assert shown is not None and shown["recorded"] == 0
+    assert shown["trace"] == [
+        {
+            "path": "p.steps[0]",
+            "type": "map",
+            "duration_us": 7,
+            "documents_in": 1,
+            "documents_out": 1,
+            "error": "",
+        }
+    ]
 
 
 def test_retention_by_age_and_count(history_store: HistoryStore) -> None:

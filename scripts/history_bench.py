@@ -1,0 +1,118 @@
+"""Throughput of the quote action with execution history on vs off, interleaved in one run.
+
+    .venv/bin/python scripts/history_bench.py [--seconds 5] [--rounds 4] [--connections 64]
+
+Starts two clusters (a gateway and one executor each), one with FLOWHOST_HISTORY_ENABLED=false,
+and drives each with wrk in alternating rounds so drift on the machine hits both alike. Prints
+the median requests/s of each and how far apart they are (goal: under 5%).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import sys
+import tempfile
+from contextlib import ExitStack
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from bench.driver import drive
+from bench.run import flowhost_target, quote_request
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--seconds", type=float, default=5.0)
+    parser.add_argument("--rounds", type=int, default=4)
+    parser.add_argument("--connections", type=int, default=64)
+    parser.add_argument(
+        "--micro",
+        action="store_true",
+        help="Only measure the gateway CPU the history costs per execution, in-process "
+        "(record + row + batch insert on SQLite): steady where a loaded machine is not.",
+    )
+    args = parser.parse_args()
+    if args.micro:
+        return micro()
+    with tempfile.TemporaryDirectory() as tmp, ExitStack() as stack:
+        body = Path(tmp) / "quote.json"
+        body.write_bytes(quote_request())
+        targets = {}
+        for name, enabled in (("history on", "true"), ("history off", "false")):
+            os.environ["FLOWHOST_HISTORY_ENABLED"] = enabled
+            targets[name] = stack.enter_context(flowhost_target(Path(tmp) / name, 1))
+        os.environ.pop("FLOWHOST_HISTORY_ENABLED")
+        for target in targets.values():
+            drive(target.url, body, target.auth, args.connections, 2)  # warm up
+        rps: dict[str, list[float]] = {name: [] for name in targets}
+        cpu: dict[str, list[float]] = {name: [] for name in targets}
+        for round_ in range(args.rounds):
+            order = list(targets.items())
+            if round_ % 2:
+                order.reverse()
+            for name, target in order:
+                result = target.measure(body, args.connections, args.seconds)
+                rps[name].append(result.rps)
+                cpu[name].append(target.cpu_us_per_request[-1]["gateway"])
+                print(
+                    f"round {round_ + 1}: {name:12} {result.rps:8.0f} req/s "
+                    f"p99 {result.p99_ms:.1f} ms errors {result.errors} "
+                    f"gateway CPU {cpu[name][-1]:.0f} us/request",
+                    flush=True,
+                )
+    on = statistics.median(rps["history on"])
+    off = statistics.median(rps["history off"])
+    cpu_on = statistics.median(cpu["history on"])
+    cpu_off = statistics.median(cpu["history off"])
+    print(
+        f"gateway CPU per request (median): history on {cpu_on:.0f} us, off {cpu_off:.0f} us: "
+        f"{100 * (cpu_on - cpu_off) / cpu_off:+.1f}%"
+    )
+    print(
+        f"median: history on {on:.0f} req/s, off {off:.0f} req/s: "
+        f"on is {100 * (on - off) / off:+.1f}% vs off"
+    )
+    return 0
+
+
+def micro(count: int = 50_000) -> int:
+    import asyncio
+    import time
+
+    from gateway.history import History, HistoryStore, Summary
+    from gateway.store import Store
+    from gateway.translate import ExecutionResult, StepTiming
+
+    trace = (
+        StepTiming("processes.quote.steps[0]", "map", 12, 1, 1, ""),
+        StepTiming("processes.quote.steps[1]", "return", 3, 1, 1, ""),
+    )
+    result = ExecutionResult("ok", [(b'{"total": 37.5, "sku": "AB-100"}', {})], trace=trace)
+    with tempfile.TemporaryDirectory() as tmp, Store(f"sqlite:///{tmp}/h.db") as store:
+        history = History(HistoryStore(store.engine), batch=500, queue_max=count)
+        started = time.process_time()
+        for i in range(count):
+            history.record(
+                Summary(
+                    f"a1b2c3d4-{i:x}", "default", "bench", "1.0.0", "quote", "quote",
+                    "127.0.0.1:50051", time.time(), 0.2, "FORWARD", result,
+                )
+            )  # fmt: skip
+        recorded = time.process_time()
+        asyncio.run(history.flush())
+        done = time.process_time()
+    per_record = (recorded - started) / count * 1e6
+    per_write = (done - recorded) / count * 1e6
+    print(
+        f"history CPU per execution: {per_record:.1f} us on the request path (record), "
+        f"{per_write:.1f} us in the background writer (row + batch insert), "
+        f"{per_record + per_write:.1f} us in all"
+    )
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
