@@ -90,7 +90,7 @@ class Target:
 
     def summary(self) -> dict[str, object]:
         def median(attr: str) -> float:
-            return statistics.median(getattr(r, attr) for r in self.runs)
+            return float(statistics.median(getattr(r, attr) for r in self.runs))
 
         cpu = {n: statistics.median(c[n] for c in self.cpu_us_per_request) for n in self.pids}
         return {
@@ -229,7 +229,7 @@ def sweep_connections(targets: list[Target], body: Path, seconds: float) -> list
 
 
 def sweep_executors(seconds: float, connections: int, report_dir: Path) -> list[dict[str, object]]:
-    rows = []
+    rows: list[dict[str, object]] = []
     with tempfile.TemporaryDirectory(prefix="flowhost-bench-") as tmp:
         body = Path(tmp) / "quote.json"
         body.write_bytes(quote_request())
