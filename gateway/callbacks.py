@@ -128,6 +128,7 @@ class CallbackSender:
             follow_redirects=False,
         )
         self._in_flight: set[asyncio.Task[None]] = set()
+        self._delivering: dict[asyncio.Task[None], str] = {}
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
 
@@ -146,6 +147,10 @@ class CallbackSender:
             task.cancel()
         if self._in_flight:
             await asyncio.wait(set(self._in_flight), timeout=1.0)
+        unfinished = list(self._delivering.values())
+        self._delivering.clear()
+        with contextlib.suppress(Exception):
+            await asyncio.to_thread(self._outbox.release, unfinished)
         await self._http.aclose()
 
     async def _loop(self) -> None:
@@ -159,6 +164,7 @@ class CallbackSender:
                     for row in due:
                         task = asyncio.create_task(self._deliver(row), name=f"callback {row['id']}")
                         self._in_flight.add(task)
+                        self._delivering[task] = row["id"]
                         task.add_done_callback(self._done)
             except Exception:
                 log.exception("reading the callback outbox failed")
@@ -168,6 +174,8 @@ class CallbackSender:
 
     def _done(self, task: asyncio.Task[None]) -> None:
         self._in_flight.discard(task)
+        if not task.cancelled():
+            self._delivering.pop(task, None)
         self._wake.set()  # a slot is free
 
     async def _deliver(self, row: dict[str, Any]) -> None:

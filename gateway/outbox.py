@@ -241,6 +241,17 @@ class Outbox:
                     claimed.append(dict(row.one()))
         return claimed
 
+    def release(self, callback_ids: list[str]) -> None:
+        """Give up leases taken by a gateway that stops mid-delivery, so the next one need not
+        wait for them to expire."""
+        if callback_ids:
+            with self._engine.begin() as conn:
+                conn.execute(
+                    update(callbacks)
+                    .where(callbacks.c.id.in_(callback_ids), callbacks.c.state == PENDING)
+                    .values(lease_until=None)
+                )
+
     def running_due(self, now: float, limit: int) -> list[dict[str, Any]]:
         with self._engine.connect() as conn:
             rows = conn.execute(

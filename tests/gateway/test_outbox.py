@@ -100,3 +100,11 @@ def test_prune_keeps_what_is_still_owed(outbox: Outbox) -> None:
     outbox.delivered("e-2", 1)
     assert outbox.prune(time.time() + 1) == 1
     assert [r["id"] for r in outbox.list()] == ["e-1"]
+
+
+def test_released_leases_are_claimable_at_once(outbox: Outbox) -> None:
+    outbox.add_running(_waiting(), poll_at=time.time())
+    outbox.complete("e-1", "{}")
+    assert len(outbox.claim(time.time(), 30, 10)) == 1
+    outbox.release(["e-1"])
+    assert len(outbox.claim(time.time(), 30, 10)) == 1
