@@ -33,6 +33,9 @@ from .errors import StepError
 from .listfilter import TEXT_CRITERIA, TEXT_KINDS, DataType, ascii_lower, ordering
 
 
+_INT64_MIN, _INT64_MAX = -(2**63), 2**63 - 1
+
+
 def table_of(name: str, dtype: DataType) -> Table:
     """The table as SQLAlchemy sees it: the profile's scalar properties are its columns."""
     return table(name, *(column(c) for c in dtype.columns))  # type: ignore[return-value]
@@ -64,6 +67,16 @@ def _criterion(tbl: Table, dtype: DataType, item: Mapping[str, Any], dialect: st
         return empty if value else not_(empty)
     if value is None:
         return false()
+    if (
+        isinstance(value, int)
+        and not isinstance(value, bool)
+        and not _INT64_MIN <= value <= _INT64_MAX
+    ):
+        raise StepError(
+            f"the list filter compares '{col.name}' with {value}, outside the 64-bit integer "
+            "range databases compare",
+            code="invalid_filter",
+        )
     ordered = _ordered_text(col, kind, dialect)
     value = literal(value)  # always a bound parameter (never inlined, booleans included)
     if criteria == "EQUAL":

@@ -91,6 +91,8 @@ def _value(text: str, kind: str, where: str) -> Any:
         value = READERS[kind]({"contentValue": text})
     except Invalid as invalid:
         raise FilterError(f"{where}: {invalid.reason}") from None
+    if isinstance(value, int) and not isinstance(value, bool) and not -(2**63) <= value < 2**63:
+        raise FilterError(f"{where}: {text} is outside the 64-bit integer range")
     return None if value is MISSING else value
 
 
