@@ -11,11 +11,11 @@ import grpc
 import httpx
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
-from protos.flowhost.v1 import executor_pb2, executor_pb2_grpc
 
 from executors.host import Host
 from executors.servicer import ExecutorServicer
 from executors.settings import ExecutorSettings
+from protos.flowhost.v1 import executor_pb2, executor_pb2_grpc
 
 log = logging.getLogger("flowhost.executor")
 

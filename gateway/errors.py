@@ -109,5 +109,9 @@ def service_problem(error: GatewayError, uri: str, action: str | None = None) ->
 
 def api_problem(error: GatewayError) -> bytes:
     return orjson.dumps(
-        {"error": error.code, "message": error.message, **({"details": error.details} if error.details else {})}
+        {
+            "error": error.code,
+            "message": error.message,
+            **({"details": error.details} if error.details else {}),
+        }
     )

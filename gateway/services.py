@@ -80,7 +80,9 @@ class ServiceRegistry:
 
     def replace(self, active: list[tuple[str, ServiceSpec, str]]) -> None:
         """Make (runtime, spec, source) triples the served set, reusing unchanged compilations."""
-        known = {(s.runtime, s.key): s for paths in self._by_runtime.values() for s in paths.values()}
+        known = {
+            (s.runtime, s.key): s for paths in self._by_runtime.values() for s in paths.values()
+        }
         fresh: dict[str, dict[str, DeployedService]] = {}
         for runtime, spec, source in active:
             service = known.get((runtime, spec.key)) or compile_service(runtime, spec, source)

@@ -103,7 +103,6 @@ def execution_to_proto(request_id: int, execution: Execution) -> pb.ExecuteReque
     )
 
 
-
 def _data_to_proto(execution: Execution) -> pb.DataContext | None:
     if not execution.data_type and not execution.list_filter:
         return None

@@ -32,7 +32,6 @@ from sqlalchemy.sql.expression import ColumnClause
 from .errors import StepError
 from .listfilter import TEXT_CRITERIA, TEXT_KINDS, DataType, ascii_lower, ordering
 
-
 _INT64_MIN, _INT64_MAX = -(2**63), 2**63 - 1
 
 

@@ -50,7 +50,9 @@ async def list_users(control: Control, runtime: str | None = None) -> list[UserO
 )
 async def rotate_token(name: str, control: Control) -> UserToken:
     token = await control.rotate_token(name)
-    runtime = next(u.runtime for u in await control.call(control.store.users, None) if u.name == name)
+    runtime = next(
+        u.runtime for u in await control.call(control.store.users, None) if u.name == name
+    )
     return UserToken(name=name, runtime=runtime, token=token)
 
 

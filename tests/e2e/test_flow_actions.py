@@ -18,7 +18,9 @@ pytestmark = pytest.mark.e2e
 PACKAGE = Path(__file__).parent / "packages" / "e2e.yaml"
 
 
-def _inputs(sku: str = "ab-100", quantity: str = "3", unit_price: str = "12.5") -> list[dict[str, Any]]:
+def _inputs(
+    sku: str = "ab-100", quantity: str = "3", unit_price: str = "12.5"
+) -> list[dict[str, Any]]:
     return [
         {"developerName": "sku", "contentType": "ContentString", "contentValue": sku},
         {"developerName": "quantity", "contentType": "ContentNumber", "contentValue": quantity},
@@ -74,7 +76,11 @@ def test_describe_v1_lists_the_actions_with_typed_inputs(fs: httpx.Client) -> No
     assert set(actions) == {"quote", "broken", "forever", "choose"}
     assert actions["quote"]["uriPart"] == "actions/quote"
     inputs = {i["developerName"]: i["contentType"] for i in actions["quote"]["serviceInputs"]}
-    assert inputs == {"sku": "ContentString", "quantity": "ContentNumber", "unitPrice": "ContentNumber"}
+    assert inputs == {
+        "sku": "ContentString",
+        "quantity": "ContentNumber",
+        "unitPrice": "ContentNumber",
+    }
     config = {c["developerName"] for c in describe["configurationValues"]}
     assert config == {"greeting"}
 
@@ -84,7 +90,12 @@ def test_describe_v2_pair(fs: httpx.Client) -> None:
     assert describe["version"] == "2"
     assert "actions" not in describe or not describe["actions"]
     install = fs.post("/metadata/install", json={"configurationValues": []}).json()
-    assert {a["developerName"] for a in install["actions"]} == {"quote", "broken", "forever", "choose"}
+    assert {a["developerName"] for a in install["actions"]} == {
+        "quote",
+        "broken",
+        "forever",
+        "choose",
+    }
 
 
 def test_message_action_answers_forward_with_typed_outputs(fs: httpx.Client) -> None:
@@ -121,7 +132,9 @@ def test_config_default_applies_when_flow_sends_none(fs: httpx.Client) -> None:
 
 def test_process_selects_an_outcome(fs: httpx.Client) -> None:
     offered = [{"id": "11111111-1111-1111-1111-111111111111", "developerName": "dear"}]
-    body = fs.post("/actions/choose", json={"inputs": _inputs(quantity="10"), "outcomes": offered}).json()
+    body = fs.post(
+        "/actions/choose", json={"inputs": _inputs(quantity="10"), "outcomes": offered}
+    ).json()
     assert body["selectedOutcomeId"] == "11111111-1111-1111-1111-111111111111"
     cheap = fs.post("/actions/choose", json={"inputs": _inputs(quantity="1")}).json()
     assert cheap["selectedOutcomeId"]  # the id our describe gave "cheap"
@@ -164,7 +177,9 @@ def test_inputs_that_do_not_match_the_profile(fs: httpx.Client) -> None:
     assert "unitPrice" in missing
 
 
-def test_unknown_action_and_service(cluster: Cluster, fs: httpx.Client, user: tuple[str, str]) -> None:
+def test_unknown_action_and_service(
+    cluster: Cluster, fs: httpx.Client, user: tuple[str, str]
+) -> None:
     assert "no action 'nope'" in _problem(fs.post("/actions/nope", json={}), 404)
     response = httpx.post(f"{cluster.url}/fs/missing/actions/quote", json={}, auth=user)
     assert "no service at /fs/missing" in _problem(response, 404)
