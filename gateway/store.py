@@ -629,5 +629,9 @@ def _sqlite_on_connect(dbapi_connection: Any, _record: Any) -> None:
         cursor.execute("PRAGMA journal_mode=WAL")
         cursor.execute("PRAGMA foreign_keys=ON")
         cursor.execute("PRAGMA busy_timeout=30000")  # wait up to 30 s for another writer
+        # In WAL mode NORMAL still survives a killed process (what restarts are); only an OS
+        # crash or power cut can lose the last commits. FULL fsyncs every commit: the history
+        # writer commits twice a second and the outbox on every WAIT.
+        cursor.execute("PRAGMA synchronous=NORMAL")
     finally:
         cursor.close()
