@@ -192,12 +192,12 @@ class ExecutorConnection:
         self._queue.append(translate.execution_to_proto(request_id, execution))
         self._queued.set()
         try:
-            done, _ = await asyncio.wait((future,), timeout=sync_s)
+            finished = await _within(future, sync_s)
         except asyncio.CancelledError:
             self._cancel(request_id)
             self._release(request_id)
             raise
-        if done:
+        if finished:
             self._release(request_id)
             return future.result()
         # Past the sync timeout: the executor keeps the result for us from now on.
@@ -364,3 +364,29 @@ class UploadCall:
         """End the upload without running anything; the executor discards what it received."""
         if not self._reply.done():
             self._call.cancel()
+
+
+async def _within(future: asyncio.Future[ExecutionResult], seconds: float) -> bool:
+    """Whether `future` finishes within `seconds`; never cancels it. (What asyncio.wait does
+    for one future, with one timer and one waiter instead of sets and a task per call: this
+    runs for every message action that carries a callbackUri.)"""
+    if future.done():
+        return True
+    loop = asyncio.get_running_loop()
+    waiter: asyncio.Future[bool] = loop.create_future()
+
+    def finish(_: object) -> None:
+        if not waiter.done():
+            waiter.set_result(True)
+
+    def expire() -> None:
+        if not waiter.done():
+            waiter.set_result(False)
+
+    future.add_done_callback(finish)
+    timer = loop.call_later(seconds, expire)
+    try:
+        return await waiter
+    finally:
+        timer.cancel()
+        future.remove_done_callback(finish)
