@@ -160,55 +160,46 @@ def forward_response(
     """The final ServiceResponse of a finished execution; raises GatewayError when it failed."""
     if result.status != "ok":
         raise _failure(action, result)
-    return orjson.dumps(
-        {
-            "invokeType": "FORWARD",
-            "token": request.get("token"),
-            "tenantId": request.get("tenantId"),
-            "culture": request.get("culture"),
-            "annotations": None,
-            "waitMessage": None,
-            "outputs": _outputs(action, result),
-            "selectedOutcomeId": _outcome(action, request, result.outcome),
-            "rootFaults": result.faults or None,
-            "valueFaults": None,
-            "mode": None,
-        }
+    return service_response(
+        request,
+        "FORWARD",
+        outputs=_outputs(action, result),
+        outcome=_outcome(action, request, result.outcome),
+        faults=result.faults or None,
     )
 
 
 def wait_response(request: dict[str, Any], message: str) -> bytes:
     """`WAIT`: not finished yet; Flow parks the state and shows the message."""
-    return orjson.dumps(
-        {
-            "invokeType": "WAIT",
-            "token": request.get("token"),
-            "tenantId": request.get("tenantId"),
-            "culture": request.get("culture"),
-            "annotations": None,
-            "waitMessage": message or None,
-            "outputs": None,
-            "selectedOutcomeId": None,
-            "rootFaults": None,
-            "valueFaults": None,
-            "mode": None,
-        }
-    )
+    return service_response(request, "WAIT", wait_message=message or None)
 
 
 def fault_response(request: dict[str, Any], error: GatewayError) -> bytes:
     """A callback for an execution that failed: FORWARD with the failure as a root fault."""
+    return service_response(request, "FORWARD", faults={error.code: error.message})
+
+
+def service_response(
+    request: dict[str, Any],
+    invoke: str,
+    *,
+    outputs: list[dict[str, Any]] | None = None,
+    outcome: str | None = None,
+    faults: dict[str, str] | None = None,
+    wait_message: str | None = None,
+) -> bytes:
+    """A Flow ServiceResponse, echoing the request's token, tenant and culture."""
     return orjson.dumps(
         {
-            "invokeType": "FORWARD",
+            "invokeType": invoke,
             "token": request.get("token"),
             "tenantId": request.get("tenantId"),
             "culture": request.get("culture"),
             "annotations": None,
-            "waitMessage": None,
-            "outputs": None,
-            "selectedOutcomeId": None,
-            "rootFaults": {error.code: error.message},
+            "waitMessage": wait_message,
+            "outputs": outputs,
+            "selectedOutcomeId": outcome,
+            "rootFaults": faults,
             "valueFaults": None,
             "mode": None,
         }
