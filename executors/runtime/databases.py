@@ -11,6 +11,7 @@ import datetime
 import decimal
 import threading
 import uuid
+from pathlib import Path
 from typing import Any
 
 from sqlalchemy import Engine, create_engine, event
@@ -42,6 +43,11 @@ def _create(url: str) -> Engine:
         raise StepError("database url is not a SQLAlchemy URL", code="db_url") from None
     try:
         if parsed.get_backend_name() == "sqlite":
+            # A SQLite file's folder is made on first use, as the gateway's store does: the
+            # examples default to a file under the data folder, wherever that is.
+            database = parsed.database or ""
+            if database and database != ":memory:" and not database.startswith("file:"):
+                Path(database).parent.mkdir(parents=True, exist_ok=True)
             created = create_engine(
                 parsed, connect_args={"check_same_thread": False, "timeout": 30}
             )

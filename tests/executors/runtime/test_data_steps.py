@@ -344,3 +344,25 @@ async def test_file_step_saves_without_overwriting_and_lists(tmp_path: Path) -> 
     assert [d.value["name"] for d in listed.documents] == ["a (1).pdf", "a.pdf"]
     evil = await package.run("evil", [Document.from_value(doc)], config=config)
     assert evil.error is not None and "plain file name" in evil.error.message
+
+
+async def test_db_step_makes_the_folder_of_a_sqlite_file(tmp_path: Path) -> None:
+    """A package's default database may live in a folder nobody has made yet."""
+    url = f"sqlite:///{tmp_path / 'not' / 'yet' / 'made.db'}"
+    source = textwrap.dedent(
+        f"""
+        name: folders
+        version: '1'
+        service: {{path: folders}}
+        processes:
+          p:
+            steps:
+              - db: {{url: '"{url}"', sql: 'CREATE TABLE t (x INTEGER)'}}
+              - db: {{url: '"{url}"', sql: 'SELECT count(*) AS n FROM t'}}
+              - return: {{}}
+        """
+    )
+    result = await CompiledPackage.compile(load_package(source)).run("p", [Document.from_value({})])
+    assert result.status == "ok", result.error
+    assert [d.value for d in result.documents] == [{"n": 0}]
+    assert (tmp_path / "not" / "yet" / "made.db").is_file()
