@@ -119,7 +119,8 @@ def test_wait_then_the_result_is_called_back(fs: httpx.Client, receiver: Receive
     assert body["invokeType"] == "WAIT"
     assert (body["token"], body["tenantId"]) == ("tok-slow", "ten-1")
     assert body["waitMessage"] == "Working on it"
-    assert 0.5 <= waited < 0.9, waited  # the sync timeout plus a small margin
+    # The sync timeout plus a margin for a loaded CI machine; the process itself runs longer.
+    assert 0.5 <= waited < 1.2, waited
     assert receiver.of("tok-slow") == []  # the process is still running
 
     calls = assert_eventually(lambda: _calls(receiver, "tok-slow", 1), timeout_s=10)
