@@ -251,6 +251,8 @@ class _ExecutionStream:
             first = await out.get()
             if first is self._END:
                 return
+            # One loop turn: executions finishing in this same turn join the batch.
+            await asyncio.sleep(0)
             batch = pb.ResultBatch()
             _add(batch, first)
             while not out.empty() and len(batch.results) < batch_max:
