@@ -25,6 +25,7 @@ from gateway.errors import GatewayError, api_problem
 from gateway.flow.asgi import Receive, Scope, Send
 from gateway.flow.routes import FlowEndpoints
 from gateway.history import History, HistoryStore
+from gateway.history_writer import HistoryWriterProcess
 from gateway.outbox import Outbox
 from gateway.reconcile import Reconciler
 from gateway.routing import ExecutorPool
@@ -90,6 +91,11 @@ def create_app(settings: GatewaySettings) -> GatewayApp:
         )
         api.state.control = control
         outbox = Outbox(store.engine)
+        writer = (
+            HistoryWriterProcess(settings.store_url) if settings.history_writer_process else None
+        )
+        if writer is not None and settings.history_enabled:
+            await writer.start()
         history = History(
             HistoryStore(store.engine),
             enabled=settings.history_enabled,
@@ -100,6 +106,7 @@ def create_app(settings: GatewaySettings) -> GatewayApp:
             max_rows=settings.history_max_rows,
             document_max_bytes=settings.history_document_max_bytes,
             prune_also=outbox.prune,
+            sink=writer.write if writer is not None else None,
         )
         sender = CallbackSender(
             outbox,
@@ -136,6 +143,8 @@ def create_app(settings: GatewaySettings) -> GatewayApp:
             await waiting.stop()
             await sender.stop()
             await history.stop()
+            if writer is not None:
+                await writer.stop()
             await control.stop()
             await pool.close()
             store.close()

@@ -18,7 +18,7 @@ import contextlib
 import logging
 import time
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import Any, NamedTuple
 
 import orjson
@@ -256,6 +256,7 @@ class History:
         prune_interval_s: float = 60.0,
         document_max_bytes: int = 256 * 1024,
         prune_also: Callable[[float], int] | None = None,
+        sink: Callable[[list[tuple[Any, ...]]], Awaitable[None]] | None = None,
     ) -> None:
         self.store = store
         self.enabled = enabled
@@ -271,6 +272,9 @@ class History:
         self._prune_interval_s = prune_interval_s
         self._document_max_bytes = document_max_bytes
         self._prune_also = prune_also  # e.g. delivered callbacks, by the same age
+        # Where batches go: by default inserted from a thread; the gateway hands them to a
+        # writer process instead (history_writer.py says why).
+        self._sink = sink
         self._wake = asyncio.Event()
         self._tasks: list[asyncio.Task[None]] = []
         self.dropped = 0
@@ -308,7 +312,10 @@ class History:
         """Write everything queued so far."""
         while self._queue:
             taken = [self._queue.popleft() for _ in range(min(len(self._queue), self._batch))]
-            await asyncio.to_thread(self._write, taken)
+            if self._sink is not None:
+                await self._sink(taken)
+            else:
+                await asyncio.to_thread(self._write, taken)
 
     def _write(self, rows: list[tuple[Any, ...]]) -> None:
         self.store.insert_many(rows)

@@ -93,6 +93,11 @@ class GatewaySettings(BaseSettings):
     history_flush_interval_s: float = Field(
         0.5, gt=0, description="How often queued summaries are written, in one batch."
     )
+    history_writer_process: bool = Field(
+        True,
+        description="Insert history rows from a child process (measured: in a thread they cost "
+        "the gateway several times SQLite's own work); false: from a thread.",
+    )
     history_batch: int = Field(500, ge=1, description="Rows per batch insert.")
     history_queue_max: int = Field(
         50_000, ge=1, description="Summaries queued in memory at most; older ones are dropped."

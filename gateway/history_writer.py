@@ -1,0 +1,97 @@
+"""Execution history rows written by a child process, off the gateway's event-loop process.
+
+Measured (scripts/history_bench.py): inserting the rows in a thread of the gateway cost it
+~16-19 µs of CPU per request end to end, though SQLite's own work is ~4 µs a row: the thread
+competes with the event loop for the GIL and the cores. Handing each batch to a child over a pipe
+costs the gateway one write per batch. The child runs `python -m gateway.history_writer URL`,
+reads length-prefixed JSON batches from stdin and inserts each with one executemany; it exits
+when stdin closes, after writing everything it was given.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import struct
+import sys
+from typing import Any
+
+import orjson
+
+log = logging.getLogger("flowhost.gateway")
+
+_HEADER = struct.Struct(">I")
+
+
+class HistoryWriterProcess:
+    """The gateway's side: start the child, hand it batches, restart it if it died."""
+
+    def __init__(self, url: str) -> None:
+        self._url = url
+        self._process: asyncio.subprocess.Process | None = None
+
+    async def start(self) -> None:
+        self._process = await asyncio.create_subprocess_exec(
+            sys.executable, "-m", "gateway.history_writer", self._url, stdin=asyncio.subprocess.PIPE
+        )
+
+    async def write(self, rows: list[tuple[Any, ...]]) -> None:
+        """Hand a batch over; raises OSError when the child cannot take it (then restarts it)."""
+        process = self._process
+        if process is None or process.returncode is not None or process.stdin is None:
+            log.warning("history writer process is gone; starting a new one")
+            await self.start()
+            process = self._process
+            assert process is not None and process.stdin is not None
+        payload = orjson.dumps(rows)
+        try:
+            process.stdin.write(_HEADER.pack(len(payload)) + payload)
+            await process.stdin.drain()
+        except (BrokenPipeError, ConnectionResetError) as error:
+            self._process = None
+            raise OSError(f"history writer process failed: {error}") from None
+
+    async def stop(self, timeout_s: float = 10.0) -> None:
+        """Close its input and wait for it to write what it has."""
+        process, self._process = self._process, None
+        if process is None or process.stdin is None:
+            return
+        with contextlib.suppress(BrokenPipeError, ConnectionResetError):
+            process.stdin.close()
+            await process.stdin.wait_closed()
+        try:
+            await asyncio.wait_for(process.wait(), timeout_s)
+        except TimeoutError:
+            process.kill()
+            await process.wait()
+
+
+def main(url: str) -> int:
+    from gateway.history import HistoryStore
+    from gateway.store import Store
+
+    logging.basicConfig(level="INFO", format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    store = Store(url)
+    history = HistoryStore(store.engine)
+    source = sys.stdin.buffer
+    try:
+        while header := source.read(_HEADER.size):
+            if len(header) < _HEADER.size:
+                break
+            (size,) = _HEADER.unpack(header)
+            payload = source.read(size)
+            if len(payload) < size:
+                break
+            rows = [tuple(row) for row in orjson.loads(payload)]
+            try:
+                history.insert_many(rows)
+            except Exception:
+                log.exception("history writer: %d rows not written", len(rows))
+    finally:
+        store.close()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1]))
