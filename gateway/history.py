@@ -32,6 +32,7 @@ from sqlalchemy import (
     Table,
     Text,
     delete,
+    func,
     select,
 )
 from sqlalchemy.engine import Engine
@@ -237,7 +238,7 @@ class HistoryStore:
 
     def count(self) -> int:
         with self._engine.connect() as conn:
-            return len(list(conn.execute(select(executions.c.id)).scalars()))
+            return int(conn.scalar(select(func.count()).select_from(executions)) or 0)
 
 
 class History:
