@@ -18,6 +18,8 @@ RUN pip install --no-cache-dir .
 
 RUN useradd --create-home flowhost && mkdir -p /data /shared && chown flowhost /data /shared
 USER flowhost
+# Relative paths in packages (a SQLite file, a folder) resolve here, as under `flowhost up`.
+WORKDIR /data
 ENV FLOWHOST_DATA_DIR=/data PYTHONUNBUFFERED=1
 ENTRYPOINT ["flowhost"]
 CMD ["--help"]

@@ -51,6 +51,7 @@ class Child:
     args: list[str]
     env: dict[str, str]
     log_path: Path
+    workdir: Path
     process: subprocess.Popen[bytes] | None = None
     restarts: int = 0
     next_start: float = 0.0
@@ -58,7 +59,13 @@ class Child:
     def start(self) -> None:
         log = self.log_path.open("ab")
         self.process = subprocess.Popen(
-            self.args, env=self.env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
+            self.args,
+            env=self.env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+            # Relative paths in packages (a SQLite file, a folder) land in the data folder.
+            cwd=self.workdir,
         )
         log.close()
 
@@ -104,6 +111,7 @@ class Cluster:
                         }
                     ),
                     logs / f"executor-{i + 1}.log",
+                    self.data_dir,
                 )
             )
         self.children.append(
@@ -120,6 +128,7 @@ class Cluster:
                     }
                 ),
                 logs / "gateway.log",
+                self.data_dir,
             )
         )
         for child in self.children:
