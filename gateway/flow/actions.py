@@ -69,6 +69,18 @@ def configuration(service: DeployedService, values: list[Any] | None) -> dict[st
     return config
 
 
+def flow_facts(request: dict[str, Any], user: RuntimeUser, execution_id: str) -> dict[str, str]:
+    """What a process sees as $flow: the request's facts, the runtime user, the execution id."""
+    flow = {name: str(request[name]) for name in _FLOW_FIELDS if request.get(name)}
+    flow["user"] = user.name
+    flow["runtime"] = user.runtime
+    flow["execution_id"] = execution_id
+    culture = request.get("culture")
+    if culture:
+        flow["culture"] = orjson.dumps(culture).decode()
+    return flow
+
+
 def build_execution(
     service: DeployedService,
     action: DeployedAction,
@@ -81,13 +93,7 @@ def build_execution(
         document = action.request.to_document(request.get("inputs"))
     except FlowValueError as error:
         raise BadRequest(str(error), code="invalid_input") from None
-    flow = {name: str(request[name]) for name in _FLOW_FIELDS if request.get(name)}
-    flow["user"] = user.name
-    flow["runtime"] = user.runtime
-    flow["execution_id"] = execution_id
-    culture = request.get("culture")
-    if culture:
-        flow["culture"] = orjson.dumps(culture).decode()
+    flow = flow_facts(request, user, execution_id)
     return Execution(
         deployment=service.key,
         process=action.spec.process,

@@ -21,7 +21,7 @@ from gateway.errors import (
     GatewayError,
     NotFound,
 )
-from gateway.flow.actions import configuration
+from gateway.flow.actions import configuration, flow_facts
 from gateway.flow.listfilter import FilterError, normalise
 from gateway.flow.objects import DeployedData
 from gateway.flow.scalars import Invalid
@@ -31,7 +31,6 @@ from gateway.services import DeployedService
 from gateway.translate import Execution, ExecutionResult
 
 # Request fields that become $flow facts for the process (as for message actions).
-_FLOW_FIELDS = ("token", "tenantId", "stateId", "callbackUri")
 # Step error codes that are the caller's mistake, not the service's.
 _CLIENT_CODES = {
     "invalid_filter": 400,
@@ -52,17 +51,6 @@ def parse_request(body: bytes, what: str) -> dict[str, Any]:
     if not isinstance(request, dict):
         raise BadRequest(f"body is not a {what}: expected a JSON object", code="not_a_request")
     return request
-
-
-def flow_facts(request: dict[str, Any], user: RuntimeUser, execution_id: str) -> dict[str, str]:
-    flow = {name: str(request[name]) for name in _FLOW_FIELDS if request.get(name)}
-    flow["user"] = user.name
-    flow["runtime"] = user.runtime
-    flow["execution_id"] = execution_id
-    culture = request.get("culture")
-    if culture:
-        flow["culture"] = orjson.dumps(culture).decode()
-    return flow
 
 
 def failure(process: str, result: ExecutionResult) -> GatewayError:

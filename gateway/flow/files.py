@@ -16,7 +16,7 @@ from gateway.auth import RuntimeUser
 from gateway.errors import BadRequest, ExecutionFailed, NotFound, PayloadTooLarge, Unavailable
 from gateway.executor_client import UploadCall
 from gateway.flow import data
-from gateway.flow.actions import configuration
+from gateway.flow.actions import configuration, flow_facts
 from gateway.flow.asgi import Receive, Scope, header
 from gateway.flow.multipart import MultipartReader
 from gateway.flow.scalars import format_scalar
@@ -79,7 +79,7 @@ def _execution(
         process=process,
         documents=[],
         config=configuration(service, request.get("configurationValues")),
-        flow=data.flow_facts(request, user, execution_id),
+        flow=flow_facts(request, user, execution_id),
         execution_id=execution_id,
     )
 
