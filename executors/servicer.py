@@ -11,6 +11,7 @@ import grpc
 
 from executors import translate
 from executors.host import Host, Rejected, failure_result
+from executors.runtime.documents import Document
 from executors.runtime.engine import ProcessResult
 from executors.runtime.package import PackageInvalid
 from executors.uploads import SpooledUpload, UploadTooLarge
@@ -93,18 +94,10 @@ class ExecutorServicer(pb_grpc.ExecutorServicer):  # type: ignore[misc]  # gener
                     0, "upload_incomplete", "the upload ended before its execution", retryable=False
                 )
             await upload.complete()
-            task = self._host.start(
-                request.deployment,
-                request.process,
+            task = start_execution(
+                self._host,
+                request,
                 upload.document(translate.documents_from_proto(list(request.documents))),
-                props=dict(request.properties),
-                config=dict(request.config),
-                flow=dict(request.flow),
-                timeout_s=request.timeout_ms / 1000 if request.timeout_ms else None,
-                execution_id=request.execution_id,
-                record=request.record,
-                data_type=request.data.type,
-                list_filter=translate.list_filter_from_proto(request.data),
             )
             return translate.result_to_proto(0, await task)
         except UploadTooLarge as too_large:
@@ -128,6 +121,29 @@ class ExecutorServicer(pb_grpc.ExecutorServicer):  # type: ignore[misc]  # gener
         finally:
             reader.cancel()
             stream.abandon()
+
+
+def start_execution(
+    host: Host,
+    request: pb.ExecuteRequest,
+    documents: list[Document],
+    progress: Callable[[str], None] | None = None,
+) -> asyncio.Task[ProcessResult]:
+    """Start what an ExecuteRequest asks for (raises Rejected); the stream and uploads share it."""
+    return host.start(
+        request.deployment,
+        request.process,
+        documents,
+        props=dict(request.properties),
+        config=dict(request.config),
+        flow=dict(request.flow),
+        timeout_s=request.timeout_ms / 1000 if request.timeout_ms else None,
+        execution_id=request.execution_id,
+        record=request.record,
+        data_type=request.data.type,
+        list_filter=translate.list_filter_from_proto(request.data),
+        progress=progress,
+    )
 
 
 class _ExecutionStream:
@@ -173,18 +189,10 @@ class _ExecutionStream:
 
     def _start(self, request: pb.ExecuteRequest) -> None:
         try:
-            task = self._host.start(
-                request.deployment,
-                request.process,
+            task = start_execution(
+                self._host,
+                request,
                 translate.documents_from_proto(list(request.documents)),
-                props=dict(request.properties),
-                config=dict(request.config),
-                flow=dict(request.flow),
-                timeout_s=request.timeout_ms / 1000 if request.timeout_ms else None,
-                execution_id=request.execution_id,
-                record=request.record,
-                data_type=request.data.type,
-                list_filter=translate.list_filter_from_proto(request.data),
                 progress=self._progress_sink(request.id) if request.detachable else None,
             )
         except Rejected as rejected:
