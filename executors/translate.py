@@ -3,10 +3,12 @@ knows protobuf."""
 
 from __future__ import annotations
 
+import base64
 from typing import Any
 
 import orjson
 
+from executors.runtime.context import RECORD_LIMIT, StepTrace
 from executors.runtime.documents import Document
 from executors.runtime.engine import ProcessResult
 from executors.runtime.package import Issue, Package
@@ -42,20 +44,57 @@ def result_to_proto(request_id: int, result: ProcessResult) -> pb.ExecuteResult:
                 retryable=result.error.retryable,
             )
         )
-    for step in result.trace:
-        message.trace.append(
-            pb.StepTrace(
-                path=step.path,
-                type=step.type,
-                duration_us=step.duration_us,
-                documents_in=step.documents_in,
-                documents_out=step.documents_out,
-                error=step.error,
-                inputs=step.inputs or (),
-                outputs=step.outputs or (),
-            )
-        )
+    if result.trace:
+        message.trace, message.recorded = trace_json(result.trace)
     return message
+
+
+def trace_json(trace: list[StepTrace]) -> tuple[bytes, bool]:
+    """The step trace as the JSON the execution history stores (see the proto), and whether it
+    holds recorded documents."""
+    recorded = False
+    steps: list[Any] = []
+    for step in trace:
+        if step.inputs is None and step.outputs is None:
+            steps.append(
+                (
+                    step.path,
+                    step.type,
+                    step.duration_us,
+                    step.documents_in,
+                    step.documents_out,
+                    step.error,
+                )
+            )
+            continue
+        recorded = True
+        steps.append(
+            {
+                "path": step.path,
+                "type": step.type,
+                "duration_us": step.duration_us,
+                "documents_in": step.documents_in,
+                "documents_out": step.documents_out,
+                "error": step.error,
+                "inputs": [_recorded(d) for d in step.inputs or ()],
+                "outputs": [_recorded(d) for d in step.outputs or ()],
+            }
+        )
+    return orjson.dumps(steps), recorded
+
+
+def _recorded(data: bytes) -> dict[str, Any]:
+    """A recorded document as text (base64 when not UTF-8), cut at RECORD_LIMIT bytes."""
+    part = data[:RECORD_LIMIT]
+    truncated = len(part) < len(data)
+    # A cut can split a character: up to three bytes of it may be dropped from the end.
+    for drop in range(4 if truncated else 1):
+        try:
+            text = part[: len(part) - drop].decode()
+        except UnicodeDecodeError:
+            continue
+        return {"text": text, "size": len(data), "truncated": truncated}
+    return {"base64": base64.b64encode(part).decode(), "size": len(data), "truncated": truncated}
 
 
 def progress_to_proto(request_id: int, message: str) -> pb.Progress:

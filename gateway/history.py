@@ -13,7 +13,6 @@ execution recorded them (process mode `general`, or a request asking for a debug
 from __future__ import annotations
 
 import asyncio
-import base64
 import contextlib
 import logging
 import time
@@ -37,7 +36,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.engine import Engine
 
-from gateway.translate import ExecutionResult, StepTiming
+from gateway.translate import ExecutionResult
 
 log = logging.getLogger("flowhost.gateway")
 
@@ -90,31 +89,24 @@ _STEP_KEYS = ("path", "type", "duration_us", "documents_in", "documents_out", "e
 
 
 def to_row(summary: Summary, document_max_bytes: int) -> tuple[Any, ...]:
-    """A row in `COLUMNS` order. Traces without documents are kept compact (a list per step);
-    this runs for every execution, so it stays cheap."""
+    """A row in `COLUMNS` order. This runs for every execution, so it only gathers: the
+    executor sent the trace already encoded as the JSON this table stores."""
     result = summary.result
     error = summary.error
     step = ""
     status = "lost"
-    trace: bytes = b"[]"
+    trace = "[]"
     recorded = False
     if result is not None:
         status = result.status
         if result.error is not None:
             error = error or result.error.message
             step = result.error.step_path
-        timings = result.trace
-        recorded = any(t.inputs or t.outputs for t in timings)
+        recorded = result.recorded
         if recorded:
-            budget = [document_max_bytes]
-            trace = orjson.dumps([_step(t, budget) for t in timings])
-        elif timings:
-            trace = orjson.dumps(
-                [
-                    (t.path, t.type, t.duration_us, t.documents_in, t.documents_out, t.error)
-                    for t in timings
-                ]
-            )
+            trace = _within_budget(result.trace, document_max_bytes)
+        else:
+            trace = result.trace.decode()
     return (
         summary.execution_id,
         summary.runtime,
@@ -130,40 +122,28 @@ def to_row(summary: Summary, document_max_bytes: int) -> tuple[Any, ...]:
         step,
         error,
         int(recorded),
-        trace.decode(),
+        trace,
     )
 
 
-def _step(timing: StepTiming, budget: list[int]) -> dict[str, Any]:
-    step: dict[str, Any] = {
-        "path": timing.path,
-        "type": timing.type,
-        "duration_us": timing.duration_us,
-        "documents_in": timing.documents_in,
-        "documents_out": timing.documents_out,
-        "error": timing.error,
-    }
-    if timing.inputs or timing.outputs:
-        step["inputs"] = [_document(d, budget) for d in timing.inputs]
-        step["outputs"] = [_document(d, budget) for d in timing.outputs]
-    return step
+def _within_budget(trace: bytes, budget: int) -> str:
+    """A recorded trace with its documents cut to `budget` bytes in all, in step order."""
+    steps = orjson.loads(trace)
+    for step in steps:
+        if not isinstance(step, dict):
+            continue
+        for document in (*step.get("inputs", ()), *step.get("outputs", ())):
+            key = "text" if "text" in document else "base64"
+            content = document[key]
+            if len(content) > budget:
+                document[key] = content[:budget]
+                document["truncated"] = True
+            budget = max(0, budget - len(content))
+    return orjson.dumps(steps).decode()
 
 
 def _expand(step: Any) -> dict[str, Any]:
     return dict(zip(_STEP_KEYS, step, strict=True)) if isinstance(step, list) else dict(step)
-
-
-def _document(data: bytes, budget: list[int]) -> dict[str, Any]:
-    """A recorded document as text (or base64 when not UTF-8), within the execution's budget."""
-    allowed = max(0, min(len(data), budget[0]))
-    budget[0] -= allowed
-    part = data[:allowed]
-    truncated = allowed < len(data)
-    try:
-        return {"text": part.decode(), "size": len(data), "truncated": truncated}
-    except UnicodeDecodeError:
-        encoded = base64.b64encode(part).decode()
-        return {"base64": encoded, "size": len(data), "truncated": truncated}
 
 
 class HistoryStore:

@@ -50,18 +50,6 @@ class ExecutionError:
 
 
 @dataclass(frozen=True, slots=True)
-class StepTiming:
-    path: str
-    type: str
-    duration_us: int
-    documents_in: int
-    documents_out: int
-    error: str
-    inputs: tuple[bytes, ...] = ()  # recorded documents (size-capped), when recorded
-    outputs: tuple[bytes, ...] = ()
-
-
-@dataclass(frozen=True, slots=True)
 class ExecutionResult:
     status: str  # ok | failed | deadline | cancelled | rejected
     documents: list[tuple[bytes, dict[str, str]]]
@@ -69,7 +57,10 @@ class ExecutionResult:
     faults: dict[str, str] = field(default_factory=dict)
     error: ExecutionError | None = None
     duration_us: int = 0
-    trace: tuple[StepTiming, ...] = ()
+    # The step trace as JSON, in the form the history stores (executor.proto, ExecuteResult);
+    # `recorded` when it holds step documents.
+    trace: bytes = b"[]"
+    recorded: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -158,23 +149,9 @@ def result_from_proto(message: pb.ExecuteResult) -> ExecutionResult:
         faults=dict(message.faults),
         error=error,
         duration_us=message.duration_us,
-        trace=tuple(_step(t) for t in message.trace),
+        trace=message.trace or b"[]",
+        recorded=message.recorded,
     )
-
-
-def _step(t: pb.StepTrace) -> StepTiming:
-    if t.inputs or t.outputs:
-        return StepTiming(
-            t.path,
-            t.type,
-            t.duration_us,
-            t.documents_in,
-            t.documents_out,
-            t.error,
-            tuple(t.inputs),
-            tuple(t.outputs),
-        )
-    return StepTiming(t.path, t.type, t.duration_us, t.documents_in, t.documents_out, t.error)
 
 
 def info_from_proto(message: pb.DescribeReply) -> ExecutorInfo:

@@ -56,11 +56,12 @@ def main() -> int:
             for name, target in order:
                 result = target.measure(body, args.connections, args.seconds)
                 rps[name].append(result.rps)
-                cpu[name].append(target.cpu_us_per_request[-1]["gateway"])
+                spent = target.cpu_us_per_request[-1]
+                cpu[name].append(spent["gateway"])
                 print(
                     f"round {round_ + 1}: {name:12} {result.rps:8.0f} req/s "
-                    f"p99 {result.p99_ms:.1f} ms errors {result.errors} "
-                    f"gateway CPU {cpu[name][-1]:.0f} us/request",
+                    f"p99 {result.p99_ms:.1f} ms errors {result.errors} CPU us/request: "
+                    + ", ".join(f"{process} {us:.1f}" for process, us in spent.items()),
                     flush=True,
                 )
     on = statistics.median(rps["history on"])
@@ -84,11 +85,12 @@ def micro(count: int = 50_000) -> int:
 
     from gateway.history import History, HistoryStore, Summary
     from gateway.store import Store
-    from gateway.translate import ExecutionResult, StepTiming
+    from gateway.translate import ExecutionResult
 
+    # The trace as the executor sends it (executors/translate.py, trace_json).
     trace = (
-        StepTiming("processes.quote.steps[0]", "map", 12, 1, 1, ""),
-        StepTiming("processes.quote.steps[1]", "return", 3, 1, 1, ""),
+        b'[["processes.quote.steps[0]","map",12,1,1,""],'
+        b'["processes.quote.steps[1]","return",3,1,0,""]]'
     )
     result = ExecutionResult("ok", [(b'{"total": 37.5, "sku": "AB-100"}', {})], trace=trace)
     with tempfile.TemporaryDirectory() as tmp, Store(f"sqlite:///{tmp}/h.db") as store:

@@ -166,7 +166,7 @@ class RunContext:
         if len(self.trace) < TRACE_LIMIT:
             self.trace.append(trace)
         if self.record:
-            trace.inputs = [document.raw[:RECORD_LIMIT] for document in documents]
+            trace.inputs = [document.raw for document in documents]
         start = time.perf_counter_ns()
         try:
             output = await node.step.run(documents, self)
@@ -206,7 +206,7 @@ class RunContext:
             trace.duration_us = (time.perf_counter_ns() - start) // 1000
         trace.documents_out = len(output)
         if self.record:
-            trace.outputs = [document.raw[:RECORD_LIMIT] for document in output]
+            trace.outputs = [document.raw for document in output]
         return output
 
     async def call(self, process: str, documents: list[Document]) -> list[Document]:

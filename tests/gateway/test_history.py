@@ -6,18 +6,24 @@ from __future__ import annotations
 import asyncio
 import time
 
+import orjson
 import pytest
 
 from gateway.history import COLUMNS, History, HistoryStore, Summary, to_row
 from gateway.store import Store
-from gateway.translate import ExecutionError, ExecutionResult, StepTiming
+from executors.runtime.context import StepTrace
+from executors.translate import trace_json
+from gateway.translate import ExecutionError, ExecutionResult
 
 
 def _summary(i: int, status: str = "ok", started: float | None = None) -> Summary:
     error = (
         ExecutionError("step_failed", "boom", "processes.p.steps[1]") if status != "ok" else None
     )
-    trace = (StepTiming("processes.p.steps[0]", "map", 12, 1, 1, "", (b'{"a":1}',), (b'{"b":2}',)),)
+    # Encoded by the executor's own encoder: the format both sides share.
+    trace, recorded = trace_json(
+        [StepTrace("processes.p.steps[0]", "map", 12, 1, 1, "", [b'{"a":1}'], [b'{"b":2}'])]
+    )
     return Summary(
         f"x-{i}",
         "default",
@@ -29,7 +35,7 @@ def _summary(i: int, status: str = "ok", started: float | None = None) -> Summar
         started if started is not None else time.time(),
         1.5,
         "FORWARD",
-        ExecutionResult(status, [], error=error, trace=trace),
+        ExecutionResult(status, [], error=error, trace=trace, recorded=recorded),
     )
 
 
@@ -92,14 +98,17 @@ def test_queries_filter_and_show_the_trace(history_store: HistoryStore) -> None:
 
 def test_recorded_documents_stay_within_the_budget() -> None:
     row = dict(zip(COLUMNS, to_row(_summary(1), document_max_bytes=10), strict=True))
-    assert '"truncated":true' in row["trace"]
     assert row["recorded"] == 1
+    (step,) = orjson.loads(row["trace"])
+    # 10 bytes in all: the input (7) whole, then 3 of the output.
+    assert step["inputs"] == [{"text": '{"a":1}', "size": 7, "truncated": False}]
+    assert step["outputs"] == [{"text": '{"b', "size": 7, "truncated": True}]
 
 
 def test_traces_without_documents_read_back_in_full(history_store: HistoryStore) -> None:
-    summary = _summary(1)._replace(
-        result=ExecutionResult("ok", [], trace=(StepTiming("p.steps[0]", "map", 7, 1, 1, ""),))
-    )
+    trace, recorded = trace_json([StepTrace("p.steps[0]", "map", 7, 1, 1)])
+    assert not recorded
+    summary = _summary(1)._replace(result=ExecutionResult("ok", [], trace=trace))
     history_store.insert_many([to_row(summary, 0)])
     shown = history_store.get("x-1")
     assert shown is not None and shown["recorded"] == 0

@@ -270,28 +270,8 @@ class ExecutionError(_message.Message):
     retryable: bool
     def __init__(self, code: _Optional[str] = ..., message: _Optional[str] = ..., step_path: _Optional[str] = ..., retryable: _Optional[bool] = ...) -> None: ...
 
-class StepTrace(_message.Message):
-    __slots__ = ("path", "type", "duration_us", "documents_in", "documents_out", "error", "inputs", "outputs")
-    PATH_FIELD_NUMBER: _ClassVar[int]
-    TYPE_FIELD_NUMBER: _ClassVar[int]
-    DURATION_US_FIELD_NUMBER: _ClassVar[int]
-    DOCUMENTS_IN_FIELD_NUMBER: _ClassVar[int]
-    DOCUMENTS_OUT_FIELD_NUMBER: _ClassVar[int]
-    ERROR_FIELD_NUMBER: _ClassVar[int]
-    INPUTS_FIELD_NUMBER: _ClassVar[int]
-    OUTPUTS_FIELD_NUMBER: _ClassVar[int]
-    path: str
-    type: str
-    duration_us: int
-    documents_in: int
-    documents_out: int
-    error: str
-    inputs: _containers.RepeatedScalarFieldContainer[bytes]
-    outputs: _containers.RepeatedScalarFieldContainer[bytes]
-    def __init__(self, path: _Optional[str] = ..., type: _Optional[str] = ..., duration_us: _Optional[int] = ..., documents_in: _Optional[int] = ..., documents_out: _Optional[int] = ..., error: _Optional[str] = ..., inputs: _Optional[_Iterable[bytes]] = ..., outputs: _Optional[_Iterable[bytes]] = ...) -> None: ...
-
 class ExecuteResult(_message.Message):
-    __slots__ = ("id", "status", "documents", "outcome", "faults", "error", "duration_us", "trace")
+    __slots__ = ("id", "status", "documents", "outcome", "faults", "error", "duration_us", "trace", "recorded")
     class FaultsEntry(_message.Message):
         __slots__ = ("key", "value")
         KEY_FIELD_NUMBER: _ClassVar[int]
@@ -307,6 +287,7 @@ class ExecuteResult(_message.Message):
     ERROR_FIELD_NUMBER: _ClassVar[int]
     DURATION_US_FIELD_NUMBER: _ClassVar[int]
     TRACE_FIELD_NUMBER: _ClassVar[int]
+    RECORDED_FIELD_NUMBER: _ClassVar[int]
     id: int
     status: Status
     documents: _containers.RepeatedCompositeFieldContainer[Document]
@@ -314,8 +295,9 @@ class ExecuteResult(_message.Message):
     faults: _containers.ScalarMap[str, str]
     error: ExecutionError
     duration_us: int
-    trace: _containers.RepeatedCompositeFieldContainer[StepTrace]
-    def __init__(self, id: _Optional[int] = ..., status: _Optional[_Union[Status, str]] = ..., documents: _Optional[_Iterable[_Union[Document, _Mapping]]] = ..., outcome: _Optional[str] = ..., faults: _Optional[_Mapping[str, str]] = ..., error: _Optional[_Union[ExecutionError, _Mapping]] = ..., duration_us: _Optional[int] = ..., trace: _Optional[_Iterable[_Union[StepTrace, _Mapping]]] = ...) -> None: ...
+    trace: bytes
+    recorded: bool
+    def __init__(self, id: _Optional[int] = ..., status: _Optional[_Union[Status, str]] = ..., documents: _Optional[_Iterable[_Union[Document, _Mapping]]] = ..., outcome: _Optional[str] = ..., faults: _Optional[_Mapping[str, str]] = ..., error: _Optional[_Union[ExecutionError, _Mapping]] = ..., duration_us: _Optional[int] = ..., trace: _Optional[bytes] = ..., recorded: _Optional[bool] = ...) -> None: ...
 
 class ResultBatch(_message.Message):
     __slots__ = ("results", "progress")
