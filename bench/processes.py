@@ -26,6 +26,14 @@ def cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / _TICK
 
 
+def children(pid: int) -> list[int]:
+    """The direct child processes of a process (the gateway's history writer, say)."""
+    found: list[int] = []
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        found.extend(int(c) for c in (task / "children").read_text().split())
+    return found
+
+
 def wait_http(url: str, timeout_s: float = 30.0, method: str = "GET") -> None:
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:

@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
 import struct
 import sys
 from typing import Any
@@ -72,6 +73,7 @@ def main(url: str) -> int:
     from gateway.store import Store
 
     logging.basicConfig(level="INFO", format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    run_at_idle_priority()
     store = Store(url)
     history = HistoryStore(store.engine)
     source = sys.stdin.buffer
@@ -91,6 +93,19 @@ def main(url: str) -> int:
     finally:
         store.close()
     return 0
+
+
+def run_at_idle_priority() -> None:
+    """Only use a core nothing else wants: the inserts (~3 µs a row) then never take a core
+    from the gateway or the executor. Measured (scripts/history_bench.py, two cores): history
+    on vs off -6.8%/-8.7%/-9.9% at normal priority, -4.4% to -6.5% at idle priority. When the
+    machine stays saturated, the writer falls behind and the gateway's bounded queue drops (and
+    logs) the oldest rows rather than slow requests down."""
+    try:
+        os.sched_setscheduler(0, os.SCHED_IDLE, os.sched_param(0))
+    except (AttributeError, OSError):  # not Linux
+        with contextlib.suppress(OSError):
+            os.nice(19)
 
 
 if __name__ == "__main__":
