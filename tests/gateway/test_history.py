@@ -9,10 +9,10 @@ import time
 import orjson
 import pytest
 
-from gateway.history import COLUMNS, History, HistoryStore, Summary, to_row
-from gateway.store import Store
 from executors.runtime.context import StepTrace
 from executors.translate import trace_json
+from gateway.history import COLUMNS, History, HistoryStore, Summary, to_row
+from gateway.store import Store
 from gateway.translate import ExecutionError, ExecutionResult
 
 
