@@ -8,6 +8,7 @@ import logging
 import uvicorn
 
 from gateway.app import create_app
+from gateway.http_protocol import CoalescingHttpToolsProtocol
 from gateway.settings import GatewaySettings
 
 
@@ -29,6 +30,7 @@ def main(settings: GatewaySettings | None = None) -> None:
         date_header=False,
         log_level=settings.log_level.lower(),
         timeout_graceful_shutdown=10,
+        http=CoalescingHttpToolsProtocol,  # one write per response (http_protocol.py: why)
     )
     tune_gc()
     uvicorn.Server(config).run()

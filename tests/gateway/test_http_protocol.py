@@ -1,0 +1,97 @@
+"""The gateway's HTTP protocol (uvicorn's, with one write per loop turn) on a real socket:
+responses arrive whole and in order, streamed bodies too, keep-alive and `Connection: close`
+behave as before."""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+import threading
+import time
+from collections.abc import Iterator
+
+import httpx
+import pytest
+import uvicorn
+
+from cli.up import free_port_run
+from gateway.flow.asgi import Receive, Scope, Send
+from gateway.http_protocol import CoalescingHttpToolsProtocol
+
+CHUNKS = 300
+
+
+async def app(scope: Scope, receive: Receive, send: Send) -> None:
+    if scope["type"] != "http":
+        return
+    body = (await receive()).get("body", b"")
+    if scope["path"] == "/stream":
+        await send({"type": "http.response.start", "status": 200, "headers": []})
+        for i in range(CHUNKS):
+            await send({"type": "http.response.body", "body": b"%05d," % i, "more_body": True})
+            if i % 7 == 0:
+                await asyncio.sleep(0)  # some chunks in later loop turns
+        await send({"type": "http.response.body", "body": b"end"})
+        return
+    answer = b'{"echo": "' + body + b'"}'
+    headers = [
+        (b"content-type", b"application/json"),
+        (b"content-length", b"%d" % len(answer)),
+        (b"x-client-port", b"%d" % scope["client"][1]),
+    ]
+    await send({"type": "http.response.start", "status": 201, "headers": headers})
+    await send({"type": "http.response.body", "body": answer})
+
+
+@pytest.fixture(scope="module")
+def base_url() -> Iterator[str]:
+    port = free_port_run(1)
+    config = uvicorn.Config(
+        app, host="127.0.0.1", port=port, http=CoalescingHttpToolsProtocol, log_level="warning"
+    )
+    server = uvicorn.Server(config)
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 10
+    while not server.started and time.monotonic() < deadline:
+        time.sleep(0.02)
+    assert server.started, "uvicorn did not start"
+    yield f"http://127.0.0.1:{port}"
+    server.should_exit = True
+    thread.join(10)
+
+
+def test_responses_arrive_whole_on_a_kept_alive_connection(base_url: str) -> None:
+    client_ports = set()
+    with httpx.Client(base_url=base_url) as client:
+        for i in range(20):
+            response = client.post("/echo", content=b"n%d" % i)
+            assert response.status_code == 201
+            assert response.json() == {"echo": f"n{i}"}
+            assert response.headers["content-length"] == str(len(response.content))
+            client_ports.add(response.headers["x-client-port"])
+    assert len(client_ports) == 1  # all twenty over one kept-alive connection
+
+
+def test_a_streamed_body_arrives_complete_and_in_order(base_url: str) -> None:
+    response = httpx.get(f"{base_url}/stream")
+    assert response.status_code == 200
+    assert response.headers["transfer-encoding"] == "chunked"
+    parts = response.text.split(",")
+    assert parts[-1] == "end"
+    assert [int(p) for p in parts[:-1]] == list(range(CHUNKS))
+
+
+def test_connection_close_sends_the_response_then_closes(base_url: str) -> None:
+    host, port = base_url.removeprefix("http://").split(":")
+    with socket.create_connection((host, int(port)), timeout=5) as raw:
+        raw.sendall(
+            b"POST /echo HTTP/1.1\r\nHost: x\r\nConnection: close\r\nContent-Length: 2\r\n\r\nhi"
+        )
+        received = b""
+        while chunk := raw.recv(65536):  # until the server closes
+            received += chunk
+    head, _, body = received.partition(b"\r\n\r\n")
+    assert head.startswith(b"HTTP/1.1 201 ")
+    assert b"connection: close" in head.lower()
+    assert body == b'{"echo": "hi"}'
