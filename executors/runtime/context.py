@@ -136,6 +136,12 @@ class RunContext:
         parts += (b'"d":', document.raw, b"}")
         return b"".join(parts).decode()
 
+    def jq_variable(self, name: str, document: Document) -> Any:
+        """``$name`` for the jq subset that runs in Python (expressions.py)."""
+        if name == "docprops":
+            return document.properties
+        return {"config": self.config, "flow": self.flow, "props": self.props}[name]
+
     def _encode(self, name: str) -> bytes:
         source = {"config": self.config, "flow": self.flow, "props": self.props}[name]
         return orjson.dumps(source)
