@@ -16,6 +16,7 @@ import contextlib
 import itertools
 import logging
 from collections.abc import AsyncIterator, Callable, Iterable
+from typing import Any, Final, cast
 
 import grpc
 
@@ -64,6 +65,10 @@ class Detached:
     def cancel(self) -> None:
         self.connection._cancel(self.request_id)
         self.connection._release(self.request_id)
+
+
+#: What a detachable request's future holds when its sync timeout passed first.
+_PAST_SYNC_TIMEOUT: Final = object()
 
 
 class ExecutorConnection:
@@ -185,28 +190,43 @@ class ExecutorConnection:
         if not self.streaming:
             raise StreamBroken(f"executor {self.address} is not connected", sent=False)
         request_id = next(self._ids)
-        future: asyncio.Future[ExecutionResult] = asyncio.get_running_loop().create_future()
+        loop = asyncio.get_running_loop()
+        future: asyncio.Future[ExecutionResult] = loop.create_future()
         self._waiting[request_id] = future
         self._progress[request_id] = ""
         execution.detachable = True
         self._queue.append(translate.execution_to_proto(request_id, execution))
         self._queued.set()
+        # One future and one timer per request (this runs for every message action that
+        # carries a callbackUri): at sync_s the timer hands the request a fresh future for
+        # the eventual result and wakes the caller with _PAST_SYNC_TIMEOUT; nothing is
+        # cancelled.
+        timer = loop.call_later(sync_s, self._past_sync_timeout, request_id, future)
         try:
-            finished = await _within(future, sync_s)
-        except asyncio.CancelledError:
-            self._cancel(request_id)
+            outcome: Any = await future
+        except BaseException as error:  # cancelled, or the stream broke (StreamBroken)
+            if isinstance(error, asyncio.CancelledError):
+                self._cancel(request_id)
             self._release(request_id)
             raise
-        if finished:
+        finally:
+            timer.cancel()
+        if outcome is not _PAST_SYNC_TIMEOUT:
             self._release(request_id)
-            return future.result()
+            return cast(ExecutionResult, outcome)
         # Past the sync timeout: the executor keeps the result for us from now on.
+        later = self._waiting[request_id]
         self._queue.append(translate.detach_to_proto(request_id))
         self._queued.set()
-        detached = Detached(self, request_id, future, self._progress.pop(request_id, ""))
+        detached = Detached(self, request_id, later, self._progress.pop(request_id, ""))
         self._detached[request_id] = detached
-        future.add_done_callback(lambda _: self._release(request_id))
+        later.add_done_callback(lambda _: self._release(request_id))
         return detached
+
+    def _past_sync_timeout(self, request_id: int, future: asyncio.Future[Any]) -> None:
+        if not future.done():
+            self._waiting[request_id] = future.get_loop().create_future()
+            future.set_result(_PAST_SYNC_TIMEOUT)
 
     def _release(self, request_id: int) -> None:
         self._waiting.pop(request_id, None)
@@ -364,29 +384,3 @@ class UploadCall:
         """End the upload without running anything; the executor discards what it received."""
         if not self._reply.done():
             self._call.cancel()
-
-
-async def _within(future: asyncio.Future[ExecutionResult], seconds: float) -> bool:
-    """Whether `future` finishes within `seconds`; never cancels it. (What asyncio.wait does
-    for one future, with one timer and one waiter instead of sets and a task per call: this
-    runs for every message action that carries a callbackUri.)"""
-    if future.done():
-        return True
-    loop = asyncio.get_running_loop()
-    waiter: asyncio.Future[bool] = loop.create_future()
-
-    def finish(_: object) -> None:
-        if not waiter.done():
-            waiter.set_result(True)
-
-    def expire() -> None:
-        if not waiter.done():
-            waiter.set_result(False)
-
-    future.add_done_callback(finish)
-    timer = loop.call_later(seconds, expire)
-    try:
-        return await waiter
-    finally:
-        timer.cancel()
-        future.remove_done_callback(finish)
