@@ -8,6 +8,7 @@ from typing import Any
 
 import orjson
 
+from executors.host import Rejected
 from executors.runtime.context import RECORD_LIMIT, StepTrace
 from executors.runtime.documents import Document
 from executors.runtime.engine import ProcessResult
@@ -23,14 +24,55 @@ _STATUS = {
 
 
 def documents_from_proto(documents: list[pb.Document]) -> list[Document]:
-    return [Document.from_bytes(d.data, dict(d.properties)) for d in documents]
+    """The request's documents (raises Rejected when a document's properties are malformed)."""
+    return [
+        Document.from_bytes(d.data, string_map_from_proto(d.properties_json, "document properties"))
+        for d in documents
+    ]
+
+
+def string_map_from_proto(data: bytes, name: str) -> dict[str, str]:
+    """A string map as executor.proto carries it: a JSON object of strings, b"" meaning {}.
+
+    Only our own gateway sends these, but a malformed one is refused as a bad request (Rejected,
+    not retryable) rather than left to fail somewhere inside a step.
+    """
+    if not data:
+        return {}
+    try:
+        values = orjson.loads(data)
+    except orjson.JSONDecodeError as error:
+        raise _malformed(name, f"not JSON ({error})") from None
+    if type(values) is not dict:
+        raise _malformed(name, f"a JSON {_json_kind(values)}, not an object")
+    for key, value in values.items():
+        if type(value) is not str:
+            raise _malformed(name, f"not all strings: '{key}' is a JSON {_json_kind(value)}")
+    return values
+
+
+def _malformed(name: str, problem: str) -> Rejected:
+    return Rejected("bad_request", f"malformed request: {name} is {problem}", retryable=False)
+
+
+def _json_kind(value: Any) -> str:
+    kinds = {dict: "object", list: "array", str: "string", bool: "boolean", type(None): "null"}
+    return kinds.get(type(value), "number")
+
+
+def _string_map_to_proto(values: dict[str, str]) -> bytes:
+    # b"" for {}: most documents carry no properties, and then there is nothing to encode.
+    return orjson.dumps(values) if values else b""
 
 
 def result_to_proto(request_id: int, result: ProcessResult) -> pb.ExecuteResult:
     message = pb.ExecuteResult(
         id=request_id,
         status=_STATUS.get(result.status, pb.STATUS_FAILED),
-        documents=[pb.Document(data=d.raw, properties=d.properties) for d in result.documents],
+        documents=[
+            pb.Document(data=d.raw, properties_json=_string_map_to_proto(d.properties))
+            for d in result.documents
+        ],
         outcome=result.outcome or "",
         faults=result.faults,
         duration_us=result.duration_us,

@@ -82,16 +82,33 @@ def execution_to_proto(request_id: int, execution: Execution) -> pb.ExecuteReque
         id=request_id,
         deployment=execution.deployment,
         process=execution.process,
-        documents=[pb.Document(data=data, properties=props) for data, props in execution.documents],
-        properties=execution.props,
-        config=execution.config,
-        flow=execution.flow,
+        documents=[
+            pb.Document(data=data, properties_json=_string_map_to_proto(props))
+            for data, props in execution.documents
+        ],
+        properties_json=_string_map_to_proto(execution.props),
+        config_json=_string_map_to_proto(execution.config),
+        flow_json=_string_map_to_proto(execution.flow),
         timeout_ms=execution.timeout_ms,
         execution_id=execution.execution_id,
         record=execution.record,
         data=_data_to_proto(execution),
         detachable=execution.detachable,
     )
+
+
+def _string_map_to_proto(values: dict[str, str]) -> bytes:
+    """A string map as executor.proto carries it: a JSON object, b"" for an empty one (most
+    documents have no properties, most requests no $props: nothing to encode)."""
+    return orjson.dumps(values) if values else b""
+
+
+def _string_map_from_proto(data: bytes) -> dict[str, str]:
+    """The inverse of _string_map_to_proto; the executor built it from its own dicts."""
+    if not data:
+        return {}
+    values: dict[str, str] = orjson.loads(data)
+    return values
 
 
 def _data_to_proto(execution: Execution) -> pb.DataContext | None:
@@ -144,7 +161,7 @@ def result_from_proto(message: pb.ExecuteResult) -> ExecutionResult:
         error = ExecutionError(e.code, e.message, e.step_path, e.retryable)
     return ExecutionResult(
         status=STATUS_NAMES.get(message.status, "failed"),
-        documents=[(d.data, dict(d.properties)) for d in message.documents],
+        documents=[(d.data, _string_map_from_proto(d.properties_json)) for d in message.documents],
         outcome=message.outcome,
         faults=dict(message.faults),
         error=error,

@@ -24,7 +24,7 @@ _sym_db = _symbol_database.Default()
 
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n!protos/flowhost/v1/executor.proto\x12\x0b\x66lowhost.v1\"\x11\n\x0f\x44\x65scribeRequest\"\\\n\rDescribeReply\x12\x0f\n\x07runtime\x18\x01 \x01(\t\x12\x13\n\x0b\x65xecutor_id\x18\x02 \x01(\t\x12\x13\n\x0b\x64\x65ployments\x18\x03 \x03(\t\x12\x10\n\x08\x64raining\x18\x04 \x01(\x08\"!\n\x0fValidateRequest\x12\x0e\n\x06source\x18\x01 \x01(\t\"b\n\rValidateReply\x12&\n\x04spec\x18\x01 \x01(\x0b\x32\x18.flowhost.v1.PackageSpec\x12)\n\x06issues\x18\x02 \x03(\x0b\x32\x19.flowhost.v1.PackageIssue\"-\n\x0cPackageIssue\x12\x0c\n\x04path\x18\x01 \x01(\t\x12\x0f\n\x07message\x18\x02 \x01(\t\"\xf9\x02\n\x0bPackageSpec\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x0f\n\x07version\x18\x02 \x01(\t\x12\x14\n\x0cservice_path\x18\x03 \x01(\t\x12\x0f\n\x07summary\x18\x04 \x01(\t\x12/\n\rconfiguration\x18\x05 \x03(\x0b\x32\x18.flowhost.v1.ConfigValue\x12\x38\n\x08profiles\x18\x06 \x03(\x0b\x32&.flowhost.v1.PackageSpec.ProfilesEntry\x12$\n\x07\x61\x63tions\x18\x07 \x03(\x0b\x32\x13.flowhost.v1.Action\x12%\n\x04\x64\x61ta\x18\x08 \x03(\x0b\x32\x17.flowhost.v1.DataAction\x12(\n\x05\x66iles\x18\t \x03(\x0b\x32\x19.flowhost.v1.FileResource\x12\x11\n\tprocesses\x18\n \x03(\t\x1a/\n\rProfilesEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\"]\n\x0b\x43onfigValue\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x0c\n\x04type\x18\x02 \x01(\t\x12\x10\n\x08required\x18\x03 \x01(\x08\x12\x0f\n\x07\x64\x65\x66\x61ult\x18\x04 \x01(\t\x12\x0f\n\x07summary\x18\x05 \x01(\t\"\x9c\x01\n\x06\x41\x63tion\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x0f\n\x07process\x18\x02 \x01(\t\x12\x0f\n\x07request\x18\x03 \x01(\t\x12\x10\n\x08response\x18\x04 \x01(\t\x12\x17\n\x0fsync_timeout_ms\x18\x05 \x01(\r\x12\x14\n\x0cwait_message\x18\x06 \x01(\t\x12\x0f\n\x07summary\x18\x07 \x01(\t\x12\x10\n\x08outcomes\x18\x08 \x03(\t\"c\n\nDataAction\x12\x0c\n\x04type\x18\x01 \x01(\t\x12\x0f\n\x07profile\x18\x02 \x01(\t\x12\n\n\x02id\x18\x03 \x01(\t\x12\x0c\n\x04load\x18\x04 \x01(\t\x12\x0c\n\x04save\x18\x05 \x01(\t\x12\x0e\n\x06\x64\x65lete\x18\x06 \x01(\t\":\n\x0c\x46ileResource\x12\x0c\n\x04path\x18\x01 \x01(\t\x12\x0c\n\x04list\x18\x02 \x01(\t\x12\x0e\n\x06upload\x18\x03 \x01(\t\",\n\rDeployRequest\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\x0e\n\x06source\x18\x02 \x01(\t\"8\n\x0b\x44\x65ployReply\x12)\n\x06issues\x18\x01 \x03(\x0b\x32\x19.flowhost.v1.PackageIssue\"\x1e\n\x0fUndeployRequest\x12\x0b\n\x03key\x18\x01 \x01(\t\"\x0f\n\rUndeployReply\"\x86\x01\n\x08\x44ocument\x12\x0c\n\x04\x64\x61ta\x18\x01 \x01(\x0c\x12\x39\n\nproperties\x18\x02 \x03(\x0b\x32%.flowhost.v1.Document.PropertiesEntry\x1a\x31\n\x0fPropertiesEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\"\xbf\x04\n\x0e\x45xecuteRequest\x12\n\n\x02id\x18\x01 \x01(\x04\x12\x0e\n\x06\x63\x61ncel\x18\x02 \x01(\x08\x12\x12\n\ndeployment\x18\x03 \x01(\t\x12\x0f\n\x07process\x18\x04 \x01(\t\x12(\n\tdocuments\x18\x05 \x03(\x0b\x32\x15.flowhost.v1.Document\x12?\n\nproperties\x18\x06 \x03(\x0b\x32+.flowhost.v1.ExecuteRequest.PropertiesEntry\x12\x37\n\x06\x63onfig\x18\x07 \x03(\x0b\x32\'.flowhost.v1.ExecuteRequest.ConfigEntry\x12\x33\n\x04\x66low\x18\x08 \x03(\x0b\x32%.flowhost.v1.ExecuteRequest.FlowEntry\x12\x12\n\ntimeout_ms\x18\t \x01(\r\x12\x14\n\x0c\x65xecution_id\x18\n \x01(\t\x12\x0e\n\x06record\x18\x0b \x01(\x08\x12&\n\x04\x64\x61ta\x18\x0c \x01(\x0b\x32\x18.flowhost.v1.DataContext\x12\x12\n\ndetachable\x18\r \x01(\x08\x12\x0e\n\x06\x64\x65tach\x18\x0e \x01(\x08\x1a\x31\n\x0fPropertiesEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\x1a-\n\x0b\x43onfigEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\x1a+\n\tFlowEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\"=\n\x0cRequestBatch\x12-\n\x08requests\x18\x01 \x03(\x0b\x32\x1b.flowhost.v1.ExecuteRequest\"U\n\x0e\x45xecutionError\x12\x0c\n\x04\x63ode\x18\x01 \x01(\t\x12\x0f\n\x07message\x18\x02 \x01(\t\x12\x11\n\tstep_path\x18\x03 \x01(\t\x12\x11\n\tretryable\x18\x04 \x01(\x08\"\xca\x02\n\rExecuteResult\x12\n\n\x02id\x18\x01 \x01(\x04\x12#\n\x06status\x18\x02 \x01(\x0e\x32\x13.flowhost.v1.Status\x12(\n\tdocuments\x18\x03 \x03(\x0b\x32\x15.flowhost.v1.Document\x12\x0f\n\x07outcome\x18\x04 \x01(\t\x12\x36\n\x06\x66\x61ults\x18\x05 \x03(\x0b\x32&.flowhost.v1.ExecuteResult.FaultsEntry\x12*\n\x05\x65rror\x18\x06 \x01(\x0b\x32\x1b.flowhost.v1.ExecutionError\x12\x13\n\x0b\x64uration_us\x18\x07 \x01(\r\x12\r\n\x05trace\x18\t \x01(\x0c\x12\x10\n\x08recorded\x18\n \x01(\x08\x1a-\n\x0b\x46\x61ultsEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01J\x04\x08\x08\x10\t\"c\n\x0bResultBatch\x12+\n\x07results\x18\x01 \x03(\x0b\x32\x1a.flowhost.v1.ExecuteResult\x12\'\n\x08progress\x18\x02 \x03(\x0b\x32\x15.flowhost.v1.Progress\"0\n\x0b\x44\x61taContext\x12\x0c\n\x04type\x18\x01 \x01(\t\x12\x13\n\x0blist_filter\x18\x02 \x01(\x0c\"\\\n\x0bUploadChunk\x12\x0c\n\x04\x64\x61ta\x18\x01 \x01(\x0c\x12\x11\n\tmax_bytes\x18\x02 \x01(\x04\x12,\n\x07\x65xecute\x18\x03 \x01(\x0b\x32\x1b.flowhost.v1.ExecuteRequest\"\'\n\x08Progress\x12\n\n\x02id\x18\x01 \x01(\x04\x12\x0f\n\x07message\x18\x02 \x01(\t\")\n\x11TakeResultRequest\x12\x14\n\x0c\x65xecution_id\x18\x01 \x01(\t\"y\n\x0fTakeResultReply\x12%\n\x05state\x18\x01 \x01(\x0e\x32\x16.flowhost.v1.KeptState\x12*\n\x06result\x18\x02 \x01(\x0b\x32\x1a.flowhost.v1.ExecuteResult\x12\x13\n\x0b\x65xecutor_id\x18\x03 \x01(\t\"(\n\x10\x41\x63kResultRequest\x12\x14\n\x0c\x65xecution_id\x18\x01 \x01(\t\"\x10\n\x0e\x41\x63kResultReply*\x82\x01\n\x06Status\x12\x16\n\x12STATUS_UNSPECIFIED\x10\x00\x12\r\n\tSTATUS_OK\x10\x01\x12\x11\n\rSTATUS_FAILED\x10\x02\x12\x13\n\x0fSTATUS_DEADLINE\x10\x03\x12\x14\n\x10STATUS_CANCELLED\x10\x04\x12\x13\n\x0fSTATUS_REJECTED\x10\x05*>\n\tKeptState\x12\x10\n\x0cKEPT_UNKNOWN\x10\x00\x12\x10\n\x0cKEPT_RUNNING\x10\x01\x12\r\n\tKEPT_DONE\x10\x02\x32\xb7\x04\n\x08\x45xecutor\x12\x44\n\x08\x44\x65scribe\x12\x1c.flowhost.v1.DescribeRequest\x1a\x1a.flowhost.v1.DescribeReply\x12\x44\n\x08Validate\x12\x1c.flowhost.v1.ValidateRequest\x1a\x1a.flowhost.v1.ValidateReply\x12>\n\x06\x44\x65ploy\x12\x1a.flowhost.v1.DeployRequest\x1a\x18.flowhost.v1.DeployReply\x12\x44\n\x08Undeploy\x12\x1c.flowhost.v1.UndeployRequest\x1a\x1a.flowhost.v1.UndeployReply\x12\x42\n\x07\x45xecute\x12\x19.flowhost.v1.RequestBatch\x1a\x18.flowhost.v1.ResultBatch(\x01\x30\x01\x12@\n\x06Upload\x12\x18.flowhost.v1.UploadChunk\x1a\x1a.flowhost.v1.ExecuteResult(\x01\x12J\n\nTakeResult\x12\x1e.flowhost.v1.TakeResultRequest\x1a\x1c.flowhost.v1.TakeResultReply\x12G\n\tAckResult\x12\x1d.flowhost.v1.AckResultRequest\x1a\x1b.flowhost.v1.AckResultReplyb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n!protos/flowhost/v1/executor.proto\x12\x0b\x66lowhost.v1\"\x11\n\x0f\x44\x65scribeRequest\"\\\n\rDescribeReply\x12\x0f\n\x07runtime\x18\x01 \x01(\t\x12\x13\n\x0b\x65xecutor_id\x18\x02 \x01(\t\x12\x13\n\x0b\x64\x65ployments\x18\x03 \x03(\t\x12\x10\n\x08\x64raining\x18\x04 \x01(\x08\"!\n\x0fValidateRequest\x12\x0e\n\x06source\x18\x01 \x01(\t\"b\n\rValidateReply\x12&\n\x04spec\x18\x01 \x01(\x0b\x32\x18.flowhost.v1.PackageSpec\x12)\n\x06issues\x18\x02 \x03(\x0b\x32\x19.flowhost.v1.PackageIssue\"-\n\x0cPackageIssue\x12\x0c\n\x04path\x18\x01 \x01(\t\x12\x0f\n\x07message\x18\x02 \x01(\t\"\xf9\x02\n\x0bPackageSpec\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x0f\n\x07version\x18\x02 \x01(\t\x12\x14\n\x0cservice_path\x18\x03 \x01(\t\x12\x0f\n\x07summary\x18\x04 \x01(\t\x12/\n\rconfiguration\x18\x05 \x03(\x0b\x32\x18.flowhost.v1.ConfigValue\x12\x38\n\x08profiles\x18\x06 \x03(\x0b\x32&.flowhost.v1.PackageSpec.ProfilesEntry\x12$\n\x07\x61\x63tions\x18\x07 \x03(\x0b\x32\x13.flowhost.v1.Action\x12%\n\x04\x64\x61ta\x18\x08 \x03(\x0b\x32\x17.flowhost.v1.DataAction\x12(\n\x05\x66iles\x18\t \x03(\x0b\x32\x19.flowhost.v1.FileResource\x12\x11\n\tprocesses\x18\n \x03(\t\x1a/\n\rProfilesEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\"]\n\x0b\x43onfigValue\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x0c\n\x04type\x18\x02 \x01(\t\x12\x10\n\x08required\x18\x03 \x01(\x08\x12\x0f\n\x07\x64\x65\x66\x61ult\x18\x04 \x01(\t\x12\x0f\n\x07summary\x18\x05 \x01(\t\"\x9c\x01\n\x06\x41\x63tion\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x0f\n\x07process\x18\x02 \x01(\t\x12\x0f\n\x07request\x18\x03 \x01(\t\x12\x10\n\x08response\x18\x04 \x01(\t\x12\x17\n\x0fsync_timeout_ms\x18\x05 \x01(\r\x12\x14\n\x0cwait_message\x18\x06 \x01(\t\x12\x0f\n\x07summary\x18\x07 \x01(\t\x12\x10\n\x08outcomes\x18\x08 \x03(\t\"c\n\nDataAction\x12\x0c\n\x04type\x18\x01 \x01(\t\x12\x0f\n\x07profile\x18\x02 \x01(\t\x12\n\n\x02id\x18\x03 \x01(\t\x12\x0c\n\x04load\x18\x04 \x01(\t\x12\x0c\n\x04save\x18\x05 \x01(\t\x12\x0e\n\x06\x64\x65lete\x18\x06 \x01(\t\":\n\x0c\x46ileResource\x12\x0c\n\x04path\x18\x01 \x01(\t\x12\x0c\n\x04list\x18\x02 \x01(\t\x12\x0e\n\x06upload\x18\x03 \x01(\t\",\n\rDeployRequest\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\x0e\n\x06source\x18\x02 \x01(\t\"8\n\x0b\x44\x65ployReply\x12)\n\x06issues\x18\x01 \x03(\x0b\x32\x19.flowhost.v1.PackageIssue\"\x1e\n\x0fUndeployRequest\x12\x0b\n\x03key\x18\x01 \x01(\t\"\x0f\n\rUndeployReply\"C\n\x08\x44ocument\x12\x0c\n\x04\x64\x61ta\x18\x01 \x01(\x0c\x12\x17\n\x0fproperties_json\x18\x03 \x01(\x0cJ\x04\x08\x02\x10\x03R\nproperties\"\xee\x02\n\x0e\x45xecuteRequest\x12\n\n\x02id\x18\x01 \x01(\x04\x12\x0e\n\x06\x63\x61ncel\x18\x02 \x01(\x08\x12\x12\n\ndeployment\x18\x03 \x01(\t\x12\x0f\n\x07process\x18\x04 \x01(\t\x12(\n\tdocuments\x18\x05 \x03(\x0b\x32\x15.flowhost.v1.Document\x12\x12\n\ntimeout_ms\x18\t \x01(\r\x12\x14\n\x0c\x65xecution_id\x18\n \x01(\t\x12\x0e\n\x06record\x18\x0b \x01(\x08\x12&\n\x04\x64\x61ta\x18\x0c \x01(\x0b\x32\x18.flowhost.v1.DataContext\x12\x12\n\ndetachable\x18\r \x01(\x08\x12\x0e\n\x06\x64\x65tach\x18\x0e \x01(\x08\x12\x17\n\x0fproperties_json\x18\x0f \x01(\x0c\x12\x13\n\x0b\x63onfig_json\x18\x10 \x01(\x0c\x12\x11\n\tflow_json\x18\x11 \x01(\x0cJ\x04\x08\x06\x10\x07J\x04\x08\x07\x10\x08J\x04\x08\x08\x10\tR\npropertiesR\x06\x63onfigR\x04\x66low\"=\n\x0cRequestBatch\x12-\n\x08requests\x18\x01 \x03(\x0b\x32\x1b.flowhost.v1.ExecuteRequest\"U\n\x0e\x45xecutionError\x12\x0c\n\x04\x63ode\x18\x01 \x01(\t\x12\x0f\n\x07message\x18\x02 \x01(\t\x12\x11\n\tstep_path\x18\x03 \x01(\t\x12\x11\n\tretryable\x18\x04 \x01(\x08\"\xca\x02\n\rExecuteResult\x12\n\n\x02id\x18\x01 \x01(\x04\x12#\n\x06status\x18\x02 \x01(\x0e\x32\x13.flowhost.v1.Status\x12(\n\tdocuments\x18\x03 \x03(\x0b\x32\x15.flowhost.v1.Document\x12\x0f\n\x07outcome\x18\x04 \x01(\t\x12\x36\n\x06\x66\x61ults\x18\x05 \x03(\x0b\x32&.flowhost.v1.ExecuteResult.FaultsEntry\x12*\n\x05\x65rror\x18\x06 \x01(\x0b\x32\x1b.flowhost.v1.ExecutionError\x12\x13\n\x0b\x64uration_us\x18\x07 \x01(\r\x12\r\n\x05trace\x18\t \x01(\x0c\x12\x10\n\x08recorded\x18\n \x01(\x08\x1a-\n\x0b\x46\x61ultsEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01J\x04\x08\x08\x10\t\"c\n\x0bResultBatch\x12+\n\x07results\x18\x01 \x03(\x0b\x32\x1a.flowhost.v1.ExecuteResult\x12\'\n\x08progress\x18\x02 \x03(\x0b\x32\x15.flowhost.v1.Progress\"0\n\x0b\x44\x61taContext\x12\x0c\n\x04type\x18\x01 \x01(\t\x12\x13\n\x0blist_filter\x18\x02 \x01(\x0c\"\\\n\x0bUploadChunk\x12\x0c\n\x04\x64\x61ta\x18\x01 \x01(\x0c\x12\x11\n\tmax_bytes\x18\x02 \x01(\x04\x12,\n\x07\x65xecute\x18\x03 \x01(\x0b\x32\x1b.flowhost.v1.ExecuteRequest\"\'\n\x08Progress\x12\n\n\x02id\x18\x01 \x01(\x04\x12\x0f\n\x07message\x18\x02 \x01(\t\")\n\x11TakeResultRequest\x12\x14\n\x0c\x65xecution_id\x18\x01 \x01(\t\"y\n\x0fTakeResultReply\x12%\n\x05state\x18\x01 \x01(\x0e\x32\x16.flowhost.v1.KeptState\x12*\n\x06result\x18\x02 \x01(\x0b\x32\x1a.flowhost.v1.ExecuteResult\x12\x13\n\x0b\x65xecutor_id\x18\x03 \x01(\t\"(\n\x10\x41\x63kResultRequest\x12\x14\n\x0c\x65xecution_id\x18\x01 \x01(\t\"\x10\n\x0e\x41\x63kResultReply*\x82\x01\n\x06Status\x12\x16\n\x12STATUS_UNSPECIFIED\x10\x00\x12\r\n\tSTATUS_OK\x10\x01\x12\x11\n\rSTATUS_FAILED\x10\x02\x12\x13\n\x0fSTATUS_DEADLINE\x10\x03\x12\x14\n\x10STATUS_CANCELLED\x10\x04\x12\x13\n\x0fSTATUS_REJECTED\x10\x05*>\n\tKeptState\x12\x10\n\x0cKEPT_UNKNOWN\x10\x00\x12\x10\n\x0cKEPT_RUNNING\x10\x01\x12\r\n\tKEPT_DONE\x10\x02\x32\xb7\x04\n\x08\x45xecutor\x12\x44\n\x08\x44\x65scribe\x12\x1c.flowhost.v1.DescribeRequest\x1a\x1a.flowhost.v1.DescribeReply\x12\x44\n\x08Validate\x12\x1c.flowhost.v1.ValidateRequest\x1a\x1a.flowhost.v1.ValidateReply\x12>\n\x06\x44\x65ploy\x12\x1a.flowhost.v1.DeployRequest\x1a\x18.flowhost.v1.DeployReply\x12\x44\n\x08Undeploy\x12\x1c.flowhost.v1.UndeployRequest\x1a\x1a.flowhost.v1.UndeployReply\x12\x42\n\x07\x45xecute\x12\x19.flowhost.v1.RequestBatch\x1a\x18.flowhost.v1.ResultBatch(\x01\x30\x01\x12@\n\x06Upload\x12\x18.flowhost.v1.UploadChunk\x1a\x1a.flowhost.v1.ExecuteResult(\x01\x12J\n\nTakeResult\x12\x1e.flowhost.v1.TakeResultRequest\x1a\x1c.flowhost.v1.TakeResultReply\x12G\n\tAckResult\x12\x1d.flowhost.v1.AckResultRequest\x1a\x1b.flowhost.v1.AckResultReplyb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -33,20 +33,12 @@ if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
   _globals['_PACKAGESPEC_PROFILESENTRY']._loaded_options = None
   _globals['_PACKAGESPEC_PROFILESENTRY']._serialized_options = b'8\001'
-  _globals['_DOCUMENT_PROPERTIESENTRY']._loaded_options = None
-  _globals['_DOCUMENT_PROPERTIESENTRY']._serialized_options = b'8\001'
-  _globals['_EXECUTEREQUEST_PROPERTIESENTRY']._loaded_options = None
-  _globals['_EXECUTEREQUEST_PROPERTIESENTRY']._serialized_options = b'8\001'
-  _globals['_EXECUTEREQUEST_CONFIGENTRY']._loaded_options = None
-  _globals['_EXECUTEREQUEST_CONFIGENTRY']._serialized_options = b'8\001'
-  _globals['_EXECUTEREQUEST_FLOWENTRY']._loaded_options = None
-  _globals['_EXECUTEREQUEST_FLOWENTRY']._serialized_options = b'8\001'
   _globals['_EXECUTERESULT_FAULTSENTRY']._loaded_options = None
   _globals['_EXECUTERESULT_FAULTSENTRY']._serialized_options = b'8\001'
-  _globals['_STATUS']._serialized_start=3004
-  _globals['_STATUS']._serialized_end=3134
-  _globals['_KEPTSTATE']._serialized_start=3136
-  _globals['_KEPTSTATE']._serialized_end=3198
+  _globals['_STATUS']._serialized_start=2727
+  _globals['_STATUS']._serialized_end=2857
+  _globals['_KEPTSTATE']._serialized_start=2859
+  _globals['_KEPTSTATE']._serialized_end=2921
   _globals['_DESCRIBEREQUEST']._serialized_start=50
   _globals['_DESCRIBEREQUEST']._serialized_end=67
   _globals['_DESCRIBEREPLY']._serialized_start=69
@@ -77,42 +69,34 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_UNDEPLOYREQUEST']._serialized_end=1274
   _globals['_UNDEPLOYREPLY']._serialized_start=1276
   _globals['_UNDEPLOYREPLY']._serialized_end=1291
-  _globals['_DOCUMENT']._serialized_start=1294
-  _globals['_DOCUMENT']._serialized_end=1428
-  _globals['_DOCUMENT_PROPERTIESENTRY']._serialized_start=1379
-  _globals['_DOCUMENT_PROPERTIESENTRY']._serialized_end=1428
-  _globals['_EXECUTEREQUEST']._serialized_start=1431
-  _globals['_EXECUTEREQUEST']._serialized_end=2006
-  _globals['_EXECUTEREQUEST_PROPERTIESENTRY']._serialized_start=1379
-  _globals['_EXECUTEREQUEST_PROPERTIESENTRY']._serialized_end=1428
-  _globals['_EXECUTEREQUEST_CONFIGENTRY']._serialized_start=1916
-  _globals['_EXECUTEREQUEST_CONFIGENTRY']._serialized_end=1961
-  _globals['_EXECUTEREQUEST_FLOWENTRY']._serialized_start=1963
-  _globals['_EXECUTEREQUEST_FLOWENTRY']._serialized_end=2006
-  _globals['_REQUESTBATCH']._serialized_start=2008
-  _globals['_REQUESTBATCH']._serialized_end=2069
-  _globals['_EXECUTIONERROR']._serialized_start=2071
-  _globals['_EXECUTIONERROR']._serialized_end=2156
-  _globals['_EXECUTERESULT']._serialized_start=2159
-  _globals['_EXECUTERESULT']._serialized_end=2489
-  _globals['_EXECUTERESULT_FAULTSENTRY']._serialized_start=2438
-  _globals['_EXECUTERESULT_FAULTSENTRY']._serialized_end=2483
-  _globals['_RESULTBATCH']._serialized_start=2491
-  _globals['_RESULTBATCH']._serialized_end=2590
-  _globals['_DATACONTEXT']._serialized_start=2592
-  _globals['_DATACONTEXT']._serialized_end=2640
-  _globals['_UPLOADCHUNK']._serialized_start=2642
-  _globals['_UPLOADCHUNK']._serialized_end=2734
-  _globals['_PROGRESS']._serialized_start=2736
-  _globals['_PROGRESS']._serialized_end=2775
-  _globals['_TAKERESULTREQUEST']._serialized_start=2777
-  _globals['_TAKERESULTREQUEST']._serialized_end=2818
-  _globals['_TAKERESULTREPLY']._serialized_start=2820
-  _globals['_TAKERESULTREPLY']._serialized_end=2941
-  _globals['_ACKRESULTREQUEST']._serialized_start=2943
-  _globals['_ACKRESULTREQUEST']._serialized_end=2983
-  _globals['_ACKRESULTREPLY']._serialized_start=2985
-  _globals['_ACKRESULTREPLY']._serialized_end=3001
-  _globals['_EXECUTOR']._serialized_start=3201
-  _globals['_EXECUTOR']._serialized_end=3768
+  _globals['_DOCUMENT']._serialized_start=1293
+  _globals['_DOCUMENT']._serialized_end=1360
+  _globals['_EXECUTEREQUEST']._serialized_start=1363
+  _globals['_EXECUTEREQUEST']._serialized_end=1729
+  _globals['_REQUESTBATCH']._serialized_start=1731
+  _globals['_REQUESTBATCH']._serialized_end=1792
+  _globals['_EXECUTIONERROR']._serialized_start=1794
+  _globals['_EXECUTIONERROR']._serialized_end=1879
+  _globals['_EXECUTERESULT']._serialized_start=1882
+  _globals['_EXECUTERESULT']._serialized_end=2212
+  _globals['_EXECUTERESULT_FAULTSENTRY']._serialized_start=2161
+  _globals['_EXECUTERESULT_FAULTSENTRY']._serialized_end=2206
+  _globals['_RESULTBATCH']._serialized_start=2214
+  _globals['_RESULTBATCH']._serialized_end=2313
+  _globals['_DATACONTEXT']._serialized_start=2315
+  _globals['_DATACONTEXT']._serialized_end=2363
+  _globals['_UPLOADCHUNK']._serialized_start=2365
+  _globals['_UPLOADCHUNK']._serialized_end=2457
+  _globals['_PROGRESS']._serialized_start=2459
+  _globals['_PROGRESS']._serialized_end=2498
+  _globals['_TAKERESULTREQUEST']._serialized_start=2500
+  _globals['_TAKERESULTREQUEST']._serialized_end=2541
+  _globals['_TAKERESULTREPLY']._serialized_start=2543
+  _globals['_TAKERESULTREPLY']._serialized_end=2664
+  _globals['_ACKRESULTREQUEST']._serialized_start=2666
+  _globals['_ACKRESULTREQUEST']._serialized_end=2706
+  _globals['_ACKRESULTREPLY']._serialized_start=2708
+  _globals['_ACKRESULTREPLY']._serialized_end=2724
+  _globals['_EXECUTOR']._serialized_start=2924
+  _globals['_EXECUTOR']._serialized_end=3491
 # @@protoc_insertion_point(module_scope)

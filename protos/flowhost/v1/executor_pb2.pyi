@@ -185,72 +185,44 @@ class UndeployReply(_message.Message):
     def __init__(self) -> None: ...
 
 class Document(_message.Message):
-    __slots__ = ("data", "properties")
-    class PropertiesEntry(_message.Message):
-        __slots__ = ("key", "value")
-        KEY_FIELD_NUMBER: _ClassVar[int]
-        VALUE_FIELD_NUMBER: _ClassVar[int]
-        key: str
-        value: str
-        def __init__(self, key: _Optional[str] = ..., value: _Optional[str] = ...) -> None: ...
+    __slots__ = ("data", "properties_json")
     DATA_FIELD_NUMBER: _ClassVar[int]
-    PROPERTIES_FIELD_NUMBER: _ClassVar[int]
+    PROPERTIES_JSON_FIELD_NUMBER: _ClassVar[int]
     data: bytes
-    properties: _containers.ScalarMap[str, str]
-    def __init__(self, data: _Optional[bytes] = ..., properties: _Optional[_Mapping[str, str]] = ...) -> None: ...
+    properties_json: bytes
+    def __init__(self, data: _Optional[bytes] = ..., properties_json: _Optional[bytes] = ...) -> None: ...
 
 class ExecuteRequest(_message.Message):
-    __slots__ = ("id", "cancel", "deployment", "process", "documents", "properties", "config", "flow", "timeout_ms", "execution_id", "record", "data", "detachable", "detach")
-    class PropertiesEntry(_message.Message):
-        __slots__ = ("key", "value")
-        KEY_FIELD_NUMBER: _ClassVar[int]
-        VALUE_FIELD_NUMBER: _ClassVar[int]
-        key: str
-        value: str
-        def __init__(self, key: _Optional[str] = ..., value: _Optional[str] = ...) -> None: ...
-    class ConfigEntry(_message.Message):
-        __slots__ = ("key", "value")
-        KEY_FIELD_NUMBER: _ClassVar[int]
-        VALUE_FIELD_NUMBER: _ClassVar[int]
-        key: str
-        value: str
-        def __init__(self, key: _Optional[str] = ..., value: _Optional[str] = ...) -> None: ...
-    class FlowEntry(_message.Message):
-        __slots__ = ("key", "value")
-        KEY_FIELD_NUMBER: _ClassVar[int]
-        VALUE_FIELD_NUMBER: _ClassVar[int]
-        key: str
-        value: str
-        def __init__(self, key: _Optional[str] = ..., value: _Optional[str] = ...) -> None: ...
+    __slots__ = ("id", "cancel", "deployment", "process", "documents", "timeout_ms", "execution_id", "record", "data", "detachable", "detach", "properties_json", "config_json", "flow_json")
     ID_FIELD_NUMBER: _ClassVar[int]
     CANCEL_FIELD_NUMBER: _ClassVar[int]
     DEPLOYMENT_FIELD_NUMBER: _ClassVar[int]
     PROCESS_FIELD_NUMBER: _ClassVar[int]
     DOCUMENTS_FIELD_NUMBER: _ClassVar[int]
-    PROPERTIES_FIELD_NUMBER: _ClassVar[int]
-    CONFIG_FIELD_NUMBER: _ClassVar[int]
-    FLOW_FIELD_NUMBER: _ClassVar[int]
     TIMEOUT_MS_FIELD_NUMBER: _ClassVar[int]
     EXECUTION_ID_FIELD_NUMBER: _ClassVar[int]
     RECORD_FIELD_NUMBER: _ClassVar[int]
     DATA_FIELD_NUMBER: _ClassVar[int]
     DETACHABLE_FIELD_NUMBER: _ClassVar[int]
     DETACH_FIELD_NUMBER: _ClassVar[int]
+    PROPERTIES_JSON_FIELD_NUMBER: _ClassVar[int]
+    CONFIG_JSON_FIELD_NUMBER: _ClassVar[int]
+    FLOW_JSON_FIELD_NUMBER: _ClassVar[int]
     id: int
     cancel: bool
     deployment: str
     process: str
     documents: _containers.RepeatedCompositeFieldContainer[Document]
-    properties: _containers.ScalarMap[str, str]
-    config: _containers.ScalarMap[str, str]
-    flow: _containers.ScalarMap[str, str]
     timeout_ms: int
     execution_id: str
     record: bool
     data: DataContext
     detachable: bool
     detach: bool
-    def __init__(self, id: _Optional[int] = ..., cancel: _Optional[bool] = ..., deployment: _Optional[str] = ..., process: _Optional[str] = ..., documents: _Optional[_Iterable[_Union[Document, _Mapping]]] = ..., properties: _Optional[_Mapping[str, str]] = ..., config: _Optional[_Mapping[str, str]] = ..., flow: _Optional[_Mapping[str, str]] = ..., timeout_ms: _Optional[int] = ..., execution_id: _Optional[str] = ..., record: _Optional[bool] = ..., data: _Optional[_Union[DataContext, _Mapping]] = ..., detachable: _Optional[bool] = ..., detach: _Optional[bool] = ...) -> None: ...
+    properties_json: bytes
+    config_json: bytes
+    flow_json: bytes
+    def __init__(self, id: _Optional[int] = ..., cancel: _Optional[bool] = ..., deployment: _Optional[str] = ..., process: _Optional[str] = ..., documents: _Optional[_Iterable[_Union[Document, _Mapping]]] = ..., timeout_ms: _Optional[int] = ..., execution_id: _Optional[str] = ..., record: _Optional[bool] = ..., data: _Optional[_Union[DataContext, _Mapping]] = ..., detachable: _Optional[bool] = ..., detach: _Optional[bool] = ..., properties_json: _Optional[bytes] = ..., config_json: _Optional[bytes] = ..., flow_json: _Optional[bytes] = ...) -> None: ...
 
 class RequestBatch(_message.Message):
     __slots__ = ("requests",)
