@@ -43,11 +43,19 @@ async def app(scope: Scope, receive: Receive, send: Send) -> None:
     await send({"type": "http.response.body", "body": answer})
 
 
+KEEP_ALIVE_S = 1
+
+
 @pytest.fixture(scope="module")
 def base_url() -> Iterator[str]:
     port = free_port_run(1)
     config = uvicorn.Config(
-        app, host="127.0.0.1", port=port, http=CoalescingHttpToolsProtocol, log_level="warning"
+        app,
+        host="127.0.0.1",
+        port=port,
+        http=CoalescingHttpToolsProtocol,
+        log_level="warning",
+        timeout_keep_alive=KEEP_ALIVE_S,
     )
     server = uvicorn.Server(config)
     thread = threading.Thread(target=server.run, daemon=True)
@@ -95,3 +103,37 @@ def test_connection_close_sends_the_response_then_closes(base_url: str) -> None:
     assert head.startswith(b"HTTP/1.1 201 ")
     assert b"connection: close" in head.lower()
     assert body == b'{"echo": "hi"}'
+
+
+def _request(raw: socket.socket, body: bytes) -> bytes:
+    raw.sendall(
+        b"POST /echo HTTP/1.1\r\nHost: x\r\nContent-Length: %d\r\n\r\n%s" % (len(body), body)
+    )
+    received = b""
+    while not received.endswith(b'"}'):
+        chunk = raw.recv(65536)
+        assert chunk, "the server closed a connection in use"
+        received += chunk
+    return received
+
+
+def test_an_idle_connection_is_closed_after_the_keep_alive_timeout(base_url: str) -> None:
+    host, port = base_url.removeprefix("http://").split(":")
+    with socket.create_connection((host, int(port)), timeout=5) as raw:
+        assert _request(raw, b"a").endswith(b'{"echo": "a"}')
+        idle_from = time.monotonic()
+        assert raw.recv(65536) == b""  # closed by the server
+        waited = time.monotonic() - idle_from
+    assert KEEP_ALIVE_S * 0.9 <= waited < KEEP_ALIVE_S + 1.5
+
+
+def test_a_connection_in_use_outlives_the_keep_alive_timeout(base_url: str) -> None:
+    host, port = base_url.removeprefix("http://").split(":")
+    with socket.create_connection((host, int(port)), timeout=5) as raw:
+        started = time.monotonic()
+        count = 0
+        while time.monotonic() - started < KEEP_ALIVE_S * 2.5:  # never idle for a whole second
+            assert _request(raw, b"%d" % count).endswith(b'{"echo": "%d"}' % count)
+            count += 1
+            time.sleep(KEEP_ALIVE_S * 0.4)
+        assert count >= 6
