@@ -203,6 +203,10 @@ def ratios(summaries: list[dict[str, object]]) -> dict[str, float]:
             continue
         out[f"rps_vs_{name}"] = float(ours["rps"]) / float(other["rps"])  # type: ignore[arg-type]
         out[f"p99_vs_{name}"] = float(ours["p99_ms"]) / float(other["p99_ms"])  # type: ignore[arg-type]
+        # Within a round the targets run back to back, so a round's ratio cancels the
+        # machine's drift between rounds (flowhost's two processes feel a lost core most).
+        pairs = zip(ours["rps_runs"], other["rps_runs"], strict=True)  # type: ignore[call-overload]
+        out[f"rps_vs_{name}_per_round_median"] = statistics.median(a / b for a, b in pairs)
     return out
 
 
