@@ -140,11 +140,13 @@ class RunContext:
         """``$name`` for the jq subset that runs in Python (expressions.py)."""
         if name == "docprops":
             return document.properties
+        return self._execution_variable(name)
+
+    def _execution_variable(self, name: str) -> dict[str, Any]:
         return {"config": self.config, "flow": self.flow, "props": self.props}[name]
 
     def _encode(self, name: str) -> bytes:
-        source = {"config": self.config, "flow": self.flow, "props": self.props}[name]
-        return orjson.dumps(source)
+        return orjson.dumps(self._execution_variable(name))
 
     def set_prop(self, name: str, value: Any) -> None:
         """Set (or with None, remove) a process property."""

@@ -15,6 +15,7 @@ falls back to libjq for any input the subset does not reproduce exactly.
 
 from __future__ import annotations
 
+import functools
 import re
 from typing import TYPE_CHECKING, Any, Protocol
 
@@ -74,8 +75,12 @@ class JqProgram:
         subset = self._subset
         if subset is None:
             raise Unsupported
+        # A lookup is made only for a program that references variables (most do not).
+        variables = _unbound
+        if self.variables:
+            variables = functools.partial(_variable, inputs, document)
         try:
-            return subset(document.value, lambda name: inputs.jq_variable(name, document))
+            return subset(document.value, variables)
         except (orjson.JSONDecodeError, RecursionError):  # integers beyond 64 bits, deep nesting
             raise Unsupported from None
 
@@ -114,6 +119,14 @@ class JqProgram:
 
     def __repr__(self) -> str:
         return f"JqProgram({self.text!r})"
+
+
+def _variable(inputs: JqInputs, document: Document, name: str) -> Any:
+    return inputs.jq_variable(name, document)
+
+
+def _unbound(name: str) -> Any:
+    raise AssertionError(f"${name} is not bound: the program's text does not reference it")
 
 
 def _compile_message(text: str, wrapped_error: ValueError) -> str:

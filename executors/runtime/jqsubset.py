@@ -53,8 +53,6 @@ class Unsupported(Exception):
     """This input (or program) is outside what the subset reproduces exactly: ask libjq."""
 
 
-_UNSUPPORTED = Unsupported()  # raised often on odd inputs; no need for a fresh one each time
-
 _TOKEN = re.compile(
     r"""
     (?P<space>\s+)
@@ -159,17 +157,21 @@ class _Parser:
         return node
 
     def _or(self) -> Evaluate:
-        node = self._and()
-        while self._is("or"):
-            self._at += 1
-            node = _or(node, self._and())
-        return node
+        return self._left_associative("or", self._and, _or)
 
     def _and(self) -> Evaluate:
-        node = self._compare()
-        while self._is("and"):
+        return self._left_associative("and", self._compare, _and)
+
+    def _left_associative(
+        self,
+        word: str,
+        operand: Callable[[], Evaluate],
+        combine: Callable[[Evaluate, Evaluate], Evaluate],
+    ) -> Evaluate:
+        node = operand()
+        while self._is(word):
             self._at += 1
-            node = _and(node, self._compare())
+            node = combine(node, operand())
         return node
 
     def _compare(self) -> Evaluate:
@@ -382,7 +384,7 @@ def _field(name: str) -> Evaluate:
             return value.get(name)
         if value is None:
             return None
-        raise _UNSUPPORTED  # jq: Cannot index <type> with "name"
+        raise Unsupported  # jq: Cannot index <type> with "name"
 
     return field
 
@@ -393,7 +395,7 @@ def _index(position: int) -> Evaluate:
             return value[position] if position < len(value) else None
         if value is None:
             return None
-        raise _UNSUPPORTED
+        raise Unsupported
 
     return index
 
@@ -439,7 +441,7 @@ def _object(entries: list[tuple[str | Evaluate, Evaluate]]) -> Evaluate:
             if not isinstance(key, str):
                 key = key(value, variables)
                 if type(key) is not str:
-                    raise _UNSUPPORTED  # jq: Object keys must be strings
+                    raise Unsupported  # jq: Object keys must be strings
             built[key] = entry(value, variables)
         return built
 
@@ -465,17 +467,17 @@ _NUMBER_TYPES = (int, float)
 
 def _number(value: Any) -> float:
     if type(value) not in _NUMBER_TYPES:
-        raise _UNSUPPORTED
+        raise Unsupported
     try:
         return float(value)
     except OverflowError:  # an integer beyond the doubles
-        raise _UNSUPPORTED from None
+        raise Unsupported from None
 
 
 def _finite(number: float) -> float:
     if math.isfinite(number):
         return number
-    raise _UNSUPPORTED  # jq carries inf/nan on with its own rules; leave them to it
+    raise Unsupported  # jq carries inf/nan on with its own rules; leave them to it
 
 
 def _add(left: Any, right: Any) -> Any:
@@ -502,7 +504,7 @@ def _multiply(left: Any, right: Any) -> Any:
 def _divide(left: Any, right: Any) -> Any:
     divisor = _number(right)
     if divisor == 0:
-        raise _UNSUPPORTED  # jq: cannot be divided because the divisor is zero
+        raise Unsupported  # jq: cannot be divided because the divisor is zero
     return _finite(_number(left) / divisor)
 
 
@@ -513,7 +515,7 @@ def _equal(left: Any, right: Any) -> bool:
     if kind is str and other is str:
         return bool(left == right)
     if kind in (dict, list) or other in (dict, list):
-        raise _UNSUPPORTED
+        raise Unsupported
     return left is right  # null, true, false; any other mix of kinds is unequal
 
 
@@ -550,7 +552,7 @@ def _length(value: Any, variables: Variables) -> Any:
 def _ascii_case(upper: bool) -> Evaluate:
     def change(value: Any, variables: Variables) -> Any:
         if type(value) is not str:
-            raise _UNSUPPORTED
+            raise Unsupported
         if value.isascii():
             return value.upper() if upper else value.lower()
         # Only a-z / A-Z change in jq; bytes.upper() touches ASCII letters only.
@@ -574,7 +576,7 @@ _TYPE_NAMES = {
 def _type(value: Any, variables: Variables) -> Any:
     name = _TYPE_NAMES.get(type(value))
     if name is None:
-        raise _UNSUPPORTED
+        raise Unsupported
     return name
 
 
@@ -604,7 +606,7 @@ def as_jq_output(value: Any) -> Any:
         return int(_number(value))
     if kind is float:
         if not math.isfinite(value):
-            raise _UNSUPPORTED
+            raise Unsupported
         return int(value) if value.is_integer() else value
     if kind is dict:
         changed = None
@@ -620,4 +622,4 @@ def as_jq_output(value: Any) -> Any:
         if all(o is i for o, i in zip(outputs, value, strict=True)):
             return value
         return outputs
-    raise _UNSUPPORTED
+    raise Unsupported

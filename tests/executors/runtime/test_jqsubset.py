@@ -266,3 +266,9 @@ def test_a_step_gets_libjqs_outputs_where_the_subset_steps_aside() -> None:
     # An integer beyond 64 bits: orjson cannot read the document, libjq can.
     wide = Document.from_bytes(b'{"quantity": 100000000000000000000000}')
     assert JqProgram(".quantity").values(wide, Context()) == [99999999999999991611392]
+
+
+def test_a_step_program_reads_the_executions_variables() -> None:
+    document = Document.from_value({"quantity": 3})
+    assert JqProgram("$props.p * .quantity").values(document, Context()) == [6]
+    assert JqProgram("$docprops.d").first(document, Context()) == "7"
