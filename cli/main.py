@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import signal
 import sys
 from pathlib import Path
@@ -34,7 +35,10 @@ callbacks_app = typer.Typer(
 )
 app.add_typer(callbacks_app, name="callbacks")
 
-console = Console(soft_wrap=True)  # tokens and curl lines must stay copyable
+# Tokens and curl lines must stay copyable; output piped to grep or a file gets whole table
+# rows (rich would fit them into 80 columns) unless COLUMNS says otherwise.
+_PIPED = not sys.stdout.isatty() and "COLUMNS" not in os.environ
+console = Console(soft_wrap=True, width=200 if _PIPED else None)
 errors = Console(stderr=True)
 
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples"

@@ -24,7 +24,8 @@ from gateway.control import ControlPlane
 from gateway.errors import GatewayError, api_problem
 from gateway.flow.asgi import Receive, Scope, Send
 from gateway.flow.routes import FlowEndpoints
-from gateway.history import History, HistoryStore
+from gateway.history import History
+from gateway.history_store import HistoryStore
 from gateway.history_writer import HistoryWriterProcess
 from gateway.outbox import Outbox
 from gateway.reconcile import Reconciler

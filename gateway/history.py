@@ -1,10 +1,10 @@
 """Execution history: a summary of every execution, written in batches off the request path.
 
-The Flow path only appends to an in-memory queue (`History.record`, one deque append); a
-background task turns what has queued into rows and inserts them in one executemany every
-`flush_interval_s`, or sooner when `batch` rows are waiting. When the database cannot keep up
-the queue is bounded: the oldest summaries are dropped and counted, the request path never
-waits. Another task prunes rows past the retention age and count.
+The Flow path only appends a row to an in-memory queue (`History.record`); a background task
+makes what has queued into one block (gateway/history_store.py) every `flush_interval_s`, or
+sooner when `batch` rows are waiting, and hands it to be inserted. When the database cannot
+keep up the queue is bounded: the oldest summaries are dropped and counted, the request path
+never waits. Another task prunes what is past the retention age and count.
 
 A summary carries the step trace with timings; step documents (size-capped) only when the
 execution recorded them (process mode `general`, or a request asking for a debug recording).
@@ -21,49 +21,13 @@ from collections.abc import Awaitable, Callable
 from typing import Any, NamedTuple
 
 import orjson
-from sqlalchemy import (
-    Column,
-    Float,
-    Index,
-    Integer,
-    MetaData,
-    String,
-    Table,
-    Text,
-    delete,
-    func,
-    select,
-)
-from sqlalchemy.engine import Engine
 
+from gateway.history_store import Block, HistoryStore, make_block
 from gateway.translate import ExecutionResult
 
 log = logging.getLogger("flowhost.gateway")
 
-metadata = MetaData()
-
-executions = Table(
-    "flowhost_executions",
-    metadata,
-    Column("id", String(200), primary_key=True),
-    Column("runtime", String(200), nullable=False),
-    Column("package", String(200), nullable=False),
-    Column("version", String(200), nullable=False),
-    Column("process", String(200), nullable=False),
-    Column("action", String(200), nullable=False),
-    Column("executor", String(300), nullable=False),
-    Column("status", String(16), nullable=False),  # ok | failed | deadline | cancelled | lost
-    Column("invoke", String(16), nullable=False),  # FORWARD: answered at once; WAIT: callback
-    Column("started_at", Float, nullable=False),  # epoch seconds
-    Column("duration_ms", Float, nullable=False),
-    Column("failing_step", Text, nullable=False),
-    Column("error", Text, nullable=False),
-    Column("recorded", Integer, nullable=False),  # 1 when step documents were recorded
-    Column("trace", Text, nullable=False),  # JSON: [{path, type, duration_us, ...}]
-    # One index besides the key: each costs every execution an insert. Filtered listings walk
-    # this one newest first and stop at their limit.
-    Index("ix_flowhost_executions_started", "started_at"),
-)
+_NO_TRACE = orjson.Fragment(b"[]")
 
 
 class Summary(NamedTuple):
@@ -83,19 +47,15 @@ class Summary(NamedTuple):
     error: str = ""
 
 
-#: The columns `to_row` fills, in order.
-COLUMNS = tuple(c.name for c in executions.c)
-_STEP_KEYS = ("path", "type", "duration_us", "documents_in", "documents_out", "error")
-
-
 def to_row(summary: Summary, document_max_bytes: int) -> tuple[Any, ...]:
     """A row in `COLUMNS` order. This runs for every execution, so it only gathers: the
-    executor sent the trace already encoded as the JSON this table stores."""
+    executor sent the trace already encoded as the JSON the history stores, and it is written
+    into the block as it is (a Fragment)."""
     result = summary.result
     error = summary.error
     step = ""
     status = "lost"
-    trace = "[]"
+    trace = _NO_TRACE
     recorded = False
     if result is not None:
         status = result.status
@@ -104,9 +64,9 @@ def to_row(summary: Summary, document_max_bytes: int) -> tuple[Any, ...]:
             step = result.error.step_path
         recorded = result.recorded
         if recorded:
-            trace = _within_budget(result.trace, document_max_bytes)
+            trace = orjson.Fragment(_within_budget(result.trace, document_max_bytes))
         else:
-            trace = result.trace.decode()
+            trace = orjson.Fragment(result.trace)
     return (
         summary.execution_id,
         summary.runtime,
@@ -126,7 +86,7 @@ def to_row(summary: Summary, document_max_bytes: int) -> tuple[Any, ...]:
     )
 
 
-def _within_budget(trace: bytes, budget: int) -> str:
+def _within_budget(trace: bytes, budget: int) -> bytes:
     """A recorded trace with its documents cut to `budget` bytes in all, in step order."""
     steps = orjson.loads(trace)
     for step in steps:
@@ -139,86 +99,7 @@ def _within_budget(trace: bytes, budget: int) -> str:
                 document[key] = content[:budget]
                 document["truncated"] = True
             budget = max(0, budget - len(content))
-    return orjson.dumps(steps).decode()
-
-
-def _expand(step: Any) -> dict[str, Any]:
-    return dict(zip(_STEP_KEYS, step, strict=True)) if isinstance(step, list) else dict(step)
-
-
-class HistoryStore:
-    """The executions table: batch inserts, queries, pruning. Synchronous; use off the loop."""
-
-    def __init__(self, engine: Engine) -> None:
-        self._engine = engine
-        metadata.create_all(engine)
-        # One DBAPI executemany per batch: SQLAlchemy's per-row processing would cost more
-        # than everything else the history does. (Tried: one INSERT ... SELECT over
-        # json_each(?) for SQLite; it cost more CPU, 10 vs 7 us a row, for no measurable gain.)
-        mark = "?" if engine.dialect.paramstyle == "qmark" else "%s"
-        self._insert = (
-            f"INSERT INTO {executions.name} ({', '.join(COLUMNS)}) "
-            f"VALUES ({', '.join([mark] * len(COLUMNS))})"
-        )
-
-    def insert_many(self, rows: list[tuple[Any, ...]]) -> None:
-        if rows:
-            with self._engine.begin() as conn:
-                conn.exec_driver_sql(self._insert, rows)
-
-    def list(
-        self,
-        *,
-        runtime: str | None = None,
-        process: str | None = None,
-        status: str | None = None,
-        since: float | None = None,
-        limit: int = 50,
-    ) -> list[dict[str, Any]]:
-        columns = [c for c in executions.c if c.name != "trace"]
-        query = select(*columns).order_by(executions.c.started_at.desc()).limit(limit)
-        if runtime is not None:
-            query = query.where(executions.c.runtime == runtime)
-        if process is not None:
-            query = query.where(executions.c.process == process)
-        if status is not None:
-            query = query.where(executions.c.status == status)
-        if since is not None:
-            query = query.where(executions.c.started_at >= since)
-        with self._engine.connect() as conn:
-            return [dict(r) for r in conn.execute(query).mappings()]
-
-    def get(self, execution_id: str) -> dict[str, Any] | None:
-        with self._engine.connect() as conn:
-            row = conn.execute(select(executions).where(executions.c.id == execution_id)).mappings()
-            found = row.first()
-        if found is None:
-            return None
-        summary = dict(found)
-        summary["trace"] = [_expand(step) for step in orjson.loads(summary["trace"])]
-        return summary
-
-    def prune(self, *, older_than: float, keep: int) -> int:
-        """Delete rows started before `older_than`, and all but the newest `keep`."""
-        with self._engine.begin() as conn:
-            removed = conn.execute(
-                delete(executions).where(executions.c.started_at < older_than)
-            ).rowcount
-            cutoff = conn.execute(
-                select(executions.c.started_at)
-                .order_by(executions.c.started_at.desc())
-                .offset(keep)
-                .limit(1)
-            ).scalar_one_or_none()
-            if cutoff is not None:
-                removed += conn.execute(
-                    delete(executions).where(executions.c.started_at <= cutoff)
-                ).rowcount
-        return int(removed)
-
-    def count(self) -> int:
-        with self._engine.connect() as conn:
-            return int(conn.scalar(select(func.count()).select_from(executions)) or 0)
+    return orjson.dumps(steps)
 
 
 class History:
@@ -237,7 +118,7 @@ class History:
         prune_interval_s: float = 60.0,
         document_max_bytes: int = 256 * 1024,
         prune_also: Callable[[float], int] | None = None,
-        sink: Callable[[list[tuple[Any, ...]]], Awaitable[None]] | None = None,
+        sink: Callable[[Block], Awaitable[None]] | None = None,
     ) -> None:
         self.store = store
         self.enabled = enabled
@@ -293,13 +174,11 @@ class History:
         """Write everything queued so far."""
         while self._queue:
             taken = [self._queue.popleft() for _ in range(min(len(self._queue), self._batch))]
+            block = make_block(taken)
             if self._sink is not None:
-                await self._sink(taken)
+                await self._sink(block)
             else:
-                await asyncio.to_thread(self._write, taken)
-
-    def _write(self, rows: list[tuple[Any, ...]]) -> None:
-        self.store.insert_many(rows)
+                await asyncio.to_thread(self.store.insert_block, block)
 
     async def _write_loop(self) -> None:
         while True:

@@ -1,11 +1,12 @@
 """Execution history rows written by a child process, off the gateway's event-loop process.
 
 Measured (scripts/history_bench.py): inserting the rows in a thread of the gateway cost it
-~16-19 µs of CPU per request end to end, though SQLite's own work is ~4 µs a row: the thread
-competes with the event loop for the GIL and the cores. Handing each batch to a child over a pipe
-costs the gateway one write per batch. The child runs `python -m gateway.history_writer URL`,
-reads length-prefixed JSON batches from stdin and inserts each with one executemany; it exits
-when stdin closes, after writing everything it was given.
+~16-19 µs of CPU per request end to end, though SQLite's own work was ~4 µs a row: the thread
+competes with the event loop for the GIL and the cores. Handing each block to a child over a
+pipe costs the gateway one write per block. The child runs `python -m gateway.history_writer
+URL`, reads blocks from stdin (two lengths, then the block's other fields as JSON, then its
+executions' JSON as the gateway made it) and inserts each; it exits when stdin closes, after
+writing everything it was given.
 """
 
 from __future__ import annotations
@@ -16,13 +17,14 @@ import logging
 import os
 import struct
 import sys
-from typing import Any
 
 import orjson
 
+from gateway.history_store import Block, HistoryStore
+
 log = logging.getLogger("flowhost.gateway")
 
-_HEADER = struct.Struct(">I")
+_HEADER = struct.Struct(">II")  # lengths of the block's fields and of its executions
 
 
 class HistoryWriterProcess:
@@ -37,17 +39,19 @@ class HistoryWriterProcess:
             sys.executable, "-m", "gateway.history_writer", self._url, stdin=asyncio.subprocess.PIPE
         )
 
-    async def write(self, rows: list[tuple[Any, ...]]) -> None:
-        """Hand a batch over; raises OSError when the child cannot take it (then restarts it)."""
+    async def write(self, block: Block) -> None:
+        """Hand a block over; raises OSError when the child cannot take it (then restarts it)."""
         process = self._process
         if process is None or process.returncode is not None or process.stdin is None:
             log.warning("history writer process is gone; starting a new one")
             await self.start()
             process = self._process
             assert process is not None and process.stdin is not None
-        payload = orjson.dumps(rows)
+        fields = orjson.dumps([*block[:4], block.recordings])
         try:
-            process.stdin.write(_HEADER.pack(len(payload)) + payload)
+            process.stdin.write(
+                _HEADER.pack(len(fields), len(block.executions)) + fields + block.executions
+            )
             await process.stdin.drain()
         except (BrokenPipeError, ConnectionResetError) as error:
             self._process = None
@@ -69,7 +73,6 @@ class HistoryWriterProcess:
 
 
 def main(url: str) -> int:
-    from gateway.history import HistoryStore
     from gateway.store import Store
 
     logging.basicConfig(level="INFO", format="%(asctime)s %(levelname)s %(name)s %(message)s")
@@ -81,26 +84,27 @@ def main(url: str) -> int:
         while header := source.read(_HEADER.size):
             if len(header) < _HEADER.size:
                 break
-            (size,) = _HEADER.unpack(header)
-            payload = source.read(size)
-            if len(payload) < size:
+            sizes = _HEADER.unpack(header)
+            fields, executions = (source.read(size) for size in sizes)
+            if (len(fields), len(executions)) != sizes:
                 break
-            rows = [tuple(row) for row in orjson.loads(payload)]
+            started_min, started_max, size, problems, recorded = orjson.loads(fields)
+            block = Block(
+                started_min, started_max, size, problems, executions, [tuple(r) for r in recorded]
+            )
             try:
-                history.insert_many(rows)
+                history.insert_block(block)
             except Exception:
-                log.exception("history writer: %d rows not written", len(rows))
+                log.exception("history writer: a block of %d executions not written", size)
     finally:
         store.close()
     return 0
 
 
 def run_at_idle_priority() -> None:
-    """Only use a core nothing else wants: the inserts (~3 µs a row) then never take a core
-    from the gateway or the executor. Measured (scripts/history_bench.py, two cores): history
-    on vs off -6.8%/-8.7%/-9.9% at normal priority, -4.4% to -6.5% at idle priority. When the
-    machine stays saturated, the writer falls behind and the gateway's bounded queue drops (and
-    logs) the oldest rows rather than slow requests down."""
+    """Only use a core nothing else wants: the inserts then never take a core from the gateway
+    or the executor. When the machine stays saturated, the writer falls behind and the
+    gateway's bounded queue drops (and logs) the oldest rows rather than slow requests down."""
     try:
         os.sched_setscheduler(0, os.SCHED_IDLE, os.sched_param(0))
     except (AttributeError, OSError):  # not Linux

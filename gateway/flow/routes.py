@@ -6,9 +6,7 @@ nowhere else on this path.
 
 from __future__ import annotations
 
-import itertools
 import logging
-import os
 from typing import TYPE_CHECKING, Any
 
 import orjson
@@ -24,6 +22,7 @@ from gateway.errors import (
     Unavailable,
     service_problem,
 )
+from gateway.execution_ids import ExecutionIds
 from gateway.flow import actions, data, files
 from gateway.flow.asgi import Receive, Scope, Send, header, read_body, respond
 from gateway.routing import ExecutorPool
@@ -68,13 +67,11 @@ class FlowEndpoints:
         # Set by the app's lifespan once the store is open.
         self.history: History | None = None
         self.waiting: WaitingExecutions | None = None
-        # Execution ids: unique per gateway process start, cheap to make.
-        self._id_prefix = os.urandom(4).hex()
-        self._ids = itertools.count(1)
+        self._new_execution_id = ExecutionIds()
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         path: str = scope["path"]
-        execution_id = f"{self._id_prefix}-{next(self._ids):x}"
+        execution_id = self._new_execution_id()
         action_name: str | None = None
         try:
             service_path, endpoint = _split(path)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 import time
@@ -42,6 +43,8 @@ def flowhost(cluster: Cluster, *args: str) -> subprocess.CompletedProcess[str]:
     )
     return subprocess.run(
         [sys.executable, "-m", "cli.main", *args, *target],
+        # Whole table rows, as a user piping to grep gets them (80 columns would cut ids).
+        env={**os.environ, "COLUMNS": "200"},
         capture_output=True,
         text=True,
         timeout=60,

@@ -8,10 +8,13 @@ import time
 
 import orjson
 import pytest
+from sqlalchemy import Column, Float, Integer, MetaData, String, Table, Text, inspect
 
 from executors.runtime.context import StepTrace
 from executors.translate import trace_json
-from gateway.history import COLUMNS, History, HistoryStore, Summary, to_row
+from gateway.execution_ids import ExecutionIds, issued_at
+from gateway.history import History, Summary, to_row
+from gateway.history_store import COLUMNS, HistoryStore
 from gateway.store import Store
 from gateway.translate import ExecutionError, ExecutionResult
 
@@ -99,7 +102,7 @@ def test_queries_filter_and_show_the_trace(history_store: HistoryStore) -> None:
 def test_recorded_documents_stay_within_the_budget() -> None:
     row = dict(zip(COLUMNS, to_row(_summary(1), document_max_bytes=10), strict=True))
     assert row["recorded"] == 1
-    (step,) = orjson.loads(row["trace"])
+    (step,) = orjson.loads(orjson.dumps(row["trace"]))  # the JSON it is stored as
     # 10 bytes in all: the input (7) whole, then 3 of the output.
     assert step["inputs"] == [{"text": '{"a":1}', "size": 7, "truncated": False}]
     assert step["outputs"] == [{"text": '{"b', "size": 7, "truncated": True}]
@@ -126,7 +129,112 @@ def test_traces_without_documents_read_back_in_full(history_store: HistoryStore)
 
 def test_retention_by_age_and_count(history_store: HistoryStore) -> None:
     now = time.time()
-    history_store.insert_many([to_row(_summary(i, started=now - i * 3600), 0) for i in range(10)])
+    for i in range(10):  # a block each, as a quiet gateway writes them
+        history_store.insert_many([to_row(_summary(i, started=now - i * 3600), 0)])
     assert history_store.prune(older_than=now - 5.5 * 3600, keep=100) == 4  # 6..9 h old
     assert history_store.prune(older_than=0, keep=3) == 3
     assert [r["id"] for r in history_store.list()] == ["x-0", "x-1", "x-2"]
+
+
+def _at(i: int, started: float, status: str = "ok") -> tuple[object, ...]:
+    return to_row(_summary(i, status, started), 0)
+
+
+def test_listing_is_newest_first_across_blocks_that_overlap_in_time(
+    history_store: HistoryStore,
+) -> None:
+    now = time.time()
+    history_store.insert_many([_at(1, now - 10), _at(2, now - 1)])
+    # Written later, started in between: e.g. an execution that answered WAIT and ended later.
+    history_store.insert_many([_at(3, now - 5), _at(4, now - 3)])
+    history_store.insert_many([_at(5, now - 2, "failed")])
+    assert [r["id"] for r in history_store.list()] == ["x-2", "x-5", "x-4", "x-3", "x-1"]
+    assert [r["id"] for r in history_store.list(limit=3)] == ["x-2", "x-5", "x-4"]
+    assert [r["id"] for r in history_store.list(since=now - 4)] == ["x-2", "x-5", "x-4"]
+    assert [r["id"] for r in history_store.list(status="ok", limit=2)] == ["x-2", "x-4"]
+    assert [r["id"] for r in history_store.list(status="failed")] == ["x-5"]
+    assert history_store.count() == 5
+
+
+def test_an_execution_is_found_by_the_id_the_gateway_gave_it(history_store: HistoryStore) -> None:
+    new_id = ExecutionIds()
+    ids: list[str] = []
+    for _ in range(20):  # 20 blocks of 25
+        rows = []
+        for _ in range(25):
+            ids.append(new_id())
+            rows.append(to_row(_summary(0)._replace(execution_id=ids[-1]), 0))
+        history_store.insert_many(rows)
+    for wanted in (ids[0], ids[261], ids[-1]):
+        shown = history_store.get(wanted)
+        assert shown is not None and shown["id"] == wanted
+    assert history_store.get(new_id()) is None  # well formed, never recorded
+    assert history_store.get(ids[7][:-1]) is None  # a prefix of a real id is not that id
+
+
+def test_ids_sort_by_time_and_carry_it() -> None:
+    new_id = ExecutionIds()
+    before = time.time()
+    first = new_id()
+    time.sleep(0.002)
+    second = new_id()
+    at = issued_at(first)
+    assert at is not None and before - 0.001 <= at <= time.time()
+    assert first < second
+    assert issued_at("a1b2c3d4-1f") is None  # the form ids had before
+
+
+def test_recorded_documents_are_kept_apart_and_pruned_with_their_block(
+    history_store: HistoryStore,
+) -> None:
+    now = time.time()
+    old = to_row(_summary(1, started=now - 7200), 1024)
+    new = to_row(_summary(2, started=now), 1024)
+    history_store.insert_many([old])
+    history_store.insert_many([new, _at(3, now)])
+    shown = history_store.get("x-1")
+    assert shown is not None and shown["recorded"] == 1
+    assert shown["trace"][0]["outputs"] == [{"text": '{"b":2}', "size": 7, "truncated": False}]
+    assert history_store.prune(older_than=now - 3600, keep=100) == 1
+    assert history_store.get("x-1") is None
+    kept = history_store.get("x-2")
+    assert kept is not None and kept["trace"][0]["inputs"][0]["text"] == '{"a":1}'
+    # The count limit takes whole blocks, oldest first, and never keeps more than asked.
+    assert history_store.prune(older_than=0, keep=1) == 2
+    assert history_store.count() == 0
+
+
+def test_summaries_kept_one_row_each_are_moved_into_blocks(store: Store) -> None:
+    """A gateway upgraded from a version that kept a row per execution loses none of them."""
+    legacy = Table(
+        "flowhost_executions",
+        MetaData(),
+        Column("id", String(200), primary_key=True),
+        *(Column(name, String(200)) for name in COLUMNS[1:9]),
+        Column("started_at", Float),
+        Column("duration_ms", Float),
+        Column("failing_step", Text),
+        Column("error", Text),
+        Column("recorded", Integer),
+        Column("trace", Text),
+    )
+    legacy.create(store.engine)
+    now = time.time()
+    rows = [to_row(_summary(i, "failed" if i == 1 else "ok", now - i), 0) for i in range(2)]
+    rows.append(to_row(_summary(2, started=now - 2), 1024))  # with its documents
+    with store.engine.begin() as conn:
+        conn.execute(
+            legacy.insert(),
+            [
+                {**dict(zip(COLUMNS, r, strict=True)), "trace": orjson.dumps(r[-1]).decode()}
+                for r in rows
+            ],
+        )
+    moved = HistoryStore(store.engine)
+    assert not inspect(store.engine).has_table("flowhost_executions")
+    assert [r["id"] for r in moved.list()] == ["x-0", "x-1", "x-2"]
+    failed = moved.get("x-1")
+    assert failed is not None and failed["error"] == "boom"
+    recorded = moved.get("x-2")
+    assert recorded is not None and recorded["trace"][0]["inputs"][0]["text"] == '{"a":1}'
+    assert HistoryStore(store.engine).count() == 3  # a second start moves nothing twice

@@ -6,7 +6,8 @@ from __future__ import annotations
 import asyncio
 import time
 
-from gateway.history import History, HistoryStore
+from gateway.history import History
+from gateway.history_store import HistoryStore, make_block
 from gateway.history_writer import HistoryWriterProcess
 from gateway.store import Store
 from tests.gateway.test_history import _summary
@@ -48,13 +49,13 @@ def test_a_writer_that_died_is_replaced(store_url: str, store: Store) -> None:
     async def scenario() -> None:
         writer = HistoryWriterProcess(store_url)
         await writer.start()
-        await writer.write([_row(0)])
+        await writer.write(make_block([_row(0)]))
         assert _eventually_count(history_store, 1) == 1
         process = writer._process
         assert process is not None
         process.kill()
         await process.wait()
-        await writer.write([_row(1)])  # notices the child is gone and starts another
+        await writer.write(make_block([_row(1)]))  # notices the child is gone and starts another
         await writer.stop()
 
     asyncio.run(scenario())
