@@ -74,6 +74,7 @@ class Target:
     url: str
     auth: str
     pids: dict[str, int]
+    cluster: Cluster | None = None  # flowhost's own, for its management API
     runs: list[LoadResult] = field(default_factory=list)
     cpu_us_per_request: list[dict[str, float]] = field(default_factory=list)
 
@@ -124,7 +125,7 @@ def flowhost_target(data_dir: Path, executors: int) -> Iterator[Target]:
         for pid in processes.children(pids["gateway"]):
             pids["history-writer"] = pid
         auth = "Basic " + base64.b64encode(f"{user}:{token}".encode()).decode()
-        yield Target("flowhost", cluster.url + QUOTE_PATH, auth, pids)
+        yield Target("flowhost", cluster.url + QUOTE_PATH, auth, pids, cluster)
     finally:
         cluster.stop()
 

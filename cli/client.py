@@ -111,6 +111,11 @@ class ManagementClient:
     def execution(self, execution_id: str) -> Any:
         return self.request("GET", f"/api/executions/{execution_id}")
 
+    def recording(self, enabled: bool | None = None) -> Any:
+        if enabled is None:
+            return self.request("GET", "/api/history")
+        return self.request("PUT", "/api/history", json={"enabled": enabled})
+
     def callbacks(self, state: str | None, runtime: str | None) -> Any:
         params = {k: v for k, v in {"state": state, "runtime": runtime}.items() if v}
         return self.request("GET", "/api/callbacks", params=params)

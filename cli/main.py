@@ -429,6 +429,22 @@ def executions_list(
     console.print(table)
 
 
+@executions_app.command("recording")
+def executions_recording(
+    switch: Annotated[
+        str | None, typer.Argument(help="on or off; without it, show whether it records.")
+    ] = None,
+    url: Url = "http://127.0.0.1:8080",
+    data_dir: DataDir = Path(".flowhost"),
+) -> None:
+    """Pause (off) or resume (on) recording executions on this gateway, until it restarts."""
+    if switch not in (None, "on", "off"):
+        _fail(f"expected on or off, not {switch!r}")
+    with _client(url, data_dir) as client:
+        state = _call(client.recording, None if switch is None else switch == "on")
+    console.print(f"execution history: {'recording' if state['enabled'] else 'paused'}")
+
+
 @executions_app.command("show")
 def executions_show(
     execution_id: Annotated[str, typer.Argument(help="Execution id (X-Flowhost-Execution-Id)")],

@@ -43,7 +43,8 @@ class HistoryWriterProcess:
         """Hand a block over; raises OSError when the child cannot take it (then restarts it)."""
         process = self._process
         if process is None or process.returncode is not None or process.stdin is None:
-            log.warning("history writer process is gone; starting a new one")
+            if process is not None:
+                log.warning("history writer process is gone; starting a new one")
             await self.start()
             process = self._process
             assert process is not None and process.stdin is not None

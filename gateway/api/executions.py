@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 from datetime import UTC, datetime
 from typing import Any
 
@@ -12,6 +13,8 @@ from pydantic import BaseModel, Field
 from gateway.api.deps import Control
 from gateway.errors import BadRequest, NotFound
 from gateway.history import History
+
+log = logging.getLogger("flowhost.gateway")
 
 router = APIRouter(tags=["executions"])
 
@@ -38,6 +41,10 @@ class ExecutionDetail(ExecutionOut):
         description="Steps in the order they started: path, type, duration_us, documents_in, "
         "documents_out, error, and when recorded inputs/outputs ({text|base64, size, truncated})"
     )
+
+
+class Recording(BaseModel):
+    enabled: bool = Field(description="This gateway records a summary of every execution")
 
 
 def _history(request: Request) -> History:
@@ -114,3 +121,27 @@ async def show_execution(execution_id: str, request: Request, control: Control) 
     if row is None:
         raise NotFound(f"no execution {execution_id!r} in the history", code="unknown_execution")
     return _out(row)
+
+
+@router.get(
+    "/api/history",
+    response_model=Recording,
+    summary="Whether this gateway records executions",
+)
+async def recording(request: Request, control: Control) -> dict[str, bool]:
+    return {"enabled": _history(request).enabled}
+
+
+@router.put(
+    "/api/history",
+    response_model=Recording,
+    summary="Pause or resume recording executions on this gateway",
+    description="Holds until the gateway restarts (FLOWHOST_HISTORY_ENABLED sets it at start); "
+    "each gateway has its own switch. Executions that end while paused are not recorded.",
+)
+async def switch_recording(body: Recording, request: Request, control: Control) -> dict[str, bool]:
+    history = _history(request)
+    if history.enabled != body.enabled:
+        history.enabled = body.enabled
+        log.info("execution history %s", "resumed" if body.enabled else "paused")
+    return {"enabled": history.enabled}

@@ -232,6 +232,33 @@ def test_executions_are_listed_and_filtered(cluster: Cluster, fs: httpx.Client) 
     assert "slowfail" in failed.stdout and " ok " not in failed.stdout
 
 
+def test_recording_is_paused_and_resumed_on_a_running_gateway(
+    cluster: Cluster, fs: httpx.Client
+) -> None:
+    def shown(execution: str) -> str:
+        return flowhost(cluster, "executions", "show", execution).stdout
+
+    paused = flowhost(cluster, "executions", "recording", "off")
+    assert paused.returncode == 0 and "paused" in paused.stdout, paused.stderr
+    try:
+        unrecorded = _ask(fs, "quick", "tok-paused", "").headers["x-flowhost-execution-id"]
+        assert "paused" in flowhost(cluster, "executions", "recording").stdout
+    finally:
+        resumed = flowhost(cluster, "executions", "recording", "on")
+    assert resumed.returncode == 0 and "recording" in resumed.stdout, resumed.stderr
+    recorded = _ask(fs, "quick", "tok-resumed", "").headers["x-flowhost-execution-id"]
+    assert recorded in assert_eventually(lambda: _in(recorded, shown(recorded)), timeout_s=5)
+    missing = flowhost(cluster, "executions", "show", unrecorded)
+    assert missing.returncode != 0 and "no execution" in missing.stderr
+    wrong = flowhost(cluster, "executions", "recording", "maybe")
+    assert wrong.returncode != 0 and "expected on or off" in wrong.stderr
+
+
+def _in(part: str, text: str) -> str:
+    assert part in text, text
+    return text
+
+
 def _calls(receiver: Receiver, token: str, count: int) -> list[dict[str, Any]]:
     calls = receiver.of(token)
     assert len(calls) >= count, calls

@@ -238,3 +238,9 @@ def test_summaries_kept_one_row_each_are_moved_into_blocks(store: Store) -> None
     recorded = moved.get("x-2")
     assert recorded is not None and recorded["trace"][0]["inputs"][0]["text"] == '{"a":1}'
     assert HistoryStore(store.engine).count() == 3  # a second start moves nothing twice
+
+
+def test_an_id_found_in_another_field_is_not_that_execution(history_store: HistoryStore) -> None:
+    history_store.insert_many([to_row(_summary(1)._replace(process="x-9"), 0)])
+    assert history_store.get("x-9") is None
+    assert history_store.get("x-1") is not None
