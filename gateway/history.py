@@ -31,20 +31,16 @@ _NO_TRACE = orjson.Fragment(b"[]")
 
 
 class Summary(NamedTuple):
-    """What the request path hands over: cheap to build (a tuple), made a row off the path."""
+    """What the request path hands over: cheap to build (a tuple), made a row at once."""
 
     execution_id: str
-    runtime: str
-    package: str
-    version: str
-    process: str
-    action: str
+    identity: tuple[str, str, str, str, str]  # runtime, package, version, process, action
     executor: str
     started_at: float
-    duration_ms: float
     invoke: str
     result: ExecutionResult | None  # None: the result was lost (executor died)
     error: str = ""
+    duration_ms: float = 0.0  # when there is no result to tell
 
 
 def to_row(summary: Summary, document_max_bytes: int) -> tuple[Any, ...]:
@@ -52,38 +48,24 @@ def to_row(summary: Summary, document_max_bytes: int) -> tuple[Any, ...]:
     executor sent the trace already encoded as the JSON the history stores, and it is written
     into the block as it is (a Fragment)."""
     result = summary.result
+    if result is None:
+        return (
+            summary.execution_id, *summary.identity, summary.executor, "lost", summary.invoke,
+            summary.started_at, summary.duration_ms, "", summary.error, 0, _NO_TRACE,
+        )  # fmt: skip
     error = summary.error
     step = ""
-    status = "lost"
-    trace = _NO_TRACE
-    recorded = False
-    if result is not None:
-        status = result.status
-        if result.error is not None:
-            error = error or result.error.message
-            step = result.error.step_path
-        recorded = result.recorded
-        if recorded:
-            trace = orjson.Fragment(_within_budget(result.trace, document_max_bytes))
-        else:
-            trace = orjson.Fragment(result.trace)
-    return (
-        summary.execution_id,
-        summary.runtime,
-        summary.package,
-        summary.version,
-        summary.process,
-        summary.action,
-        summary.executor,
-        status,
-        summary.invoke,
-        summary.started_at,
-        summary.duration_ms,
-        step,
-        error,
-        int(recorded),
-        trace,
+    if result.error is not None:
+        error = error or result.error.message
+        step = result.error.step_path
+    recorded = result.recorded
+    trace = orjson.Fragment(
+        _within_budget(result.trace, document_max_bytes) if recorded else result.trace
     )
+    return (
+        summary.execution_id, *summary.identity, summary.executor, result.status, summary.invoke,
+        summary.started_at, result.duration_us / 1000, step, error, int(recorded), trace,
+    )  # fmt: skip
 
 
 def _within_budget(trace: bytes, budget: int) -> bytes:
@@ -111,7 +93,7 @@ class History:
         *,
         enabled: bool = True,
         flush_interval_s: float = 0.5,
-        batch: int = 500,
+        batch: int = 2000,
         queue_max: int = 50_000,
         retention_days: float = 7.0,
         max_rows: int = 1_000_000,

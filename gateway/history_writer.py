@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import fcntl
 import logging
 import os
 import struct
@@ -24,6 +25,7 @@ from gateway.history_store import Block, HistoryStore
 
 log = logging.getLogger("flowhost.gateway")
 
+_PIPE_BYTES = 1 << 20
 _HEADER = struct.Struct(">II")  # lengths of the block's fields and of its executions
 
 
@@ -38,6 +40,7 @@ class HistoryWriterProcess:
         self._process = await asyncio.create_subprocess_exec(
             sys.executable, "-m", "gateway.history_writer", self._url, stdin=asyncio.subprocess.PIPE
         )
+        _widen(self._process)
 
     async def write(self, block: Block) -> None:
         """Hand a block over; raises OSError when the child cannot take it (then restarts it)."""
@@ -71,6 +74,16 @@ class HistoryWriterProcess:
         except TimeoutError:
             process.kill()
             await process.wait()
+
+
+def _widen(process: asyncio.subprocess.Process) -> None:
+    """Let a whole block fit in the pipe (64 KiB by default; Linux allows 1 MiB unprivileged),
+    so handing one over is one write, not a write per 64 KiB and a wait for the child."""
+    if process.stdin is None:
+        return
+    pipe = process.stdin.get_extra_info("pipe")
+    with contextlib.suppress(AttributeError, OSError, ValueError):  # not Linux, or capped lower
+        fcntl.fcntl(pipe.fileno(), fcntl.F_SETPIPE_SZ, _PIPE_BYTES)
 
 
 def main(url: str) -> int:

@@ -23,6 +23,8 @@ class DeployedAction:
     request: values.RequestTranslator
     response: values.ResponseTranslator
     outcome_ids: dict[str, str]  # outcome developerName -> stable id
+    #: Who ran, in the history's terms: (runtime, package, version, process, action).
+    identity: tuple[str, str, str, str, str]
 
 
 @dataclass(slots=True)
@@ -61,6 +63,7 @@ def compile_service(runtime: str, spec: ServiceSpec, source: str) -> DeployedSer
             request=values.compile_request(action.name, spec.profiles.get(action.request)),
             response=values.compile_response(action.name, spec.profiles.get(action.response)),
             outcome_ids={o: describe.outcome_id(spec, action.name, o) for o in action.outcomes},
+            identity=(runtime, spec.name, spec.version, action.process, action.name),
         )
     return DeployedService(
         runtime=runtime,

@@ -98,7 +98,12 @@ class GatewaySettings(BaseSettings):
         description="Insert history rows from a child process (measured: in a thread they cost "
         "the gateway several times SQLite's own work); false: from a thread.",
     )
-    history_batch: int = Field(500, ge=1, description="Rows per batch insert.")
+    history_batch: int = Field(
+        2000,
+        ge=1,
+        description="Executions per block (one insert); a full block is written at once. "
+        "Measured: 2000 cost the writer 1.2 us an execution under load, 500 cost 2.9 us.",
+    )
     history_queue_max: int = Field(
         50_000, ge=1, description="Summaries queued in memory at most; older ones are dropped."
     )

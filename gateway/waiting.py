@@ -201,21 +201,17 @@ class WaitingExecutions:
         row = asdict(waiting) if isinstance(waiting, Waiting) else waiting
         name, _, version = str(row["deployment"]).partition("@")
         started = float(row["started_at"])
-        duration = result.duration_us / 1000 if result else (time.time() - started) * 1000
+        identity = (str(row["runtime"]), name, version, str(row["process"]), str(row["action"]))
         self._history.record(
             Summary(
                 str(row["execution_id"]),
-                str(row["runtime"]),
-                name,
-                version,
-                str(row["process"]),
-                str(row["action"]),
+                identity,
                 str(row["executor"]),
                 started,
-                duration,
                 "WAIT",
                 result,
                 "" if result else "the executor was lost before the execution finished",
+                duration_ms=(time.time() - started) * 1000,  # used only when the result is lost
             )
         )
 

@@ -102,8 +102,8 @@ def micro(count: int = 50_000) -> int:
         for i in range(count):
             history.record(
                 Summary(
-                    f"a1b2c3d4-{i:x}", "default", "bench", "1.0.0", "quote", "quote",
-                    "127.0.0.1:50051", time.time(), 0.2, "FORWARD", result,
+                    f"a1b2c3d4-{i:x}", ("default", "bench", "1.0.0", "quote", "quote"),
+                    "127.0.0.1:50051", time.time(), "FORWARD", result,
                 )
             )  # fmt: skip
         recorded = time.process_time()

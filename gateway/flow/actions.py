@@ -129,35 +129,11 @@ async def run_action(
     else:
         result = await pool.run(service.runtime, execution, wait_s)
     if history is not None and history.enabled:
-        history.record(summary(service, action, execution, result, started, "FORWARD"))
+        history.record(
+            Summary(execution.execution_id, action.identity, execution.executor, started,
+                    "FORWARD", result)
+        )  # fmt: skip
     return forward_response(action, request, result)
-
-
-def summary(
-    service: DeployedService,
-    action: DeployedAction,
-    execution: Execution,
-    result: ExecutionResult | None,
-    started: float,
-    invoke: str,
-    error: str = "",
-) -> Summary:
-    """The history summary of one execution."""
-    duration_ms = result.duration_us / 1000 if result is not None else 0.0
-    return Summary(
-        execution.execution_id,
-        service.runtime,
-        service.spec.name,
-        service.spec.version,
-        execution.process,
-        action.spec.name,
-        execution.executor,
-        started,
-        duration_ms,
-        invoke,
-        result,
-        error,
-    )
 
 
 def forward_response(

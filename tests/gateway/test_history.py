@@ -29,16 +29,11 @@ def _summary(i: int, status: str = "ok", started: float | None = None) -> Summar
     )
     return Summary(
         f"x-{i}",
-        "default",
-        "shop",
-        "1.0.0",
-        "quote" if i % 2 else "order",
-        "quote",
+        ("default", "shop", "1.0.0", "quote" if i % 2 else "order", "quote"),
         "127.0.0.1:50051",
         started if started is not None else time.time(),
-        1.5,
         "FORWARD",
-        ExecutionResult(status, [], error=error, trace=trace, recorded=recorded),
+        ExecutionResult(status, [], error=error, trace=trace, recorded=recorded, duration_us=1500),
     )
 
 
@@ -241,6 +236,7 @@ def test_summaries_kept_one_row_each_are_moved_into_blocks(store: Store) -> None
 
 
 def test_an_id_found_in_another_field_is_not_that_execution(history_store: HistoryStore) -> None:
-    history_store.insert_many([to_row(_summary(1)._replace(process="x-9"), 0)])
+    identity = ("default", "shop", "1.0.0", "x-9", "quote")
+    history_store.insert_many([to_row(_summary(1)._replace(identity=identity), 0)])
     assert history_store.get("x-9") is None
     assert history_store.get("x-1") is not None
