@@ -124,11 +124,36 @@ class History:
         self.dropped = 0
 
     def record(self, summary: Summary) -> None:
-        """The hot-path call: one compact row appended (and, rarely, a wake-up or a drop)."""
+        """One compact row appended (and, rarely, a wake-up or a drop)."""
+        if self.enabled:
+            self._append(to_row(summary, self._document_max_bytes))
+
+    def record_result(
+        self,
+        execution_id: str,
+        identity: tuple[str, str, str, str, str],
+        executor: str,
+        started_at: float,
+        result: ExecutionResult,
+    ) -> None:
+        """`record` for an execution answered at once: the hot path, so an execution that went
+        well (no error, nothing recorded) becomes its row without a Summary in between."""
         if not self.enabled:
             return
+        if result.error is not None or result.recorded:
+            summary = Summary(execution_id, identity, executor, started_at, "FORWARD", result)
+            self._append(to_row(summary, self._document_max_bytes))
+            return
+        self._append(
+            (
+                execution_id, *identity, executor, result.status, "FORWARD", started_at,
+                result.duration_us / 1000, "", "", 0, orjson.Fragment(result.trace),
+            )
+        )  # fmt: skip
+
+    def _append(self, row: tuple[Any, ...]) -> None:
         queue = self._queue
-        queue.append(to_row(summary, self._document_max_bytes))
+        queue.append(row)
         length = len(queue)
         if length >= self._batch:
             if length > self._queue_max:
@@ -155,7 +180,12 @@ class History:
     async def flush(self) -> None:
         """Write everything queued so far."""
         while self._queue:
-            taken = [self._queue.popleft() for _ in range(min(len(self._queue), self._batch))]
+            queue = self._queue
+            if len(queue) <= self._batch:
+                taken = list(queue)
+                queue.clear()
+            else:
+                taken = [queue.popleft() for _ in range(self._batch)]
             block = make_block(taken)
             if self._sink is not None:
                 await self._sink(block)

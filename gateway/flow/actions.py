@@ -16,7 +16,6 @@ import orjson
 from gateway.auth import RuntimeUser
 from gateway.errors import BadRequest, DeadlineExceeded, ExecutionFailed, GatewayError
 from gateway.flow.values import FlowValueError
-from gateway.history import Summary
 from gateway.routing import ExecutorPool
 from gateway.services import DeployedAction, DeployedService
 from gateway.translate import Execution, ExecutionResult
@@ -129,10 +128,9 @@ async def run_action(
     else:
         result = await pool.run(service.runtime, execution, wait_s)
     if history is not None and history.enabled:
-        history.record(
-            Summary(execution.execution_id, action.identity, execution.executor, started,
-                    "FORWARD", result)
-        )  # fmt: skip
+        history.record_result(
+            execution.execution_id, action.identity, execution.executor, started, result
+        )
     return forward_response(action, request, result)
 
 

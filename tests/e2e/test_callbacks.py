@@ -15,6 +15,7 @@ from typing import Any
 import httpx
 import pytest
 
+from cli.client import ApiError
 from cli.up import Cluster
 from tests.e2e.cluster import assert_eventually, flowhost, running_cluster
 
@@ -252,6 +253,11 @@ def test_recording_is_paused_and_resumed_on_a_running_gateway(
     assert missing.returncode != 0 and "no execution" in missing.stderr
     wrong = flowhost(cluster, "executions", "recording", "maybe")
     assert wrong.returncode != 0 and "expected on or off" in wrong.stderr
+    with cluster.client() as client:
+        with pytest.raises(ApiError) as refused:
+            client.request("PUT", "/api/history", json={"enabled": "maybe"})
+        assert refused.value.status == 422 and "enabled" in str(refused.value.message)
+        assert client.recording() == {"enabled": True}
 
 
 def _in(part: str, text: str) -> str:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from dataclasses import replace
 
 import orjson
 import pytest
@@ -240,3 +241,21 @@ def test_an_id_found_in_another_field_is_not_that_execution(history_store: Histo
     history_store.insert_many([to_row(_summary(1)._replace(identity=identity), 0)])
     assert history_store.get("x-9") is None
     assert history_store.get("x-1") is not None
+
+
+@pytest.mark.parametrize("status", ["ok", "failed"])
+def test_the_hot_path_makes_the_same_row_as_a_summary(
+    status: str, history_store: HistoryStore
+) -> None:
+    history = History(history_store, batch=100)
+    summary = _summary(1, status)
+    assert summary.result is not None
+    plain = summary._replace(result=replace(summary.result, recorded=False, trace=b"[]"))
+    for given in (summary, plain):
+        history.record_result(
+            given.execution_id, given.identity, given.executor, given.started_at, given.result
+        )
+        history.record(given)
+    rows = [orjson.dumps(row) for row in history._queue]
+    assert rows[0] == rows[1] and rows[2] == rows[3]
+    assert orjson.loads(rows[2])[COLUMNS.index("status")] == status
