@@ -44,16 +44,29 @@ class Summary(NamedTuple):
 
 
 def to_row(summary: Summary, document_max_bytes: int) -> tuple[Any, ...]:
+    """The row of a summary, in `COLUMNS` order."""
+    return _row(document_max_bytes, *summary)
+
+
+def _row(
+    document_max_bytes: int,
+    execution_id: str,
+    identity: tuple[str, str, str, str, str],
+    executor: str,
+    started_at: float,
+    invoke: str,
+    result: ExecutionResult | None,
+    error: str = "",
+    duration_ms: float = 0.0,
+) -> tuple[Any, ...]:
     """A row in `COLUMNS` order. This runs for every execution, so it only gathers: the
     executor sent the trace already encoded as the JSON the history stores, and it is written
     into the block as it is (a Fragment)."""
-    result = summary.result
     if result is None:
         return (
-            summary.execution_id, *summary.identity, summary.executor, "lost", summary.invoke,
-            summary.started_at, summary.duration_ms, "", summary.error, 0, _NO_TRACE,
+            execution_id, *identity, executor, "lost", invoke,
+            started_at, duration_ms, "", error, 0, _NO_TRACE,
         )  # fmt: skip
-    error = summary.error
     step = ""
     if result.error is not None:
         error = error or result.error.message
@@ -63,8 +76,8 @@ def to_row(summary: Summary, document_max_bytes: int) -> tuple[Any, ...]:
         _within_budget(result.trace, document_max_bytes) if recorded else result.trace
     )
     return (
-        summary.execution_id, *summary.identity, summary.executor, result.status, summary.invoke,
-        summary.started_at, result.duration_us / 1000, step, error, int(recorded), trace,
+        execution_id, *identity, executor, result.status, invoke,
+        started_at, result.duration_us / 1000, step, error, int(recorded), trace,
     )  # fmt: skip
 
 
@@ -136,20 +149,14 @@ class History:
         started_at: float,
         result: ExecutionResult,
     ) -> None:
-        """`record` for an execution answered at once: the hot path, so an execution that went
-        well (no error, nothing recorded) becomes its row without a Summary in between."""
-        if not self.enabled:
-            return
-        if result.error is not None or result.recorded:
-            summary = Summary(execution_id, identity, executor, started_at, "FORWARD", result)
-            self._append(to_row(summary, self._document_max_bytes))
-            return
-        self._append(
-            (
-                execution_id, *identity, executor, result.status, "FORWARD", started_at,
-                result.duration_us / 1000, "", "", 0, orjson.Fragment(result.trace),
-            )
-        )  # fmt: skip
+        """`record` for an execution answered at once (the hot path: no Summary in between)."""
+        if self.enabled:
+            self._append(
+                _row(
+                    self._document_max_bytes, execution_id, identity, executor, started_at,
+                    "FORWARD", result,
+                )
+            )  # fmt: skip
 
     def _append(self, row: tuple[Any, ...]) -> None:
         queue = self._queue
@@ -179,8 +186,8 @@ class History:
 
     async def flush(self) -> None:
         """Write everything queued so far."""
-        while self._queue:
-            queue = self._queue
+        queue = self._queue
+        while queue:
             if len(queue) <= self._batch:
                 taken = list(queue)
                 queue.clear()
