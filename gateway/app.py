@@ -24,9 +24,9 @@ from gateway.control import ControlPlane
 from gateway.errors import GatewayError, api_problem
 from gateway.flow.asgi import Receive, Scope, Send
 from gateway.flow.routes import FlowEndpoints
-from gateway.history import History
-from gateway.history_store import HistoryStore
-from gateway.history_writer import HistoryWriterProcess
+from gateway.history.record import History
+from gateway.history.store import HistoryStore
+from gateway.history.writer import HistoryWriterProcess
 from gateway.outbox import Outbox
 from gateway.reconcile import Reconciler
 from gateway.routing import ExecutorPool

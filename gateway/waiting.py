@@ -27,7 +27,7 @@ from gateway.callbacks import CallbackPolicy, CallbackSender
 from gateway.errors import GatewayError, Unavailable
 from gateway.executor_client import Detached
 from gateway.flow import actions
-from gateway.history import History, Summary
+from gateway.history.record import History, Summary
 from gateway.outbox import Outbox, Waiting
 from gateway.routing import ExecutorPool
 from gateway.services import DeployedAction, DeployedService, ServiceRegistry

@@ -117,8 +117,8 @@ def micro(count: int = 50_000) -> int:
     import asyncio
     import time
 
-    from gateway.history import History, Summary
-    from gateway.history_store import HistoryStore
+    from gateway.history.record import History, Summary
+    from gateway.history.store import HistoryStore
     from gateway.store import Store
     from gateway.translate import ExecutionResult
 

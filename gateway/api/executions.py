@@ -12,7 +12,7 @@ from pydantic import BaseModel, Field
 
 from gateway.api.deps import Control
 from gateway.errors import BadRequest, NotFound
-from gateway.history import History
+from gateway.history.record import History
 
 log = logging.getLogger("flowhost.gateway")
 

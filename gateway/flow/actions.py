@@ -21,7 +21,7 @@ from gateway.services import DeployedAction, DeployedService
 from gateway.translate import Execution, ExecutionResult
 
 if TYPE_CHECKING:
-    from gateway.history import History
+    from gateway.history.record import History
     from gateway.waiting import WaitingExecutions
 
 # Request fields that become $flow facts for the process.

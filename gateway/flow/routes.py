@@ -29,7 +29,7 @@ from gateway.routing import ExecutorPool
 from gateway.services import DeployedService, ServiceRegistry
 
 if TYPE_CHECKING:
-    from gateway.history import History
+    from gateway.history.record import History
     from gateway.waiting import WaitingExecutions
 
 log = logging.getLogger("flowhost.gateway")

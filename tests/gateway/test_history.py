@@ -14,8 +14,8 @@ from sqlalchemy import Column, Float, Integer, MetaData, String, Table, Text, in
 from executors.runtime.context import StepTrace
 from executors.translate import trace_json
 from gateway.execution_ids import ExecutionIds, issued_at
-from gateway.history import History, Summary, to_row
-from gateway.history_store import COLUMNS, HistoryStore
+from gateway.history.record import History, Summary, to_row
+from gateway.history.store import COLUMNS, HistoryStore
 from gateway.store import Store
 from gateway.translate import ExecutionError, ExecutionResult
 

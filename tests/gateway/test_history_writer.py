@@ -6,9 +6,9 @@ from __future__ import annotations
 import asyncio
 import time
 
-from gateway.history import History
-from gateway.history_store import HistoryStore, make_block
-from gateway.history_writer import HistoryWriterProcess
+from gateway.history.record import History
+from gateway.history.store import HistoryStore, make_block
+from gateway.history.writer import HistoryWriterProcess
 from gateway.store import Store
 from tests.gateway.test_history import _summary
 
@@ -63,6 +63,6 @@ def test_a_writer_that_died_is_replaced(store_url: str, store: Store) -> None:
 
 
 def _row(i: int) -> tuple[object, ...]:
-    from gateway.history import to_row
+    from gateway.history.record import to_row
 
     return to_row(_summary(i), 1024)

@@ -22,7 +22,7 @@ from typing import Any, NamedTuple
 
 import orjson
 
-from gateway.history_store import Block, HistoryStore, make_block
+from gateway.history.store import Block, HistoryStore, make_block
 from gateway.translate import ExecutionResult
 
 log = logging.getLogger("flowhost.gateway")

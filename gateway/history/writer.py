@@ -3,7 +3,7 @@
 Measured (scripts/history_bench.py): inserting the rows in a thread of the gateway cost it
 ~16-19 µs of CPU per request end to end, though SQLite's own work was ~4 µs a row: the thread
 competes with the event loop for the GIL and the cores. Handing each block to a child over a
-pipe costs the gateway one write per block. The child runs `python -m gateway.history_writer
+pipe costs the gateway one write per block. The child runs `python -m gateway.history.writer
 URL`, reads blocks from stdin (two lengths, then the block's other fields as JSON, then its
 executions' JSON as the gateway made it) and inserts each; it exits when stdin closes, after
 writing everything it was given.
@@ -21,7 +21,7 @@ import sys
 
 import orjson
 
-from gateway.history_store import Block, HistoryStore
+from gateway.history.store import Block, HistoryStore
 
 log = logging.getLogger("flowhost.gateway")
 
@@ -38,7 +38,7 @@ class HistoryWriterProcess:
 
     async def start(self) -> None:
         self._process = await asyncio.create_subprocess_exec(
-            sys.executable, "-m", "gateway.history_writer", self._url, stdin=asyncio.subprocess.PIPE
+            sys.executable, "-m", "gateway.history.writer", self._url, stdin=asyncio.subprocess.PIPE
         )
         _widen(self._process)
 
