@@ -1,0 +1,116 @@
+"""The in-process tier: a real gateway application and real executors in the test's own process.
+
+The gateway is the real ASGI application (`create_app`, its lifespan run as the server would run
+it) reached through httpx's ASGI transport; the executors are real `ExecutorServer`s on port 0,
+reached over real gRPC. No subprocesses, so routes, actions, routing, the executor client and
+WAIT can be tested in well under a second each; tests/e2e/ keeps the whole-process view.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import AsyncIterator
+from contextlib import AsyncExitStack, asynccontextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from executors.server import ExecutorServer
+from executors.settings import ExecutorSettings
+from gateway.app import GatewayApp, create_app
+from gateway.settings import GatewaySettings
+
+ROOT = Path(__file__).resolve().parents[2]
+EXAMPLES = ROOT / "examples"
+ADMIN = ("admin", "in-process-admin")
+
+
+@dataclass
+class InProcessCluster:
+    app: GatewayApp
+    executors: list[ExecutorServer]
+    api: httpx.AsyncClient  # the management API, as the admin
+
+    def flow(self, auth: tuple[str, str]) -> httpx.AsyncClient:
+        """A client of the Flow endpoints, as a runtime user (close it, or use `async with`)."""
+        return httpx.AsyncClient(
+            transport=httpx.ASGITransport(app=self.app), base_url="http://gateway", auth=auth
+        )
+
+    async def deploy(self, source: str, runtime: str = "default") -> dict[str, Any]:
+        response = await self.api.post(
+            f"/api/runtimes/{runtime}/packages",
+            content=source.encode(),
+            headers={"content-type": "application/yaml"},
+        )
+        assert response.status_code in (200, 201), response.text
+        body: dict[str, Any] = response.json()
+        return body
+
+    async def user(self, name: str = "flow", runtime: str = "default") -> tuple[str, str]:
+        response = await self.api.post(f"/api/runtimes/{runtime}/users", json={"name": name})
+        assert response.status_code == 201, response.text
+        return name, response.json()["token"]
+
+    async def executors_ready(self) -> list[str]:
+        response = await self.api.get("/api/executors")
+        return [e["address"] for e in response.json() if e["ready"]]
+
+    async def until_ready(self, count: int, timeout_s: float = 10.0) -> None:
+        deadline = time.monotonic() + timeout_s
+        while len(await self.executors_ready()) != count:
+            assert time.monotonic() < deadline, f"{count} executors not ready in {timeout_s}s"
+            await asyncio.sleep(0.05)
+
+
+def executor_settings(**overrides: Any) -> ExecutorSettings:
+    return ExecutorSettings(port=0, drain_seconds=0, **overrides)
+
+
+@asynccontextmanager
+async def in_process_cluster(
+    data_dir: Path,
+    executors: int = 1,
+    executor_overrides: dict[str, Any] | None = None,
+    **gateway_overrides: Any,
+) -> AsyncIterator[InProcessCluster]:
+    async with AsyncExitStack() as stack:
+        servers = [
+            await stack.enter_async_context(
+                ExecutorServer(executor_settings(**(executor_overrides or {})))
+            )
+            for _ in range(executors)
+        ]
+        settings = GatewaySettings(
+            data_dir=data_dir,
+            admin_user=ADMIN[0],
+            admin_password=ADMIN[1],
+            executor_targets=[server.address for server in servers],
+            discovery_interval_s=0.2,
+            state_poll_interval_s=0.2,
+            callback_poll_interval_s=0.2,
+            history_writer_process=False,
+            **gateway_overrides,
+        )
+        app = create_app(settings)
+        await stack.enter_async_context(app.api.router.lifespan_context(app.api))
+        api = await stack.enter_async_context(
+            httpx.AsyncClient(
+                transport=httpx.ASGITransport(app=app), base_url="http://gateway", auth=ADMIN
+            )
+        )
+        cluster = InProcessCluster(app, servers, api)
+        await cluster.until_ready(executors)
+        yield cluster
+
+
+@pytest.fixture
+async def cluster(tmp_path: Path) -> AsyncIterator[InProcessCluster]:
+    """A gateway and one executor, with the shop example deployed."""
+    async with in_process_cluster(tmp_path) as running:
+        await running.deploy((EXAMPLES / "shop.yaml").read_text())
+        yield running
