@@ -165,6 +165,7 @@ class _ExecutionStream:
         self._tasks: dict[int, asyncio.Task[ProcessResult]] = {}
         self._detachable: dict[int, str] = {}  # request id -> execution id
         self._detached: set[int] = set()
+        self._cancelled: set[int] = set()  # request ids the gateway cancelled
         self._closed = False
 
     async def read(self, request_iterator: AsyncIterator[pb.RequestBatch]) -> None:
@@ -216,7 +217,9 @@ class _ExecutionStream:
         if task.cancelled():
             if execution_id is not None:
                 self._host.kept.finished(execution_id)
-            self._out.put_nowait(translate.cancelled(request_id))
+            by_gateway = request_id in self._cancelled
+            self._cancelled.discard(request_id)
+            self._out.put_nowait(translate.cancelled(request_id, by_gateway=by_gateway))
             return
         error = task.exception()
         if error is not None:
@@ -243,6 +246,7 @@ class _ExecutionStream:
     def _cancel(self, request_id: int) -> None:
         task = self._tasks.get(request_id)
         if task is not None:
+            self._cancelled.add(request_id)
             task.cancel()
 
     def abandon(self) -> None:

@@ -162,12 +162,18 @@ def rejection(request_id: int, code: str, message: str, *, retryable: bool) -> p
     )
 
 
-def cancelled(request_id: int) -> pb.ExecuteResult:
-    return pb.ExecuteResult(
-        id=request_id,
-        status=pb.STATUS_CANCELLED,
-        error=pb.ExecutionError(code="cancelled", message="execution cancelled by the gateway"),
-    )
+def cancelled(request_id: int, *, by_gateway: bool) -> pb.ExecuteResult:
+    """An execution stopped before its end: by the gateway's cancel, or by this executor's
+    shutdown (past its drain grace period; the gateway may try elsewhere)."""
+    if by_gateway:
+        error = pb.ExecutionError(code="cancelled", message="execution cancelled by the gateway")
+    else:
+        error = pb.ExecutionError(
+            code="executor_stopped",
+            message="the executor shut down before the execution finished; it may have partly run",
+            retryable=True,
+        )
+    return pb.ExecuteResult(id=request_id, status=pb.STATUS_CANCELLED, error=error)
 
 
 def issues_to_proto(issues: list[Issue]) -> list[pb.PackageIssue]:

@@ -14,7 +14,8 @@ from typing import TYPE_CHECKING, Any
 import orjson
 
 from gateway.auth import RuntimeUser
-from gateway.errors import BadRequest, DeadlineExceeded, ExecutionFailed, GatewayError
+from gateway.errors import BadRequest, ExecutionFailed, GatewayError
+from gateway.flow.failures import failure
 from gateway.flow.values import FlowValueError
 from gateway.routing import ExecutorPool
 from gateway.services import DeployedAction, DeployedService
@@ -139,7 +140,7 @@ def forward_response(
 ) -> bytes:
     """The final ServiceResponse of a finished execution; raises GatewayError when it failed."""
     if result.status != "ok":
-        raise _failure(action, result)
+        raise failure(action.spec.process, result)
     return service_response(
         request,
         "FORWARD",
@@ -217,20 +218,3 @@ def _outcome(action: DeployedAction, request: dict[str, Any], outcome: str) -> s
             code="unknown_outcome",
         )
     return known
-
-
-def _failure(action: DeployedAction, result: ExecutionResult) -> GatewayError:
-    error = result.error
-    where = f" at {error.step_path}" if error and error.step_path else ""
-    cause = error.message if error else "no detail"
-    process = action.spec.process
-    if result.status == "deadline":
-        return DeadlineExceeded(
-            f"process '{process}' passed its execution deadline{where}: {cause}",
-            details={"step": error.step_path if error else ""},
-        )
-    return ExecutionFailed(
-        f"process '{process}' failed{where}: {cause}",
-        code=error.code if error and error.code else "execution_failed",
-        details={"step": error.step_path if error else ""},
-    )

@@ -16,12 +16,12 @@ import orjson
 from gateway.auth import RuntimeUser
 from gateway.errors import (
     BadRequest,
-    DeadlineExceeded,
     ExecutionFailed,
     GatewayError,
     NotFound,
 )
 from gateway.flow.actions import configuration, flow_facts
+from gateway.flow.failures import failure
 from gateway.flow.listfilter import FilterError, normalise
 from gateway.flow.objects import DeployedData
 from gateway.flow.scalars import Invalid
@@ -29,16 +29,6 @@ from gateway.flow.values import FlowValueError, format_scalar
 from gateway.routing import ExecutorPool
 from gateway.services import DeployedService
 from gateway.translate import Execution, ExecutionResult
-
-# Request fields that become $flow facts for the process (as for message actions).
-# Step error codes that are the caller's mistake, not the service's.
-_CLIENT_CODES = {
-    "invalid_filter": 400,
-    "missing_id": 400,
-    "db_document": 400,
-    "not_found": 404,
-    "file_too_large": 413,
-}
 
 
 def parse_request(body: bytes, what: str) -> dict[str, Any]:
@@ -51,25 +41,6 @@ def parse_request(body: bytes, what: str) -> dict[str, Any]:
     if not isinstance(request, dict):
         raise BadRequest(f"body is not a {what}: expected a JSON object", code="not_a_request")
     return request
-
-
-def failure(process: str, result: ExecutionResult) -> GatewayError:
-    """A process that did not end well, as the error Flow gets."""
-    error = result.error
-    where = f" at {error.step_path}" if error and error.step_path else ""
-    cause = error.message if error else "no detail"
-    details = {"step": error.step_path if error else ""}
-    if result.status == "deadline":
-        return DeadlineExceeded(
-            f"process '{process}' passed its execution deadline{where}: {cause}", details=details
-        )
-    code = error.code if error and error.code else "execution_failed"
-    return ExecutionFailed(
-        f"process '{process}' failed{where}: {cause}",
-        status=_CLIENT_CODES.get(code),
-        code=code,
-        details=details,
-    )
 
 
 def returned(process: str, result: ExecutionResult) -> list[Any]:

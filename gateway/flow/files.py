@@ -18,6 +18,7 @@ from gateway.executor_client import UploadCall
 from gateway.flow import data
 from gateway.flow.actions import configuration, flow_facts
 from gateway.flow.asgi import Receive, Scope, header
+from gateway.flow.failures import failure
 from gateway.flow.multipart import MultipartReader
 from gateway.flow.scalars import format_scalar
 from gateway.routing import ExecutorPool
@@ -148,7 +149,7 @@ async def list_files(
     execution.documents = [(orjson.dumps(_file_filter(request, resource)), {})]
     result = await pool.run(service.runtime, execution, wait_s)
     if result.status != "ok":
-        raise data.failure(resource.list, result)
+        raise failure(resource.list, result)
     objects = [file_object(d, i) for i, d in enumerate(data.returned(resource.list, result))]
     return orjson.dumps({"culture": None, "objectData": objects, "hasMoreResults": False})
 
@@ -219,7 +220,7 @@ async def upload(
         if call is not None:
             call.abort()
     if result.status != "ok":
-        raise data.failure(resource.upload, result)
+        raise failure(resource.upload, result)
     returned = data.returned(resource.upload, result)
     if not returned:
         raise ExecutionFailed(
