@@ -23,6 +23,7 @@ from typing import Any, NamedTuple
 import orjson
 
 from gateway.history.store import Block, HistoryStore, make_block
+from gateway.periodic import Periodic
 from gateway.translate import ExecutionResult
 
 log = logging.getLogger("flowhost.gateway")
@@ -132,8 +133,8 @@ class History:
         # Where batches go: by default inserted from a thread; the gateway hands them to a
         # writer process instead (history_writer.py says why).
         self._sink = sink
-        self._wake = asyncio.Event()
-        self._tasks: list[asyncio.Task[None]] = []
+        self._writer = Periodic("history writer", self._write, flush_interval_s, delay_first=True)
+        self._pruner = Periodic("history pruner", self._prune, prune_interval_s)
         self.dropped = 0
 
     def record(self, summary: Summary) -> None:
@@ -166,21 +167,15 @@ class History:
             if length > self._queue_max:
                 queue.popleft()
                 self.dropped += 1
-            self._wake.set()
+            self._writer.wake()
 
     def start(self) -> None:
-        self._tasks = [
-            asyncio.create_task(self._write_loop(), name="history writer"),
-            asyncio.create_task(self._prune_loop(), name="history pruner"),
-        ]
+        self._writer.start()
+        self._pruner.start()
 
     async def stop(self) -> None:
-        for task in self._tasks:
-            task.cancel()
-        for task in self._tasks:
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
-        self._tasks = []
+        await self._writer.stop()
+        await self._pruner.stop()
         with contextlib.suppress(Exception):
             await self.flush()
 
@@ -199,31 +194,18 @@ class History:
             else:
                 await asyncio.to_thread(self.store.insert_block, block)
 
-    async def _write_loop(self) -> None:
-        while True:
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), self._flush_interval_s)
-            self._wake.clear()
-            try:
-                await self.flush()
-            except Exception:
-                log.exception("writing execution history failed; will retry")
-                await asyncio.sleep(self._flush_interval_s)
-            if self.dropped:
-                log.warning("execution history fell behind: dropped %d summaries", self.dropped)
-                self.dropped = 0
+    async def _write(self) -> None:
+        await self.flush()
+        if self.dropped:
+            log.warning("execution history fell behind: dropped %d summaries", self.dropped)
+            self.dropped = 0
 
-    async def _prune_loop(self) -> None:
-        while True:
-            try:
-                older_than = time.time() - self._retention_s
-                removed = await asyncio.to_thread(
-                    self.store.prune, older_than=older_than, keep=self._max_rows
-                )
-                if self._prune_also is not None:
-                    await asyncio.to_thread(self._prune_also, older_than)
-                if removed:
-                    log.info("pruned %d executions from the history", removed)
-            except Exception:
-                log.exception("pruning execution history failed")
-            await asyncio.sleep(self._prune_interval_s)
+    async def _prune(self) -> None:
+        older_than = time.time() - self._retention_s
+        removed = await asyncio.to_thread(
+            self.store.prune, older_than=older_than, keep=self._max_rows
+        )
+        if self._prune_also is not None:
+            await asyncio.to_thread(self._prune_also, older_than)
+        if removed:
+            log.info("pruned %d executions from the history", removed)
