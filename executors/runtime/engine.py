@@ -116,7 +116,9 @@ class CompiledPackage:
         if not names:
             return None
         given = config or {}
-        texts = [text for name in names for text in (given.get(name), self._default_texts.get(name))]
+        texts = [
+            text for name in names for text in (given.get(name), self._default_texts.get(name))
+        ]
         redactor = Redactor(text for text in texts if text)
         return redactor if redactor else None
 

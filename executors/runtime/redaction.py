@@ -29,7 +29,7 @@ ACTIVE: contextvars.ContextVar[Redactor | None] = contextvars.ContextVar(
 class Redactor:
     """Masks a fixed set of secret values in text and bytes."""
 
-    __slots__ = ("_forms", "_byte_forms")
+    __slots__ = ("_byte_forms", "_forms")
 
     def __init__(self, secrets: Iterable[str]) -> None:
         forms: set[str] = set()
