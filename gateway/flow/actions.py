@@ -84,6 +84,7 @@ def configuration(
                 "by the runtime's operator, not by Flow: remove it from the connector's "
                 "configuration values",
                 code="operator_configuration",
+                details={"configuration_value": name},
             )
     for name in operator.undecryptable & service.declared_config:
         raise Unavailable(
