@@ -40,6 +40,8 @@ class RuntimeConfig:
         A copy the caller may change. Cached per (names, tenant) only for tenants the operator
         named, so hostile tenant ids cannot grow the cache.
         """
+        if not self.values and not self.tenants:
+            return {}  # most runtimes: nothing set by the operator
         name = tenant if isinstance(tenant, str) else ""
         overrides = self.tenants.get(name) if name else None
         key = (declared, name if overrides is not None else "")

@@ -86,7 +86,7 @@ def configuration(
                 code="operator_configuration",
                 details={"configuration_value": name},
             )
-    for name in operator.undecryptable & service.declared_config:
+    for name in operator.undecryptable & service.declared_config if operator.undecryptable else ():
         raise Unavailable(
             f"configuration value '{name}' of runtime '{service.runtime}' cannot be decrypted "
             "with the gateway's configuration key; the operator must fix FLOWHOST_CONFIG_KEY",
