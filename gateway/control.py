@@ -117,6 +117,20 @@ class ControlPlane:
         keys = self.config.keys if self.config is not None else None
         self.operator_config.load(entries, keys)
         self._generation = generation
+        await self._seal_passwords(entries)
+
+    async def _seal_passwords(self, entries: list[ConfigEntry]) -> None:
+        """Encrypt values kept in clear that a package now declares as `password`."""
+        if self.config is None or self.config.keys is None:
+            return
+        exposed = [
+            (e.runtime, e.tenant, e.name)
+            for e in entries
+            if not e.secret and e.name in self.password_names(e.runtime)
+        ]
+        if exposed:
+            sealed = await asyncio.to_thread(self.config.seal, exposed)
+            log.info("encrypted %d configuration values that packages declare as passwords", sealed)
 
     async def _poll(self) -> None:
         while True:

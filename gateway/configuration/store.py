@@ -166,6 +166,28 @@ class ConfigStore:
                 for r in conn.execute(query)
             ]
 
+    def seal(self, keys: list[tuple[str, str, str]]) -> int:
+        """Encrypt values stored in clear that have become secret: (runtime, tenant, name).
+
+        A value set before a package declaring it a `password` was deployed. Idempotent, so
+        gateways sealing at once do no harm; returns how many were sealed.
+        """
+        if self.keys is None or not keys:
+            return 0
+        sealed = 0
+        with self._write() as conn:
+            for runtime, tenant, name in keys:
+                where = _key(runtime, tenant, name) & (config_values.c.secret.is_(False))
+                value = conn.execute(select(config_values.c.value).where(where)).scalar()
+                if value is not None:
+                    conn.execute(
+                        update(config_values)
+                        .where(where)
+                        .values(value=self.keys.encrypt(value), secret=True)
+                    )
+                    sealed += 1
+        return sealed
+
     def rotate(self) -> int:
         """Re-encrypt every secret value under the first key; returns how many there were.
 

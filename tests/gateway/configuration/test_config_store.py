@@ -193,3 +193,13 @@ def test_a_value_no_key_decrypts_is_marked_not_served(config: ConfigStore, store
     memory.load(config.entries(), ConfigKeys([new_key()], "another key"))
     assert memory.of("prod").undecryptable == {"apiKey"}
     assert memory.of("prod").for_service(frozenset({"apiKey"}), None) == {}
+
+
+def test_sealing_encrypts_a_value_that_became_a_password(
+    config: ConfigStore, keys: ConfigKeys, store_url: str
+) -> None:
+    config.set("prod", "", "apiKey", SECRET, secret=False)  # before the package said password
+    assert config.seal([("prod", "", "apiKey"), ("prod", "", "absent")]) == 1
+    value, secret = _raw(store_url, "apiKey")
+    assert secret is True and keys.decrypt(value) == SECRET
+    assert config.seal([("prod", "", "apiKey")]) == 0  # idempotent
