@@ -7,7 +7,7 @@ answered back: reads show it as set, nothing more.
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Query
 from pydantic import BaseModel, Field
@@ -26,6 +26,24 @@ Tenant = Annotated[
         "overrides the runtime's. Empty: every tenant of the runtime.",
     ),
 ]
+
+
+_SET_ERRORS: dict[int | str, dict[str, Any]] = {
+    400: {
+        "description": "invalid_configuration: a bad name or tenant id, or a value over "
+        "config_value_max_bytes"
+    },
+    409: {"description": "no_config_key: a secret value, and the gateway has no key"},
+}
+_UNSET_ERRORS: dict[int | str, dict[str, Any]] = {
+    404: {"description": "unknown_configuration: no such value (for that tenant)"}
+}
+_ROTATE_ERRORS: dict[int | str, dict[str, Any]] = {
+    409: {
+        "description": "no_config_key, or undecryptable_configuration: a value no key "
+        "opens (nothing was changed)"
+    }
+}
 
 
 class ConfigValueIn(BaseModel):
@@ -127,6 +145,7 @@ async def list_config(runtime: str, control: Control) -> list[ConfigValueOut]:
     "/api/runtimes/{runtime}/config/{name}",
     response_model=ConfigSet,
     summary="Set a configuration value of a runtime (or of one Flow tenant)",
+    responses=_SET_ERRORS,
     description="Processes see it as `$config.<name>` from the next request on, on every "
     "gateway sharing the store. It overrides the package default; a Flow-supplied value still "
     "overrides it for values the package lets Flow set.",
@@ -142,6 +161,7 @@ async def set_config(
     "/api/runtimes/{runtime}/config/{name}",
     status_code=204,
     summary="Remove a configuration value (the package default applies again)",
+    responses=_UNSET_ERRORS,
 )
 async def unset_config(runtime: str, name: str, control: Control, tenant: Tenant = "") -> None:
     await control.unset_config(runtime, tenant, name)
@@ -151,6 +171,7 @@ async def unset_config(runtime: str, name: str, control: Control, tenant: Tenant
     "/api/config/rotate-key",
     response_model=KeyRotation,
     summary="Re-encrypt every secret value under the first configuration key",
+    responses=_ROTATE_ERRORS,
     description="Key rotation: give every gateway the new key first and the old ones after it "
     "(FLOWHOST_CONFIG_KEY=new,old), restart them, call this, then drop the old keys.",
 )

@@ -282,7 +282,7 @@ def _files_holding(folder: Path, needle: bytes) -> list[str]:
 
 
 def test_a_secret_is_used_but_never_shown(
-    cluster: Cluster, flow_auth: tuple[str, str], probe: None, echo: str
+    cluster: Cluster, flow_auth: tuple[str, str], probe: None, echo: str, tmp_path: Path
 ) -> None:
     key = f"k3y-{secrets.token_hex(8)}"
     token = f"t0k-{secrets.token_hex(8)}"
@@ -290,7 +290,9 @@ def test_a_secret_is_used_but_never_shown(
     # From stdin, as an operator keeps a secret out of the shell history.
     said = _set(cluster, "set", "apiKey", "--runtime", "default", stdin=key + "\n")
     assert "secret" in said  # a password: secret without asking
-    _set(cluster, "set", "token", "--secret", "--runtime", "default", stdin=token)
+    keyfile = tmp_path / "token.txt"
+    keyfile.write_text(token + "\n")
+    _set(cluster, "set", "token", "--secret", "--file", str(keyfile), "--runtime", "default")
 
     called = httpx.post(
         f"{cluster.url}/fs/probe/actions/call?_flowhost_debug=true",
