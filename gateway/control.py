@@ -128,9 +128,14 @@ class ControlPlane:
             for e in entries
             if not e.secret and e.name in self.password_names(e.runtime)
         ]
-        if exposed:
+        if not exposed:
+            return
+        try:
             sealed = await asyncio.to_thread(self.config.seal, exposed)
-            log.info("encrypted %d configuration values that packages declare as passwords", sealed)
+        except Exception:  # the next refresh tries again; serving goes on meanwhile
+            log.exception("encrypting configuration values declared as passwords failed")
+            return
+        log.info("encrypted %d configuration values that packages declare as passwords", sealed)
 
     async def _poll(self) -> None:
         while True:
