@@ -345,3 +345,19 @@ def test_a_secret_is_used_but_never_shown(
 def _admin(cluster: Cluster) -> tuple[str, str]:
     saved = json.loads((cluster.data_dir / "admin.json").read_text())
     return saved["user"], saved["password"]
+
+
+def test_a_value_set_in_clear_is_encrypted_once_a_package_calls_it_a_password(
+    cluster: Cluster,
+) -> None:
+    legacy = f"l3gacy-{secrets.token_hex(8)}"
+    _set(cluster, "set", "legacyKey", legacy, "--runtime", "default")
+    assert legacy in _set(cluster, "list", "--runtime", "default")  # plain: shown
+    deployed = flowhost(cluster, "deploy", str(Path(__file__).parent / "packages" / "sealed.yaml"))
+    assert deployed.returncode == 0, deployed.stdout + deployed.stderr
+    with sqlite3.connect(cluster.data_dir / "flowhost.db") as conn:
+        value, secret = conn.execute(
+            "SELECT value, secret FROM flowhost_config_values WHERE name = 'legacyKey'"
+        ).fetchone()
+    assert secret == 1 and legacy not in value
+    assert legacy not in _set(cluster, "list", "--runtime", "default")
