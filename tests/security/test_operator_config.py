@@ -26,8 +26,8 @@ from typing import Any
 import httpx
 import pytest
 
-from cli.up import Cluster
-from tests.e2e.cluster import ROOT, flowhost
+from cli.up import Child, Cluster, free_port_run
+from tests.e2e.cluster import ROOT, assert_eventually, flowhost
 from tests.security.conftest import assert_serving
 
 pytestmark = pytest.mark.e2e
@@ -240,6 +240,51 @@ def test_a_tenant_value_overrides_the_runtime_value(
         _set(cluster, "unset", "motto", "--runtime", "default", "--tenant", "acme")
         _set(cluster, "unset", "motto", "--runtime", "default")
     assert _seen(_show(cluster, flow_auth, tenantId="acme"))["motto"] == "none"
+
+
+def test_a_value_set_through_one_gateway_reaches_another_sharing_the_store(
+    cluster: Cluster, flow_auth: tuple[str, str], probe: None, tmp_path: Path
+) -> None:
+    port = free_port_run(1)
+    executors = [c.env["FLOWHOST_EXECUTOR_PORT"] for c in cluster.children if c.name != "gateway"]
+    second = Child(
+        "gateway-2",
+        [sys.executable, "-m", "gateway"],
+        {
+            **os.environ,
+            "FLOWHOST_HOST": "127.0.0.1",
+            "FLOWHOST_PORT": str(port),
+            "FLOWHOST_DATA_DIR": str(cluster.data_dir),  # the same store and key
+            "FLOWHOST_EXECUTOR_TARGETS": ",".join(f"127.0.0.1:{p}" for p in executors),
+            "FLOWHOST_STATE_POLL_INTERVAL_S": "0.2",
+            "FLOWHOST_HISTORY_ENABLED": "false",
+        },
+        tmp_path / "gateway-2.log",
+        cluster.data_dir,
+    )
+    other = f"http://127.0.0.1:{port}/fs/probe/actions/show"
+
+    def motto() -> str:
+        try:
+            response = httpx.post(other, json={}, auth=flow_auth, timeout=5)
+        except httpx.TransportError as error:
+            raise AssertionError(f"the second gateway does not answer yet: {error}") from None
+        return _seen(response)["motto"]
+
+    second.start()
+    try:
+        assert_eventually(lambda: _expect(motto(), "none"), timeout_s=60)
+        _set(cluster, "set", "motto", "shared", "--runtime", "default")  # the first gateway
+        assert_eventually(lambda: _expect(motto(), "shared"), timeout_s=10)
+    finally:
+        _set(cluster, "unset", "motto", "--runtime", "default")
+        assert second.process is not None
+        second.process.terminate()
+        second.process.wait(timeout=30)
+
+
+def _expect(got: str, want: str) -> None:
+    assert got == want
 
 
 # --- a secret stays secret ------------------------------------------------------------------
