@@ -13,7 +13,7 @@ import typer
 from rich.console import Console
 from rich.table import Column, Table
 
-from cli import ops
+from cli import config, ops
 from cli.client import ApiError, ManagementClient, admin_from
 
 app = typer.Typer(
@@ -34,6 +34,7 @@ callbacks_app = typer.Typer(
     help="Callbacks owed to Flow: `flowhost callbacks` lists, `redeliver ID` sends one again."
 )
 app.add_typer(callbacks_app, name="callbacks")
+app.add_typer(config.app, name="config")
 
 # Tokens and curl lines must stay copyable; output piped to grep or a file gets whole table
 # rows (rich would fit them into 80 columns) unless COLUMNS says otherwise.

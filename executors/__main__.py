@@ -9,6 +9,7 @@ import os
 import signal
 from collections.abc import Callable
 
+from executors.runtime.redaction import install_log_filter
 from executors.server import ExecutorServer
 from executors.settings import ExecutorSettings
 
@@ -37,6 +38,8 @@ def main(settings: ExecutorSettings | None = None) -> None:
         level=settings.log_level.upper(),
         format="%(asctime)s %(levelname)s %(name)s %(message)s",
     )
+    # Secret configuration values are masked in every line written while an execution runs.
+    install_log_filter()
     # As in the gateway: freeze start-up objects, collect the young generation less often; an
     # execution allocates many short-lived objects and early collections only add tail latency.
     gc.collect()

@@ -97,6 +97,7 @@ class Host:
         data_type: str = "",
         list_filter: dict[str, Any] | None = None,
         progress: Callable[[str], None] | None = None,
+        secret_config: tuple[str, ...] = (),
     ) -> asyncio.Task[ProcessResult]:
         """Start an execution as a task, or raise Rejected.
 
@@ -127,6 +128,7 @@ class Host:
                 record=record,
                 data_type=data_type,
                 list_filter=list_filter,
+                secret_config=secret_config,
             ),
             name=f"execution {execution_id}",
             context=_with_sink(progress) if progress is not None else None,

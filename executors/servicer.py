@@ -143,6 +143,7 @@ def start_execution(
         data_type=request.data.type,
         list_filter=translate.list_filter_from_proto(request.data),
         progress=progress,
+        secret_config=tuple(request.secret_config),
     )
 
 

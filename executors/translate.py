@@ -189,7 +189,12 @@ def spec_to_proto(package: Package) -> pb.PackageSpec:
         summary=service.summary or package.summary,
         configuration=[
             pb.ConfigValue(
-                name=c.name, type=c.type, required=c.required, default=c.default, summary=c.summary
+                name=c.name,
+                type=c.type,
+                required=c.required,
+                default=c.default,
+                summary=c.summary,
+                set_by=c.set_by,
             )
             for c in service.configuration
         ],

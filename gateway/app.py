@@ -17,9 +17,13 @@ from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse, Response
 
 from gateway.api import callbacks as callbacks_api
+from gateway.api import config as config_api
 from gateway.api import executions, packages, status, users
 from gateway.auth import Authenticator
 from gateway.callbacks import CallbackPolicy, CallbackSender
+from gateway.configuration.keys import load_keys
+from gateway.configuration.store import ConfigStore
+from gateway.configuration.values import OperatorConfig
 from gateway.control import ControlPlane
 from gateway.errors import GatewayError, api_problem
 from gateway.flow.asgi import Receive, Scope, Send
@@ -75,6 +79,7 @@ def create_app(settings: GatewaySettings) -> GatewayApp:
     registry = ServiceRegistry()
     authenticator = Authenticator()
     pool = ExecutorPool()
+    operator_config = OperatorConfig()
     admin_user, admin_password = admin_credentials(settings)
 
     @asynccontextmanager
@@ -87,8 +92,15 @@ def create_app(settings: GatewaySettings) -> GatewayApp:
             settings.executor_dns,
             settings.discovery_interval_s,
         )
+        config_store = ConfigStore(store, load_keys(settings), settings.config_value_max_bytes)
         control = ControlPlane(
-            store, registry, authenticator, reconciler, settings.state_poll_interval_s
+            store,
+            registry,
+            authenticator,
+            reconciler,
+            settings.state_poll_interval_s,
+            config_store,
+            operator_config,
         )
         api.state.control = control
         outbox = Outbox(store.engine)
@@ -164,6 +176,7 @@ def create_app(settings: GatewaySettings) -> GatewayApp:
         status.router,
         executions.router,
         callbacks_api.router,
+        config_api.router,
     ):
         api.include_router(router)
 
@@ -185,5 +198,6 @@ def create_app(settings: GatewaySettings) -> GatewayApp:
         request_max_bytes=settings.request_max_bytes,
         wait_s=settings.default_timeout_s,
         upload_max_bytes=settings.upload_max_bytes,
+        operator_config=operator_config,
     )
     return GatewayApp(api, flow)

@@ -17,6 +17,8 @@ from typing import Any, TypeVar
 
 from gateway import store as store_module
 from gateway.auth import Authenticator
+from gateway.configuration.store import ConfigEntry, ConfigStore
+from gateway.configuration.values import OperatorConfig
 from gateway.errors import GatewayError, Unavailable, Unprocessable
 from gateway.reconcile import Reconciler
 from gateway.services import ServiceRegistry
@@ -36,6 +38,9 @@ _STORE_STATUS = {
     "nothing_to_roll_back": 409,
     "path_conflict": 409,
     "unknown_callback": 404,
+    "unknown_configuration": 404,
+    "no_config_key": 409,
+    "undecryptable_configuration": 409,
 }
 
 
@@ -56,8 +61,12 @@ class ControlPlane:
         authenticator: Authenticator,
         reconciler: Reconciler,
         poll_interval_s: float,
+        config: ConfigStore | None = None,
+        operator_config: OperatorConfig | None = None,
     ) -> None:
         self.store = store
+        self.config = config
+        self.operator_config = operator_config or OperatorConfig()
         self.registry = registry
         self.authenticator = authenticator
         self.reconciler = reconciler
@@ -93,13 +102,40 @@ class ControlPlane:
     async def refresh(self) -> None:
         """Load desired state and credentials from the store into memory."""
 
-        def read() -> tuple[int, list[Any], list[Any]]:
-            return self.store.generation(), self.store.active(), self.store.credentials()
+        def read() -> tuple[int, list[Any], list[Any], list[ConfigEntry]]:
+            entries = self.config.entries() if self.config is not None else []
+            return (
+                self.store.generation(),
+                self.store.active(),
+                self.store.credentials(),
+                entries,
+            )
 
-        generation, active, credentials = await asyncio.to_thread(read)
+        generation, active, credentials, entries = await asyncio.to_thread(read)
         self.registry.replace([(a.runtime, a.spec, a.source) for a in active])
         self.authenticator.load(credentials)
+        keys = self.config.keys if self.config is not None else None
+        self.operator_config.load(entries, keys)
         self._generation = generation
+        await self._seal_passwords(entries)
+
+    async def _seal_passwords(self, entries: list[ConfigEntry]) -> None:
+        """Encrypt values kept in clear that a package now declares as `password`."""
+        if self.config is None or self.config.keys is None:
+            return
+        exposed = [
+            (e.runtime, e.tenant, e.name)
+            for e in entries
+            if not e.secret and e.name in self.password_names(e.runtime)
+        ]
+        if not exposed:
+            return
+        try:
+            sealed = await asyncio.to_thread(self.config.seal, exposed)
+        except Exception:  # the next refresh tries again; serving goes on meanwhile
+            log.exception("encrypting configuration values declared as passwords failed")
+            return
+        log.info("encrypted %d configuration values that packages declare as passwords", sealed)
 
     async def _poll(self) -> None:
         while True:
@@ -180,3 +216,40 @@ class ControlPlane:
     async def remove_user(self, name: str) -> None:
         await self.call(self.store.remove_user, name)
         await self.refresh()
+
+    # -- operator configuration ----------------------------------------------------------------
+
+    def _config_store(self) -> ConfigStore:
+        if self.config is None:
+            raise Unavailable("operator configuration is not enabled on this gateway")
+        return self.config
+
+    def password_names(self, runtime: str) -> set[str]:
+        """Names the runtime's active packages declare as `password`: always kept secret."""
+        return {
+            c.name
+            for s in self.registry.services(runtime)
+            for c in s.spec.configuration
+            if c.secret
+        }
+
+    async def set_config(
+        self, runtime: str, tenant: str, name: str, value: str, secret: bool
+    ) -> bool:
+        """Set a value; returns whether it is kept secret (asked, or a package's password)."""
+        secret = secret or name in self.password_names(runtime)
+        await self.call(self._config_store().set, runtime, tenant, name, value, secret)
+        await self.refresh()
+        return secret
+
+    async def unset_config(self, runtime: str, tenant: str, name: str) -> None:
+        await self.call(self._config_store().unset, runtime, tenant, name)
+        await self.refresh()
+
+    async def config_entries(self, runtime: str) -> list[ConfigEntry]:
+        return await self.call(self._config_store().entries, runtime)
+
+    async def rotate_config_key(self) -> int:
+        rotated = await self.call(self._config_store().rotate)
+        await self.refresh()
+        return rotated

@@ -2,7 +2,7 @@
 
 An id is `<milliseconds since the epoch, 11 hex digits>-<random per gateway process>-<counter>`,
 e.g. `19ab4c0ffee-5e1f0a2b-1f`. Ids sort by the time their request arrived (to the millisecond),
-and the history finds an execution by that time (gateway/history_store.py).
+and the history finds an execution by that time (gateway/history/store.py).
 """
 
 from __future__ import annotations

@@ -38,6 +38,9 @@ class DeployedService:
     install_v2: bytes
     #: data actions by type name (objectDataType.developerName)
     data: dict[str, DeployedData] = field(default_factory=dict)
+    #: Configuration names the package declares, and those Flow may set (`set_by: flow`).
+    declared_config: frozenset[str] = frozenset()
+    flow_config: frozenset[str] = frozenset()
     _describe_v1: dict[str | None, bytes] = field(default_factory=dict)
 
     @property
@@ -74,6 +77,8 @@ def compile_service(runtime: str, spec: ServiceSpec, source: str) -> DeployedSer
         describe_v2=orjson.dumps(describe.describe_v2(spec)),
         install_v2=orjson.dumps(describe.install_v2(spec)),
         data=compile_data(spec),
+        declared_config=frozenset(c.name for c in spec.configuration),
+        flow_config=frozenset(c.name for c in spec.configuration if c.flow_settable),
     )
 
 

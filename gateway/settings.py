@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Annotated
 
-from pydantic import Field, field_validator
+from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 
@@ -109,6 +109,23 @@ class GatewaySettings(BaseSettings):
     )
     history_document_max_bytes: int = Field(
         256 * 1024, ge=0, description="Recorded step documents kept per execution, in bytes."
+    )
+
+    # -- operator configuration (docs/operations.md, "Operator configuration") --
+    config_key: SecretStr = Field(
+        SecretStr(""),
+        description="Fernet key(s) that encrypt secret configuration values, comma-separated: "
+        "the first encrypts, every one decrypts (rotation: put the new key first, run "
+        "`flowhost config rotate-key`, then drop the old one). Empty: config_key_file.",
+    )
+    config_key_file: Path | None = Field(
+        None,
+        description="A file of Fernet keys, one a line, first one encrypting. Unset: "
+        "data_dir/config.key, generated (mode 0600) when the store is the embedded SQLite; "
+        "with database_url set and no key, secret values cannot be set.",
+    )
+    config_value_max_bytes: int = Field(
+        64 * 1024, ge=1, description="Largest configuration value an operator may set."
     )
 
     @field_validator("executor_targets", mode="before")

@@ -17,6 +17,17 @@ class ConfigSpec:
     required: bool = False
     default: str = ""
     summary: str = ""
+    #: "operator": only the runtime's operator sets it, a Flow-supplied value is refused;
+    #: "flow": Flow's configurationValues may set it too (docs/packages.md, `set_by`).
+    set_by: str = "flow"
+
+    @property
+    def flow_settable(self) -> bool:
+        return self.set_by == "flow"
+
+    @property
+    def secret(self) -> bool:
+        return self.type == "password"
 
 
 @dataclass(frozen=True, slots=True)
@@ -81,7 +92,7 @@ class ServiceSpec:
             version=raw["version"],
             service_path=raw["service_path"],
             summary=raw.get("summary", ""),
-            configuration=tuple(ConfigSpec(**c) for c in raw.get("configuration", ())),
+            configuration=tuple(_config_spec(c) for c in raw.get("configuration", ())),
             profiles=dict(raw.get("profiles", {})),
             actions=tuple(
                 ActionSpec(**{**a, "outcomes": tuple(a.get("outcomes", ()))})
@@ -91,3 +102,11 @@ class ServiceSpec:
             files=tuple(FileSpec(**f) for f in raw.get("files", ())),
             processes=tuple(raw.get("processes", ())),
         )
+
+
+def _config_spec(raw: dict[str, Any]) -> ConfigSpec:
+    # Versions stored before `set_by` existed: their password values are the operator's (the
+    # executor's validation, which knew nothing of host fields then, cannot be asked again).
+    if "set_by" not in raw:
+        raw = {**raw, "set_by": "operator" if raw.get("type") == "password" else "flow"}
+    return ConfigSpec(**raw)

@@ -39,6 +39,8 @@ class Execution:
     detachable: bool = False
     #: The address of the executor it ran on, set by the pool when one took it.
     executor: str = ""
+    #: Configuration keys the operator marked secret: the executor masks their values.
+    secret_config: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -94,6 +96,7 @@ def execution_to_proto(request_id: int, execution: Execution) -> pb.ExecuteReque
         record=execution.record,
         data=_data_to_proto(execution),
         detachable=execution.detachable,
+        secret_config=execution.secret_config,
     )
 
 
@@ -191,7 +194,15 @@ def spec_from_proto(spec: pb.PackageSpec) -> ServiceSpec:
         service_path=spec.service_path,
         summary=spec.summary,
         configuration=tuple(
-            ConfigSpec(c.name, c.type, c.required, c.default, c.summary) for c in spec.configuration
+            ConfigSpec(
+                c.name,
+                c.type,
+                c.required,
+                c.default,
+                c.summary,
+                c.set_by or ("operator" if c.type == "password" else "flow"),
+            )
+            for c in spec.configuration
         ),
         profiles={name: orjson.loads(text) for name, text in spec.profiles.items()},
         actions=tuple(

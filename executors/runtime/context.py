@@ -20,6 +20,7 @@ if TYPE_CHECKING:
     from .compile import StepNode
     from .documents import Document
     from .listfilter import DataRequest
+    from .redaction import Redactor
 
 log = logging.getLogger("flowhost.process")
 
@@ -95,8 +96,11 @@ class RunContext:
         execution_id: str,
         record: bool,
         data: DataRequest | None = None,
+        redactor: Redactor | None = None,
     ):
         self.processes = processes
+        #: Masks the execution's secret configuration values (None: it has none).
+        self.redactor = redactor
         #: The data action or file resource this execution serves (its type and list filter).
         self.data = data
         self._http = http
@@ -256,4 +260,6 @@ class RunContext:
         raise StopExecution
 
     def log(self, level: int, message: str) -> None:
+        if self.redactor is not None:
+            message = self.redactor.text(message)
         log.log(level, "execution %s: %s", self.execution_id or "-", message)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -16,6 +17,7 @@ from .documents import Document
 from .errors import FlowhostRuntimeError, StepFailure
 from .listfilter import DataRequest, DataType
 from .package import Package, compile_processes
+from .redaction import ACTIVE, Redactor
 
 log = logging.getLogger(__name__)
 
@@ -60,6 +62,10 @@ class CompiledPackage:
         self._owns_http = False
         self._config_defaults: dict[str, Any] = {}
         self._config_types = {c.name: c.type for c in package.service.configuration}
+        self._password_names = frozenset(
+            c.name for c in package.service.configuration if c.type == "password"
+        )
+        self._default_texts = {c.name: c.default for c in package.service.configuration}
         for item in package.service.configuration:
             if item.default:
                 self._config_defaults[item.name] = convert_config_value(item.type, item.default)
@@ -102,6 +108,20 @@ class CompiledPackage:
                 raise ValueError(f"configuration value {name!r}: {error}") from None
         return values
 
+    def redactor(
+        self, config: dict[str, str] | None, secret_config: Iterable[str] = ()
+    ) -> Redactor | None:
+        """What masks this execution's secrets: its `password` values and `secret_config`'s."""
+        names = self._password_names.union(secret_config)
+        if not names:
+            return None
+        given = config or {}
+        texts = [
+            text for name in names for text in (given.get(name), self._default_texts.get(name))
+        ]
+        redactor = Redactor(text for text in texts if text)
+        return redactor if redactor else None
+
     async def run(
         self,
         process: str,
@@ -115,11 +135,15 @@ class CompiledPackage:
         record: bool = False,
         data_type: str = "",
         list_filter: dict[str, Any] | None = None,
+        secret_config: Iterable[str] = (),
     ) -> ProcessResult:
         """Run ``process`` over ``documents``.
 
         ``data_type`` names the data action the run serves (``db`` and ``flow_filter`` use its
         profile) and ``list_filter`` is Flow's list filter as the gateway normalised it.
+        ``secret_config`` names configuration values that are secret besides the package's
+        ``password`` ones: their values are masked in the result's error and trace, in ``log``
+        lines and in every log record written while the execution runs (redaction.py).
 
         Never raises for a process problem: failures, deadlines and unknown processes come back
         as the result's status and error. Cancelling the calling task propagates.
@@ -131,10 +155,12 @@ class CompiledPackage:
                 "unknown_process", f"no process named {process!r} in package", "", False
             )
             return ProcessResult("failed", error=unknown, duration_us=_since(start))
+        redactor = self.redactor(config, secret_config)
         try:
             config_values = self.config_values(config)
         except ValueError as problem:
-            invalid = ExecutionFailure("invalid_config", str(problem), "", False)
+            message = redactor.text(str(problem)) if redactor else str(problem)
+            invalid = ExecutionFailure("invalid_config", message, "", False)
             return ProcessResult("failed", error=invalid, duration_us=_since(start))
         flow_values = dict(flow or {})
         flow_values.setdefault("execution_id", execution_id)
@@ -156,10 +182,12 @@ class CompiledPackage:
             execution_id=execution_id,
             record=record or plan.mode == "general",
             data=data,
+            redactor=redactor,
         )
         timeout = plan.timeout_s if timeout_s is None else timeout_s
         status = "ok"
         error: ExecutionFailure | None = None
+        active = ACTIVE.set(redactor) if redactor is not None else None
         try:
             async with asyncio.timeout(timeout):
                 await ctx.run_steps(plan.steps, documents)
@@ -183,6 +211,11 @@ class CompiledPackage:
         except FlowhostRuntimeError as failure:  # raised outside any step
             status = "failed"
             error = ExecutionFailure(failure.code, failure.message, "", failure.retryable)
+        finally:
+            if active is not None:
+                ACTIVE.reset(active)
+        if redactor is not None:
+            _redact(redactor, error, ctx.trace)
         return ProcessResult(
             status=status,
             documents=ctx.frame.documents,
@@ -192,6 +225,18 @@ class CompiledPackage:
             trace=ctx.trace,
             duration_us=_since(start),
         )
+
+
+def _redact(redactor: Redactor, error: ExecutionFailure | None, trace: list[StepTrace]) -> None:
+    if error is not None:
+        error.message = redactor.text(error.message)
+    for step in trace:
+        if step.error:
+            step.error = redactor.text(step.error)
+        if step.inputs is not None:
+            step.inputs = [redactor.data(raw) for raw in step.inputs]
+        if step.outputs is not None:
+            step.outputs = [redactor.data(raw) for raw in step.outputs]
 
 
 def build_data_type(name: str, profile: dict[str, Any] | None, id_property: str) -> DataType:

@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from .compile import compile_steps, describe, join_path, unknown_key_message
+from .config_owners import SET_BY, default_set_by, host_config_names
 from .configuration import CONFIG_TYPES, convert_config_value
 from .context import ProcessPlan
 from .durations import parse_duration
@@ -35,6 +36,8 @@ class ConfigDef:
     required: bool = False
     default: str = ""
     summary: str = ""
+    #: "operator": only the runtime's operator sets it; "flow": Flow may too (config_owners.py).
+    set_by: str = "flow"
 
 
 @dataclass(frozen=True)
@@ -297,17 +300,23 @@ class _Checker:
         return ServiceDef(
             path=self.string(body.get("path"), f"{path}.path", pattern=SERVICE_PATH, what="path"),
             summary=self.string(body.get("summary"), f"{path}.summary"),
-            configuration=self.configuration(body.get("configuration"), f"{path}.configuration"),
+            configuration=self.configuration(
+                body.get("configuration"), f"{path}.configuration", processes
+            ),
             profiles=profiles,
             actions=self.actions(body.get("actions"), f"{path}.actions", processes, profiles),
             data=self.data(body.get("data"), f"{path}.data", processes, profiles),
             files=self.files(body.get("files"), f"{path}.files", processes),
         )
 
-    def configuration(self, raw: Any, path: str) -> list[ConfigDef]:
+    def configuration(
+        self, raw: Any, path: str, processes: dict[str, ProcessDef]
+    ) -> list[ConfigDef]:
         result = []
+        host_names = host_config_names(p.steps for p in processes.values())
+        optional = ("type", "required", "default", "summary", "set_by")
         for here, item in self.items(raw, path):
-            body = self.mapping(item, here, ("name",), ("type", "required", "default", "summary"))
+            body = self.mapping(item, here, ("name",), optional)
             if body is None:
                 continue
             kind = body.get("type", "string")
@@ -321,6 +330,12 @@ class _Checker:
                 except ValueError as error:
                     self.add(f"{here}.default", str(error))
             name = self.string(body.get("name"), f"{here}.name", pattern=CONFIG_NAME, what="name")
+            set_by = body.get("set_by")
+            if set_by is None:
+                set_by = default_set_by(kind, name, host_names)
+            elif set_by not in SET_BY:
+                self.add(f"{here}.set_by", f"expected one of {', '.join(SET_BY)}, got {set_by!r}")
+                set_by = default_set_by(kind, name, host_names)
             result.append(
                 ConfigDef(
                     name=name,
@@ -328,6 +343,7 @@ class _Checker:
                     required=self.boolean(body.get("required"), f"{here}.required"),
                     default=default,
                     summary=self.string(body.get("summary"), f"{here}.summary"),
+                    set_by=set_by,
                 )
             )
         self.unique(

@@ -14,7 +14,8 @@ from typing import TYPE_CHECKING, Any
 import orjson
 
 from gateway.auth import RuntimeUser
-from gateway.errors import BadRequest, ExecutionFailed, GatewayError
+from gateway.configuration.values import RuntimeConfig
+from gateway.errors import BadRequest, ExecutionFailed, GatewayError, Unavailable
 from gateway.flow.failures import failure
 from gateway.flow.values import FlowValueError
 from gateway.routing import ExecutorPool
@@ -52,21 +53,55 @@ def parse_service_request(body: bytes) -> dict[str, Any]:
     return request
 
 
-def configuration(service: DeployedService, values: list[Any] | None) -> dict[str, str]:
-    config: dict[str, str] = {}
+def configuration(
+    service: DeployedService, values: list[Any] | None, operator: RuntimeConfig, tenant: Any
+) -> tuple[dict[str, str], tuple[str, ...]]:
+    """A request's $config, and the names of its secret values.
+
+    Package default (filled in by the executor) <- the operator's value for the runtime <- the
+    operator's value for (runtime, tenant) <- Flow's value, for values the package lets Flow
+    set. Flow's value for an operator-only one is refused, naming it; values the package does
+    not declare are ignored.
+    """
+    config = operator.for_service(service.declared_config, tenant)
     for value in values or ():
-        if isinstance(value, dict) and isinstance(value.get("developerName"), str):
-            content = value.get("contentValue")
-            if content is not None:
-                config[value["developerName"]] = str(content)
+        if not isinstance(value, dict):
+            continue
+        name = value.get("developerName")
+        content = value.get("contentValue")
+        if not isinstance(name, str) or content is None:
+            continue
+        if name in service.flow_config:
+            config[name] = str(content)
+        elif name in service.declared_config and content != "":
+            raise BadRequest(
+                f"configuration value '{name}' of service '{service.spec.service_path}' is set "
+                "by the runtime's operator, not by Flow: remove it from the connector's "
+                "configuration values",
+                code="operator_configuration",
+                details={"configuration_value": name},
+            )
+    for name in operator.undecryptable & service.declared_config if operator.undecryptable else ():
+        raise Unavailable(
+            f"configuration value '{name}' of runtime '{service.runtime}' cannot be decrypted "
+            "with the gateway's configuration key; the operator must fix FLOWHOST_CONFIG_KEY",
+            code="undecryptable_configuration",
+        )
     for name in service.required_config:
         if not config.get(name):
+            who = (
+                ""
+                if name in service.flow_config
+                else f" and set by the runtime's operator (flowhost config set {name} "
+                f"VALUE --runtime {service.runtime})"
+            )
             raise BadRequest(
                 f"configuration value '{name}' is required by service "
-                f"'{service.spec.service_path}'",
+                f"'{service.spec.service_path}'{who}",
                 code="missing_configuration",
             )
-    return config
+    secrets = tuple(sorted(operator.secrets & service.declared_config)) if operator.secrets else ()
+    return config, secrets
 
 
 def flow_facts(request: dict[str, Any], user: RuntimeUser, execution_id: str) -> dict[str, str]:
@@ -88,20 +123,25 @@ def build_execution(
     user: RuntimeUser,
     execution_id: str,
     record: bool,
+    operator: RuntimeConfig,
 ) -> Execution:
     try:
         document = action.request.to_document(request.get("inputs"))
     except FlowValueError as error:
         raise BadRequest(str(error), code="invalid_input") from None
     flow = flow_facts(request, user, execution_id)
+    config, secrets = configuration(
+        service, request.get("configurationValues"), operator, request.get("tenantId")
+    )
     return Execution(
         deployment=service.key,
         process=action.spec.process,
         documents=[(orjson.dumps(document), {})],
-        config=configuration(service, request.get("configurationValues")),
+        config=config,
         flow=flow,
         execution_id=execution_id,
         record=record,
+        secret_config=secrets,
     )
 
 

@@ -14,6 +14,7 @@ from typing import Any
 import orjson
 
 from gateway.auth import RuntimeUser
+from gateway.configuration.values import RuntimeConfig
 from gateway.errors import (
     BadRequest,
     ExecutionFailed,
@@ -62,6 +63,7 @@ async def handle(
     user: RuntimeUser,
     execution_id: str,
     wait_s: float,
+    operator: RuntimeConfig,
 ) -> bytes:
     if not service.data:
         raise NotFound(
@@ -87,14 +89,18 @@ async def handle(
             f"'{service.spec.service_path}'",
             code="not_provided",
         )
+    config, secrets = configuration(
+        service, request.get("configurationValues"), operator, request.get("tenantId")
+    )
     execution = Execution(
         deployment=service.key,
         process=process,
         documents=[],
-        config=configuration(service, request.get("configurationValues")),
+        config=config,
         flow=flow_facts(request, user, execution_id),
         execution_id=execution_id,
         data_type=data.type_name,
+        secret_config=secrets,
     )
     limit: int | None = None
     if verb == "load":

@@ -98,7 +98,8 @@ def _capabilities(spec: ServiceSpec) -> dict[str, Any]:
                 i,
                 c.default or None,
             )
-            for i, c in enumerate(spec.configuration)
+            # Only what Flow may set: the operator's values are none of Flow's business.
+            for i, c in enumerate(c for c in spec.configuration if c.flow_settable)
         ],
         "providesLogic": bool(spec.actions),
         "providesDatabase": bool(spec.data),

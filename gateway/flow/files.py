@@ -13,6 +13,7 @@ from typing import Any, Final
 import orjson
 
 from gateway.auth import RuntimeUser
+from gateway.configuration.values import RuntimeConfig
 from gateway.errors import BadRequest, ExecutionFailed, NotFound, PayloadTooLarge, Unavailable
 from gateway.executor_client import UploadCall
 from gateway.flow import data
@@ -74,14 +75,19 @@ def _execution(
     request: dict[str, Any],
     user: RuntimeUser,
     execution_id: str,
+    operator: RuntimeConfig,
 ) -> Execution:
+    config, secrets = configuration(
+        service, request.get("configurationValues"), operator, request.get("tenantId")
+    )
     return Execution(
         deployment=service.key,
         process=process,
         documents=[],
-        config=configuration(service, request.get("configurationValues")),
+        config=config,
         flow=flow_facts(request, user, execution_id),
         execution_id=execution_id,
+        secret_config=secrets,
     )
 
 
@@ -142,10 +148,11 @@ async def list_files(
     user: RuntimeUser,
     execution_id: str,
     wait_s: float,
+    operator: RuntimeConfig,
 ) -> bytes:
     request = data.parse_request(body, "FileDataRequest")
     resource = _resource(service, request, "list")
-    execution = _execution(service, resource.list, request, user, execution_id)
+    execution = _execution(service, resource.list, request, user, execution_id, operator)
     execution.documents = [(orjson.dumps(_file_filter(request, resource)), {})]
     result = await pool.run(service.runtime, execution, wait_s)
     if result.status != "ok":
@@ -164,6 +171,7 @@ async def upload(
     wait_s: float,
     max_bytes: int,
     json_limit: int,
+    operator: RuntimeConfig,
 ) -> bytes:
     if not service.spec.files:
         raise NotFound(
@@ -202,7 +210,7 @@ async def upload(
             raise BadRequest("the upload has no file part", code="missing_file")
         if call is None:
             raise BadRequest(f"the file {reader.file.name!r} is empty", code="empty_file")
-        execution = _execution(service, resource.upload, request, user, execution_id)
+        execution = _execution(service, resource.upload, request, user, execution_id, operator)
         document = {
             "file_name": reader.file.name,
             "file_content_type": reader.file.content_type,

@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any
 import orjson
 
 from gateway.auth import Authenticator, AuthError, RuntimeUser
+from gateway.configuration.values import OperatorConfig
 from gateway.errors import (
     SERVICE_PROBLEM_HEADER,
     BadRequest,
@@ -57,8 +58,10 @@ class FlowEndpoints:
         request_max_bytes: int,
         wait_s: float,
         upload_max_bytes: int = 100 * 1024 * 1024,
+        operator_config: OperatorConfig | None = None,
     ) -> None:
         self._registry = registry
+        self._operator = operator_config or OperatorConfig()
         self._auth = authenticator
         self._pool = pool
         self._max_bytes = request_max_bytes
@@ -143,8 +146,9 @@ class FlowEndpoints:
                 )
             request = actions.parse_service_request(await read_body(receive, self._max_bytes))
             record = _debug_requested(scope)
+            operator = self._operator.of(service.runtime)
             execution = actions.build_execution(
-                service, action, request, user, execution_id, record
+                service, action, request, user, execution_id, record, operator
             )
             body = await actions.run_action(
                 self._pool,
@@ -177,13 +181,27 @@ class FlowEndpoints:
         if endpoint.startswith("/data"):
             body = await read_body(receive, self._max_bytes)
             return 200, await data.handle(
-                self._pool, service, method, endpoint, body, user, execution_id, self._wait_s
+                self._pool,
+                service,
+                method,
+                endpoint,
+                body,
+                user,
+                execution_id,
+                self._wait_s,
+                self._operator.of(service.runtime),
             )
         if endpoint == "/file":
             _allow(method, "POST", endpoint)
             body = await read_body(receive, self._max_bytes)
             return 200, await files.list_files(
-                self._pool, service, body, user, execution_id, self._wait_s
+                self._pool,
+                service,
+                body,
+                user,
+                execution_id,
+                self._wait_s,
+                self._operator.of(service.runtime),
             )
         if endpoint == "/file/content":
             _allow(method, "POST", endpoint)
@@ -197,6 +215,7 @@ class FlowEndpoints:
                 self._wait_s,
                 self._upload_max_bytes,
                 self._max_bytes,
+                self._operator.of(service.runtime),
             )
         what = "data actions" if endpoint.startswith("/data") else "file resources"
         raise NotFound(

@@ -1,7 +1,7 @@
 """Execution history: a summary of every execution, written in batches off the request path.
 
 The Flow path only appends a row to an in-memory queue (`History.record`); a background task
-makes what has queued into one block (gateway/history_store.py) every `flush_interval_s`, or
+makes what has queued into one block (gateway/history/store.py) every `flush_interval_s`, or
 sooner when `batch` rows are waiting, and hands it to be inserted. When the database cannot
 keep up the queue is bounded: the oldest summaries are dropped and counted, the request path
 never waits. Another task prunes what is past the retention age and count.
@@ -131,7 +131,7 @@ class History:
         self._document_max_bytes = document_max_bytes
         self._prune_also = prune_also  # e.g. delivered callbacks, by the same age
         # Where batches go: by default inserted from a thread; the gateway hands them to a
-        # writer process instead (history_writer.py says why).
+        # writer process instead (history/writer.py says why).
         self._sink = sink
         self._writer = Periodic("history writer", self._write, flush_interval_s, delay_first=True)
         self._pruner = Periodic("history pruner", self._prune, prune_interval_s)

@@ -91,14 +91,16 @@ def config(cluster: Cluster, tmp_path_factory: pytest.TempPathFactory) -> dict[s
     token = added.stdout.split("token:")[1].strip()
     folder = tmp_path_factory.mktemp("files")
     database = folder.parent / f"{folder.name}.db"
+    # The database and the folder are the operator's to choose (the package uses them as a db
+    # URL and a file folder), so they are set as an operator would, never sent from Flow.
+    for name, value in (("databaseUrl", f"sqlite:///{database}"), ("folder", str(folder))):
+        done = flowhost(cluster, "config", "set", name, value, "--runtime", "default")
+        assert done.returncode == 0, done.stderr
     return {
         "auth": ("dora", token),
         "database": database,
         "folder": folder,
-        "configurationValues": [
-            {"developerName": "databaseUrl", "contentValue": f"sqlite:///{database}"},
-            {"developerName": "folder", "contentValue": str(folder)},
-        ],
+        "configurationValues": [],
     }
 
 

@@ -160,7 +160,7 @@ def client(cluster: Cluster, tmp_path_factory: pytest.TempPathFactory) -> Iterat
 
 @pytest.mark.parametrize("sample", sorted(SEEDS))
 def test_recorded_requests_get_the_recorded_answers(
-    client: httpx.Client, sample: str, tmp_path: Path
+    cluster: Cluster, client: httpx.Client, sample: str, tmp_path: Path
 ) -> None:
     database = tmp_path / "samples.db"
     with sqlite3.connect(database) as conn:
@@ -171,9 +171,10 @@ def test_recorded_requests_get_the_recorded_answers(
     request = json.loads((SAMPLES / f"{sample}-request.json").read_text())
     want = _rewrite_ids(json.loads((SAMPLES / f"{sample}-response.json").read_text()), sample)
     request = _rewrite_ids(request, sample)
-    request["configurationValues"] = [
-        {"developerName": "databaseUrl", "contentValue": f"sqlite:///{database}"}
-    ]
+    # The database is the operator's (a db step's URL): set as an operator would, not by Flow.
+    done = flowhost(cluster, "config", "set", "databaseUrl", f"sqlite:///{database}")
+    assert done.returncode == 0, done.stderr
+    request["configurationValues"] = []
     verb = sample.split("-")[2]
     method, path = METHODS[verb]
     response = client.request(method, path, json=request)

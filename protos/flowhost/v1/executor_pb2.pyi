@@ -101,18 +101,20 @@ class PackageSpec(_message.Message):
     def __init__(self, name: _Optional[str] = ..., version: _Optional[str] = ..., service_path: _Optional[str] = ..., summary: _Optional[str] = ..., configuration: _Optional[_Iterable[_Union[ConfigValue, _Mapping]]] = ..., profiles: _Optional[_Mapping[str, str]] = ..., actions: _Optional[_Iterable[_Union[Action, _Mapping]]] = ..., data: _Optional[_Iterable[_Union[DataAction, _Mapping]]] = ..., files: _Optional[_Iterable[_Union[FileResource, _Mapping]]] = ..., processes: _Optional[_Iterable[str]] = ...) -> None: ...
 
 class ConfigValue(_message.Message):
-    __slots__ = ("name", "type", "required", "default", "summary")
+    __slots__ = ("name", "type", "required", "default", "summary", "set_by")
     NAME_FIELD_NUMBER: _ClassVar[int]
     TYPE_FIELD_NUMBER: _ClassVar[int]
     REQUIRED_FIELD_NUMBER: _ClassVar[int]
     DEFAULT_FIELD_NUMBER: _ClassVar[int]
     SUMMARY_FIELD_NUMBER: _ClassVar[int]
+    SET_BY_FIELD_NUMBER: _ClassVar[int]
     name: str
     type: str
     required: bool
     default: str
     summary: str
-    def __init__(self, name: _Optional[str] = ..., type: _Optional[str] = ..., required: _Optional[bool] = ..., default: _Optional[str] = ..., summary: _Optional[str] = ...) -> None: ...
+    set_by: str
+    def __init__(self, name: _Optional[str] = ..., type: _Optional[str] = ..., required: _Optional[bool] = ..., default: _Optional[str] = ..., summary: _Optional[str] = ..., set_by: _Optional[str] = ...) -> None: ...
 
 class Action(_message.Message):
     __slots__ = ("name", "process", "request", "response", "sync_timeout_ms", "wait_message", "summary", "outcomes")
@@ -193,7 +195,7 @@ class Document(_message.Message):
     def __init__(self, data: _Optional[bytes] = ..., properties_json: _Optional[bytes] = ...) -> None: ...
 
 class ExecuteRequest(_message.Message):
-    __slots__ = ("id", "cancel", "deployment", "process", "documents", "timeout_ms", "execution_id", "record", "data", "detachable", "detach", "properties_json", "config_json", "flow_json")
+    __slots__ = ("id", "cancel", "deployment", "process", "documents", "timeout_ms", "execution_id", "record", "data", "detachable", "detach", "properties_json", "config_json", "flow_json", "secret_config")
     ID_FIELD_NUMBER: _ClassVar[int]
     CANCEL_FIELD_NUMBER: _ClassVar[int]
     DEPLOYMENT_FIELD_NUMBER: _ClassVar[int]
@@ -208,6 +210,7 @@ class ExecuteRequest(_message.Message):
     PROPERTIES_JSON_FIELD_NUMBER: _ClassVar[int]
     CONFIG_JSON_FIELD_NUMBER: _ClassVar[int]
     FLOW_JSON_FIELD_NUMBER: _ClassVar[int]
+    SECRET_CONFIG_FIELD_NUMBER: _ClassVar[int]
     id: int
     cancel: bool
     deployment: str
@@ -222,7 +225,8 @@ class ExecuteRequest(_message.Message):
     properties_json: bytes
     config_json: bytes
     flow_json: bytes
-    def __init__(self, id: _Optional[int] = ..., cancel: _Optional[bool] = ..., deployment: _Optional[str] = ..., process: _Optional[str] = ..., documents: _Optional[_Iterable[_Union[Document, _Mapping]]] = ..., timeout_ms: _Optional[int] = ..., execution_id: _Optional[str] = ..., record: _Optional[bool] = ..., data: _Optional[_Union[DataContext, _Mapping]] = ..., detachable: _Optional[bool] = ..., detach: _Optional[bool] = ..., properties_json: _Optional[bytes] = ..., config_json: _Optional[bytes] = ..., flow_json: _Optional[bytes] = ...) -> None: ...
+    secret_config: _containers.RepeatedScalarFieldContainer[str]
+    def __init__(self, id: _Optional[int] = ..., cancel: _Optional[bool] = ..., deployment: _Optional[str] = ..., process: _Optional[str] = ..., documents: _Optional[_Iterable[_Union[Document, _Mapping]]] = ..., timeout_ms: _Optional[int] = ..., execution_id: _Optional[str] = ..., record: _Optional[bool] = ..., data: _Optional[_Union[DataContext, _Mapping]] = ..., detachable: _Optional[bool] = ..., detach: _Optional[bool] = ..., properties_json: _Optional[bytes] = ..., config_json: _Optional[bytes] = ..., flow_json: _Optional[bytes] = ..., secret_config: _Optional[_Iterable[str]] = ...) -> None: ...
 
 class RequestBatch(_message.Message):
     __slots__ = ("requests",)

@@ -1,0 +1,60 @@
+"""Who may set each configuration value: the operator only, or Flow as well.
+
+A package says so per value (`set_by: operator | flow`). When it does not, a value is the
+operator's if it is a `password`, or if a step uses it where it chooses what the process touches
+on the host: a `file` step's folder, a `db` step's URL, an `http` step's URL. Everything else
+stays settable from Flow, as before.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Iterator
+from typing import Any
+
+OPERATOR = "operator"
+FLOW = "flow"
+SET_BY = (OPERATOR, FLOW)
+
+#: The fields of built-in steps that name a folder, a database or a host.
+HOST_FIELDS: dict[str, tuple[str, ...]] = {
+    "file": ("folder",),
+    "db": ("url",),
+    "http": ("url",),
+}
+
+# `$config.name` and `$config["name"]` (jq's two spellings of a field of $config).
+_REFERENCE = re.compile(r"""\$config\s*(?:\.\s*([A-Za-z_][A-Za-z0-9_]*)|\[\s*"([^"]*)"\s*\])""")
+
+
+def referenced_names(text: str) -> set[str]:
+    """The configuration names a jq expression reads."""
+    return {dotted or quoted for dotted, quoted in _REFERENCE.findall(text)}
+
+
+def host_config_names(steps: Iterable[Any]) -> set[str]:
+    """The configuration names used in host fields anywhere in `steps` (nested steps included)."""
+    names: set[str] = set()
+    for step_type, options in _steps(list(steps)):
+        for key in HOST_FIELDS.get(step_type, ()):
+            value = options.get(key)
+            if isinstance(value, str):
+                names |= referenced_names(value)
+    return names
+
+
+def _steps(value: Any) -> Iterator[tuple[str, dict[str, Any]]]:
+    """Every (type, options) pair in a raw step tree, however deeply nested."""
+    if isinstance(value, list):
+        for item in value:
+            yield from _steps(item)
+    elif isinstance(value, dict):
+        for key, inner in value.items():
+            if isinstance(key, str) and key in HOST_FIELDS and isinstance(inner, dict):
+                yield key, inner
+            yield from _steps(inner)
+
+
+def default_set_by(kind: str, name: str, host_names: set[str]) -> str:
+    """Who sets a value the package did not give a `set_by`."""
+    return OPERATOR if kind == "password" or name in host_names else FLOW
