@@ -18,6 +18,7 @@ from fastapi.responses import JSONResponse, Response
 
 from gateway.api import callbacks as callbacks_api
 from gateway.api import executions, packages, status, users
+from gateway.api import policy as policy_api
 from gateway.auth import Authenticator
 from gateway.callbacks import CallbackPolicy, CallbackSender
 from gateway.control import ControlPlane
@@ -28,6 +29,7 @@ from gateway.history import History
 from gateway.history_store import HistoryStore
 from gateway.history_writer import HistoryWriterProcess
 from gateway.outbox import Outbox
+from gateway.policy import RuntimePolicies
 from gateway.reconcile import Reconciler
 from gateway.routing import ExecutorPool
 from gateway.services import ServiceRegistry
@@ -75,6 +77,7 @@ def create_app(settings: GatewaySettings) -> GatewayApp:
     registry = ServiceRegistry()
     authenticator = Authenticator()
     pool = ExecutorPool()
+    policies = RuntimePolicies(settings.loopback_runtimes)
     admin_user, admin_password = admin_credentials(settings)
 
     @asynccontextmanager
@@ -86,9 +89,15 @@ def create_app(settings: GatewaySettings) -> GatewayApp:
             settings.executor_targets,
             settings.executor_dns,
             settings.discovery_interval_s,
+            policy=policies.of,
         )
         control = ControlPlane(
-            store, registry, authenticator, reconciler, settings.state_poll_interval_s
+            store,
+            registry,
+            authenticator,
+            reconciler,
+            settings.state_poll_interval_s,
+            policies=policies,
         )
         api.state.control = control
         outbox = Outbox(store.engine)
@@ -164,6 +173,7 @@ def create_app(settings: GatewaySettings) -> GatewayApp:
         status.router,
         executions.router,
         callbacks_api.router,
+        policy_api.router,
     ):
         api.include_router(router)
 

@@ -18,6 +18,8 @@ from typing import Any, TypeVar
 from gateway import store as store_module
 from gateway.auth import Authenticator
 from gateway.errors import GatewayError, Unavailable, Unprocessable
+from gateway.policy import RuntimePolicies, RuntimePolicy
+from gateway.policy_store import PolicyStore
 from gateway.reconcile import Reconciler
 from gateway.services import ServiceRegistry
 from gateway.spec import ServiceSpec
@@ -56,8 +58,12 @@ class ControlPlane:
         authenticator: Authenticator,
         reconciler: Reconciler,
         poll_interval_s: float,
+        policies: RuntimePolicies | None = None,
     ) -> None:
         self.store = store
+        #: Every runtime's policy (files, databases, egress, limits), kept in step with the store.
+        self.policies = policies if policies is not None else RuntimePolicies()
+        self.policy_store = PolicyStore(store)
         self.registry = registry
         self.authenticator = authenticator
         self.reconciler = reconciler
@@ -93,12 +99,18 @@ class ControlPlane:
     async def refresh(self) -> None:
         """Load desired state and credentials from the store into memory."""
 
-        def read() -> tuple[int, list[Any], list[Any]]:
-            return self.store.generation(), self.store.active(), self.store.credentials()
+        def read() -> tuple[int, list[Any], list[Any], dict[str, RuntimePolicy]]:
+            return (
+                self.store.generation(),
+                self.store.active(),
+                self.store.credentials(),
+                self.policy_store.all(),
+            )
 
-        generation, active, credentials = await asyncio.to_thread(read)
+        generation, active, credentials, policies = await asyncio.to_thread(read)
         self.registry.replace([(a.runtime, a.spec, a.source) for a in active])
         self.authenticator.load(credentials)
+        self.policies.load(policies)
         self._generation = generation
 
     async def _poll(self) -> None:
@@ -180,3 +192,14 @@ class ControlPlane:
     async def remove_user(self, name: str) -> None:
         await self.call(self.store.remove_user, name)
         await self.refresh()
+
+    # -- runtime policies ----------------------------------------------------------------------
+
+    async def set_policy(self, runtime: str, policy: RuntimePolicy | None) -> None:
+        """Store (None: forget) `runtime`'s policy, and push it to its executors before
+        answering."""
+        if policy is None:
+            await self.call(self.policy_store.reset, runtime)
+        else:
+            await self.call(self.policy_store.set, runtime, policy)
+        await self.changed()
