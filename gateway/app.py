@@ -126,6 +126,7 @@ def create_app(settings: GatewaySettings) -> GatewayApp:
             timeout_s=settings.callback_timeout_s,
             concurrency=settings.callback_concurrency,
             poll_interval_s=settings.callback_poll_interval_s,
+            policy=policies.of,
         )
         waiting = WaitingExecutions(
             pool,
@@ -133,7 +134,7 @@ def create_app(settings: GatewaySettings) -> GatewayApp:
             outbox,
             sender,
             history,
-            CallbackPolicy(settings.callback_hosts),
+            CallbackPolicy(settings.callback_hosts, policies.of),
             poll_interval_s=settings.callback_poll_interval_s,
             wait_s=settings.default_timeout_s,
         )
