@@ -104,6 +104,7 @@ class Reconciler:
                 policy = self._policy(info.runtime)
                 if info.policy_digest != policy.digest:
                     await connection.configure(policy)
+                    info = await connection.describe()  # now reports the digest it holds
                     log.info(
                         "executor %s: runtime %s policy %s applied",
                         address,

@@ -83,21 +83,22 @@ def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
 
 
 @pytest.fixture(scope="module")
-def config(cluster: Cluster, tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
+def config(cluster: Cluster) -> dict[str, Any]:
     result = flowhost(cluster, "deploy", str(PACKAGE))
     assert result.returncode == 0, result.stderr
     added = flowhost(cluster, "users", "add", "dora", "--runtime", "default")
     assert added.returncode == 0, added.stderr
     token = added.stdout.split("token:")[1].strip()
-    folder = tmp_path_factory.mktemp("files")
-    database = folder.parent / f"{folder.name}.db"
+    # Both live in the runtime's files root (its policy): the values name them relatively.
+    root = cluster.data_dir / "files" / cluster.runtime
+    (root / "docs").mkdir(parents=True, exist_ok=True)
     return {
         "auth": ("dora", token),
-        "database": database,
-        "folder": folder,
+        "database": root / "rows.db",
+        "folder": root / "docs",
         "configurationValues": [
-            {"developerName": "databaseUrl", "contentValue": f"sqlite:///{database}"},
-            {"developerName": "folder", "contentValue": str(folder)},
+            {"developerName": "databaseUrl", "contentValue": "sqlite:///rows.db"},
+            {"developerName": "folder", "contentValue": "docs"},
         ],
     }
 

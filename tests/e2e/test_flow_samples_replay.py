@@ -160,9 +160,12 @@ def client(cluster: Cluster, tmp_path_factory: pytest.TempPathFactory) -> Iterat
 
 @pytest.mark.parametrize("sample", sorted(SEEDS))
 def test_recorded_requests_get_the_recorded_answers(
-    client: httpx.Client, sample: str, tmp_path: Path
+    client: httpx.Client, cluster: Cluster, sample: str
 ) -> None:
-    database = tmp_path / "samples.db"
+    # SQLite files live in the runtime's files root (its policy); the URL names it relatively.
+    database = cluster.data_dir / "files" / cluster.runtime / f"{sample}.db"
+    database.parent.mkdir(parents=True, exist_ok=True)
+    database.unlink(missing_ok=True)
     with sqlite3.connect(database) as conn:
         conn.execute(COUNTRY)
         conn.execute(CITY)
@@ -172,7 +175,7 @@ def test_recorded_requests_get_the_recorded_answers(
     want = _rewrite_ids(json.loads((SAMPLES / f"{sample}-response.json").read_text()), sample)
     request = _rewrite_ids(request, sample)
     request["configurationValues"] = [
-        {"developerName": "databaseUrl", "contentValue": f"sqlite:///{database}"}
+        {"developerName": "databaseUrl", "contentValue": f"sqlite:///{sample}.db"}
     ]
     verb = sample.split("-")[2]
     method, path = METHODS[verb]
