@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import json
+import ast
 from pathlib import Path
 from typing import Annotated, Any, NoReturn
 
@@ -47,9 +47,9 @@ def _request(url: str, data_dir: Path, method: str, path: str, **kwargs: Any) ->
 
 def _readable(message: str) -> str:
     """FastAPI's 422 detail (a list of problems) as one line per problem."""
-    try:
-        problems = json.loads(message.replace("'", '"'))
-    except ValueError:
+    try:  # the client hands FastAPI's list over as its repr
+        problems = ast.literal_eval(message)
+    except (ValueError, SyntaxError):
         return message
     if not isinstance(problems, list):
         return message

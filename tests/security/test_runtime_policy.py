@@ -381,6 +381,8 @@ def test_a_bad_policy_is_a_422_naming_the_field(probe: Cluster) -> None:
             response = client.put(f"/api/runtimes/{RUNTIME}/policy", json={field: value})
             assert response.status_code == 422, response.text
             assert field in response.text
+        bad = flowhost(probe, "policy", "set", "--runtime", RUNTIME, "--egress", "10.0.0.0/33")
+        assert bad.returncode == 1 and "egress_allow" in bad.stderr, bad.stderr
         openapi = client.get("/openapi.json").json()
         assert "/api/runtimes/{runtime}/policy" in openapi["paths"]
 
