@@ -21,8 +21,9 @@ from sqlalchemy.exc import ArgumentError
 _HOST = re.compile(
     r"(?=.{1,253}$)([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)(\.[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)*"
 )
-#: Most entries in one list of a policy.
+#: Most entries in one list of a policy, and longest entry.
 MAX_ENTRIES = 256
+MAX_ENTRY_CHARS = 2048
 
 
 class ExecutionLimits(BaseModel):
@@ -85,6 +86,8 @@ class RuntimePolicy(BaseModel):
     @classmethod
     def _database_urls(cls, values: tuple[str, ...]) -> tuple[str, ...]:
         for index, value in enumerate(values):
+            if len(value) > MAX_ENTRY_CHARS:
+                raise ValueError(f"[{index}] is longer than {MAX_ENTRY_CHARS} characters")
             try:
                 url = make_url(value)
             except ArgumentError:
@@ -95,6 +98,8 @@ class RuntimePolicy(BaseModel):
                 )
             if not url.host:
                 raise ValueError(f"[{index}] names no host")
+            if url.port is not None and not 0 < url.port < 65536:
+                raise ValueError(f"[{index}] port {url.port} is not a TCP port")
             if url.password:
                 raise ValueError(f"[{index}] carries a password; list the URL without it")
         return values
@@ -104,6 +109,8 @@ class RuntimePolicy(BaseModel):
     def _egress(cls, values: tuple[str, ...]) -> tuple[str, ...]:
         normal = []
         for index, value in enumerate(values):
+            if len(value) > MAX_ENTRY_CHARS:
+                raise ValueError(f"[{index}] is longer than {MAX_ENTRY_CHARS} characters")
             entry = value.strip().lower().rstrip(".")
             if "/" in entry or _is_ip(entry):
                 try:
