@@ -30,6 +30,7 @@ import contextvars
 import functools
 import ipaddress
 import socket
+import ssl
 from collections.abc import Callable, Iterable
 from typing import Any
 
@@ -212,10 +213,11 @@ class GuardedTransport(httpx.AsyncHTTPTransport):
         self,
         policy: Callable[[], RuntimePolicy] = current_policy,
         limits: httpx.Limits = httpx.Limits(),
+        ssl_context: ssl.SSLContext | None = None,
     ) -> None:
         super().__init__(limits=limits)
         self._pool = httpcore.AsyncConnectionPool(
-            ssl_context=httpx.create_ssl_context(),
+            ssl_context=ssl_context or httpx.create_ssl_context(),
             max_connections=limits.max_connections,
             max_keepalive_connections=limits.max_keepalive_connections,
             keepalive_expiry=limits.keepalive_expiry,
@@ -228,6 +230,7 @@ def guarded_client(
     *,
     max_connections: int = 100,
     timeout_s: float = 10.0,
+    ssl_context: ssl.SSLContext | None = None,
 ) -> httpx.AsyncClient:
     """The HTTP client processes use: every connection checked against the runtime's policy.
 
@@ -235,7 +238,9 @@ def guarded_client(
     would see the proxy's address instead of the destination.
     """
     return httpx.AsyncClient(
-        transport=GuardedTransport(policy, httpx.Limits(max_connections=max_connections)),
+        transport=GuardedTransport(
+            policy, httpx.Limits(max_connections=max_connections), ssl_context
+        ),
         timeout=httpx.Timeout(timeout_s),
         trust_env=False,
     )

@@ -3,9 +3,13 @@
 from __future__ import annotations
 
 import ipaddress
+import shutil
+import ssl
+import subprocess
 import threading
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -193,3 +197,40 @@ def closed_port() -> int:
 
 def test_the_shared_client_is_an_httpx_client() -> None:
     assert isinstance(guarded_client(), httpx.AsyncClient)
+
+
+@pytest.fixture
+def tls_server(tmp_path: Path) -> Iterator[tuple[int, Path]]:
+    """An HTTPS server on 127.0.0.1 whose certificate names only `localhost`."""
+    if shutil.which("openssl") is None:
+        pytest.skip("openssl is not installed")
+    cert, key = tmp_path / "cert.pem", tmp_path / "key.pem"
+    subprocess.run(
+        ["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", str(key),
+         "-out", str(cert), "-days", "1", "-subj", "/CN=localhost",
+         "-addext", "subjectAltName=DNS:localhost"],
+        check=True, capture_output=True,
+    )  # fmt: skip
+    running = Server()
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.load_cert_chain(cert, key)
+    running.http.socket = context.wrap_socket(running.http.socket, server_side=True)
+    yield running.port, cert
+    running.http.shutdown()
+    running.http.server_close()
+
+
+async def test_tls_verifies_the_url_host_name_on_the_checked_address(
+    tls_server: tuple[int, Path],
+) -> None:
+    """The connection goes to the address the check resolved (127.0.0.1), and TLS still checks
+    the certificate against the URL's name: `localhost` passes, the bare IP does not."""
+    port, cert = tls_server
+    trust = ssl.create_default_context(cafile=str(cert))
+    async with guarded_client(lambda: LOOPBACK, ssl_context=trust) as client:
+        assert (await client.get(f"https://localhost:{port}/x")).status_code == 200
+        with pytest.raises(httpx.ConnectError, match=r"CERTIFICATE_VERIFY_FAILED|match"):
+            await client.get(f"https://127.0.0.1:{port}/x")
+    async with guarded_client(lambda: DEFAULT, ssl_context=trust) as client:
+        with pytest.raises(EgressRefused):
+            await client.get(f"https://localhost:{port}/x")
