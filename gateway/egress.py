@@ -142,7 +142,8 @@ async def check_uri(policy: RuntimePolicy, host: str, port: int) -> str | None:
 
 
 class _GuardedBackend(httpcore.AsyncNetworkBackend):
-    def __init__(self) -> None:
+    def __init__(self, policy: RuntimePolicy) -> None:
+        self._policy = policy
         self._backend = httpcore.AnyIOBackend()
 
     async def connect_tcp(
@@ -153,7 +154,7 @@ class _GuardedBackend(httpcore.AsyncNetworkBackend):
         local_address: str | None = None,
         socket_options: Iterable[Any] | None = None,
     ) -> httpcore.AsyncNetworkStream:
-        policy = _delivering.get() or _DEFAULT
+        policy = self._policy
         refused: list[str] = []
         failure: Exception | None = None
         for address in await resolve(host, port, timeout):
@@ -183,16 +184,46 @@ class _GuardedBackend(httpcore.AsyncNetworkBackend):
         await self._backend.sleep(seconds)
 
 
-class GuardedTransport(httpx.AsyncHTTPTransport):
+class _GuardedTransport(httpx.AsyncHTTPTransport):
     """httpx's transport over a pool that connects through the egress check (httpx takes no
     network backend, so its pool is replaced by an equal one that has it)."""
 
-    def __init__(self, limits: httpx.Limits) -> None:
+    def __init__(self, policy: RuntimePolicy, limits: httpx.Limits) -> None:
         super().__init__(limits=limits)
         self._pool = httpcore.AsyncConnectionPool(
             ssl_context=httpx.create_ssl_context(),
             max_connections=limits.max_connections,
             max_keepalive_connections=limits.max_keepalive_connections,
             keepalive_expiry=limits.keepalive_expiry,
-            network_backend=_GuardedBackend(),
+            network_backend=_GuardedBackend(policy),
         )
+
+
+class GuardedTransport(httpx.AsyncBaseTransport):
+    """The callback client's transport: one checked pool per egress rule in use.
+
+    Runtimes with different rules share the callback client, and a pooled connection was
+    checked under the rule of the delivery that opened it; one pool per rule means it is only
+    reused under that rule. The pools of the last `KEEP` rules are kept, older ones closed.
+    """
+
+    KEEP = 16
+
+    def __init__(self, limits: httpx.Limits) -> None:
+        self._limits = limits
+        self._transports: dict[tuple[tuple[str, ...], bool, bool], _GuardedTransport] = {}
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        policy = _delivering.get() or _DEFAULT
+        rule = (policy.egress_allow, policy.allow_loopback, policy.allow_private)
+        transport = self._transports.get(rule)
+        if transport is None:
+            transport = self._transports[rule] = _GuardedTransport(policy, self._limits)
+            while len(self._transports) > self.KEEP:
+                await self._transports.pop(next(iter(self._transports))).aclose()
+        return await transport.handle_async_request(request)
+
+    async def aclose(self) -> None:
+        transports, self._transports = list(self._transports.values()), {}
+        for transport in transports:
+            await transport.aclose()

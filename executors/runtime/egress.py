@@ -225,6 +225,50 @@ class GuardedTransport(httpx.AsyncHTTPTransport):
         )
 
 
+def _rule(policy: RuntimePolicy) -> tuple[tuple[str, ...], bool, bool]:
+    return policy.egress_allow, policy.allow_loopback, policy.allow_private
+
+
+class PolicyTransport(httpx.AsyncBaseTransport):
+    """One GuardedTransport (one connection pool) per egress rule in use.
+
+    A pooled connection was checked when it was opened; keeping one pool per rule means it is
+    only ever reused under the rule that checked it, so a policy change takes effect for the
+    very next request, not once idle connections expire. The pools of the last `KEEP` rules are
+    kept; an older one is closed (a request still running on it fails, which takes more than
+    `KEEP` policy changes during that request).
+    """
+
+    KEEP = 4
+
+    def __init__(
+        self,
+        policy: Callable[[], RuntimePolicy] = current_policy,
+        limits: httpx.Limits = httpx.Limits(),
+        ssl_context: ssl.SSLContext | None = None,
+    ) -> None:
+        self._policy = policy
+        self._limits = limits
+        self._ssl_context = ssl_context
+        self._transports: dict[tuple[tuple[str, ...], bool, bool], GuardedTransport] = {}
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        policy = self._policy()
+        rule = _rule(policy)
+        transport = self._transports.get(rule)
+        if transport is None:
+            transport = GuardedTransport(lambda: policy, self._limits, self._ssl_context)
+            self._transports[rule] = transport
+            while len(self._transports) > self.KEEP:
+                await self._transports.pop(next(iter(self._transports))).aclose()
+        return await transport.handle_async_request(request)
+
+    async def aclose(self) -> None:
+        transports, self._transports = list(self._transports.values()), {}
+        for transport in transports:
+            await transport.aclose()
+
+
 def guarded_client(
     policy: Callable[[], RuntimePolicy] = current_policy,
     *,
@@ -238,7 +282,7 @@ def guarded_client(
     would see the proxy's address instead of the destination.
     """
     return httpx.AsyncClient(
-        transport=GuardedTransport(
+        transport=PolicyTransport(
             policy, httpx.Limits(max_connections=max_connections), ssl_context
         ),
         timeout=httpx.Timeout(timeout_s),

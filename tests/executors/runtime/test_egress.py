@@ -101,6 +101,8 @@ class Server:
         server = self
 
         class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"  # keep connections alive, as real servers do
+
             def do_GET(self) -> None:
                 server.requests.append(self.path)
                 if self.path.startswith("/redirect"):
@@ -234,3 +236,17 @@ async def test_tls_verifies_the_url_host_name_on_the_checked_address(
     async with guarded_client(lambda: DEFAULT, ssl_context=trust) as client:
         with pytest.raises(EgressRefused):
             await client.get(f"https://localhost:{port}/x")
+
+
+async def test_a_pooled_connection_is_not_reused_under_a_stricter_policy(server: Server) -> None:
+    """Kept-alive connections were checked under the policy that opened them: a change holds
+    for the very next request."""
+    current = [LOOPBACK]
+    async with guarded_client(lambda: current[0]) as client:
+        assert (await client.get(f"http://127.0.0.1:{server.port}/one")).status_code == 200
+        current[0] = DEFAULT
+        with pytest.raises(EgressRefused):
+            await client.get(f"http://127.0.0.1:{server.port}/two")
+        current[0] = LOOPBACK
+        assert (await client.get(f"http://127.0.0.1:{server.port}/three")).status_code == 200
+    assert server.requests == ["/one", "/three"]
