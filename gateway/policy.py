@@ -9,6 +9,7 @@ executors/runtime/policy.py; the two share only the protobuf message.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import ipaddress
 import re
@@ -126,9 +127,10 @@ class RuntimePolicy(BaseModel):
             normal.append(entry)
         return tuple(normal)
 
-    @property
+    @functools.cached_property
     def digest(self) -> str:
-        """Names this policy's content; executors report it back so changes are noticed."""
+        """Names this policy's content; executors report it back so changes are noticed.
+        (Cached: the WAIT path keys its callbackUri check by it.)"""
         return hashlib.sha256(self.model_dump_json().encode()).hexdigest()[:16]
 
 
