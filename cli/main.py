@@ -14,6 +14,7 @@ from rich.console import Console
 from rich.table import Column, Table
 
 from cli import config, ops
+from cli import policy as policy_cli
 from cli.client import ApiError, ManagementClient, admin_from
 
 app = typer.Typer(
@@ -35,6 +36,7 @@ callbacks_app = typer.Typer(
 )
 app.add_typer(callbacks_app, name="callbacks")
 app.add_typer(config.app, name="config")
+app.add_typer(policy_cli.app, name="policy")
 
 # Tokens and curl lines must stay copyable; output piped to grep or a file gets whole table
 # rows (rich would fit them into 80 columns) unless COLUMNS says otherwise.
@@ -137,6 +139,10 @@ def _print_welcome(
             highlight=False,
         )
     console.print(f"  runtime user: {user}  token: {token}", highlight=False)
+    with cluster.client() as client:
+        note = policy_cli.development_note(client, cluster.runtime)
+    if note:
+        console.print(note, highlight=False, markup=False)
     console.print(
         f"  admin (management API, {url}/docs): {admin_user} / {admin_password}", highlight=False
     )

@@ -125,6 +125,9 @@ class Cluster:
                         "FLOWHOST_DATA_DIR": str(self.data_dir),
                         "FLOWHOST_EXECUTOR_TARGETS": ",".join(targets),
                         "FLOWHOST_DISCOVERY_INTERVAL_S": "1",
+                        # A development cluster: its runtime may reach services on this
+                        # machine until the operator sets a policy (docs: Runtime policies).
+                        "FLOWHOST_LOOPBACK_RUNTIMES": self.runtime,
                     }
                 ),
                 logs / "gateway.log",

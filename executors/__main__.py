@@ -9,6 +9,7 @@ import os
 import signal
 from collections.abc import Callable
 
+from executors import redaction
 from executors.runtime.redaction import install_log_filter
 from executors.server import ExecutorServer
 from executors.settings import ExecutorSettings
@@ -34,6 +35,7 @@ async def run(settings: ExecutorSettings) -> None:
 
 def main(settings: ExecutorSettings | None = None) -> None:
     settings = settings or ExecutorSettings()
+    redaction.install()  # before anything logs: no secret in any line (redaction.py)
     logging.basicConfig(
         level=settings.log_level.upper(),
         format="%(asctime)s %(levelname)s %(name)s %(message)s",

@@ -8,9 +8,12 @@ from __future__ import annotations
 
 import asyncio
 import contextvars
+import dataclasses
 import logging
+import os
 import time
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -19,6 +22,7 @@ from executors.results import KeptResults
 from executors.runtime.documents import Document
 from executors.runtime.engine import CompiledPackage, ExecutionFailure, ProcessResult
 from executors.runtime.package import Issue, Package, PackageInvalid, load_package
+from executors.runtime.policy import RuntimePolicy
 from executors.runtime.progress import progress_sink
 
 log = logging.getLogger("flowhost.executor")
@@ -35,9 +39,16 @@ class Rejected(Exception):
 
 
 class Host:
-    def __init__(self, http: httpx.AsyncClient, max_concurrency: int) -> None:
+    def __init__(
+        self, http: httpx.AsyncClient, max_concurrency: int, default_files_root: str = ""
+    ) -> None:
         self._http = http
         self._max_concurrency = max_concurrency
+        self._default_files_root = default_files_root
+        #: The runtime's policy as the gateway last sent it (Configure); until then, the
+        #: defaults with the executor's own files root.
+        self.policy = self._with_root(RuntimePolicy())
+        self.policy_digest = ""
         self._packages: dict[str, CompiledPackage] = {}
         self._running: set[asyncio.Task[ProcessResult]] = set()
         self.draining = False
@@ -75,6 +86,33 @@ class Host:
     def undeploy(self, key: str) -> None:
         if self._packages.pop(key, None) is not None:
             log.info("undeployed %s", key)
+
+    # -- the runtime's policy ----------------------------------------------------------------
+
+    def configure(self, policy: RuntimePolicy, digest: str) -> None:
+        """Take the runtime's policy; executions started from now on run under it."""
+        resolved = self._with_root(policy)
+        if digest != self.policy_digest:
+            log.info(
+                "runtime policy %s: files root %s, %d database URLs, egress %s%s%s",
+                digest or "-",
+                resolved.files_root,
+                len(resolved.database_urls),
+                ",".join(resolved.egress_allow) or "any public address",
+                ", loopback allowed" if resolved.allow_loopback else "",
+                ", private networks allowed" if resolved.allow_private else "",
+            )
+        self.policy = resolved
+        self.policy_digest = digest
+
+    def _with_root(self, policy: RuntimePolicy) -> RuntimePolicy:
+        """The policy with its files root absolute, and made (0700) when missing."""
+        root = Path(os.path.abspath(policy.files_root or self._default_files_root or "."))
+        try:
+            root.mkdir(mode=0o700, parents=True, exist_ok=True)
+        except OSError as error:  # the step reports the folder as missing; the executor serves
+            log.warning("cannot make the files root %s: %s", root, error)
+        return dataclasses.replace(policy, files_root=str(root))
 
     # -- executions --------------------------------------------------------------------------
 
@@ -129,6 +167,7 @@ class Host:
                 data_type=data_type,
                 list_filter=list_filter,
                 secret_config=secret_config,
+                policy=self.policy,
             ),
             name=f"execution {execution_id}",
             context=_with_sink(progress) if progress is not None else None,

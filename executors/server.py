@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import uuid
 from types import TracebackType
 
@@ -13,6 +14,7 @@ from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 
 from executors.host import Host
+from executors.runtime.egress import guarded_client
 from executors.servicer import ExecutorServicer
 from executors.settings import ExecutorSettings
 from protos.flowhost.v1 import executor_pb2, executor_pb2_grpc
@@ -41,11 +43,9 @@ class ExecutorServer:
 
     async def start(self) -> None:
         s = self.settings
-        self._http = httpx.AsyncClient(
-            limits=httpx.Limits(max_connections=s.http_max_connections),
-            timeout=httpx.Timeout(10.0),
-        )
-        self._host = Host(self._http, s.max_concurrency)
+        # Every connection the http step makes is checked against the runtime's egress policy.
+        self._http = guarded_client(max_connections=s.http_max_connections, timeout_s=10.0)
+        self._host = Host(self._http, s.max_concurrency, os.path.join(s.files_dir, s.runtime))
         server = grpc.aio.server(
             options=[
                 ("grpc.max_receive_message_length", _MAX_MESSAGE_BYTES),

@@ -39,7 +39,15 @@ class ExecutorServicer(pb_grpc.ExecutorServicer):  # type: ignore[misc]  # gener
             executor_id=self._executor_id,
             deployments=self._host.deployments,
             draining=self._host.draining,
+            policy_digest=self._host.policy_digest,
         )
+
+    async def Configure(
+        self, request: pb.ConfigureRequest, context: grpc.aio.ServicerContext
+    ) -> pb.ConfigureReply:
+        policy, digest = translate.policy_from_proto(request.policy)
+        self._host.configure(policy, digest)
+        return pb.ConfigureReply(policy_digest=self._host.policy_digest)
 
     async def Validate(
         self, request: pb.ValidateRequest, context: grpc.aio.ServicerContext

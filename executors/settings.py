@@ -23,3 +23,12 @@ class ExecutorSettings(BaseSettings):
         200, description="Connection pool size of the client the http step shares."
     )
     log_level: str = Field("info", description="Logging level.")
+
+    # -- runtime policy --
+    files_dir: str = Field(
+        "files",
+        description="Folder holding the default files root of each runtime (<files_dir>/"
+        "<runtime>), relative to the working folder (the data folder under flowhost up); the "
+        "file step and SQLite databases live there unless the runtime's policy names another "
+        "root.",
+    )

@@ -13,6 +13,7 @@ from executors.runtime.context import RECORD_LIMIT, StepTrace
 from executors.runtime.documents import Document
 from executors.runtime.engine import ProcessResult
 from executors.runtime.package import Issue, Package
+from executors.runtime.policy import ExecutionLimits, RuntimePolicy
 from protos.flowhost.v1 import executor_pb2 as pb
 
 _STATUS = {
@@ -229,3 +230,24 @@ def list_filter_from_proto(data: pb.DataContext) -> dict[str, Any] | None:
         return None
     value = orjson.loads(data.list_filter)
     return value if isinstance(value, dict) else None
+
+
+def policy_from_proto(message: pb.RuntimePolicy) -> tuple[RuntimePolicy, str]:
+    """The runtime's policy and its digest; a limit left 0 keeps its default."""
+    defaults = ExecutionLimits()
+    sent = message.limits
+    limits = ExecutionLimits(
+        documents_per_step=sent.documents_per_step or defaults.documents_per_step,
+        document_bytes=sent.document_bytes or defaults.document_bytes,
+        execution_bytes=sent.execution_bytes or defaults.execution_bytes,
+        split_fanout=sent.split_fanout or defaults.split_fanout,
+    )
+    policy = RuntimePolicy(
+        files_root=message.files_root,
+        database_urls=tuple(message.database_urls),
+        egress_allow=tuple(message.egress_allow),
+        allow_loopback=message.allow_loopback,
+        allow_private=message.allow_private,
+        limits=limits,
+    )
+    return policy, message.digest

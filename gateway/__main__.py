@@ -7,6 +7,7 @@ import logging
 
 import uvicorn
 
+from gateway import redaction
 from gateway.app import create_app
 from gateway.http_protocol import CoalescingHttpToolsProtocol
 from gateway.settings import GatewaySettings
@@ -14,6 +15,7 @@ from gateway.settings import GatewaySettings
 
 def main(settings: GatewaySettings | None = None) -> None:
     settings = settings or GatewaySettings()
+    redaction.install()  # before anything logs: no secret in any line (redaction.py)
     logging.basicConfig(
         level=settings.log_level.upper(),
         format="%(asctime)s %(levelname)s %(name)s %(message)s",

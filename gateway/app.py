@@ -19,6 +19,7 @@ from fastapi.responses import JSONResponse, Response
 from gateway.api import callbacks as callbacks_api
 from gateway.api import config as config_api
 from gateway.api import executions, packages, status, users
+from gateway.api import policy as policy_api
 from gateway.auth import Authenticator
 from gateway.callbacks import CallbackPolicy, CallbackSender
 from gateway.configuration.keys import load_keys
@@ -32,6 +33,7 @@ from gateway.history.record import History
 from gateway.history.store import HistoryStore
 from gateway.history.writer import HistoryWriterProcess
 from gateway.outbox import Outbox
+from gateway.policy import RuntimePolicies
 from gateway.reconcile import Reconciler
 from gateway.routing import ExecutorPool
 from gateway.services import ServiceRegistry
@@ -80,6 +82,7 @@ def create_app(settings: GatewaySettings) -> GatewayApp:
     authenticator = Authenticator()
     pool = ExecutorPool()
     operator_config = OperatorConfig()
+    policies = RuntimePolicies(settings.loopback_runtimes)
     admin_user, admin_password = admin_credentials(settings)
 
     @asynccontextmanager
@@ -91,6 +94,7 @@ def create_app(settings: GatewaySettings) -> GatewayApp:
             settings.executor_targets,
             settings.executor_dns,
             settings.discovery_interval_s,
+            policy=policies.of,
         )
         config_store = ConfigStore(store, load_keys(settings), settings.config_value_max_bytes)
         control = ControlPlane(
@@ -101,6 +105,7 @@ def create_app(settings: GatewaySettings) -> GatewayApp:
             settings.state_poll_interval_s,
             config_store,
             operator_config,
+            policies=policies,
         )
         api.state.control = control
         outbox = Outbox(store.engine)
@@ -129,6 +134,7 @@ def create_app(settings: GatewaySettings) -> GatewayApp:
             timeout_s=settings.callback_timeout_s,
             concurrency=settings.callback_concurrency,
             poll_interval_s=settings.callback_poll_interval_s,
+            policy=policies.of,
         )
         waiting = WaitingExecutions(
             pool,
@@ -136,7 +142,7 @@ def create_app(settings: GatewaySettings) -> GatewayApp:
             outbox,
             sender,
             history,
-            CallbackPolicy(settings.callback_hosts),
+            CallbackPolicy(settings.callback_hosts, policies.of),
             poll_interval_s=settings.callback_poll_interval_s,
             wait_s=settings.default_timeout_s,
         )
@@ -177,6 +183,7 @@ def create_app(settings: GatewaySettings) -> GatewayApp:
         executions.router,
         callbacks_api.router,
         config_api.router,
+        policy_api.router,
     ):
         api.include_router(router)
 

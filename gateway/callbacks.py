@@ -25,8 +25,10 @@ from urllib.parse import urlsplit
 import httpx
 import orjson
 
+from gateway import egress
 from gateway.errors import BadRequest, Forbidden
 from gateway.outbox import Outbox
+from gateway.policy import RuntimePolicy
 
 log = logging.getLogger("flowhost.gateway")
 
@@ -42,16 +44,29 @@ def backoff_s(
     return delay / 2 + delay / 2 * rand()
 
 
+def _default_policy(runtime: str) -> RuntimePolicy:
+    return RuntimePolicy()
+
+
 class CallbackPolicy:
-    """Which callbackUris each runtime may use (per-runtime host allow-lists, default any)."""
+    """Which callbackUris each runtime may use: the `callback_hosts` allow-lists (default any
+    host), and the runtime policy's egress rule on the address (gateway/egress.py)."""
 
-    def __init__(self, allowed_hosts: Mapping[str, list[str]]) -> None:
+    def __init__(
+        self,
+        allowed_hosts: Mapping[str, list[str]],
+        policy: Callable[[str], RuntimePolicy] = _default_policy,
+    ) -> None:
         self._allowed = {r: {h.lower() for h in hosts} for r, hosts in allowed_hosts.items()}
-        self._checked: dict[tuple[str, str], None] = {}
+        self._checked: dict[tuple[str, str, str], None] = {}
+        #: The runtime's policy, whose egress rule callbacks follow.
+        self.policy = policy
 
-    def check(self, runtime: str, uri: str) -> None:
+    async def check(self, runtime: str, uri: str) -> None:
         """Raise a 400/403 GatewayError when the runtime may not call `uri` back."""
-        if (runtime, uri) in self._checked:  # Flow sends the same callbackUri over and over
+        policy = self.policy(runtime)
+        key = (runtime, uri, policy.digest)
+        if key in self._checked:  # Flow sends the same callbackUri over and over
             return
         try:
             parts = urlsplit(uri)
@@ -70,9 +85,23 @@ class CallbackPolicy:
                 f"(allowed: {', '.join(sorted(allowed)) or 'none'})",
                 code="callback_not_allowed",
             )
+        assert parts is not None
+        try:
+            port = parts.port or (443 if parts.scheme == "https" else 80)
+        except ValueError:
+            raise BadRequest(
+                f"callbackUri {uri[:200]!r} has an invalid port", code="bad_callback_uri"
+            ) from None
+        refused = await egress.check_uri(policy, host, port)
+        if refused is not None:
+            raise BadRequest(
+                f"callbackUri {uri[:200]!r} is refused by runtime '{runtime}' egress policy: "
+                f"{refused}",
+                code="callback_not_allowed",
+            )
         if len(self._checked) > 1024:
             self._checked.clear()
-        self._checked[(runtime, uri)] = None
+        self._checked[key] = None
 
 
 class Answer:
@@ -112,8 +141,11 @@ class CallbackSender:
         timeout_s: float,
         concurrency: int,
         poll_interval_s: float,
+        policy: Callable[[str], RuntimePolicy] = _default_policy,
     ) -> None:
         self._outbox = outbox
+        # Each delivery connects under its runtime's egress policy (checked on the address).
+        self._policy = policy
         self._attempts = attempts
         self._base_s = backoff_base_s
         self._max_s = backoff_max_s
@@ -123,9 +155,10 @@ class CallbackSender:
         # A receiver that never answers holds one connection for timeout_s, never a worker
         # forever: the pool and the number of deliveries in flight are both bounded.
         self._http = httpx.AsyncClient(
+            transport=egress.GuardedTransport(httpx.Limits(max_connections=concurrency)),
             timeout=httpx.Timeout(timeout_s),
-            limits=httpx.Limits(max_connections=concurrency),
             follow_redirects=False,
+            trust_env=False,  # through a proxy, the egress check would see the proxy's address
         )
         self._in_flight: set[asyncio.Task[None]] = set()
         self._delivering: dict[asyncio.Task[None], str] = {}
@@ -184,11 +217,14 @@ class CallbackSender:
         headers = {"content-type": "application/json", "ManyWhoTenant": row["tenant_id"]}
         if row["flow_user"]:
             headers["authorization"] = row["flow_user"]
+        egress.delivering_for(self._policy(row["runtime"]))  # this task's connections only
         try:
             response = await self._http.post(
                 row["callback_uri"], content=row["body"].encode(), headers=headers
             )
             answer = interpret(response.status_code, response.content)
+        except egress.EgressRefused as refused:  # the policy will not change its mind: no retry
+            answer = Answer(False, False, f"refused by the runtime's egress policy: {refused}")
         except httpx.HTTPError as error:
             answer = Answer(False, True, f"{type(error).__name__}: {error}"[:300])
         execution = row["execution_id"]

@@ -20,6 +20,8 @@ from gateway.auth import Authenticator
 from gateway.configuration.store import ConfigEntry, ConfigStore
 from gateway.configuration.values import OperatorConfig
 from gateway.errors import GatewayError, Unavailable, Unprocessable
+from gateway.policy import RuntimePolicies, RuntimePolicy
+from gateway.policy_store import PolicyStore
 from gateway.reconcile import Reconciler
 from gateway.services import ServiceRegistry
 from gateway.spec import ServiceSpec
@@ -63,10 +65,14 @@ class ControlPlane:
         poll_interval_s: float,
         config: ConfigStore | None = None,
         operator_config: OperatorConfig | None = None,
+        policies: RuntimePolicies | None = None,
     ) -> None:
         self.store = store
         self.config = config
         self.operator_config = operator_config or OperatorConfig()
+        #: Every runtime's policy (files, databases, egress, limits), kept in step with the store.
+        self.policies = policies if policies is not None else RuntimePolicies()
+        self.policy_store = PolicyStore(store)
         self.registry = registry
         self.authenticator = authenticator
         self.reconciler = reconciler
@@ -102,20 +108,22 @@ class ControlPlane:
     async def refresh(self) -> None:
         """Load desired state and credentials from the store into memory."""
 
-        def read() -> tuple[int, list[Any], list[Any], list[ConfigEntry]]:
+        def read() -> tuple[int, list[Any], list[Any], list[ConfigEntry], dict[str, RuntimePolicy]]:
             entries = self.config.entries() if self.config is not None else []
             return (
                 self.store.generation(),
                 self.store.active(),
                 self.store.credentials(),
                 entries,
+                self.policy_store.all(),
             )
 
-        generation, active, credentials, entries = await asyncio.to_thread(read)
+        generation, active, credentials, entries, policies = await asyncio.to_thread(read)
         self.registry.replace([(a.runtime, a.spec, a.source) for a in active])
         self.authenticator.load(credentials)
         keys = self.config.keys if self.config is not None else None
         self.operator_config.load(entries, keys)
+        self.policies.load(policies)
         self._generation = generation
         await self._seal_passwords(entries)
 
@@ -253,3 +261,14 @@ class ControlPlane:
         rotated = await self.call(self._config_store().rotate)
         await self.refresh()
         return rotated
+
+    # -- runtime policies ----------------------------------------------------------------------
+
+    async def set_policy(self, runtime: str, policy: RuntimePolicy | None) -> None:
+        """Store (None: forget) `runtime`'s policy, and push it to its executors before
+        answering."""
+        if policy is None:
+            await self.call(self.policy_store.reset, runtime)
+        else:
+            await self.call(self.policy_store.set, runtime, policy)
+        await self.changed()

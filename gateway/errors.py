@@ -77,11 +77,29 @@ class Unavailable(GatewayError):
     code = "unavailable"
 
 
+#: Step error codes meaning the runtime's policy refused what a process asked for (a folder
+#: outside the files root, a database or host not allowed): the request or the configuration
+#: asked for something the operator does not allow, so 403, not a server error.
+POLICY_REFUSALS = frozenset({"path_outside_root", "database_not_allowed", "egress_refused"})
+
+
 class ExecutionFailed(GatewayError):
     """The process ran and failed; the message names the process and the step."""
 
     status = 500
     code = "execution_failed"
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        status: int | None = None,
+        code: str | None = None,
+        details: dict[str, Any] | None = None,
+    ) -> None:
+        if status is None and code in POLICY_REFUSALS:
+            status = 403
+        super().__init__(message, status=status, code=code, details=details)
 
 
 class DeadlineExceeded(GatewayError):

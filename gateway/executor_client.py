@@ -22,6 +22,7 @@ import grpc
 
 from gateway import translate
 from gateway.errors import DeadlineExceeded, Unavailable
+from gateway.policy import RuntimePolicy
 from gateway.spec import ServiceSpec
 from gateway.translate import Execution, ExecutionResult, ExecutorInfo, Issue, KeptResult
 from protos.flowhost.v1 import executor_pb2 as pb
@@ -115,6 +116,10 @@ class ExecutorConnection:
         reply = await self._stub.Describe(pb.DescribeRequest(), timeout=_CONTROL_TIMEOUT_S)
         self.info = translate.info_from_proto(reply)
         return self.info
+
+    async def configure(self, policy: RuntimePolicy) -> None:
+        """Give the executor its runtime's policy (it reports the digest back in Describe)."""
+        await self._stub.Configure(translate.configure_to_proto(policy), timeout=_CONTROL_TIMEOUT_S)
 
     async def validate(self, source: str) -> ServiceSpec | list[Issue]:
         reply = await self._stub.Validate(

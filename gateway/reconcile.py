@@ -17,6 +17,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from gateway.executor_client import ExecutorConnection
+from gateway.policy import RuntimePolicy
 from gateway.routing import ExecutorPool
 
 log = logging.getLogger("flowhost.gateway")
@@ -41,8 +42,11 @@ class Reconciler:
         targets: list[str],
         dns: str,
         interval_s: float,
+        policy: Callable[[str], RuntimePolicy] | None = None,
     ) -> None:
         self._pool = pool
+        # The runtime's policy, pushed to each executor before it gets deployments or traffic.
+        self._policy = policy
         self._desired = desired
         self._targets = targets
         self._dns = dns
@@ -96,6 +100,17 @@ class Reconciler:
         address = connection.address
         try:
             info = await connection.describe()
+            if self._policy is not None:
+                policy = self._policy(info.runtime)
+                if info.policy_digest != policy.digest:
+                    await connection.configure(policy)
+                    info = await connection.describe()  # now reports the digest it holds
+                    log.info(
+                        "executor %s: runtime %s policy %s applied",
+                        address,
+                        info.runtime,
+                        policy.digest,
+                    )
             desired = self._desired(info.runtime)
             for key in sorted(set(desired) - info.deployments):
                 issues = await connection.deploy(key, desired[key])

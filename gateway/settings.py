@@ -128,7 +128,15 @@ class GatewaySettings(BaseSettings):
         64 * 1024, ge=1, description="Largest configuration value an operator may set."
     )
 
-    @field_validator("executor_targets", mode="before")
+    # -- runtime policies (docs/operations.md, "Runtime policies") --
+    loopback_runtimes: Annotated[list[str], NoDecode] = Field(
+        default_factory=list,
+        description="Runtimes whose default policy (until the operator sets one) lets http "
+        "steps and callbacks reach loopback (127.0.0.0/8, ::1), comma-separated; flowhost up "
+        "names its development runtime here.",
+    )
+
+    @field_validator("executor_targets", "loopback_runtimes", mode="before")
     @classmethod
     def _comma_separated(cls, value: object) -> object:
         return _split(value)

@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 
 import orjson
 
+from gateway.policy import RuntimePolicy
 from gateway.spec import ActionSpec, ConfigSpec, DataSpec, FileSpec, ServiceSpec
 from protos.flowhost.v1 import executor_pb2 as pb
 
@@ -71,6 +72,7 @@ class ExecutorInfo:
     executor_id: str
     deployments: frozenset[str]
     draining: bool
+    policy_digest: str = ""  # of the runtime policy it holds; empty before Configure
 
 
 @dataclass(frozen=True, slots=True)
@@ -180,6 +182,7 @@ def info_from_proto(message: pb.DescribeReply) -> ExecutorInfo:
         executor_id=message.executor_id,
         deployments=frozenset(message.deployments),
         draining=message.draining,
+        policy_digest=message.policy_digest,
     )
 
 
@@ -221,4 +224,24 @@ def spec_from_proto(spec: pb.PackageSpec) -> ServiceSpec:
         data=tuple(DataSpec(d.type, d.profile, d.id, d.load, d.save, d.delete) for d in spec.data),
         files=tuple(FileSpec(f.path, f.list, f.upload) for f in spec.files),
         processes=tuple(spec.processes),
+    )
+
+
+def configure_to_proto(policy: RuntimePolicy) -> pb.ConfigureRequest:
+    limits = policy.limits
+    return pb.ConfigureRequest(
+        policy=pb.RuntimePolicy(
+            files_root=policy.files_root,
+            database_urls=list(policy.database_urls),
+            egress_allow=list(policy.egress_allow),
+            allow_loopback=policy.allow_loopback,
+            allow_private=policy.allow_private,
+            limits=pb.ExecutionLimits(
+                documents_per_step=limits.documents_per_step,
+                document_bytes=limits.document_bytes,
+                execution_bytes=limits.execution_bytes,
+                split_fanout=limits.split_fanout,
+            ),
+            digest=policy.digest,
+        )
     )

@@ -69,7 +69,7 @@ def main() -> None:
             token = added.stdout.split("token:")[1].strip()
             executor, gateway = (c.process.pid for c in cluster.children)
             before = {"gateway": peak_rss_mb(gateway), "executor": peak_rss_mb(executor)}
-            folder = str(Path(tmp) / "invoices")
+            folder = "measured-invoices"  # relative to the runtime's files root
             started = time.perf_counter()
             response = httpx.post(
                 f"{cluster.url}/fs/countries/file/content",
@@ -80,7 +80,8 @@ def main() -> None:
             )
             seconds = time.perf_counter() - started
             after = {"gateway": peak_rss_mb(gateway), "executor": peak_rss_mb(executor)}
-            stored = (Path(folder) / "big.bin").stat().st_size
+            root = cluster.data_dir / "files" / cluster.runtime
+            stored = (root / folder / "big.bin").stat().st_size
     print(
         f"upload of {args.size_mb} MiB: HTTP {response.status_code} in {seconds:.1f}s "
         f"({args.size_mb / seconds:.0f} MiB/s); stored {stored} bytes"

@@ -13,6 +13,7 @@ import orjson
 
 from .errors import StepError, StepFailure
 from .expressions import VARIABLE_KEYS
+from .policy import RuntimePolicy
 
 if TYPE_CHECKING:
     import httpx
@@ -97,10 +98,14 @@ class RunContext:
         record: bool,
         data: DataRequest | None = None,
         redactor: Redactor | None = None,
+        policy: RuntimePolicy | None = None,
     ):
         self.processes = processes
         #: Masks the execution's secret configuration values (None: it has none).
         self.redactor = redactor
+        #: What the runtime's operator allows: files root, databases, egress, and the limits
+        #: (``policy.limits.split_fanout``, ...) this execution runs within.
+        self.policy = policy if policy is not None else RuntimePolicy()
         #: The data action or file resource this execution serves (its type and list filter).
         self.data = data
         self._http = http

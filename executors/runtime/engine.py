@@ -11,12 +11,14 @@ from typing import Any
 
 import httpx
 
+from . import egress
 from .configuration import convert_config_value
 from .context import ProcessPlan, RunContext, StepTrace, StopExecution
 from .documents import Document
 from .errors import FlowhostRuntimeError, StepFailure
 from .listfilter import DataRequest, DataType
 from .package import Package, compile_processes
+from .policy import RuntimePolicy
 from .redaction import ACTIVE, Redactor
 
 log = logging.getLogger(__name__)
@@ -86,7 +88,7 @@ class CompiledPackage:
 
     def _client(self) -> httpx.AsyncClient:
         if self._http is None:
-            self._http = httpx.AsyncClient()
+            self._http = egress.guarded_client()
             self._owns_http = True
         return self._http
 
@@ -136,8 +138,12 @@ class CompiledPackage:
         data_type: str = "",
         list_filter: dict[str, Any] | None = None,
         secret_config: Iterable[str] = (),
+        policy: RuntimePolicy | None = None,
     ) -> ProcessResult:
         """Run ``process`` over ``documents``.
+
+        ``policy`` is the runtime's policy (files root, databases, egress, limits); without one
+        the defaults of ``RuntimePolicy()`` apply.
 
         ``data_type`` names the data action the run serves (``db`` and ``flow_filter`` use its
         profile) and ``list_filter`` is Flow's list filter as the gateway normalised it.
@@ -183,7 +189,10 @@ class CompiledPackage:
             record=record or plan.mode == "general",
             data=data,
             redactor=redactor,
+            policy=policy,
         )
+        # The HTTP client's network backend checks connections against this run's policy.
+        policy_token = egress.set_current(ctx.policy)
         timeout = plan.timeout_s if timeout_s is None else timeout_s
         status = "ok"
         error: ExecutionFailure | None = None
@@ -212,6 +221,7 @@ class CompiledPackage:
             status = "failed"
             error = ExecutionFailure(failure.code, failure.message, "", failure.retryable)
         finally:
+            egress.reset_current(policy_token)
             if active is not None:
                 ACTIVE.reset(active)
         if redactor is not None:

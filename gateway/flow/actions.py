@@ -160,7 +160,7 @@ async def run_action(
     callback_uri = request.get("callbackUri")
     sync_s = action.spec.sync_timeout_ms / 1000
     if waiting is not None and isinstance(callback_uri, str) and callback_uri and sync_s:
-        waiting.policy.check(service.runtime, callback_uri)
+        await waiting.policy.check(service.runtime, callback_uri)
         outcome = await pool.run_detachable(service.runtime, execution, sync_s, wait_s)
         if not isinstance(outcome, ExecutionResult):
             await waiting.detached(service, action, request, execution, outcome, flow_user, started)

@@ -83,23 +83,24 @@ def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
 
 
 @pytest.fixture(scope="module")
-def config(cluster: Cluster, tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
+def config(cluster: Cluster) -> dict[str, Any]:
     result = flowhost(cluster, "deploy", str(PACKAGE))
     assert result.returncode == 0, result.stderr
     added = flowhost(cluster, "users", "add", "dora", "--runtime", "default")
     assert added.returncode == 0, added.stderr
     token = added.stdout.split("token:")[1].strip()
-    folder = tmp_path_factory.mktemp("files")
-    database = folder.parent / f"{folder.name}.db"
-    # The database and the folder are the operator's to choose (the package uses them as a db
-    # URL and a file folder), so they are set as an operator would, never sent from Flow.
-    for name, value in (("databaseUrl", f"sqlite:///{database}"), ("folder", str(folder))):
+    # Both live in the runtime's files root (its policy), and are the operator's to choose
+    # (the package uses them as a db URL and a file folder): set as an operator would, never
+    # sent from Flow.
+    root = cluster.data_dir / "files" / cluster.runtime
+    (root / "docs").mkdir(parents=True, exist_ok=True)
+    for name, value in (("databaseUrl", "sqlite:///rows.db"), ("folder", "docs")):
         done = flowhost(cluster, "config", "set", name, value, "--runtime", "default")
         assert done.returncode == 0, done.stderr
     return {
         "auth": ("dora", token),
-        "database": database,
-        "folder": folder,
+        "database": root / "rows.db",
+        "folder": root / "docs",
         "configurationValues": [],
     }
 

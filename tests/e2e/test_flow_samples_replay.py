@@ -160,9 +160,12 @@ def client(cluster: Cluster, tmp_path_factory: pytest.TempPathFactory) -> Iterat
 
 @pytest.mark.parametrize("sample", sorted(SEEDS))
 def test_recorded_requests_get_the_recorded_answers(
-    cluster: Cluster, client: httpx.Client, sample: str, tmp_path: Path
+    cluster: Cluster, client: httpx.Client, sample: str
 ) -> None:
-    database = tmp_path / "samples.db"
+    # SQLite files live in the runtime's files root (its policy); the URL names it relatively.
+    database = cluster.data_dir / "files" / cluster.runtime / f"{sample}.db"
+    database.parent.mkdir(parents=True, exist_ok=True)
+    database.unlink(missing_ok=True)
     with sqlite3.connect(database) as conn:
         conn.execute(COUNTRY)
         conn.execute(CITY)
@@ -171,8 +174,9 @@ def test_recorded_requests_get_the_recorded_answers(
     request = json.loads((SAMPLES / f"{sample}-request.json").read_text())
     want = _rewrite_ids(json.loads((SAMPLES / f"{sample}-response.json").read_text()), sample)
     request = _rewrite_ids(request, sample)
-    # The database is the operator's (a db step's URL): set as an operator would, not by Flow.
-    done = flowhost(cluster, "config", "set", "databaseUrl", f"sqlite:///{database}")
+    # The database is the operator's (a db step's URL, relative to the runtime's files root):
+    # set as an operator would, not by Flow.
+    done = flowhost(cluster, "config", "set", "databaseUrl", f"sqlite:///{sample}.db")
     assert done.returncode == 0, done.stderr
     request["configurationValues"] = []
     verb = sample.split("-")[2]

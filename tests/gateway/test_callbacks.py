@@ -11,6 +11,7 @@ import pytest
 from gateway.callbacks import CallbackPolicy, CallbackSender, backoff_s, interpret
 from gateway.errors import BadRequest, Forbidden
 from gateway.outbox import Outbox, Waiting
+from gateway.policy import RuntimePolicy
 from gateway.store import Store
 
 
@@ -42,16 +43,16 @@ def test_flow_answers(status: int, body: bytes, delivered: bool, retry: bool) ->
     assert (answer.delivered, answer.retry) == (delivered, retry)
 
 
-def test_callback_uris() -> None:
+async def test_callback_uris() -> None:
     policy = CallbackPolicy({"prod": ["flow.manywho.com"]})
-    policy.check("prod", "https://flow.manywho.com/api/run/1/response")
-    policy.check("dev", "http://anything.example/cb")  # runtimes not listed: any host
+    await policy.check("prod", "https://flow.manywho.com/api/run/1/response")
+    await policy.check("dev", "http://anything.example/cb")  # runtimes not listed: any host
     with pytest.raises(BadRequest, match="not an http"):
-        policy.check("dev", "ftp://x/y")
+        await policy.check("dev", "ftp://x/y")
     with pytest.raises(BadRequest, match="not an http"):
-        policy.check("dev", "not a url")
+        await policy.check("dev", "not a url")
     with pytest.raises(Forbidden, match="not allowed for runtime 'prod'"):
-        policy.check("prod", "https://evil.example/cb")
+        await policy.check("prod", "https://evil.example/cb")
 
 
 def test_a_receiver_that_never_answers_is_timed_out_and_dead_lettered(tmp_path: Path) -> None:
@@ -79,6 +80,7 @@ def test_a_receiver_that_never_answers_is_timed_out_and_dead_lettered(tmp_path: 
                 timeout_s=0.2,
                 concurrency=2,
                 poll_interval_s=0.02,
+                policy=lambda runtime: RuntimePolicy(allow_loopback=True),  # 127.0.0.1 receiver
             )
             sender.start()
             try:

@@ -14,6 +14,10 @@ document whose ``flow_operation`` property is ``create`` (else updates the row w
 gives the saved row; ``delete`` deletes each document's row by id. One step invocation is one
 transaction: when any statement fails, nothing it wrote stays. The blocking database calls run
 in a worker thread, never on the event loop.
+
+``url`` must be allowed by the runtime's policy (database_access.py): SQLite files inside the
+runtime's files root (relative paths resolve there), or a URL the operator listed. Anything
+else is refused (``database_not_allowed``) before any connection is made.
 """
 
 from __future__ import annotations
@@ -28,6 +32,7 @@ from sqlalchemy.exc import ArgumentError, SQLAlchemyError
 from .. import databases
 from ..compile import CompileContext, StepTypeDef
 from ..context import RunContext
+from ..database_access import allowed_url
 from ..documents import Document
 from ..errors import StepError
 from ..expressions import JqProgram
@@ -58,7 +63,7 @@ class Db:
         url = self.url.first(documents[0], ctx)
         if not isinstance(url, str) or not url:
             raise StepError("url must give a database URL (a string)", code="db_url")
-        engine = databases.engine(url)
+        engine = databases.engine(allowed_url(url, ctx.policy))
         work: Callable[[Connection], list[Document]]
         if self.sql is not None:
             statement = text(self.sql)

@@ -11,6 +11,11 @@ an existing file is never overwritten: `` (1)``, `` (2)``, … is added). ``list
 document per regular file of the folder, by name. Both give ``$File`` documents:
 ``{id, name, mimeType, size, dateCreated, dateModified}``. File system work runs in a worker
 thread.
+
+``folder`` is relative to the runtime's files root (the operator's policy, files_root.py):
+absolute paths, ``..`` out of it and symbolic links out of it are refused
+(``path_outside_root``). ``save`` only takes a file an upload spooled (``file_path`` of the
+upload document) or one inside the root, so a process cannot copy a host file into the root.
 """
 
 from __future__ import annotations
@@ -20,6 +25,7 @@ import datetime
 import mimetypes
 import os
 import shutil
+import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -28,6 +34,7 @@ from ..context import RunContext
 from ..documents import Document
 from ..errors import StepError
 from ..expressions import JqProgram
+from ..files_root import resolve, root_folder
 
 ACTIONS = ("save", "list")
 
@@ -44,8 +51,10 @@ class File:
         folder = self.folder.first(documents[0], ctx)
         if not isinstance(folder, str) or not folder:
             raise StepError("folder must give a folder path (a string)")
+        root = ctx.policy.files_root
+        target = resolve(root, folder)
         if self.action == "list":
-            records = await asyncio.to_thread(_list, Path(folder))
+            records = await asyncio.to_thread(_list, target)
             return [Document.from_value(r) for r in records]
         output = []
         for document in documents:
@@ -54,7 +63,7 @@ class File:
             if not isinstance(source, str):
                 raise StepError("save needs an upload document with file_path")
             name = _plain_name(self.name.first(document, ctx))
-            record = await asyncio.to_thread(_save, Path(source), Path(folder), name)
+            record = await asyncio.to_thread(_save, _upload_source(root, source), target, name)
             if isinstance(value, dict) and value.get("file_content_type"):
                 record["mimeType"] = value["file_content_type"]
             output.append(document.with_value(record))
@@ -67,6 +76,26 @@ def _plain_name(name: Any) -> str:
     if "/" in name or "\\" in name or "\x00" in name or name in (".", ".."):
         raise StepError(f"{name!r} is not a plain file name")
     return name
+
+
+#: Uploads are spooled to temporary files of this prefix (executors/uploads.py).
+UPLOAD_PREFIX = "flowhost-upload-"
+
+
+def _upload_source(root: str, source: str) -> Path:
+    """The file `save` copies: an upload's spooled file, or a file inside the files root."""
+    path = Path(os.path.realpath(source))
+    spooled = Path(os.path.realpath(tempfile.gettempdir()))
+    if path.parent == spooled and path.name.startswith(UPLOAD_PREFIX):
+        return path
+    inside = root_folder(root)
+    if inside in path.parents:
+        return path
+    raise StepError(
+        "save takes the file of an upload (file_path of the upload document) or a file inside "
+        "the runtime's files root",
+        code="path_outside_root",
+    )
 
 
 def _record(path: Path) -> dict[str, Any]:
@@ -85,7 +114,8 @@ def _record(path: Path) -> dict[str, Any]:
 def _list(folder: Path) -> list[dict[str, Any]]:
     if not folder.is_dir():
         return []
-    return [_record(p) for p in sorted(folder.iterdir()) if p.is_file()]
+    # Symbolic links are not listed: one could point out of the root.
+    return [_record(p) for p in sorted(folder.iterdir()) if p.is_file() and not p.is_symlink()]
 
 
 def _save(source: Path, folder: Path, name: str) -> dict[str, Any]:
@@ -96,7 +126,9 @@ def _save(source: Path, folder: Path, name: str) -> dict[str, Any]:
     while True:
         try:
             # O_EXCL claims the name, so two uploads of one name never overwrite each other.
-            fd = os.open(target, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
+            # O_NOFOLLOW: never write through a symbolic link planted under that name.
+            flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW
+            fd = os.open(target, flags, 0o600)
             break
         except FileExistsError:
             count += 1

@@ -3,6 +3,9 @@
 The response becomes the document: parsed as JSON when the response says it is JSON, else the
 body as a JSON string (null when empty). Properties ``http_status`` and ``http_content_type`` are
 set. A non-2xx status fails the step; 5xx, timeouts and connection errors are retried first.
+
+Every connection goes through the runtime's egress policy (egress.py): a destination it does not
+allow fails the step with ``egress_refused`` before anything is sent, and is not retried.
 """
 
 from __future__ import annotations
@@ -16,6 +19,7 @@ import orjson
 from ..compile import CompileContext, StepTypeDef
 from ..context import RunContext
 from ..documents import Document
+from ..egress import EgressRefused
 from ..errors import StepError
 from ..expressions import JqProgram
 from .set import as_property
@@ -93,11 +97,17 @@ class Http:
 
     async def request(self, document: Document, ctx: RunContext) -> Document:
         request = self.build(document, ctx)
-        where = f"{self.method} {request.url.copy_with(query=None)}"
+        # Never the query string or userinfo: either may carry a secret.
+        where = f"{self.method} {request.url.copy_with(query=None, username=None, password=None)}"
         attempt = 0
         while True:
             try:
                 response = await ctx.http.send(request)
+            except EgressRefused as refused:
+                raise StepError(
+                    f"{where} refused by the runtime's egress policy: {refused}",
+                    code="egress_refused",
+                ) from None
             except httpx.TransportError as error:  # timeouts, refused connections, resets
                 cause = f"{where} failed: {type(error).__name__}{(error and f': {error}') or ''}"
                 if attempt < self.retries:

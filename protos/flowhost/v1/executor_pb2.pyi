@@ -36,16 +36,18 @@ class DescribeRequest(_message.Message):
     def __init__(self) -> None: ...
 
 class DescribeReply(_message.Message):
-    __slots__ = ("runtime", "executor_id", "deployments", "draining")
+    __slots__ = ("runtime", "executor_id", "deployments", "draining", "policy_digest")
     RUNTIME_FIELD_NUMBER: _ClassVar[int]
     EXECUTOR_ID_FIELD_NUMBER: _ClassVar[int]
     DEPLOYMENTS_FIELD_NUMBER: _ClassVar[int]
     DRAINING_FIELD_NUMBER: _ClassVar[int]
+    POLICY_DIGEST_FIELD_NUMBER: _ClassVar[int]
     runtime: str
     executor_id: str
     deployments: _containers.RepeatedScalarFieldContainer[str]
     draining: bool
-    def __init__(self, runtime: _Optional[str] = ..., executor_id: _Optional[str] = ..., deployments: _Optional[_Iterable[str]] = ..., draining: _Optional[bool] = ...) -> None: ...
+    policy_digest: str
+    def __init__(self, runtime: _Optional[str] = ..., executor_id: _Optional[str] = ..., deployments: _Optional[_Iterable[str]] = ..., draining: _Optional[bool] = ..., policy_digest: _Optional[str] = ...) -> None: ...
 
 class ValidateRequest(_message.Message):
     __slots__ = ("source",)
@@ -334,3 +336,45 @@ class AckResultRequest(_message.Message):
 class AckResultReply(_message.Message):
     __slots__ = ()
     def __init__(self) -> None: ...
+
+class RuntimePolicy(_message.Message):
+    __slots__ = ("files_root", "database_urls", "egress_allow", "allow_loopback", "allow_private", "limits", "digest")
+    FILES_ROOT_FIELD_NUMBER: _ClassVar[int]
+    DATABASE_URLS_FIELD_NUMBER: _ClassVar[int]
+    EGRESS_ALLOW_FIELD_NUMBER: _ClassVar[int]
+    ALLOW_LOOPBACK_FIELD_NUMBER: _ClassVar[int]
+    ALLOW_PRIVATE_FIELD_NUMBER: _ClassVar[int]
+    LIMITS_FIELD_NUMBER: _ClassVar[int]
+    DIGEST_FIELD_NUMBER: _ClassVar[int]
+    files_root: str
+    database_urls: _containers.RepeatedScalarFieldContainer[str]
+    egress_allow: _containers.RepeatedScalarFieldContainer[str]
+    allow_loopback: bool
+    allow_private: bool
+    limits: ExecutionLimits
+    digest: str
+    def __init__(self, files_root: _Optional[str] = ..., database_urls: _Optional[_Iterable[str]] = ..., egress_allow: _Optional[_Iterable[str]] = ..., allow_loopback: _Optional[bool] = ..., allow_private: _Optional[bool] = ..., limits: _Optional[_Union[ExecutionLimits, _Mapping]] = ..., digest: _Optional[str] = ...) -> None: ...
+
+class ExecutionLimits(_message.Message):
+    __slots__ = ("documents_per_step", "document_bytes", "execution_bytes", "split_fanout")
+    DOCUMENTS_PER_STEP_FIELD_NUMBER: _ClassVar[int]
+    DOCUMENT_BYTES_FIELD_NUMBER: _ClassVar[int]
+    EXECUTION_BYTES_FIELD_NUMBER: _ClassVar[int]
+    SPLIT_FANOUT_FIELD_NUMBER: _ClassVar[int]
+    documents_per_step: int
+    document_bytes: int
+    execution_bytes: int
+    split_fanout: int
+    def __init__(self, documents_per_step: _Optional[int] = ..., document_bytes: _Optional[int] = ..., execution_bytes: _Optional[int] = ..., split_fanout: _Optional[int] = ...) -> None: ...
+
+class ConfigureRequest(_message.Message):
+    __slots__ = ("policy",)
+    POLICY_FIELD_NUMBER: _ClassVar[int]
+    policy: RuntimePolicy
+    def __init__(self, policy: _Optional[_Union[RuntimePolicy, _Mapping]] = ...) -> None: ...
+
+class ConfigureReply(_message.Message):
+    __slots__ = ("policy_digest",)
+    POLICY_DIGEST_FIELD_NUMBER: _ClassVar[int]
+    policy_digest: str
+    def __init__(self, policy_digest: _Optional[str] = ...) -> None: ...

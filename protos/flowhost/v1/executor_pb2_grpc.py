@@ -74,6 +74,11 @@ class ExecutorStub:
                 request_serializer=protos_dot_flowhost_dot_v1_dot_executor__pb2.AckResultRequest.SerializeToString,
                 response_deserializer=protos_dot_flowhost_dot_v1_dot_executor__pb2.AckResultReply.FromString,
                 _registered_method=True)
+        self.Configure = channel.unary_unary(
+                '/flowhost.v1.Executor/Configure',
+                request_serializer=protos_dot_flowhost_dot_v1_dot_executor__pb2.ConfigureRequest.SerializeToString,
+                response_deserializer=protos_dot_flowhost_dot_v1_dot_executor__pb2.ConfigureReply.FromString,
+                _registered_method=True)
 
 
 class ExecutorServicer:
@@ -140,6 +145,15 @@ class ExecutorServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def Configure(self, request, context):
+        """The runtime's policy (files, databases, egress, execution limits), pushed by the gateway's
+        reconciler before the executor gets deployments or traffic, and again whenever the digest
+        Describe reports differs from the gateway's. Idempotent.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_ExecutorServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -182,6 +196,11 @@ def add_ExecutorServicer_to_server(servicer, server):
                     servicer.AckResult,
                     request_deserializer=protos_dot_flowhost_dot_v1_dot_executor__pb2.AckResultRequest.FromString,
                     response_serializer=protos_dot_flowhost_dot_v1_dot_executor__pb2.AckResultReply.SerializeToString,
+            ),
+            'Configure': grpc.unary_unary_rpc_method_handler(
+                    servicer.Configure,
+                    request_deserializer=protos_dot_flowhost_dot_v1_dot_executor__pb2.ConfigureRequest.FromString,
+                    response_serializer=protos_dot_flowhost_dot_v1_dot_executor__pb2.ConfigureReply.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -400,6 +419,33 @@ class Executor:
             '/flowhost.v1.Executor/AckResult',
             protos_dot_flowhost_dot_v1_dot_executor__pb2.AckResultRequest.SerializeToString,
             protos_dot_flowhost_dot_v1_dot_executor__pb2.AckResultReply.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def Configure(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/flowhost.v1.Executor/Configure',
+            protos_dot_flowhost_dot_v1_dot_executor__pb2.ConfigureRequest.SerializeToString,
+            protos_dot_flowhost_dot_v1_dot_executor__pb2.ConfigureReply.FromString,
             options,
             channel_credentials,
             insecure,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import textwrap
 from pathlib import Path
 from typing import Any
@@ -14,6 +15,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 
 from executors.runtime import CompiledPackage, Document, StepError, databases, load_package
 from executors.runtime.listfilter import DataType, apply
+from executors.runtime.policy import RuntimePolicy
 from executors.runtime.sqlfilter import select_page
 
 ROWS = DataType(
@@ -222,29 +224,30 @@ def _doc(value: dict[str, Any], operation: str = "create") -> Document:
     return Document.from_value(value, {"flow_operation": operation})
 
 
-async def test_db_step_loads_saves_and_deletes_in_one_transaction(store_url: str) -> None:
+async def test_db_step_loads_saves_and_deletes_in_one_transaction(
+    store_url: str, tmp_path: Path
+) -> None:
     package = CompiledPackage.compile(load_package(PACKAGE))
     config = {"url": store_url}
+    # The store's SQLite file is in tmp_path; a PostgreSQL URL is listed by the operator.
+    policy = RuntimePolicy(files_root=str(tmp_path), database_urls=(store_url,))
+    run = functools.partial(package.run, policy=policy)
     try:
-        assert (await package.run("setup", [Document.from_value({})], config=config)).status == "ok"
+        assert (await run("setup", [Document.from_value({})], config=config)).status == "ok"
         countries = [
             {"code": "FR", "name": "France", "population": 68, "eu": True},
             {"code": "UY", "name": "Uruguay", "population": 3, "eu": False},
             {"code": "ES", "name": "Spain", "population": 48, "eu": True},
         ]
-        saved = await package.run(
-            "save", [_doc(c) for c in countries], config=config, data_type="Country"
-        )
+        saved = await run("save", [_doc(c) for c in countries], config=config, data_type="Country")
         assert saved.status == "ok", saved.error
         assert [d.value for d in saved.documents] == countries
         # one duplicate among new rows: nothing of the five stays
         five = [{"code": f"Z{i}", "name": f"n{i}"} for i in range(4)] + [countries[0]]
-        failed = await package.run(
-            "save", [_doc(c) for c in five], config=config, data_type="Country"
-        )
+        failed = await run("save", [_doc(c) for c in five], config=config, data_type="Country")
         assert failed.status == "failed" and failed.error is not None
         assert failed.error.code == "db_error"
-        everything = await package.run(
+        everything = await run(
             "load", [Document.from_value({})], config=config, data_type="Country", list_filter={}
         )
         assert sorted(d.value["code"] for d in everything.documents) == ["ES", "FR", "UY"]
@@ -258,11 +261,11 @@ async def test_db_step_loads_saves_and_deletes_in_one_transaction(store_url: str
             "limit": 1,
             "offset": 0,
         }
-        page = await package.run(
+        page = await run(
             "load", [Document.from_value({})], config=config, data_type="Country", list_filter=query
         )
         assert [d.value["code"] for d in page.documents] == ["ES", "FR"]  # a page plus one
-        in_memory = await package.run(
+        in_memory = await run(
             "mem",
             [Document.from_value(c) for c in countries],
             data_type="Country",
@@ -270,26 +273,22 @@ async def test_db_step_loads_saves_and_deletes_in_one_transaction(store_url: str
         )
         assert [d.value["code"] for d in in_memory.documents] == ["ES", "FR"]
         update = {"code": "UY", "name": "Uruguay", "population": 4, "eu": False}
-        updated = await package.run(
-            "save", [_doc(update, "update")], config=config, data_type="Country"
-        )
+        updated = await run("save", [_doc(update, "update")], config=config, data_type="Country")
         assert [d.value for d in updated.documents] == [update]
-        missing = await package.run(
+        missing = await run(
             "save",
             [_doc({"code": "QQ", "name": "q"}, "update")],
             config=config,
             data_type="Country",
         )
         assert missing.error is not None and missing.error.code == "not_found"
-        found = await package.run(
-            "by-name", [Document.from_value({"name": "Spain"})], config=config
-        )
+        found = await run("by-name", [Document.from_value({"name": "Spain"})], config=config)
         assert [d.value for d in found.documents] == [{"code": "ES"}]
-        removed = await package.run(
+        removed = await run(
             "remove", [_doc({"code": "FR"}, "delete")], config=config, data_type="Country"
         )
         assert removed.status == "ok"
-        by_id = await package.run(
+        by_id = await run(
             "load",
             [Document.from_value({})],
             config=config,
@@ -331,18 +330,19 @@ async def test_file_step_saves_without_overwriting_and_lists(tmp_path: Path) -> 
     package = CompiledPackage.compile(load_package(source))
     upload = tmp_path / "upload.tmp"
     upload.write_bytes(b"%PDF")
-    folder = tmp_path / "docs"
     doc = {"file_path": str(upload), "file_name": "a.pdf", "file_content_type": "application/pdf"}
-    config = {"folder": str(folder)}
-    first = await package.run("up", [Document.from_value(doc)], config=config)
-    second = await package.run("up", [Document.from_value(doc)], config=config)
+    config = {"folder": "docs"}  # relative to the runtime's files root
+    run = functools.partial(package.run, policy=RuntimePolicy(files_root=str(tmp_path)))
+    first = await run("up", [Document.from_value(doc)], config=config)
+    second = await run("up", [Document.from_value(doc)], config=config)
     assert [first.documents[0].value["id"], second.documents[0].value["id"]] == [
         "a.pdf",
         "a (1).pdf",
     ]
-    listed = await package.run("list", [Document.from_value({})], config=config)
+    listed = await run("list", [Document.from_value({})], config=config)
     assert [d.value["name"] for d in listed.documents] == ["a (1).pdf", "a.pdf"]
-    evil = await package.run("evil", [Document.from_value(doc)], config=config)
+    assert (tmp_path / "docs" / "a (1).pdf").read_bytes() == b"%PDF"
+    evil = await run("evil", [Document.from_value(doc)], config=config)
     assert evil.error is not None and "plain file name" in evil.error.message
 
 
@@ -362,7 +362,9 @@ async def test_db_step_makes_the_folder_of_a_sqlite_file(tmp_path: Path) -> None
               - return: {{}}
         """
     )
-    result = await CompiledPackage.compile(load_package(source)).run("p", [Document.from_value({})])
+    result = await CompiledPackage.compile(load_package(source)).run(
+        "p", [Document.from_value({})], policy=RuntimePolicy(files_root=str(tmp_path))
+    )
     assert result.status == "ok", result.error
     assert [d.value for d in result.documents] == [{"n": 0}]
     assert (tmp_path / "not" / "yet" / "made.db").is_file()

@@ -15,6 +15,7 @@ import pytest
 import yaml
 
 from executors.runtime import load_package
+from executors.runtime.policy import RuntimePolicy
 from executors.testing import run_process, values
 
 DOCS = Path(__file__).resolve().parents[3] / "docs"
@@ -102,7 +103,12 @@ def test_the_page_has_an_example_for_every_builtin_step() -> None:
 async def test_example(example: Example, api_base: str) -> None:
     source, process = _package(example)
     result = await run_process(
-        source, process, example.documents, config={"apiBase": api_base}, execution_id="docs"
+        source,
+        process,
+        example.documents,
+        config={"apiBase": api_base},
+        execution_id="docs",
+        policy=RuntimePolicy(allow_loopback=True),  # the examples' API is on 127.0.0.1
     )
     expected_status = example.result.get("status", "ok")
     assert result.status == expected_status, result.error

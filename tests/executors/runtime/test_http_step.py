@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import json
 import socket
 import threading
@@ -16,9 +17,16 @@ import httpx
 import pytest
 
 from executors.runtime import CompiledPackage, Document, load_package
-from executors.testing import run_process, values
+from executors.runtime.policy import RuntimePolicy
+from executors.testing import run_process as _run_process
+from executors.testing import values
 
 from .helpers import package, process
+
+# The servers here are on 127.0.0.1: these runs are of a runtime whose policy allows loopback
+# (tests/executors/runtime/test_egress.py covers the refusals).
+LOOPBACK = RuntimePolicy(allow_loopback=True)
+run_process = functools.partial(_run_process, policy=LOOPBACK)
 
 
 @dataclass
@@ -237,7 +245,7 @@ async def test_a_shared_client_is_used_and_left_open(server: Server) -> None:
     async with httpx.AsyncClient() as client:
         compiled = CompiledPackage.compile(load_package(source), client)
         docs = [Document.from_value({"id": n}) for n in range(5)]
-        result = await compiled.run("p", docs)
+        result = await compiled.run("p", docs, policy=LOOPBACK)
         await compiled.aclose()  # not ours to close
         assert not client.is_closed
     assert [v["orderId"] for v in values(result)] == ["0", "1", "2", "3", "4"]

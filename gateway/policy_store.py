@@ -1,0 +1,64 @@
+"""Runtime policies in the gateway's store: one row per runtime the operator set a policy for.
+
+A runtime without a row runs under the default policy (`RuntimePolicy()`, or loopback allowed
+for the runtimes in the `loopback_runtimes` setting). Writes take the store's write lock and bump
+its generation, so every gateway sharing the database reloads and re-pushes the policy.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+from sqlalchemy import JSON, Column, String, Table, delete, insert, select, update
+
+from gateway.policy import RuntimePolicy
+from gateway.store import _NAME, Store, _check_name, _UTCDateTime, metadata
+
+policies = Table(
+    "flowhost_runtime_policies",
+    metadata,
+    Column("runtime", String(_NAME), primary_key=True),
+    Column("policy", JSON, nullable=False),
+    Column("digest", String(64), nullable=False),
+    Column("updated_at", _UTCDateTime, nullable=False),
+)
+
+
+class PolicyStore:
+    def __init__(self, store: Store) -> None:
+        self._store = store
+        # An existing flowhost.db gets the table on first start after an upgrade.
+        policies.create(store.engine, checkfirst=True)
+
+    def all(self) -> dict[str, RuntimePolicy]:
+        """Every stored policy, by runtime."""
+        with self._store.engine.connect() as conn:
+            rows = conn.execute(select(policies.c.runtime, policies.c.policy))
+            return {r.runtime: RuntimePolicy.model_validate(r.policy) for r in rows}
+
+    def set(self, runtime: str, policy: RuntimePolicy) -> None:
+        """Store `runtime`'s policy (the runtime is created if needed)."""
+        _check_name("runtime", runtime)
+        values = {
+            "policy": policy.model_dump(mode="json"),
+            "digest": policy.digest,
+            "updated_at": datetime.now(UTC),
+        }
+        with self._store._write() as conn:
+            self._store._ensure_runtime(conn, runtime)
+            found = conn.execute(
+                select(policies.c.digest).where(policies.c.runtime == runtime)
+            ).first()
+            if found is None:
+                conn.execute(insert(policies).values(runtime=runtime, **values))
+            elif found.digest != policy.digest:
+                conn.execute(update(policies).where(policies.c.runtime == runtime).values(values))
+            else:
+                return
+            self._store._bump(conn)
+
+    def reset(self, runtime: str) -> None:
+        """Forget `runtime`'s policy: it runs under the default again."""
+        with self._store._write() as conn:
+            if conn.execute(delete(policies).where(policies.c.runtime == runtime)).rowcount:
+                self._store._bump(conn)
