@@ -94,6 +94,8 @@ async def in_process_cluster(
             state_poll_interval_s=0.2,
             callback_poll_interval_s=0.2,
             history_writer_process=False,
+            # The tests' HTTP servers (callback receivers) listen on loopback.
+            loopback_runtimes=["default"],
             **gateway_overrides,
         )
         app = create_app(settings)
