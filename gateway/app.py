@@ -124,7 +124,7 @@ def create_app(settings: GatewaySettings) -> GatewayApp:
             outbox,
             sender,
             history,
-            CallbackPolicy(settings.callback_hosts),
+            CallbackPolicy(settings.callback_hosts, settings.callback_uri_max_chars),
             poll_interval_s=settings.callback_poll_interval_s,
             wait_s=settings.default_timeout_s,
         )
@@ -185,5 +185,6 @@ def create_app(settings: GatewaySettings) -> GatewayApp:
         request_max_bytes=settings.request_max_bytes,
         wait_s=settings.default_timeout_s,
         upload_max_bytes=settings.upload_max_bytes,
+        upload_name_max_bytes=settings.upload_file_name_max_bytes,
     )
     return GatewayApp(api, flow)

@@ -17,10 +17,11 @@ import asyncio
 import contextlib
 import logging
 import random
+import re
+import ssl
 import time
 from collections.abc import Callable, Mapping
 from typing import Any
-from urllib.parse import urlsplit
 
 import httpx
 import orjson
@@ -42,27 +43,83 @@ def backoff_s(
     return delay / 2 + delay / 2 * rand()
 
 
+# The URL rules httpx does not apply itself (it percent-encodes spaces, takes any scheme).
+_HOST_NAME = re.compile(r"[A-Za-z0-9._-]+")  # after IDNA: no %-escapes, no spaces
+_HOST_IP6 = re.compile(r"[0-9A-Fa-f:.]+")
+_TENANT_MAX_CHARS = 200  # the outbox's tenant_id column
+
+
+def uri_problem(uri: object, max_chars: int) -> str | None:
+    """Why httpx could not POST to `uri` (or a receiver could not be meant by it); None if fine.
+
+    httpx's own parsing first (control characters, ports that are not numbers, IDNA), then what
+    it lets through: other schemes, no host, spaces, ports outside 1-65535, over-long URLs.
+    """
+    if not isinstance(uri, str):
+        return f"must be text, got {json_type(uri)}"
+    if len(uri) > max_chars:
+        return f"is {len(uri)} characters long; the limit is {max_chars} (callback_uri_max_chars)"
+    if any(c.isspace() for c in uri):
+        return "must not contain spaces or line breaks"
+    try:
+        url = httpx.URL(uri)
+        port, _ = url.port, url.host  # .host decodes IDNA, which may fail ("xn--")
+    except (httpx.InvalidURL, UnicodeError, ValueError) as error:
+        return f"is not a URL httpx accepts: {str(error)[:100]}"
+    if url.scheme not in ("http", "https"):
+        return f"must be an http or https URL, not {url.scheme or 'a relative one'!r}"
+    host = url.raw_host.decode("ascii", "replace")
+    if not (_HOST_NAME.fullmatch(host) or (":" in host and _HOST_IP6.fullmatch(host))):
+        return "must name a host (letters, digits, dots and dashes, or an IP address)"
+    if port is not None and not 0 < port < 65536:
+        return f"has port {port}; a port is 1 to 65535"
+    return None
+
+
+def json_type(value: object) -> str:
+    return {dict: "an object", list: "an array", bool: "a boolean"}.get(
+        type(value), "a number" if isinstance(value, int | float) else "null"
+    )
+
+
 class CallbackPolicy:
     """Which callbackUris each runtime may use (per-runtime host allow-lists, default any)."""
 
-    def __init__(self, allowed_hosts: Mapping[str, list[str]]) -> None:
+    def __init__(self, allowed_hosts: Mapping[str, list[str]], uri_max_chars: int = 2048) -> None:
         self._allowed = {r: {h.lower() for h in hosts} for r, hosts in allowed_hosts.items()}
         self._checked: dict[tuple[str, str], None] = {}
+        self.uri_max_chars = uri_max_chars
+
+    def check_request(self, request: Mapping[str, Any]) -> None:
+        """At request time: a callbackUri (and the tenantId sent with it) that could never be
+        delivered is a 400 naming the field, whether or not this execution will call back."""
+        uri = request.get("callbackUri")
+        if uri is None or uri == "":
+            return
+        problem = uri_problem(uri, self.uri_max_chars)
+        if problem is not None:
+            raise BadRequest(f"callbackUri {problem}", code="bad_callback_uri")
+        tenant = request.get("tenantId")
+        if tenant is not None and not (
+            isinstance(tenant, str)
+            and len(tenant) <= _TENANT_MAX_CHARS
+            and tenant.isascii()
+            and tenant.isprintable()
+        ):
+            raise BadRequest(
+                f"tenantId must be text of at most {_TENANT_MAX_CHARS} printable ASCII "
+                "characters (it is sent back as the ManyWhoTenant header of the callback)",
+                code="bad_tenant_id",
+            )
 
     def check(self, runtime: str, uri: str) -> None:
         """Raise a 400/403 GatewayError when the runtime may not call `uri` back."""
         if (runtime, uri) in self._checked:  # Flow sends the same callbackUri over and over
             return
-        try:
-            parts = urlsplit(uri)
-            host = (parts.hostname or "").lower()
-        except ValueError:
-            parts, host = None, ""
-        if parts is None or parts.scheme not in ("http", "https") or not host:
-            raise BadRequest(
-                f"callbackUri {uri[:200]!r} is not an http(s) URL with a host",
-                code="bad_callback_uri",
-            )
+        problem = uri_problem(uri, self.uri_max_chars)
+        if problem is not None:
+            raise BadRequest(f"callbackUri {problem}", code="bad_callback_uri")
+        host = httpx.URL(uri).host.lower()
         allowed = self._allowed.get(runtime)
         if allowed is not None and host not in allowed and "*" not in allowed:
             raise Forbidden(
@@ -82,6 +139,40 @@ class Answer:
         self.delivered = delivered
         self.retry = retry
         self.detail = detail
+
+
+# Transport errors worth another attempt: the receiver may be back, or faster, next time.
+_TRANSIENT = (
+    httpx.TimeoutException,
+    httpx.NetworkError,
+    httpx.RemoteProtocolError,
+    httpx.ProxyError,
+)
+# TLS failures that stay failures (a certificate that does not verify, no common protocol);
+# an EOF during the handshake is a dropped connection, which may not happen again.
+_TLS_TRANSIENT = (ssl.SSLEOFError, ssl.SSLZeroReturnError, ssl.SSLWantReadError)
+
+
+def failed(error: BaseException) -> Answer:
+    """A delivery attempt that raised: retried when transient (connect errors, timeouts, a
+    dropped connection), dead-lettered at once otherwise (an invalid URL, an unsupported scheme,
+    a TLS or certificate error, a header httpx will not send, a refusal by a check)."""
+    detail = f"{type(error).__name__}: {error}"[:300]
+    tls = _tls_cause(error)
+    if tls is not None and not isinstance(tls, _TLS_TRANSIENT):
+        return Answer(False, False, f"TLS: {type(tls).__name__}: {tls}"[:300])
+    return Answer(False, isinstance(error, _TRANSIENT), detail)
+
+
+def _tls_cause(error: BaseException) -> ssl.SSLError | None:
+    seen: set[int] = set()
+    current: BaseException | None = error
+    while current is not None and id(current) not in seen:
+        if isinstance(current, ssl.SSLError):
+            return current
+        seen.add(id(current))
+        current = current.__cause__ or current.__context__
+    return None
 
 
 def interpret(status: int, body: bytes) -> Answer:
@@ -181,16 +272,24 @@ class CallbackSender:
     async def _deliver(self, row: dict[str, Any]) -> None:
         attempt = int(row["attempts"]) + 1
         callback_id = row["id"]
-        headers = {"content-type": "application/json", "ManyWhoTenant": row["tenant_id"]}
+        # Bytes, as they came in (latin-1 both ways): httpx would refuse non-ASCII text.
+        headers = {
+            "content-type": b"application/json",
+            "ManyWhoTenant": row["tenant_id"].encode("latin-1", "replace"),
+        }
         if row["flow_user"]:
-            headers["authorization"] = row["flow_user"]
+            headers["authorization"] = row["flow_user"].encode("latin-1", "replace")
         try:
             response = await self._http.post(
                 row["callback_uri"], content=row["body"].encode(), headers=headers
             )
             answer = interpret(response.status_code, response.content)
-        except httpx.HTTPError as error:
-            answer = Answer(False, True, f"{type(error).__name__}: {error}"[:300])
+        except Exception as error:  # never lets the task die with the row leased
+            answer = failed(error)
+            if not isinstance(error, httpx.HTTPError | httpx.InvalidURL):
+                log.warning(
+                    "execution %s: callback delivery raised", row["execution_id"], exc_info=True
+                )
         execution = row["execution_id"]
         try:
             if answer.delivered:

@@ -18,6 +18,9 @@ FLOW_SCALAR_SCHEMAS: list[dict[str, _Any]] = [
     {"type": "string", "format": "date-time"},
 ]
 
+# Integers a document holds exactly (gateway.flow.scalars refuses wider ones)
+INT64 = _st.integers(-(2**63), 2**63 - 1)
+
 # Flow developer names: readable when shrunk, spaces allowed (Boomi profiles use them)
 flow_names = _st.text(
     alphabet=_string.ascii_letters + _string.digits + " _?", min_size=1, max_size=8
@@ -62,9 +65,9 @@ def _flow_value(schema: dict[str, _Any]) -> _st.SearchStrategy[_Any]:
     if t == "string":
         return _st.text(max_size=12)
     if t == "integer":
-        return _st.integers()
+        return INT64
     if t == "number":
-        return _st.one_of(_st.integers(), _st.floats(allow_nan=False, allow_infinity=False))
+        return _st.one_of(INT64, _st.floats(allow_nan=False, allow_infinity=False))
     return _st.booleans()
 
 

@@ -14,7 +14,13 @@ from typing import TYPE_CHECKING, Any
 import orjson
 
 from gateway.auth import RuntimeUser
-from gateway.errors import BadRequest, DeadlineExceeded, ExecutionFailed, GatewayError
+from gateway.errors import (
+    CLIENT_FAILURES,
+    BadRequest,
+    DeadlineExceeded,
+    ExecutionFailed,
+    GatewayError,
+)
 from gateway.flow.values import FlowValueError
 from gateway.routing import ExecutorPool
 from gateway.services import DeployedAction, DeployedService
@@ -118,6 +124,8 @@ async def run_action(
     started = time.time()
     callback_uri = request.get("callbackUri")
     sync_s = action.spec.sync_timeout_ms / 1000
+    if waiting is not None:
+        waiting.policy.check_request(request)
     if waiting is not None and isinstance(callback_uri, str) and callback_uri and sync_s:
         waiting.policy.check(service.runtime, callback_uri)
         outcome = await pool.run_detachable(service.runtime, execution, sync_s, wait_s)
@@ -229,8 +237,10 @@ def _failure(action: DeployedAction, result: ExecutionResult) -> GatewayError:
             f"process '{process}' passed its execution deadline{where}: {cause}",
             details={"step": error.step_path if error else ""},
         )
+    code = error.code if error and error.code else "execution_failed"
     return ExecutionFailed(
         f"process '{process}' failed{where}: {cause}",
-        code=error.code if error and error.code else "execution_failed",
+        status=CLIENT_FAILURES.get(code),
+        code=code,
         details={"step": error.step_path if error else ""},
     )

@@ -15,6 +15,7 @@ import orjson
 
 from gateway.auth import RuntimeUser
 from gateway.errors import (
+    CLIENT_FAILURES,
     BadRequest,
     DeadlineExceeded,
     ExecutionFailed,
@@ -29,16 +30,6 @@ from gateway.flow.values import FlowValueError, format_scalar
 from gateway.routing import ExecutorPool
 from gateway.services import DeployedService
 from gateway.translate import Execution, ExecutionResult
-
-# Request fields that become $flow facts for the process (as for message actions).
-# Step error codes that are the caller's mistake, not the service's.
-_CLIENT_CODES = {
-    "invalid_filter": 400,
-    "missing_id": 400,
-    "db_document": 400,
-    "not_found": 404,
-    "file_too_large": 413,
-}
 
 
 def parse_request(body: bytes, what: str) -> dict[str, Any]:
@@ -66,7 +57,7 @@ def failure(process: str, result: ExecutionResult) -> GatewayError:
     code = error.code if error and error.code else "execution_failed"
     return ExecutionFailed(
         f"process '{process}' failed{where}: {cause}",
-        status=_CLIENT_CODES.get(code),
+        status=CLIENT_FAILURES.get(code),
         code=code,
         details=details,
     )

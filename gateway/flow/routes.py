@@ -57,6 +57,7 @@ class FlowEndpoints:
         request_max_bytes: int,
         wait_s: float,
         upload_max_bytes: int = 100 * 1024 * 1024,
+        upload_name_max_bytes: int = 255,
     ) -> None:
         self._registry = registry
         self._auth = authenticator
@@ -64,6 +65,7 @@ class FlowEndpoints:
         self._max_bytes = request_max_bytes
         self._wait_s = wait_s
         self._upload_max_bytes = upload_max_bytes
+        self._upload_name_max_bytes = upload_name_max_bytes
         # Set by the app's lifespan once the store is open.
         self.history: History | None = None
         self.waiting: WaitingExecutions | None = None
@@ -197,6 +199,7 @@ class FlowEndpoints:
                 self._wait_s,
                 self._upload_max_bytes,
                 self._max_bytes,
+                self._upload_name_max_bytes,
             )
         what = "data actions" if endpoint.startswith("/data") else "file resources"
         raise NotFound(

@@ -46,10 +46,12 @@ def test_callback_uris() -> None:
     policy = CallbackPolicy({"prod": ["flow.manywho.com"]})
     policy.check("prod", "https://flow.manywho.com/api/run/1/response")
     policy.check("dev", "http://anything.example/cb")  # runtimes not listed: any host
-    with pytest.raises(BadRequest, match="not an http"):
+    with pytest.raises(BadRequest, match="must be an http or https URL, not 'ftp'"):
         policy.check("dev", "ftp://x/y")
-    with pytest.raises(BadRequest, match="not an http"):
+    with pytest.raises(BadRequest, match="must not contain spaces"):
         policy.check("dev", "not a url")
+    with pytest.raises(BadRequest, match="must be an http or https URL"):
+        policy.check("dev", "notaurl")
     with pytest.raises(Forbidden, match="not allowed for runtime 'prod'"):
         policy.check("prod", "https://evil.example/cb")
 
