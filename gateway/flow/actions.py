@@ -21,6 +21,7 @@ from gateway.errors import (
     ExecutionFailed,
     GatewayError,
 )
+from gateway.flow.bodies import parse_json
 from gateway.flow.values import FlowValueError
 from gateway.routing import ExecutorPool
 from gateway.services import DeployedAction, DeployedService
@@ -35,12 +36,7 @@ _FLOW_FIELDS = ("token", "tenantId", "stateId", "callbackUri")
 
 
 def parse_service_request(body: bytes) -> dict[str, Any]:
-    if not body.strip():
-        raise BadRequest("request body is empty; expected a Flow ServiceRequest (JSON object)")
-    try:
-        request = orjson.loads(body)
-    except orjson.JSONDecodeError as error:
-        raise BadRequest(f"malformed JSON: {error}", code="malformed_json") from None
+    request = parse_json(body, "ServiceRequest")
     if not isinstance(request, dict):
         raise BadRequest(
             f"body is not a ServiceRequest: expected a JSON object, got {type(request).__name__}",

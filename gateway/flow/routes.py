@@ -14,7 +14,6 @@ import orjson
 from gateway.auth import Authenticator, AuthError, RuntimeUser
 from gateway.errors import (
     SERVICE_PROBLEM_HEADER,
-    BadRequest,
     Forbidden,
     GatewayError,
     NotFound,
@@ -25,6 +24,7 @@ from gateway.errors import (
 from gateway.execution_ids import ExecutionIds
 from gateway.flow import actions, data, files
 from gateway.flow.asgi import Receive, Scope, Send, header, read_body, respond
+from gateway.flow.bodies import parse_json
 from gateway.routing import ExecutorPool
 from gateway.services import DeployedService, ServiceRegistry
 
@@ -237,10 +237,7 @@ def _optional_json(body: bytes) -> dict[str, Any]:
     """Describe requests may be empty (the Service Checker sends none)."""
     if not body.strip():
         return {}
-    try:
-        value = orjson.loads(body)
-    except orjson.JSONDecodeError as error:
-        raise BadRequest(f"malformed JSON: {error}", code="malformed_json") from None
+    value = parse_json(body, "DescribeServiceRequest")
     return value if isinstance(value, dict) else {}
 
 

@@ -3,12 +3,21 @@
 from __future__ import annotations
 
 import asyncio
+import ssl
 import time
 from pathlib import Path
 
+import httpx
 import pytest
 
-from gateway.callbacks import CallbackPolicy, CallbackSender, backoff_s, interpret
+from gateway.callbacks import (
+    CallbackPolicy,
+    CallbackSender,
+    backoff_s,
+    failed,
+    interpret,
+    uri_problem,
+)
 from gateway.errors import BadRequest, Forbidden
 from gateway.outbox import Outbox, Waiting
 from gateway.store import Store
@@ -99,3 +108,77 @@ def test_a_receiver_that_never_answers_is_timed_out_and_dead_lettered(tmp_path: 
         await server.wait_closed()
 
     asyncio.run(scenario())
+
+
+@pytest.mark.parametrize(
+    ("uri", "problem"),
+    [
+        ("https://flow.manywho.com/api/run/1/response", None),
+        ("http://127.0.0.1:8080/api/run/1/response", None),
+        ("http://[::1]:8080/cb", None),
+        ("http://flow_gw.internal/cb", None),  # compose service names hold underscores
+        ("http://h/a\r\nX-Injected: 1", "must not contain spaces or line breaks"),
+        ("http://h/a b", "must not contain spaces or line breaks"),
+        ("http://h:99999/cb", "has port 99999; a port is 1 to 65535"),
+        ("http://h:0/cb", "has port 0"),
+        ("http://h:abc/cb", "is not a URL httpx accepts: Invalid port: 'abc'"),
+        ("http:///cb", "must name a host"),
+        ("http://%41/cb", "must name a host"),
+        ("http://xn--/cb", "is not a URL httpx accepts"),
+        ("ftp://h/cb", "must be an http or https URL, not 'ftp'"),
+        ("javascript:alert(1)", "must be an http or https URL, not 'javascript'"),
+        ("/api/run/1/response", "must be an http or https URL, not 'a relative one'"),
+        ("http://h/" + "a" * 3000, "is 3009 characters long; the limit is 2048"),
+        ("http://h/\x00", "is not a URL httpx accepts"),
+        (42, "must be text, got a number"),
+        (["http://h/"], "must be text, got an array"),
+    ],
+)
+def test_callback_uris_httpx_would_not_accept_are_named(uri: object, problem: str | None) -> None:
+    found = uri_problem(uri, 2048)
+    assert found == problem if problem is None else found is not None and found.startswith(problem)
+
+
+def test_a_bad_callback_uri_or_tenant_is_refused_at_request_time() -> None:
+    policy = CallbackPolicy({}, uri_max_chars=64)
+    policy.check_request({"callbackUri": None})
+    policy.check_request({"callbackUri": "", "tenantId": "x" * 500})  # no callback: no header
+    policy.check_request({"callbackUri": "https://flow.example/cb", "tenantId": "ten-1"})
+    with pytest.raises(BadRequest, match=r"^callbackUri is 73 characters long") as caught:
+        policy.check_request({"callbackUri": "https://flow.example/" + "a" * 52})
+    assert caught.value.code == "bad_callback_uri"
+    with pytest.raises(BadRequest, match=r"^tenantId must be text") as caught:
+        policy.check_request({"callbackUri": "https://flow.example/cb", "tenantId": "a\r\nb"})
+    assert caught.value.code == "bad_tenant_id"
+
+
+def _chained(outer: Exception, cause: BaseException) -> Exception:
+    outer.__cause__ = cause
+    return outer
+
+
+@pytest.mark.parametrize(
+    ("error", "retry", "detail"),
+    [
+        (httpx.ConnectError("connection refused"), True, "ConnectError: connection refused"),
+        (httpx.ReadTimeout("slow"), True, "ReadTimeout: slow"),
+        (httpx.RemoteProtocolError("dropped"), True, "RemoteProtocolError"),
+        (httpx.InvalidURL("Invalid non-printable ASCII character"), False, "InvalidURL"),
+        (httpx.UnsupportedProtocol("ftp"), False, "UnsupportedProtocol"),
+        (httpx.LocalProtocolError("Illegal header value"), False, "LocalProtocolError"),
+        (
+            _chained(httpx.ConnectError("tls"), ssl.SSLCertVerificationError("self-signed")),
+            False,
+            "TLS: SSLCertVerificationError",
+        ),
+        (_chained(httpx.ConnectError("eof"), ssl.SSLEOFError("eof")), True, "ConnectError"),
+        (UnicodeEncodeError("ascii", "é", 0, 1, "no"), False, "UnicodeEncodeError"),
+        (BadRequest("refused by a check"), False, "BadRequest: refused by a check"),
+    ],
+)
+def test_delivery_errors_that_are_not_transient_dead_letter(
+    error: Exception, retry: bool, detail: str
+) -> None:
+    answer = failed(error)
+    assert (answer.delivered, answer.retry) == (False, retry)
+    assert answer.detail.startswith(detail)

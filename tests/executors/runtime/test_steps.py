@@ -71,6 +71,22 @@ async def test_a_config_value_of_the_wrong_type_fails_the_run() -> None:
     result = await run_process(source, "p", config={"limit": "many"})
     assert result.status == "failed" and result.error is not None
     assert result.error.code == "invalid_config"
+
+
+@pytest.mark.parametrize(
+    "text", ["1180591620717411303424", "nan", "-Infinity", "1e999", "1_000", "7" * 5000, "\u0663"]
+)
+async def test_a_number_config_value_must_be_a_flow_number(text: str) -> None:
+    source = package(
+        "p: {steps: [{return: {}}]}",
+        service="{path: t, configuration: [{name: limit, type: number}]}",
+    )
+    result = await run_process(source, "p", config={"limit": text})
+    assert result.error is not None and result.error.code == "invalid_config"
+    assert result.error.message.startswith("configuration value 'limit': ")
+    assert len(result.error.message) < 200
+    fine = await run_process(source, "p", config={"limit": "9223372036854775807"})
+    assert fine.status == "ok"
     assert "limit" in result.error.message
 
 
