@@ -70,7 +70,7 @@ def uri_problem(uri: object, max_chars: int) -> str | None:
         return f"must be an http or https URL, not {url.scheme or 'a relative one'!r}"
     host = url.raw_host.decode("ascii", "replace")
     if not (_HOST_NAME.fullmatch(host) or (":" in host and _HOST_IP6.fullmatch(host))):
-        return "must name a host (letters, digits, dots and dashes, or an IP address)"
+        return "must name a host (letters, digits, dots, dashes, underscores, or an IP address)"
     if port is not None and not 0 < port < 65536:
         return f"has port {port}; a port is 1 to 65535"
     return None
