@@ -165,7 +165,10 @@ class FlowEndpoints:
                 return 200, service.describe_v2
             _allow(method, "POST", endpoint)
             request = _optional_json(await read_body(receive, self._max_bytes))
-            return 200, service.describe_v1(request.get("uri"), request.get("culture"))
+            uri = request.get("uri")  # echoed, and a cache key: text or nothing
+            return 200, service.describe_v1(
+                uri if isinstance(uri, str) else None, request.get("culture")
+            )
         if endpoint == "/metadata/install":
             _allow(method, "POST", endpoint)
             await read_body(receive, self._max_bytes)

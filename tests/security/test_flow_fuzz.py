@@ -1,15 +1,14 @@
 """A property-based fuzz of the Flow request translators, through a running cluster.
 
-Any JSON sent as a ServiceRequest, ObjectDataRequest (load, save, delete), FileDataRequest or
-list filter gets a 2xx, or a 4xx ServiceProblem with `X-ManyWho-Service-Problem-Kind`: never a
-5xx. The package under test echoes what it is given (every Flow type, nested objects and lists,
-configuration values of each type) so a 5xx can only come from the gateway's translation, the
-gRPC link or the executor, not from a process that fails on purpose; the countries example adds
-list filters translated to real SQL.
+Any JSON sent as a describe request, ServiceRequest, ObjectDataRequest (load, save, delete),
+FileDataRequest or list filter gets a 2xx, or a 4xx ServiceProblem with
+`X-ManyWho-Service-Problem-Kind`: never a 5xx. The package under test echoes what it is given
+(every Flow type, nested objects and lists, configuration values of each type), so a 5xx can
+only come from the gateway's translation, the gRPC link or the executor, not from a process
+that fails on purpose; the countries example adds list filters translated to real SQL.
 
 Bounded in time: a fixed `max_examples` per test (about 20 s in all on 2 busy cores, cluster
-start included). Inputs
-that found bugs are kept as `@example`s.
+start included). Inputs that found bugs are kept as `@example`s.
 """
 
 from __future__ import annotations
@@ -21,6 +20,7 @@ from typing import Any
 import httpx
 import pytest
 from hypothesis import HealthCheck, example, given, settings
+from hypothesis import strategies as st
 
 from cli.up import Cluster
 from tests.security.conftest import assert_serving
@@ -188,6 +188,23 @@ def test_data_delete(fs: httpx.Client, request: Any) -> None:
 @given(hostile_file_data_requests())
 def test_file_list(fs: httpx.Client, request: Any) -> None:
     _send(fs, "POST", "/fuzz/file", request)
+
+
+@FUZZ
+@given(
+    st.fixed_dictionaries(
+        {},
+        optional={
+            "uri": st.text(max_size=20) | hostile_json,
+            "culture": hostile_json,
+            "configurationValues": hostile_json,
+        },
+    )
+)
+@example({"uri": {"a": 1}})  # an unhashable cache key: was a 500
+@example({"uri": ["x"], "culture": None})
+def test_describe_requests(fs: httpx.Client, request: Any) -> None:
+    _send(fs, "POST", "/fuzz/metadata", request)
 
 
 @settings(FUZZ, max_examples=max(1, EXAMPLES // 2))
