@@ -182,3 +182,56 @@ def test_delivery_errors_that_are_not_transient_dead_letter(
     answer = failed(error)
     assert (answer.delivered, answer.retry) == (False, retry)
     assert answer.detail.startswith(detail)
+
+
+@pytest.mark.parametrize(
+    ("uri", "tenant", "reason"),
+    [
+        # rows an older gateway let in: httpx refuses them on every attempt
+        ("http://127.0.0.1:{port}/cb\r\nX-Injected: 1", "ten", "InvalidURL: "),
+        ("ftp://127.0.0.1:{port}/cb", "ten", "UnsupportedProtocol: "),
+        ("http://127.0.0.1:{port}/cb", "ten\r\nX-Injected: 1", "LocalProtocolError: "),
+    ],
+)
+def test_a_delivery_that_can_never_work_is_dead_lettered_on_the_first_attempt(
+    tmp_path: Path, uri: str, tenant: str, reason: str
+) -> None:
+    async def scenario() -> None:
+        async def accept(_: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+            writer.close()
+
+        server = await asyncio.start_server(accept, "127.0.0.1", 0)
+        port = server.sockets[0].getsockname()[1]
+        with Store(f"sqlite:///{tmp_path / 'f.db'}") as store:
+            outbox = Outbox(store.engine)
+            waiting = Waiting(
+                "e-1", "default", "s", "a", "s@1", "p", "x:1", "id",
+                uri.format(port=port), tenant, "", "{}", time.time(),
+            )  # fmt: skip
+            outbox.add_running(waiting, poll_at=time.time() + 60)
+            outbox.complete("e-1", "{}")
+            sender = CallbackSender(
+                outbox,
+                attempts=10,
+                backoff_base_s=0.01,
+                backoff_max_s=0.01,
+                timeout_s=0.5,
+                concurrency=2,
+                poll_interval_s=0.02,
+            )
+            sender.start()
+            try:
+                for _ in range(250):
+                    if outbox.get("e-1")["state"] == "dead":
+                        break
+                    await asyncio.sleep(0.02)
+            finally:
+                await sender.stop()
+            row = outbox.get("e-1")
+            assert (row["state"], row["attempts"]) == ("dead", 1), row
+            assert row["last_error"].startswith(reason), row["last_error"]
+            assert row["lease_until"] is None
+        server.close()
+        await server.wait_closed()
+
+    asyncio.run(scenario())
