@@ -32,6 +32,18 @@ async def test_map_results_with_huge_numbers_are_returned_as_doubles() -> None:
     assert result.documents[0].raw == b'{"big":1e+20}'
 
 
+async def test_set_and_route_take_integers_past_64_bits_as_doubles() -> None:
+    steps = (
+        "- set: {props: {big: 'pow(2;70)'}}\n"
+        "- route: {by: 'pow(2;70)',\n"
+        "          routes: {'1.1805916207174113e+21': [{map: '{hit: $props.big}'}]}}\n"
+        "- return: {}"
+    )
+    result = await run_process(process(steps), "p")
+    assert result.status == "ok", result.error
+    assert [d.value for d in result.documents] == [{"hit": "1.1805916207174113e+21"}]
+
+
 async def test_map_sees_config_flow_and_props() -> None:
     source = package(
         """
