@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import reprlib
 from typing import Any, Final
 
 CONFIG_TYPES = ("string", "number", "boolean", "datetime", "password")
@@ -13,9 +14,9 @@ _INT_MIN: Final = -(2**63)
 _INT_MAX: Final = 2**63 - 1
 
 
-def _shown(text: str) -> str:
-    r = repr(text)
-    return r if len(r) <= 40 else r[:36] + "...'"
+_SHOWN = reprlib.Repr()  # messages never echo a huge value whole
+_SHOWN.maxstring = 40
+_shown = _SHOWN.repr
 
 
 def _number(text: str) -> int | float:

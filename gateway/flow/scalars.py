@@ -10,6 +10,7 @@ error reporting.
 from __future__ import annotations
 
 import math
+import reprlib
 from collections.abc import Callable, Mapping
 from typing import Any, Final
 
@@ -94,10 +95,14 @@ INT_MAX: Final = 2**63 - 1
 NUMBER_MAX_CHARS: Final = 100
 
 
-def shown(text: Any) -> str:
+_SHOWN = reprlib.Repr()  # bounded repr: long texts and big structures are elided, not walked
+_SHOWN.maxstring = _SHOWN.maxother = 40
+_SHOWN.maxlevel = 2
+
+
+def shown(value: Any) -> str:
     """A value for an error message: its repr, cut short so a message never echoes a huge one."""
-    r = repr(text)
-    return r if len(r) <= 40 else r[:36] + "...'"
+    return _SHOWN.repr(value)
 
 
 def _out_of_range(text: Any) -> Invalid:
