@@ -142,7 +142,9 @@ def create_app(settings: GatewaySettings) -> GatewayApp:
             outbox,
             sender,
             history,
-            CallbackPolicy(settings.callback_hosts, policies.of),
+            CallbackPolicy(
+                settings.callback_hosts, policies.of, uri_max_chars=settings.callback_uri_max_chars
+            ),
             poll_interval_s=settings.callback_poll_interval_s,
             wait_s=settings.default_timeout_s,
         )
@@ -206,5 +208,6 @@ def create_app(settings: GatewaySettings) -> GatewayApp:
         wait_s=settings.default_timeout_s,
         upload_max_bytes=settings.upload_max_bytes,
         operator_config=operator_config,
+        upload_name_max_bytes=settings.upload_file_name_max_bytes,
     )
     return GatewayApp(api, flow)

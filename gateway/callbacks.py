@@ -17,10 +17,11 @@ import asyncio
 import contextlib
 import logging
 import random
+import re
+import ssl
 import time
 from collections.abc import Callable, Mapping
 from typing import Any
-from urllib.parse import urlsplit
 
 import httpx
 import orjson
@@ -48,6 +49,45 @@ def _default_policy(runtime: str) -> RuntimePolicy:
     return RuntimePolicy()
 
 
+# The URL rules httpx does not apply itself (it percent-encodes spaces, takes any scheme).
+_HOST_NAME = re.compile(r"[A-Za-z0-9._-]+")  # after IDNA: no %-escapes, no spaces
+_HOST_IP6 = re.compile(r"[0-9A-Fa-f:.]+")
+_TENANT_MAX_CHARS = 200  # the outbox's tenant_id column
+
+
+def uri_problem(uri: object, max_chars: int) -> str | None:
+    """Why httpx could not POST to `uri` (or a receiver could not be meant by it); None if fine.
+
+    httpx's own parsing first (control characters, ports that are not numbers, IDNA), then what
+    it lets through: other schemes, no host, spaces, ports outside 1-65535, over-long URLs.
+    """
+    if not isinstance(uri, str):
+        return f"must be text, got {json_type(uri)}"
+    if len(uri) > max_chars:
+        return f"is {len(uri)} characters long; the limit is {max_chars} (callback_uri_max_chars)"
+    if any(c.isspace() for c in uri):
+        return "must not contain spaces or line breaks"
+    try:
+        url = httpx.URL(uri)
+        port, _ = url.port, url.host  # .host decodes IDNA, which may fail ("xn--")
+    except (httpx.InvalidURL, UnicodeError, ValueError) as error:
+        return f"is not a URL httpx accepts: {str(error)[:100]}"
+    if url.scheme not in ("http", "https"):
+        return f"must be an http or https URL, not {url.scheme or 'a relative one'!r}"
+    host = url.raw_host.decode("ascii", "replace")
+    if not (_HOST_NAME.fullmatch(host) or (":" in host and _HOST_IP6.fullmatch(host))):
+        return "must name a host (letters, digits, dots, dashes, underscores, or an IP address)"
+    if port is not None and not 0 < port < 65536:
+        return f"has port {port}; a port is 1 to 65535"
+    return None
+
+
+def json_type(value: object) -> str:
+    return {dict: "an object", list: "an array", bool: "a boolean"}.get(
+        type(value), "a number" if isinstance(value, int | float) else "null"
+    )
+
+
 class CallbackPolicy:
     """Which callbackUris each runtime may use: the `callback_hosts` allow-lists (default any
     host), and the runtime policy's egress rule on the address (gateway/egress.py)."""
@@ -56,11 +96,36 @@ class CallbackPolicy:
         self,
         allowed_hosts: Mapping[str, list[str]],
         policy: Callable[[str], RuntimePolicy] = _default_policy,
+        *,
+        uri_max_chars: int = 2048,
     ) -> None:
         self._allowed = {r: {h.lower() for h in hosts} for r, hosts in allowed_hosts.items()}
         self._checked: dict[tuple[str, str, str], None] = {}
         #: The runtime's policy, whose egress rule callbacks follow.
         self.policy = policy
+        self.uri_max_chars = uri_max_chars
+
+    def check_request(self, request: Mapping[str, Any]) -> None:
+        """At request time: a callbackUri (and the tenantId sent with it) that could never be
+        delivered is a 400 naming the field, whether or not this execution will call back."""
+        uri = request.get("callbackUri")
+        if uri is None or uri == "":
+            return
+        problem = uri_problem(uri, self.uri_max_chars)
+        if problem is not None:
+            raise BadRequest(f"callbackUri {problem}", code="bad_callback_uri")
+        tenant = request.get("tenantId")
+        if tenant is not None and not (
+            isinstance(tenant, str)
+            and len(tenant) <= _TENANT_MAX_CHARS
+            and tenant.isascii()
+            and tenant.isprintable()
+        ):
+            raise BadRequest(
+                f"tenantId must be text of at most {_TENANT_MAX_CHARS} printable ASCII "
+                "characters (it is sent back as the ManyWhoTenant header of the callback)",
+                code="bad_tenant_id",
+            )
 
     async def check(self, runtime: str, uri: str) -> None:
         """Raise a 400/403 GatewayError when the runtime may not call `uri` back."""
@@ -68,16 +133,11 @@ class CallbackPolicy:
         key = (runtime, uri, policy.digest)
         if key in self._checked:  # Flow sends the same callbackUri over and over
             return
-        try:
-            parts = urlsplit(uri)
-            host = (parts.hostname or "").lower()
-        except ValueError:
-            parts, host = None, ""
-        if parts is None or parts.scheme not in ("http", "https") or not host:
-            raise BadRequest(
-                f"callbackUri {uri[:200]!r} is not an http(s) URL with a host",
-                code="bad_callback_uri",
-            )
+        problem = uri_problem(uri, self.uri_max_chars)
+        if problem is not None:
+            raise BadRequest(f"callbackUri {problem}", code="bad_callback_uri")
+        url = httpx.URL(uri)
+        host = url.host.lower()
         allowed = self._allowed.get(runtime)
         if allowed is not None and host not in allowed and "*" not in allowed:
             raise Forbidden(
@@ -85,13 +145,7 @@ class CallbackPolicy:
                 f"(allowed: {', '.join(sorted(allowed)) or 'none'})",
                 code="callback_not_allowed",
             )
-        assert parts is not None
-        try:
-            port = parts.port or (443 if parts.scheme == "https" else 80)
-        except ValueError:
-            raise BadRequest(
-                f"callbackUri {uri[:200]!r} has an invalid port", code="bad_callback_uri"
-            ) from None
+        port = url.port or (443 if url.scheme == "https" else 80)
         refused = await egress.check_uri(policy, host, port)
         if refused is not None:
             raise BadRequest(
@@ -111,6 +165,40 @@ class Answer:
         self.delivered = delivered
         self.retry = retry
         self.detail = detail
+
+
+# Transport errors worth another attempt: the receiver may be back, or faster, next time.
+_TRANSIENT = (
+    httpx.TimeoutException,
+    httpx.NetworkError,
+    httpx.RemoteProtocolError,
+    httpx.ProxyError,
+)
+# TLS failures that stay failures (a certificate that does not verify, no common protocol);
+# an EOF during the handshake is a dropped connection, which may not happen again.
+_TLS_TRANSIENT = (ssl.SSLEOFError, ssl.SSLZeroReturnError, ssl.SSLWantReadError)
+
+
+def failed(error: BaseException) -> Answer:
+    """A delivery attempt that raised: retried when transient (connect errors, timeouts, a
+    dropped connection), dead-lettered at once otherwise (an invalid URL, an unsupported scheme,
+    a TLS or certificate error, a header httpx will not send, a refusal by a check)."""
+    detail = f"{type(error).__name__}: {error}"[:300]
+    tls = _tls_cause(error)
+    if tls is not None and not isinstance(tls, _TLS_TRANSIENT):
+        return Answer(False, False, f"TLS: {type(tls).__name__}: {tls}"[:300])
+    return Answer(False, isinstance(error, _TRANSIENT), detail)
+
+
+def _tls_cause(error: BaseException) -> ssl.SSLError | None:
+    seen: set[int] = set()
+    current: BaseException | None = error
+    while current is not None and id(current) not in seen:
+        if isinstance(current, ssl.SSLError):
+            return current
+        seen.add(id(current))
+        current = current.__cause__ or current.__context__
+    return None
 
 
 def interpret(status: int, body: bytes) -> Answer:
@@ -214,9 +302,13 @@ class CallbackSender:
     async def _deliver(self, row: dict[str, Any]) -> None:
         attempt = int(row["attempts"]) + 1
         callback_id = row["id"]
-        headers = {"content-type": "application/json", "ManyWhoTenant": row["tenant_id"]}
+        # Bytes, as they came in (latin-1 both ways): httpx would refuse non-ASCII text.
+        headers = {
+            "content-type": b"application/json",
+            "ManyWhoTenant": row["tenant_id"].encode("latin-1", "replace"),
+        }
         if row["flow_user"]:
-            headers["authorization"] = row["flow_user"]
+            headers["authorization"] = row["flow_user"].encode("latin-1", "replace")
         egress.delivering_for(self._policy(row["runtime"]))  # this task's connections only
         try:
             response = await self._http.post(
@@ -225,8 +317,12 @@ class CallbackSender:
             answer = interpret(response.status_code, response.content)
         except egress.EgressRefused as refused:  # the policy will not change its mind: no retry
             answer = Answer(False, False, f"refused by the runtime's egress policy: {refused}")
-        except httpx.HTTPError as error:
-            answer = Answer(False, True, f"{type(error).__name__}: {error}"[:300])
+        except Exception as error:  # never lets the task die with the row leased
+            answer = failed(error)
+            if not isinstance(error, httpx.HTTPError | httpx.InvalidURL):
+                log.warning(
+                    "execution %s: callback delivery raised", row["execution_id"], exc_info=True
+                )
         execution = row["execution_id"]
         try:
             if answer.delivered:

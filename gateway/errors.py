@@ -12,6 +12,17 @@ from typing import Any
 import orjson
 
 SERVICE_PROBLEM_HEADER = (b"x-manywho-service-problem-kind", b"service")
+# Codes of failed executions that are the caller's mistake, not the service's, and the HTTP
+# status they are answered with (anything else a process fails with is a 500).
+CLIENT_FAILURES: dict[str, int] = {
+    "invalid_filter": 400,
+    "missing_id": 400,
+    "db_document": 400,
+    "invalid_config": 400,  # a configuration value that does not read as its declared type
+    "invalid_file_name": 400,  # an upload's file name the file step will not store
+    "not_found": 404,
+    "file_too_large": 413,
+}
 
 
 class GatewayError(Exception):

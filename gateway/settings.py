@@ -110,6 +110,19 @@ class GatewaySettings(BaseSettings):
     history_document_max_bytes: int = Field(
         256 * 1024, ge=0, description="Recorded step documents kept per execution, in bytes."
     )
+    # -- hostile Flow input (docs/operations.md, "Errors on /fs/") --
+    callback_uri_max_chars: int = Field(
+        2048,
+        ge=16,
+        description="Longest callbackUri accepted; a longer one is refused with 400 "
+        "bad_callback_uri at request time.",
+    )
+    upload_file_name_max_bytes: int = Field(
+        255,
+        ge=1,
+        description="Longest upload file name accepted, in UTF-8 bytes (most file systems hold "
+        "255); a longer one is refused with 400 invalid_file_name before the file streams.",
+    )
 
     # -- operator configuration (docs/operations.md, "Operator configuration") --
     config_key: SecretStr = Field(

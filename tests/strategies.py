@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json as _json
 import string as _string
 from datetime import UTC as _UTC
 from typing import Any as _Any
@@ -17,6 +18,9 @@ FLOW_SCALAR_SCHEMAS: list[dict[str, _Any]] = [
     {"type": "boolean"},
     {"type": "string", "format": "date-time"},
 ]
+
+# Integers a document holds exactly (gateway.flow.scalars refuses wider ones)
+INT64 = _st.integers(-(2**63), 2**63 - 1)
 
 # Flow developer names: readable when shrunk, spaces allowed (Boomi profiles use them)
 flow_names = _st.text(
@@ -62,9 +66,9 @@ def _flow_value(schema: dict[str, _Any]) -> _st.SearchStrategy[_Any]:
     if t == "string":
         return _st.text(max_size=12)
     if t == "integer":
-        return _st.integers()
+        return INT64
     if t == "number":
-        return _st.one_of(_st.integers(), _st.floats(allow_nan=False, allow_infinity=False))
+        return _st.one_of(INT64, _st.floats(allow_nan=False, allow_infinity=False))
     return _st.booleans()
 
 
@@ -173,3 +177,269 @@ def runtime_packages() -> _st.SearchStrategy[dict[str, _Any]]:
         )
 
     return _st.lists(runtime_process_names, min_size=1, max_size=3, unique=True).flatmap(build)
+
+
+# --- hostile Flow requests (tests/security/test_flow_fuzz.py) ----------------------------------
+
+HUGE_INTEGER_TEXT = "1180591620717411303424"  # 2**70, the number of issue 12
+
+
+class Spliced:
+    """A part of a hostile body written as raw JSON text by `hostile_body`, shown by a short
+    label: as Python values, deep nesting overflows repr() and long texts bloat Hypothesis's
+    reports."""
+
+    def __init__(self, label: str, text: str) -> None:
+        self.label = label
+        self.text = text
+
+    def __repr__(self) -> str:
+        return self.label
+
+
+def Deep(depth: int) -> Spliced:
+    """JSON nested `depth` levels, alternating objects and arrays."""
+    half = depth // 2
+    return Spliced(f"Deep({depth})", '{"d": [' * half + "[]" + "]}" * half)
+
+
+def Digits(count: int, prefix: str = "") -> Spliced:
+    """A JSON string of `count` digits (after `prefix`)."""
+    return Spliced(f"Digits({count}, {prefix!r})", f'"{prefix}{"7" * count}"')
+
+
+def hostile_body(value: _Any) -> bytes:
+    """The JSON text of a hostile value: big integers exact, `Deep` parts spliced in."""
+    deep: list[Spliced] = []
+
+    def mark(obj: _Any) -> str:
+        if isinstance(obj, Spliced):
+            deep.append(obj)
+            return f"\u0000deep{len(deep) - 1}\u0000"
+        raise TypeError(type(obj).__name__)
+
+    text = _json.dumps(value, default=mark)
+    for i, part in enumerate(deep):
+        text = text.replace(f'"\\u0000deep{i}\\u0000"', part.text, 1)
+    return text.encode()
+
+
+HOSTILE_NUMBER_TEXTS: list[_Any] = [
+    HUGE_INTEGER_TEXT,
+    "-" + HUGE_INTEGER_TEXT,
+    "9223372036854775808",
+    "18446744073709551616",
+    "NaN",
+    "-Infinity",
+    "inf",
+    "1e999999",
+    "-1e999999",
+    "1e-999999",
+    "1e300",
+    Digits(4301),  # past CPython's int() limit
+    Digits(400, "0."),
+    "1_000",
+    "0x1F",
+    " 42 ",
+    "\u0663",  # ARABIC-INDIC DIGIT THREE
+    "4.0",
+    "-0",
+    "",
+    " ",
+]
+
+
+# Any JSON a client may send: unbounded integers (json.dumps writes them all), unicode text,
+# some structures nested past what orjson can write back (254) or repr can print (~1000).
+_shallow_json: _st.SearchStrategy[_Any] = _st.recursive(
+    _st.none()
+    | _st.booleans()
+    | _st.integers()
+    | _st.floats(allow_nan=False, allow_infinity=False)
+    | _st.text(max_size=12)
+    | _st.sampled_from(HOSTILE_NUMBER_TEXTS),
+    lambda children: (
+        _st.lists(children, max_size=3)
+        | _st.dictionaries(_st.text(max_size=6), children, max_size=3)
+    ),
+    max_leaves=8,
+)
+# one in ten nested past orjson's writing limit (254), up to its reading limit (1024)
+hostile_json: _st.SearchStrategy[_Any] = _st.one_of(
+    *[_shallow_json] * 9, _st.integers(250, 1020).map(Deep)
+)
+
+
+def _mostly(good: _st.SearchStrategy[_Any], bad: _st.SearchStrategy[_Any]) -> _Any:
+    """Three times in four the well-formed part, so the fuzz reaches past the first check."""
+    return _st.one_of(good, good, good, bad)
+
+
+hostile_scalars = _st.one_of(
+    _st.sampled_from(HOSTILE_NUMBER_TEXTS),
+    _st.sampled_from(["true", "FALSE", "yes", "2026-12-01T20:00:00.000+01:00", "x"]),
+    INT64.map(str),
+    _st.floats(allow_nan=False, allow_infinity=False).map(repr),
+    _st.text(max_size=16),
+    hostile_json,
+)
+
+
+def hostile_values(names: list[str], depth: int = 2) -> _st.SearchStrategy[_Any]:
+    """EngineValues / MObject properties: known or odd names, any contentValue, any objectData."""
+    inner: _st.SearchStrategy[_Any] = (
+        _st.lists(hostile_mobjects(names, depth - 1), max_size=2) if depth > 0 else _st.just([])
+    )
+    value = _st.fixed_dictionaries(
+        {"developerName": _mostly(_st.sampled_from(names), hostile_json)},
+        optional={
+            "contentValue": hostile_scalars,
+            "contentType": _st.sampled_from(
+                ["ContentString", "ContentNumber", "ContentObject", "ContentList", "ContentBoolean"]
+            )
+            | hostile_json,
+            "objectData": _mostly(_st.none() | inner, hostile_json),
+        },
+    )
+    return _mostly(value, hostile_json)
+
+
+def hostile_mobjects(names: list[str], depth: int = 2) -> _st.SearchStrategy[_Any]:
+    return _mostly(
+        _st.fixed_dictionaries(
+            {},
+            optional={
+                "developerName": _mostly(_st.sampled_from(names), hostile_json),
+                "externalId": _st.none() | _st.text(max_size=8) | hostile_scalars,
+                "internalId": _mostly(_st.none(), hostile_json),
+                "properties": _mostly(
+                    _st.lists(hostile_values(names, depth), max_size=4), hostile_json
+                ),
+            },
+        ),
+        hostile_json,
+    )
+
+
+_CRITERIA = ["EQUAL", "NOT_EQUAL", "GREATER_THAN", "LESS_THAN_OR_EQUAL", "CONTAINS", "IS_EMPTY"]
+
+
+def hostile_list_filters(columns: list[str]) -> _st.SearchStrategy[_Any]:
+    """Flow list filters of every spelling, with odd columns, values, counts and nesting."""
+    criterion = _st.fixed_dictionaries(
+        {},
+        optional={
+            "columnName": _mostly(_st.sampled_from(columns), hostile_json),
+            "criteriaType": _mostly(_st.sampled_from(_CRITERIA), hostile_json),
+            "contentValue": hostile_scalars,
+            "value": hostile_scalars,
+        },
+    )
+    count = (
+        _st.none() | _st.integers() | _mostly(_st.sampled_from(HOSTILE_NUMBER_TEXTS), hostile_json)
+    )
+    return _mostly(
+        _st.recursive(
+            _st.fixed_dictionaries(
+                {},
+                optional={
+                    "id": _st.none() | hostile_scalars,
+                    "comparisonType": _mostly(_st.sampled_from(["AND", "OR", "XOR"]), hostile_json),
+                    "where": _mostly(_st.lists(criterion, max_size=3), hostile_json),
+                    "search": _st.none() | _mostly(_st.text(max_size=8), hostile_json),
+                    "orderByPropertyDeveloperName": _mostly(
+                        _st.sampled_from(columns), hostile_json
+                    ),
+                    "orderByDirectionType": _mostly(
+                        _st.sampled_from(["ASC", "DESC", "UP"]), hostile_json
+                    ),
+                    "orderBy": _st.lists(
+                        _st.fixed_dictionaries(
+                            {"columnName": _mostly(_st.sampled_from(columns), hostile_json)},
+                            optional={
+                                "direction": _mostly(
+                                    _st.sampled_from(["ASC", "desc"]), hostile_json
+                                )
+                            },
+                        ),
+                        max_size=2,
+                    ),
+                    "limit": count,
+                    "offset": count,
+                },
+            ),
+            lambda inner: _st.fixed_dictionaries(
+                {"listFilters": _st.lists(inner, max_size=2)},
+                optional={"where": _st.lists(criterion, max_size=2)},
+            ),
+            max_leaves=4,
+        ),
+        hostile_json,
+    )
+
+
+def _request_facts() -> dict[str, _st.SearchStrategy[_Any]]:
+    text = _st.text(max_size=12)
+    return {
+        "token": _mostly(text, hostile_json),
+        "tenantId": _mostly(text, hostile_json),
+        "stateId": _mostly(text, hostile_json),
+        "culture": _mostly(
+            _st.none() | _st.fixed_dictionaries({"language": text, "country": text}), hostile_json
+        ),
+        "configurationValues": _mostly(
+            _st.lists(hostile_values(["label", "flag", "limit", "other"], 0), max_size=3),
+            hostile_json,
+        ),
+        "annotations": hostile_json,
+        "extra field": hostile_json,
+    }
+
+
+def hostile_service_requests(inputs: list[str]) -> _st.SearchStrategy[_Any]:
+    """ServiceRequests (message actions): inputs by the names given, every field hostile."""
+    return _mostly(
+        _st.fixed_dictionaries(
+            {},
+            optional={
+                **_request_facts(),
+                "inputs": _mostly(_st.lists(hostile_values(inputs), max_size=6), hostile_json),
+                "outcomes": _st.lists(hostile_json, max_size=2) | hostile_json,
+            },
+        ),
+        hostile_json,
+    )
+
+
+def hostile_object_data_requests(type_name: str, properties: list[str]) -> _st.SearchStrategy[_Any]:
+    """ObjectDataRequests (data load, save, delete) for one type."""
+    return _st.fixed_dictionaries(
+        {"objectDataType": _st.just({"developerName": type_name})},
+        optional={
+            **_request_facts(),
+            "listFilter": _st.none() | hostile_list_filters(properties),
+            "objectData": _mostly(
+                _st.lists(hostile_mobjects(properties), min_size=1, max_size=3), hostile_json
+            ),
+        },
+    ) | _st.fixed_dictionaries(
+        {},
+        optional={"objectDataType": hostile_json, "objectData": hostile_json, **_request_facts()},
+    )
+
+
+def hostile_file_data_requests() -> _st.SearchStrategy[_Any]:
+    """FileDataRequests (file list)."""
+    return _mostly(
+        _st.fixed_dictionaries(
+            {},
+            optional={
+                **_request_facts(),
+                "resourcePath": _mostly(
+                    _st.sampled_from(["/docs", "docs", "/nope", ""]), hostile_json
+                ),
+                "listFilter": _st.none() | hostile_list_filters(["Name", "Date Modified"]),
+            },
+        ),
+        hostile_json,
+    )

@@ -52,12 +52,7 @@ class Document:
     def raw(self) -> bytes:
         """The JSON bytes (cached; the original bytes when built from bytes and unchanged)."""
         if self._raw is None:
-            try:
-                self._raw = orjson.dumps(self._value)
-            except TypeError:
-                # jq hands back integral doubles as Python ints, some beyond 64 bits, which
-                # orjson refuses; they were doubles, so write them as doubles.
-                self._raw = orjson.dumps(_wide_ints_as_floats(self._value))
+            self._raw = encode_json(self._value)
         return self._raw
 
     def with_properties(self, properties: dict[str, str]) -> Document:
@@ -79,6 +74,16 @@ class Document:
         data = self.raw
         shown = data if len(data) <= 80 else data[:77] + b"..."
         return f"Document({shown.decode(errors='replace')}, properties={self.properties!r})"
+
+
+def encode_json(value: Any) -> bytes:
+    """JSON bytes of a step's value (documents, property values, route keys)."""
+    try:
+        return orjson.dumps(value)
+    except TypeError:
+        # jq hands back integral doubles as Python ints, some beyond 64 bits, which orjson
+        # refuses; they were doubles, so write them as doubles.
+        return orjson.dumps(_wide_ints_as_floats(value))
 
 
 def _wide_ints_as_floats(value: Any) -> Any:

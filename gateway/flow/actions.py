@@ -16,6 +16,7 @@ import orjson
 from gateway.auth import RuntimeUser
 from gateway.configuration.values import RuntimeConfig
 from gateway.errors import BadRequest, ExecutionFailed, GatewayError, Unavailable
+from gateway.flow.bodies import parse_json
 from gateway.flow.failures import failure
 from gateway.flow.values import FlowValueError
 from gateway.routing import ExecutorPool
@@ -31,12 +32,7 @@ _FLOW_FIELDS = ("token", "tenantId", "stateId", "callbackUri")
 
 
 def parse_service_request(body: bytes) -> dict[str, Any]:
-    if not body.strip():
-        raise BadRequest("request body is empty; expected a Flow ServiceRequest (JSON object)")
-    try:
-        request = orjson.loads(body)
-    except orjson.JSONDecodeError as error:
-        raise BadRequest(f"malformed JSON: {error}", code="malformed_json") from None
+    request = parse_json(body, "ServiceRequest")
     if not isinstance(request, dict):
         raise BadRequest(
             f"body is not a ServiceRequest: expected a JSON object, got {type(request).__name__}",
@@ -159,6 +155,8 @@ async def run_action(
     started = time.time()
     callback_uri = request.get("callbackUri")
     sync_s = action.spec.sync_timeout_ms / 1000
+    if waiting is not None:
+        waiting.policy.check_request(request)
     if waiting is not None and isinstance(callback_uri, str) and callback_uri and sync_s:
         await waiting.policy.check(service.runtime, callback_uri)
         outcome = await pool.run_detachable(service.runtime, execution, sync_s, wait_s)

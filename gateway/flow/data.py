@@ -22,6 +22,7 @@ from gateway.errors import (
     NotFound,
 )
 from gateway.flow.actions import configuration, flow_facts
+from gateway.flow.bodies import parse_json
 from gateway.flow.failures import failure
 from gateway.flow.listfilter import FilterError, normalise
 from gateway.flow.objects import DeployedData
@@ -33,14 +34,16 @@ from gateway.translate import Execution, ExecutionResult
 
 
 def parse_request(body: bytes, what: str) -> dict[str, Any]:
-    if not body.strip():
-        raise BadRequest(f"request body is empty; expected a Flow {what} (JSON object)")
-    try:
-        request = orjson.loads(body)
-    except orjson.JSONDecodeError as error:
-        raise BadRequest(f"malformed JSON: {error}", code="malformed_json") from None
+    request = parse_json(body, what)
     if not isinstance(request, dict):
         raise BadRequest(f"body is not a {what}: expected a JSON object", code="not_a_request")
+    values = request.get("configurationValues")
+    if values is not None and not isinstance(values, list):
+        raise BadRequest(
+            f"body is not a {what}: 'configurationValues' must be a list, "
+            f"got {type(values).__name__}",
+            code="not_a_request",
+        )
     return request
 
 

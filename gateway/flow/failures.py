@@ -3,17 +3,14 @@ files."""
 
 from __future__ import annotations
 
-from gateway.errors import DeadlineExceeded, ExecutionFailed, GatewayError, Unavailable
+from gateway.errors import (
+    CLIENT_FAILURES,
+    DeadlineExceeded,
+    ExecutionFailed,
+    GatewayError,
+    Unavailable,
+)
 from gateway.translate import ExecutionResult
-
-# Step error codes that are the caller's mistake, not the service's.
-_CLIENT_CODES = {
-    "invalid_filter": 400,
-    "missing_id": 400,
-    "db_document": 400,
-    "not_found": 404,
-    "file_too_large": 413,
-}
 
 
 def failure(process: str, result: ExecutionResult) -> GatewayError:
@@ -31,7 +28,7 @@ def failure(process: str, result: ExecutionResult) -> GatewayError:
         return Unavailable(f"process '{process}' did not finish: {cause}", code=code)
     return ExecutionFailed(
         f"process '{process}' failed{where}: {cause}",
-        status=_CLIENT_CODES.get(code),
+        status=CLIENT_FAILURES.get(code),
         code=code,
         details=details,
     )

@@ -14,7 +14,14 @@ import orjson
 
 from gateway.auth import RuntimeUser
 from gateway.configuration.values import RuntimeConfig
-from gateway.errors import BadRequest, ExecutionFailed, NotFound, PayloadTooLarge, Unavailable
+from gateway.errors import (
+    BadRequest,
+    ExecutionFailed,
+    GatewayError,
+    NotFound,
+    PayloadTooLarge,
+    Unavailable,
+)
 from gateway.executor_client import UploadCall
 from gateway.flow import data
 from gateway.flow.actions import configuration, flow_facts
@@ -172,12 +179,13 @@ async def upload(
     max_bytes: int,
     json_limit: int,
     operator: RuntimeConfig,
+    name_max_bytes: int = 255,
 ) -> bytes:
     if not service.spec.files:
         raise NotFound(
             f"service '{service.spec.service_path}' has no file resources", code="not_provided"
         )
-    reader = MultipartReader(header(scope, b"content-type"), json_limit)
+    reader = MultipartReader(header(scope, b"content-type"), json_limit, name_max_bytes)
     connection = pool.pick(service.runtime, service.key, set())
     if connection is None:
         raise Unavailable(
@@ -220,7 +228,7 @@ async def upload(
         execution.documents = [(orjson.dumps(document), tracked)]
         finishing, call = call, None
         result = await finishing.finish(execution, wait_s)
-    except PayloadTooLarge:
+    except GatewayError:  # too large, a refused file name, a malformed body
         if more:
             await _drain(receive)
         raise

@@ -17,7 +17,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any, Final
 
-from gateway.flow.scalars import MISSING, READERS, Invalid
+from gateway.flow.scalars import INT_MAX, MISSING, NUMBER_MAX_CHARS, READERS, Invalid, shown
 
 CRITERIA: Final = (
     "EQUAL",
@@ -77,22 +77,24 @@ def _count(value: Any, name: str) -> int | None:
         return None
     if isinstance(value, bool) or not isinstance(value, int | str):
         raise FilterError(f"listFilter.{name} must be a whole number")
+    if isinstance(value, str) and len(value) > NUMBER_MAX_CHARS:
+        raise FilterError(f"listFilter.{name} must be a whole number, got {shown(value)}")
     try:
         number = int(value)
     except ValueError:
-        raise FilterError(f"listFilter.{name} must be a whole number, got {value!r}") from None
+        raise FilterError(f"listFilter.{name} must be a whole number, got {shown(value)}") from None
     if number < 0:
         raise FilterError(f"listFilter.{name} must not be negative")
+    if number > INT_MAX:
+        raise FilterError(f"listFilter.{name} must be at most {INT_MAX}, got {shown(value)}")
     return number or None
 
 
 def _value(text: str, kind: str, where: str) -> Any:
     try:
         value = READERS[kind]({"contentValue": text})
-    except Invalid as invalid:
+    except Invalid as invalid:  # numbers past 64 bits included (gateway.flow.scalars)
         raise FilterError(f"{where}: {invalid.reason}") from None
-    if isinstance(value, int) and not isinstance(value, bool) and not -(2**63) <= value < 2**63:
-        raise FilterError(f"{where}: {text} is outside the 64-bit integer range")
     return None if value is MISSING else value
 
 
@@ -105,7 +107,7 @@ class _Checker:
         if not isinstance(name, str) or name not in self.columns:
             known = ", ".join(sorted(self.columns)) or "none"
             raise FilterError(
-                f"{where} names {name!r}, which is not a property of type '{self.type_name}' "
+                f"{where} names {shown(name)}, which is not a property of type '{self.type_name}' "
                 f"(properties: {known})"
             )
         return name, self.columns[name]
@@ -115,7 +117,7 @@ class _Checker:
             raise FilterError(f"{where}: list filters nest deeper than {MAX_DEPTH}")
         op = str(raw.get("comparisonType") or "AND").upper()
         if op not in ("AND", "OR"):
-            raise FilterError(f"{where}.comparisonType must be AND or OR, got {op!r}")
+            raise FilterError(f"{where}.comparisonType must be AND or OR, got {shown(op)}")
         criteria = [
             self.criterion(item, f"{where}.where[{i}]")
             for i, item in enumerate(_list(raw.get("where"), f"{where}.where"))
@@ -137,7 +139,7 @@ class _Checker:
         criteria = str(raw.get("criteriaType") or "").upper()
         if criteria not in CRITERIA:
             raise FilterError(
-                f"{where}.criteriaType must be one of {', '.join(CRITERIA)}, got {criteria!r}"
+                f"{where}.criteriaType must be one of {', '.join(CRITERIA)}, got {shown(criteria)}"
             )
         text = raw.get("contentValue")
         if text is None:
@@ -169,7 +171,7 @@ class _Checker:
 def _direction(value: Any) -> str:
     direction = str(value or "ASC").upper()
     if direction not in ("ASC", "DESC"):
-        raise FilterError(f"an order direction must be ASC or DESC, got {value!r}")
+        raise FilterError(f"an order direction must be ASC or DESC, got {shown(value)}")
     return direction
 
 

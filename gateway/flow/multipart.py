@@ -9,6 +9,7 @@ bytes. Parsing is python-multipart's low-level parser.
 
 from __future__ import annotations
 
+import unicodedata
 from dataclasses import dataclass, field
 
 from python_multipart.exceptions import MultipartParseError
@@ -17,6 +18,31 @@ from python_multipart.multipart import MultipartParser, parse_options_header
 from gateway.errors import BadRequest, PayloadTooLarge
 
 JSON_PART = b"FileDataRequest"
+# Characters a plain file name never holds: controls, format characters (bidi overrides) and
+# line or paragraph separators.
+_REFUSED_CATEGORIES = frozenset({"Cc", "Cf", "Zl", "Zp"})
+
+
+def file_name_problem(raw: bytes, max_bytes: int) -> str | None:
+    """Why `raw` is not a plain file name a file resource may store, or None.
+
+    The reason never repeats the name: a refusal must not echo paths back.
+    """
+    if len(raw) > max_bytes:
+        return f"it is longer than {max_bytes} bytes (upload_file_name_max_bytes)"
+    try:
+        name = raw.decode("utf-8")
+    except UnicodeDecodeError:
+        return "it is not UTF-8 text"
+    if not name.strip():
+        return "it is empty"
+    if "/" in name or "\\" in name:
+        return "it holds a path separator (/ or \\); send a plain file name"
+    if name in (".", ".."):
+        return "it names a folder (. or ..), not a file"
+    if any(unicodedata.category(c) in _REFUSED_CATEGORIES for c in name):
+        return "it holds a control character (NUL, line breaks and the like)"
+    return None
 
 
 @dataclass
@@ -43,8 +69,11 @@ def boundary(content_type: bytes | None) -> bytes:
 
 
 class MultipartReader:
-    def __init__(self, content_type: bytes | None, json_limit: int) -> None:
+    def __init__(
+        self, content_type: bytes | None, json_limit: int, name_max_bytes: int = 255
+    ) -> None:
         self._json_limit = json_limit
+        self._name_max_bytes = name_max_bytes
         self.json: bytearray | None = None
         self.file: FilePart | None = None
         self._pending: list[bytes] = []
@@ -104,9 +133,15 @@ class MultipartReader:
         elif filename is not None or name == b"file":
             if self.file is not None:
                 raise BadRequest("an upload holds one file part", code="malformed_multipart")
+            # Refused here, before a byte of the file is handed on to an executor.
+            problem = file_name_problem(filename or b"", self._name_max_bytes)
+            if problem is not None:
+                raise BadRequest(
+                    f"the upload's file name is refused: {problem}", code="invalid_file_name"
+                )
             self._part.kind = "file"
             self.file = FilePart(
-                name=(filename or b"").decode("utf-8", errors="replace"),
+                name=(filename or b"").decode("utf-8"),
                 content_type=media.decode("latin-1") or "application/octet-stream",
             )
 

@@ -15,7 +15,6 @@ from gateway.auth import Authenticator, AuthError, RuntimeUser
 from gateway.configuration.values import OperatorConfig
 from gateway.errors import (
     SERVICE_PROBLEM_HEADER,
-    BadRequest,
     Forbidden,
     GatewayError,
     NotFound,
@@ -26,6 +25,7 @@ from gateway.errors import (
 from gateway.execution_ids import ExecutionIds
 from gateway.flow import actions, data, files
 from gateway.flow.asgi import Receive, Scope, Send, header, read_body, respond
+from gateway.flow.bodies import parse_json
 from gateway.routing import ExecutorPool
 from gateway.services import DeployedService, ServiceRegistry
 
@@ -59,6 +59,7 @@ class FlowEndpoints:
         wait_s: float,
         upload_max_bytes: int = 100 * 1024 * 1024,
         operator_config: OperatorConfig | None = None,
+        upload_name_max_bytes: int = 255,
     ) -> None:
         self._registry = registry
         self._operator = operator_config or OperatorConfig()
@@ -67,6 +68,7 @@ class FlowEndpoints:
         self._max_bytes = request_max_bytes
         self._wait_s = wait_s
         self._upload_max_bytes = upload_max_bytes
+        self._upload_name_max_bytes = upload_name_max_bytes
         # Set by the app's lifespan once the store is open.
         self.history: History | None = None
         self.waiting: WaitingExecutions | None = None
@@ -167,7 +169,10 @@ class FlowEndpoints:
                 return 200, service.describe_v2
             _allow(method, "POST", endpoint)
             request = _optional_json(await read_body(receive, self._max_bytes))
-            return 200, service.describe_v1(request.get("uri"), request.get("culture"))
+            uri = request.get("uri")  # echoed, and a cache key: text or nothing
+            return 200, service.describe_v1(
+                uri if isinstance(uri, str) else None, request.get("culture")
+            )
         if endpoint == "/metadata/install":
             _allow(method, "POST", endpoint)
             await read_body(receive, self._max_bytes)
@@ -216,6 +221,7 @@ class FlowEndpoints:
                 self._upload_max_bytes,
                 self._max_bytes,
                 self._operator.of(service.runtime),
+                self._upload_name_max_bytes,
             )
         what = "data actions" if endpoint.startswith("/data") else "file resources"
         raise NotFound(
@@ -253,10 +259,7 @@ def _optional_json(body: bytes) -> dict[str, Any]:
     """Describe requests may be empty (the Service Checker sends none)."""
     if not body.strip():
         return {}
-    try:
-        value = orjson.loads(body)
-    except orjson.JSONDecodeError as error:
-        raise BadRequest(f"malformed JSON: {error}", code="malformed_json") from None
+    value = parse_json(body, "DescribeServiceRequest")
     return value if isinstance(value, dict) else {}
 
 

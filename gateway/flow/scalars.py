@@ -10,17 +10,22 @@ error reporting.
 from __future__ import annotations
 
 import math
+import reprlib
 from collections.abc import Callable, Mapping
 from typing import Any, Final
 
 __all__ = [
+    "INT_MAX",
+    "INT_MIN",
     "MISSING",
+    "NUMBER_MAX_CHARS",
     "READERS",
     "FlowValueError",
     "Invalid",
     "Reader",
     "format_scalar",
     "json_kind",
+    "shown",
 ]
 
 
@@ -80,39 +85,80 @@ def _read_datetime(v: Mapping[str, Any]) -> Any:
     return s if type(s) is str else format_scalar(s)
 
 
+# Integers a document may carry: the signed 64-bit range every store and JSON library of the
+# path holds exactly (orjson writes at most 64 bits, SQLite and PostgreSQL BIGINT hold signed 64).
+INT_MIN: Final = -(2**63)
+INT_MAX: Final = 2**63 - 1
+# Longest Flow number text read: 64-bit integers need 20 characters, doubles need about 25 in
+# shortest form; 100 leaves room for zeros and signs, and stays far below CPython's limit of
+# 4300 digits for int() (past which it raises ValueError).
+NUMBER_MAX_CHARS: Final = 100
+
+
+_SHOWN = reprlib.Repr()  # bounded repr: long texts and big structures are elided, not walked
+_SHOWN.maxstring = _SHOWN.maxother = 40
+_SHOWN.maxlevel = 2
+
+
+def shown(value: Any) -> str:
+    """A value for an error message: its repr, cut short so a message never echoes a huge one."""
+    return _SHOWN.repr(value)
+
+
+def _out_of_range(text: Any) -> Invalid:
+    return Invalid(
+        f"{shown(text)} is outside the 64-bit integer range ({INT_MIN} to {INT_MAX}); "
+        "send it as text (a string property) if it is an identifier"
+    )
+
+
 def _read_number(v: Mapping[str, Any]) -> Any:
     s = v.get("contentValue")
     if not s and (s is None or s == ""):
         return MISSING
     if type(s) is not str:
-        if type(s) in (int, float):
+        if type(s) is int:
+            if not INT_MIN <= s <= INT_MAX:
+                raise _out_of_range(s)
             return s
-        raise Invalid(f"{s!r} is not a number")
+        if type(s) is float:
+            return s  # orjson never gives NaN or infinity
+        raise Invalid(f"{shown(s)} is not a number")
     if not s.isascii():
-        raise Invalid(f"{s!r} is not a number")
+        raise Invalid(f"{shown(s)} is not a number")
+    if len(s) > NUMBER_MAX_CHARS:
+        raise Invalid(f"{shown(s)} is longer than {NUMBER_MAX_CHARS} characters")
     if s.isdigit():  # the common case: "3"
-        return int(s)
+        n = int(s)
+        if n > INT_MAX:
+            raise _out_of_range(s)
+        return n
     try:
         f = float(s)
     except ValueError:
         if s.isspace():
             return MISSING
-        raise Invalid(f"{s!r} is not a number") from None
+        raise Invalid(f"{shown(s)} is not a number") from None
     # float() also takes "nan", "inf", "infinity" (all contain an n) and "1_000": not Flow numbers
     if "_" in s or "n" in s or "N" in s:
-        raise Invalid(f"{s!r} is not a number")
+        raise Invalid(f"{shown(s)} is not a number")
     if not math.isfinite(f):
-        raise Invalid(f"{s!r} is out of range")
+        raise Invalid(f"{shown(s)} is out of range")
     if "." in s or "e" in s or "E" in s:
         return f
-    return int(s)  # integral text such as "-4": exact, however long
+    n = int(s)  # integral text such as "-4": exact
+    if not INT_MIN <= n <= INT_MAX:
+        raise _out_of_range(s)
+    return n
 
 
 def _read_integer(v: Mapping[str, Any]) -> Any:
     n = _read_number(v)
     if type(n) is float:
         if not n.is_integer():
-            raise Invalid(f"{v.get('contentValue')!r} is not an integer")
+            raise Invalid(f"{shown(v.get('contentValue'))} is not an integer")
+        if not INT_MIN <= n <= INT_MAX:  # "1e300" is integral, and far too big
+            raise _out_of_range(v.get("contentValue"))
         return int(n)
     return n
 
@@ -129,7 +175,7 @@ def _read_boolean(v: Mapping[str, Any]) -> Any:
         if b is None:
             if type(s) is str and s.isspace():
                 return MISSING
-            raise Invalid(f"{s!r} is not a boolean (true or false)")
+            raise Invalid(f"{shown(s)} is not a boolean (true or false)")
     return b
 
 

@@ -197,7 +197,7 @@ def test_progress_messages_reach_flow(fs: httpx.Client, receiver: Receiver) -> N
 
 def test_bad_callback_uris_are_refused(fs: httpx.Client) -> None:
     scheme = _ask(fs, "slow", "tok-bad", "ftp://127.0.0.1/x")
-    assert scheme.status_code == 400 and "not an http(s) URL" in scheme.json()["message"]
+    assert scheme.status_code == 400 and "must be an http or https URL" in scheme.json()["message"]
     host = _ask(fs, "slow", "tok-bad", "https://evil.example.com/api/run/1/response")
     assert host.status_code == 403
     assert "not allowed for runtime 'default'" in host.json()["message"]

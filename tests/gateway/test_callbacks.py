@@ -3,12 +3,21 @@
 from __future__ import annotations
 
 import asyncio
+import ssl
 import time
 from pathlib import Path
 
+import httpx
 import pytest
 
-from gateway.callbacks import CallbackPolicy, CallbackSender, backoff_s, interpret
+from gateway.callbacks import (
+    CallbackPolicy,
+    CallbackSender,
+    backoff_s,
+    failed,
+    interpret,
+    uri_problem,
+)
 from gateway.errors import BadRequest, Forbidden
 from gateway.outbox import Outbox, Waiting
 from gateway.policy import RuntimePolicy
@@ -47,10 +56,12 @@ async def test_callback_uris() -> None:
     policy = CallbackPolicy({"prod": ["flow.manywho.com"]})
     await policy.check("prod", "https://flow.manywho.com/api/run/1/response")
     await policy.check("dev", "http://anything.example/cb")  # runtimes not listed: any host
-    with pytest.raises(BadRequest, match="not an http"):
+    with pytest.raises(BadRequest, match="must be an http or https URL, not 'ftp'"):
         await policy.check("dev", "ftp://x/y")
-    with pytest.raises(BadRequest, match="not an http"):
+    with pytest.raises(BadRequest, match="must not contain spaces"):
         await policy.check("dev", "not a url")
+    with pytest.raises(BadRequest, match="must be an http or https URL"):
+        await policy.check("dev", "notaurl")
     with pytest.raises(Forbidden, match="not allowed for runtime 'prod'"):
         await policy.check("prod", "https://evil.example/cb")
 
@@ -95,6 +106,133 @@ def test_a_receiver_that_never_answers_is_timed_out_and_dead_lettered(tmp_path: 
             assert "Timeout" in row["last_error"]
         for writer in held:
             writer.close()
+        server.close()
+        await server.wait_closed()
+
+    asyncio.run(scenario())
+
+
+@pytest.mark.parametrize(
+    ("uri", "problem"),
+    [
+        ("https://flow.manywho.com/api/run/1/response", None),
+        ("http://127.0.0.1:8080/api/run/1/response", None),
+        ("http://[::1]:8080/cb", None),
+        ("http://flow_gw.internal/cb", None),  # compose service names hold underscores
+        ("http://h/a\r\nX-Injected: 1", "must not contain spaces or line breaks"),
+        ("http://h/a b", "must not contain spaces or line breaks"),
+        ("http://h:99999/cb", "has port 99999; a port is 1 to 65535"),
+        ("http://h:0/cb", "has port 0"),
+        ("http://h:abc/cb", "is not a URL httpx accepts: Invalid port: 'abc'"),
+        ("http:///cb", "must name a host"),
+        ("http://%41/cb", "must name a host"),
+        ("http://xn--/cb", "is not a URL httpx accepts"),
+        ("ftp://h/cb", "must be an http or https URL, not 'ftp'"),
+        ("javascript:alert(1)", "must be an http or https URL, not 'javascript'"),
+        ("/api/run/1/response", "must be an http or https URL, not 'a relative one'"),
+        ("http://h/" + "a" * 3000, "is 3009 characters long; the limit is 2048"),
+        ("http://h/\x00", "is not a URL httpx accepts"),
+        (42, "must be text, got a number"),
+        (["http://h/"], "must be text, got an array"),
+    ],
+)
+def test_callback_uris_httpx_would_not_accept_are_named(uri: object, problem: str | None) -> None:
+    found = uri_problem(uri, 2048)
+    assert found == problem if problem is None else found is not None and found.startswith(problem)
+
+
+def test_a_bad_callback_uri_or_tenant_is_refused_at_request_time() -> None:
+    policy = CallbackPolicy({}, uri_max_chars=64)
+    policy.check_request({"callbackUri": None})
+    policy.check_request({"callbackUri": "", "tenantId": "x" * 500})  # no callback: no header
+    policy.check_request({"callbackUri": "https://flow.example/cb", "tenantId": "ten-1"})
+    with pytest.raises(BadRequest, match=r"^callbackUri is 73 characters long") as caught:
+        policy.check_request({"callbackUri": "https://flow.example/" + "a" * 52})
+    assert caught.value.code == "bad_callback_uri"
+    with pytest.raises(BadRequest, match=r"^tenantId must be text") as caught:
+        policy.check_request({"callbackUri": "https://flow.example/cb", "tenantId": "a\r\nb"})
+    assert caught.value.code == "bad_tenant_id"
+
+
+def _chained(outer: Exception, cause: BaseException) -> Exception:
+    outer.__cause__ = cause
+    return outer
+
+
+@pytest.mark.parametrize(
+    ("error", "retry", "detail"),
+    [
+        (httpx.ConnectError("connection refused"), True, "ConnectError: connection refused"),
+        (httpx.ReadTimeout("slow"), True, "ReadTimeout: slow"),
+        (httpx.RemoteProtocolError("dropped"), True, "RemoteProtocolError"),
+        (httpx.InvalidURL("Invalid non-printable ASCII character"), False, "InvalidURL"),
+        (httpx.UnsupportedProtocol("ftp"), False, "UnsupportedProtocol"),
+        (httpx.LocalProtocolError("Illegal header value"), False, "LocalProtocolError"),
+        (
+            _chained(httpx.ConnectError("tls"), ssl.SSLCertVerificationError("self-signed")),
+            False,
+            "TLS: SSLCertVerificationError",
+        ),
+        (_chained(httpx.ConnectError("eof"), ssl.SSLEOFError("eof")), True, "ConnectError"),
+        (UnicodeEncodeError("ascii", "é", 0, 1, "no"), False, "UnicodeEncodeError"),
+        (BadRequest("refused by a check"), False, "BadRequest: refused by a check"),
+    ],
+)
+def test_delivery_errors_that_are_not_transient_dead_letter(
+    error: Exception, retry: bool, detail: str
+) -> None:
+    answer = failed(error)
+    assert (answer.delivered, answer.retry) == (False, retry)
+    assert answer.detail.startswith(detail)
+
+
+@pytest.mark.parametrize(
+    ("uri", "tenant", "reason"),
+    [
+        # rows an older gateway let in: httpx refuses them on every attempt
+        ("http://127.0.0.1:{port}/cb\r\nX-Injected: 1", "ten", "InvalidURL: "),
+        ("ftp://127.0.0.1:{port}/cb", "ten", "UnsupportedProtocol: "),
+        ("http://127.0.0.1:{port}/cb", "ten\r\nX-Injected: 1", "LocalProtocolError: "),
+    ],
+)
+def test_a_delivery_that_can_never_work_is_dead_lettered_on_the_first_attempt(
+    tmp_path: Path, uri: str, tenant: str, reason: str
+) -> None:
+    async def scenario() -> None:
+        async def accept(_: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+            writer.close()
+
+        server = await asyncio.start_server(accept, "127.0.0.1", 0)
+        port = server.sockets[0].getsockname()[1]
+        with Store(f"sqlite:///{tmp_path / 'f.db'}") as store:
+            outbox = Outbox(store.engine)
+            waiting = Waiting(
+                "e-1", "default", "s", "a", "s@1", "p", "x:1", "id",
+                uri.format(port=port), tenant, "", "{}", time.time(),
+            )  # fmt: skip
+            outbox.add_running(waiting, poll_at=time.time() + 60)
+            outbox.complete("e-1", "{}")
+            sender = CallbackSender(
+                outbox,
+                attempts=10,
+                backoff_base_s=0.01,
+                backoff_max_s=0.01,
+                timeout_s=0.5,
+                concurrency=2,
+                poll_interval_s=0.02,
+            )
+            sender.start()
+            try:
+                for _ in range(250):
+                    if outbox.get("e-1")["state"] == "dead":
+                        break
+                    await asyncio.sleep(0.02)
+            finally:
+                await sender.stop()
+            row = outbox.get("e-1")
+            assert (row["state"], row["attempts"]) == ("dead", 1), row
+            assert row["last_error"].startswith(reason), row["last_error"]
+            assert row["lease_until"] is None
         server.close()
         await server.wait_closed()
 

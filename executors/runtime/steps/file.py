@@ -26,6 +26,7 @@ import mimetypes
 import os
 import shutil
 import tempfile
+import unicodedata
 from pathlib import Path
 from typing import Any
 
@@ -63,18 +64,33 @@ class File:
             if not isinstance(source, str):
                 raise StepError("save needs an upload document with file_path")
             name = _plain_name(self.name.first(document, ctx))
-            record = await asyncio.to_thread(_save, _upload_source(root, source), target, name)
+            try:
+                record = await asyncio.to_thread(_save, _upload_source(root, source), target, name)
+            except OSError as error:  # its text names the path; the reason is enough
+                reason = error.strerror or type(error).__name__
+                raise StepError(f"cannot store the file: {reason}", code="file_error") from None
             if isinstance(value, dict) and value.get("file_content_type"):
                 record["mimeType"] = value["file_content_type"]
             output.append(document.with_value(record))
         return output
 
 
+# Longest name stored, in UTF-8 bytes: what common file systems hold (NAME_MAX).
+NAME_MAX_BYTES = 255
+
+
 def _plain_name(name: Any) -> str:
+    """The name, when it is a plain file name; the refusals never repeat it (no path echoes)."""
     if not isinstance(name, str) or not name.strip():
-        raise StepError("name must give a file name (a non-empty string)")
-    if "/" in name or "\\" in name or "\x00" in name or name in (".", ".."):
-        raise StepError(f"{name!r} is not a plain file name")
+        raise StepError("name must give a file name (a non-empty string)", code="invalid_file_name")
+    if "/" in name or "\\" in name or name in (".", ".."):
+        raise StepError("the file name is not a plain file name", code="invalid_file_name")
+    if any(unicodedata.category(c) in ("Cc", "Cf", "Zl", "Zp") for c in name):  # NUL, breaks
+        raise StepError("the file name holds a control character", code="invalid_file_name")
+    if len(name.encode("utf-8", "surrogatepass")) > NAME_MAX_BYTES:
+        raise StepError(
+            f"the file name is longer than {NAME_MAX_BYTES} bytes", code="invalid_file_name"
+        )
     return name
 
 

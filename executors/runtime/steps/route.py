@@ -9,16 +9,14 @@ from __future__ import annotations
 
 from typing import Any
 
-import orjson
-
 from ..compile import CompileContext, StepNode, StepTypeDef
 from ..context import RunContext
-from ..documents import Document
+from ..documents import Document, encode_json
 from ..expressions import JqProgram
 
 
 def route_key(value: Any) -> str:
-    return value if isinstance(value, str) else orjson.dumps(value).decode()
+    return value if isinstance(value, str) else encode_json(value).decode()
 
 
 class Route:

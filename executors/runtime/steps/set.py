@@ -9,18 +9,16 @@ from __future__ import annotations
 
 from typing import Any
 
-import orjson
-
 from ..compile import CompileContext, StepTypeDef
 from ..context import RunContext
-from ..documents import Document
+from ..documents import Document, encode_json
 from ..expressions import JqProgram
 
 
 def as_property(value: Any) -> str | None:
     if value is None or isinstance(value, str):
         return value
-    return orjson.dumps(value).decode()
+    return encode_json(value).decode()
 
 
 class Set:

@@ -344,6 +344,14 @@ async def test_file_step_saves_without_overwriting_and_lists(tmp_path: Path) -> 
     assert (tmp_path / "docs" / "a (1).pdf").read_bytes() == b"%PDF"
     evil = await run("evil", [Document.from_value(doc)], config=config)
     assert evil.error is not None and "plain file name" in evil.error.message
+    assert evil.error.code == "invalid_file_name"  # a 400 at the gateway, not step_failed
+    assert "../x" not in evil.error.message
+    for name in ["a\x00b", "x" * 256, "a\nb", "", ".."]:
+        refused = await package.run(
+            "up", [Document.from_value({**doc, "file_name": name})], config=config
+        )
+        assert refused.error is not None and refused.error.code == "invalid_file_name", name
+        assert name not in refused.error.message or not name
 
 
 async def test_db_step_makes_the_folder_of_a_sqlite_file(tmp_path: Path) -> None:

@@ -32,6 +32,18 @@ async def test_map_results_with_huge_numbers_are_returned_as_doubles() -> None:
     assert result.documents[0].raw == b'{"big":1e+20}'
 
 
+async def test_set_and_route_take_integers_past_64_bits_as_doubles() -> None:
+    steps = (
+        "- set: {props: {big: 'pow(2;70)'}}\n"
+        "- route: {by: 'pow(2;70)',\n"
+        "          routes: {'1.1805916207174113e+21': [{map: '{hit: $props.big}'}]}}\n"
+        "- return: {}"
+    )
+    result = await run_process(process(steps), "p")
+    assert result.status == "ok", result.error
+    assert [d.value for d in result.documents] == [{"hit": "1.1805916207174113e+21"}]
+
+
 async def test_map_sees_config_flow_and_props() -> None:
     source = package(
         """
@@ -71,6 +83,22 @@ async def test_a_config_value_of_the_wrong_type_fails_the_run() -> None:
     result = await run_process(source, "p", config={"limit": "many"})
     assert result.status == "failed" and result.error is not None
     assert result.error.code == "invalid_config"
+
+
+@pytest.mark.parametrize(
+    "text", ["1180591620717411303424", "nan", "-Infinity", "1e999", "1_000", "7" * 5000, "\u0663"]
+)
+async def test_a_number_config_value_must_be_a_flow_number(text: str) -> None:
+    source = package(
+        "p: {steps: [{return: {}}]}",
+        service="{path: t, configuration: [{name: limit, type: number}]}",
+    )
+    result = await run_process(source, "p", config={"limit": text})
+    assert result.error is not None and result.error.code == "invalid_config"
+    assert result.error.message.startswith("configuration value 'limit': ")
+    assert len(result.error.message) < 200
+    fine = await run_process(source, "p", config={"limit": "9223372036854775807"})
+    assert fine.status == "ok"
     assert "limit" in result.error.message
 
 

@@ -232,6 +232,16 @@ QUANTITY = {
         ([value("quantity", "nan")], "input 'quantity': 'nan' is not a number"),
         ([value("quantity", "Infinity")], "input 'quantity': 'Infinity' is not a number"),
         ([value("quantity", "1_000")], "input 'quantity': '1_000' is not a number"),
+        (
+            [value("quantity", "1180591620717411303424")],
+            "input 'quantity': '1180591620717411303424' is outside the 64-bit integer range "
+            "(-9223372036854775808 to 9223372036854775807); send it as text (a string "
+            "property) if it is an identifier",
+        ),
+        ([value("count", "1e300")], "input 'count': '1e300' is outside the 64-bit integer range"),
+        ([value("count", 2**64 - 1)], "input 'count': 18446744073709551615 is outside the 64"),
+        ([value("quantity", "7" * 5000)], "input 'quantity': '77777777777777777...7777"),
+        ([value("quantity", {"a": 1})], "input 'quantity': {'a': 1} is not a number"),
         ([value("lines", "3")], "input 'lines': expected ContentList with objectData"),
         (
             [{"developerName": "lines", "contentValue": None, "objectData": {"a": 1}}],
@@ -258,7 +268,8 @@ def test_input_errors_name_the_input(inputs: Any, message: str) -> None:
         inputs = [*inputs, value("orderId", "o1")] if "orderId" not in message else inputs
     with pytest.raises(FlowValueError) as caught:
         compile_request("order", QUANTITY).to_document(inputs)
-    assert str(caught.value) == message
+    assert str(caught.value).startswith(message)
+    assert len(str(caught.value)) < 200  # a huge value is never echoed whole
     assert isinstance(caught.value, ValueError)
     assert caught.value.side == "input"
 
@@ -432,3 +443,19 @@ def test_data_spec_types_are_installed_with_a_binding() -> None:
     (binding,) = country["bindings"]
     assert binding["databaseTableName"] == "Country"
     assert binding["propertyBindings"][0]["typeElementPropertyDeveloperName"] == "id"
+
+
+@pytest.mark.parametrize(
+    ("kind", "text", "expected"),
+    [
+        ("integer", "9223372036854775807", 2**63 - 1),
+        ("integer", "-9223372036854775808", -(2**63)),
+        ("number", "-9223372036854775808", -(2**63)),
+        ("number", "1.180591620717411303424e21", 1.180591620717411303424e21),  # a double: fine
+        ("number", "1e300", 1e300),
+        ("integer", "4.0", 4),
+    ],
+)
+def test_numbers_up_to_the_64_bit_edges_are_read(kind: str, text: str, expected: Any) -> None:
+    profile = {"type": "object", "properties": {"n": {"type": kind}}}
+    assert compile_request("a", profile).to_document([value("n", text)]) == {"n": expected}
