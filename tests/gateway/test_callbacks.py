@@ -220,6 +220,7 @@ def test_a_delivery_that_can_never_work_is_dead_lettered_on_the_first_attempt(
                 timeout_s=0.5,
                 concurrency=2,
                 poll_interval_s=0.02,
+                policy=lambda runtime: RuntimePolicy(allow_loopback=True),  # 127.0.0.1 receiver
             )
             sender.start()
             try:

@@ -17,7 +17,7 @@ import httpx
 import pytest
 
 from cli.up import Cluster
-from tests.e2e.cluster import assert_eventually, running_cluster
+from tests.e2e.cluster import assert_eventually, flowhost, running_cluster
 from tests.security.conftest import EXAMPLES, assert_serving
 
 WAITS = Path(__file__).resolve().parents[1] / "e2e" / "packages" / "waits.yaml"
@@ -168,21 +168,21 @@ def test_huge_numbers_in_a_list_filter(
 def test_a_number_configuration_value_out_of_range_is_a_400(
     cluster: Cluster, flow_auth: Auth, threshold: str
 ) -> None:
+    # bulkThreshold is the operator's (shop.yaml): the operator sets the bad value.
+    done = flowhost(cluster, "config", "set", "bulkThreshold", threshold, "--runtime", "default")
+    assert done.returncode == 0, done.stderr
     request = {
-        "configurationValues": [
-            {
-                "developerName": "bulkThreshold",
-                "contentType": "ContentNumber",
-                "contentValue": threshold,
-            }
-        ],
         "inputs": [
             {"developerName": "orderId", "contentType": "ContentString", "contentValue": "o-1"}
         ],
     }
-    response = httpx.post(
-        f"{cluster.url}/fs/shop/actions/triage", json=request, auth=flow_auth, timeout=30
-    )
+    try:
+        response = httpx.post(
+            f"{cluster.url}/fs/shop/actions/triage", json=request, auth=flow_auth, timeout=30
+        )
+    finally:
+        unset = flowhost(cluster, "config", "unset", "bulkThreshold", "--runtime", "default")
+        assert unset.returncode == 0, unset.stderr
     body = _problem(response, 400, "invalid_config")
     assert "configuration value 'bulkThreshold'" in body["message"]
     assert_serving(cluster, flow_auth)
