@@ -13,6 +13,7 @@ from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 
 from executors.host import Host
+from executors.runtime.loader import YamlLimits
 from executors.servicer import ExecutorServicer
 from executors.settings import ExecutorSettings
 from protos.flowhost.v1 import executor_pb2, executor_pb2_grpc
@@ -45,7 +46,15 @@ class ExecutorServer:
             limits=httpx.Limits(max_connections=s.http_max_connections),
             timeout=httpx.Timeout(10.0),
         )
-        self._host = Host(self._http, s.max_concurrency)
+        self._host = Host(
+            self._http,
+            s.max_concurrency,
+            YamlLimits(
+                max_depth=s.package_max_depth,
+                max_aliases=s.package_max_aliases,
+                max_nodes=s.package_max_nodes,
+            ),
+        )
         server = grpc.aio.server(
             options=[
                 ("grpc.max_receive_message_length", _MAX_MESSAGE_BYTES),
