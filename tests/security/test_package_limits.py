@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import itertools
 import time
+from pathlib import Path
 from typing import Any
 
 import grpc
@@ -19,6 +20,7 @@ from cli.client import admin_from
 from cli.up import Cluster
 from protos.flowhost.v1 import executor_pb2 as pb
 from protos.flowhost.v1 import executor_pb2_grpc as pb_grpc
+from tests.e2e.cluster import flowhost
 from tests.security.conftest import EXAMPLES, assert_serving
 
 HEADERS = {"X-Flowhost-Client": "test", "Content-Type": "application/yaml"}
@@ -75,6 +77,17 @@ def test_an_alias_bomb_in_a_profile_is_refused_at_dry_run(
     assert time.monotonic() - started < 2
     body = refused(response, 422, "package_max_nodes")
     assert body["details"]["value"] == 250_000
+    assert_serving(cluster, flow_auth)
+
+
+def test_the_cli_names_the_limit_on_dry_run(
+    cluster: Cluster, flow_auth: tuple[str, str], tmp_path: Path
+) -> None:
+    path = tmp_path / "bomb.yaml"
+    path.write_text(alias_bomb())
+    result = flowhost(cluster, "deploy", str(path), "--dry-run")
+    assert result.returncode == 1
+    assert "FLOWHOST_PACKAGE_MAX_NODES" in result.stderr and "HTTP 422" in result.stderr
     assert_serving(cluster, flow_auth)
 
 
@@ -143,3 +156,30 @@ async def test_the_executor_itself_refuses_what_the_gateway_would(
         reply.issues[0].message
     )
     assert_serving(cluster, flow_auth)
+
+
+def test_a_profile_nested_to_the_depth_limit_deploys_and_is_described(
+    cluster: Cluster, flow_auth: tuple[str, str]
+) -> None:
+    """The limits sit below what the rest of the system handles: nothing recurses too far."""
+    inner = "{type: string}"
+    for _ in range(29):  # 29 objects of 2 levels each, inside 4 levels of package: 62
+        inner = f"{{type: object, properties: {{a: {inner}}}}}"
+    source = (
+        'name: nested\nversion: "1"\nservice:\n  path: nested\n  profiles:\n'
+        f"    P: {inner}\n"
+        "  actions: [{name: echo, process: echo, request: P, response: P}]\n"
+        "processes:\n  echo: {steps: [{return: {}}]}\n"
+    )
+    response = deploy(cluster, source, dry_run=False)
+    assert response.status_code == 200, response.text
+    try:
+        described = httpx.post(
+            f"{cluster.url}/fs/nested/metadata/install", json={}, auth=flow_auth, timeout=30
+        )
+        assert described.status_code == 200, described.text
+        assert len(described.json()["types"]) >= 29  # a Flow type per nested object
+        assert_serving(cluster, flow_auth)
+    finally:
+        with cluster.client() as client:
+            client.undeploy(cluster.runtime, "nested")
