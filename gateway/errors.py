@@ -126,7 +126,7 @@ def validation_error(errors: Any) -> GatewayError:
 
 def http_error(status: int, detail: str) -> GatewayError:
     """Starlette's own refusals (unknown path, wrong method) in the problem shape."""
-    codes = {404: "unknown_endpoint", 405: "method_not_allowed"}
+    codes = {400: "malformed_body", 404: "unknown_endpoint", 405: "method_not_allowed"}
     return GatewayError(detail, status=status, code=codes.get(status, "http_error"))
 
 

@@ -204,6 +204,7 @@ _EVERY = {
     ),
 }
 _MUTATION = {
+    "400": _problem("The body could not be read as its content type (not UTF-8, say)"),
     "403": _problem(f"The {CLIENT_HEADER} header is missing"),
     "413": _problem("The body is over its limit"),
     "415": _problem("The body's content type is not the documented one"),
