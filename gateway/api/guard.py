@@ -16,7 +16,10 @@ preflight, which the gateway never grants). So every `POST`, `PUT`, `PATCH` and 
 `ApiGuard` (ASGI middleware) checks the header and the size before anything reads the body;
 `content_type` (a dependency of the whole application) checks the type once the route is known.
 Both apply to every route, so a router added later is guarded with no code of its own;
-`document` adds the header and these answers to the OpenAPI description.
+`document` adds the header and these answers to the OpenAPI description. The documented types
+are the body parameter's (`Body(media_type=...)`, JSON by default); an endpoint that reads its
+body itself (from `Request`) declares them the way OpenAPI wants anyway:
+`openapi_extra={"requestBody": {"content": {"text/csv": {...}}}}`.
 """
 
 from __future__ import annotations
