@@ -56,7 +56,10 @@ class _PackageLoader(yaml.SafeLoader):
         if isinstance(event, yaml.AliasEvent):
             self._aliases += 1
             if self._aliases > limits.max_aliases:
-                self._refuse(f"more than {limits.max_aliases} aliases", event)
+                self._refuse(
+                    f"more than {limits.max_aliases} aliases (executor limit package_max_aliases)",
+                    event,
+                )
             anchor = event.anchor or ""
             if anchor in self.anchors and anchor not in self._measures:
                 self._refuse(f"alias *{anchor} refers to a value that contains it", event)
@@ -82,9 +85,16 @@ class _PackageLoader(yaml.SafeLoader):
         limits = self.limits
         self._nodes += nodes
         if self._nodes > limits.max_nodes:
-            self._refuse(f"more than {limits.max_nodes} values with aliases expanded", event)
+            self._refuse(
+                f"more than {limits.max_nodes} values with aliases expanded "
+                "(executor limit package_max_nodes)",
+                event,
+            )
         if self._depth + height > limits.max_depth:
-            self._refuse(f"nested deeper than {limits.max_depth} levels", event)
+            self._refuse(
+                f"nested deeper than {limits.max_depth} levels (executor limit package_max_depth)",
+                event,
+            )
 
 
 # Copy the resolver table so the change stays on our loader, then keep YAML 1.2 booleans only
