@@ -193,7 +193,8 @@ def create_app(settings: GatewaySettings) -> GatewayApp:
     # validation errors, unknown paths, and (logged) anything unexpected.
     @api.exception_handler(GatewayError)
     async def gateway_error(request: Request, error: GatewayError) -> Response:
-        return Response(api_problem(error), error.status, error.headers, "application/json")
+        headers = getattr(error, "headers", None)  # a subclass may skip GatewayError.__init__
+        return Response(api_problem(error), error.status, headers, "application/json")
 
     @api.exception_handler(RequestValidationError)
     async def invalid_request(request: Request, error: RequestValidationError) -> Response:
