@@ -35,9 +35,16 @@ def admin_from(data_dir: Path) -> tuple[str, str]:
     return saved["user"], saved["password"]
 
 
+#: Sent with every request: the gateway refuses management API changes without it, because a
+#: cross-site HTML form cannot send it (docs/operations.md, "The management API's guards").
+CLIENT_HEADERS = {"X-Flowhost-Client": "cli"}
+
+
 class ManagementClient:
     def __init__(self, url: str, admin: tuple[str, str], timeout: float = 60.0) -> None:
-        self._http = httpx.Client(base_url=url.rstrip("/"), auth=admin, timeout=timeout)
+        self._http = httpx.Client(
+            base_url=url.rstrip("/"), auth=admin, timeout=timeout, headers=CLIENT_HEADERS
+        )
 
     def close(self) -> None:
         self._http.close()

@@ -21,6 +21,7 @@ import httpx
 from executors.results import KeptResults
 from executors.runtime.documents import Document
 from executors.runtime.engine import CompiledPackage, ExecutionFailure, ProcessResult
+from executors.runtime.loader import YamlLimits
 from executors.runtime.package import Issue, Package, PackageInvalid, load_package
 from executors.runtime.policy import RuntimePolicy
 from executors.runtime.progress import progress_sink
@@ -40,9 +41,14 @@ class Rejected(Exception):
 
 class Host:
     def __init__(
-        self, http: httpx.AsyncClient, max_concurrency: int, default_files_root: str = ""
+        self,
+        http: httpx.AsyncClient,
+        max_concurrency: int,
+        default_files_root: str = "",
+        yaml_limits: YamlLimits | None = None,
     ) -> None:
         self._http = http
+        self._yaml_limits = yaml_limits or YamlLimits()
         self._max_concurrency = max_concurrency
         self._default_files_root = default_files_root
         #: The runtime's policy as the gateway last sent it (Configure); until then, the
@@ -61,10 +67,17 @@ class Host:
     def deployments(self) -> list[str]:
         return sorted(self._packages)
 
-    @staticmethod
-    def validate(source: str) -> Package:
+    def validate(self, source: str) -> Package:
         """Parse and validate a package (raises PackageInvalid); nothing is hosted."""
-        return load_package(source)
+        return self._load(source)
+
+    def _load(self, source: str) -> Package:
+        try:
+            return load_package(source, self._yaml_limits)
+        except RecursionError:
+            # The YAML limits keep documents shallow; a validator that still recursed too far
+            # is a refusal with a reason, never a traceback.
+            raise PackageInvalid([Issue("<package>", "nested too deeply to validate")]) from None
 
     async def deploy(self, key: str, source: str) -> list[Issue]:
         if key in self._packages:
@@ -81,7 +94,7 @@ class Host:
         return []
 
     def _compile(self, source: str) -> CompiledPackage:
-        return CompiledPackage.compile(load_package(source), http=self._http)
+        return CompiledPackage.compile(self._load(source), http=self._http)
 
     def undeploy(self, key: str) -> None:
         if self._packages.pop(key, None) is not None:

@@ -15,6 +15,7 @@ from grpc_reflection.v1alpha import reflection
 
 from executors.host import Host
 from executors.runtime.egress import guarded_client
+from executors.runtime.loader import YamlLimits
 from executors.servicer import ExecutorServicer
 from executors.settings import ExecutorSettings
 from protos.flowhost.v1 import executor_pb2, executor_pb2_grpc
@@ -45,7 +46,16 @@ class ExecutorServer:
         s = self.settings
         # Every connection the http step makes is checked against the runtime's egress policy.
         self._http = guarded_client(max_connections=s.http_max_connections, timeout_s=10.0)
-        self._host = Host(self._http, s.max_concurrency, os.path.join(s.files_dir, s.runtime))
+        self._host = Host(
+            self._http,
+            s.max_concurrency,
+            os.path.join(s.files_dir, s.runtime),
+            YamlLimits(
+                max_depth=s.package_max_depth,
+                max_aliases=s.package_max_aliases,
+                max_nodes=s.package_max_nodes,
+            ),
+        )
         server = grpc.aio.server(
             options=[
                 ("grpc.max_receive_message_length", _MAX_MESSAGE_BYTES),

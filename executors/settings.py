@@ -32,3 +32,16 @@ class ExecutorSettings(BaseSettings):
         "file step and SQLite databases live there unless the runtime's policy names another "
         "root.",
     )
+
+    # -- package limits (the gateway checks them first; docs/operations.md "Limits") --
+    package_max_depth: int = Field(
+        64, ge=1, description="Deepest nesting of a package's YAML, aliases expanded."
+    )
+    package_max_aliases: int = Field(
+        100, ge=0, description="Most YAML aliases (*name) in one package."
+    )
+    package_max_nodes: int = Field(
+        250_000,
+        ge=1,
+        description="Most values in one package's YAML, each alias counted as what it repeats.",
+    )

@@ -26,7 +26,8 @@ def main(settings: GatewaySettings | None = None) -> None:
         port=settings.port,
         lifespan="on",
         access_log=False,  # per-request log lines cost more than the request on the hot path
-        # Nothing reads client addresses, and Flow needs no server/date headers: skip the work.
+        # The login throttle keys on the TCP peer, never on a forwarded header a client could
+        # forge; Flow needs no server/date headers: skip the work.
         proxy_headers=False,
         server_header=False,
         date_header=False,

@@ -13,26 +13,32 @@ import secrets
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
-from fastapi import FastAPI, Request
+from fastapi import Depends, FastAPI, Request
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
+from starlette.exceptions import HTTPException
 
 from gateway.api import callbacks as callbacks_api
 from gateway.api import config as config_api
 from gateway.api import executions, packages, status, users
 from gateway.api import policy as policy_api
+from gateway.api.docs import install_admin_docs
+from gateway.api.guard import ApiGuard, content_type, document
 from gateway.auth import Authenticator
 from gateway.callbacks import CallbackPolicy, CallbackSender
 from gateway.configuration.keys import load_keys
 from gateway.configuration.store import ConfigStore
 from gateway.configuration.values import OperatorConfig
 from gateway.control import ControlPlane
-from gateway.errors import GatewayError, api_problem
+from gateway.errors import GatewayError, api_problem, http_error, validation_error
 from gateway.flow.asgi import Receive, Scope, Send
 from gateway.flow.routes import FlowEndpoints
 from gateway.history.record import History
 from gateway.history.store import HistoryStore
 from gateway.history.writer import HistoryWriterProcess
+from gateway.login_throttle import LoginThrottle
 from gateway.outbox import Outbox
+from gateway.package_limits import PackageLimits
 from gateway.policy import RuntimePolicies
 from gateway.reconcile import Reconciler
 from gateway.routing import ExecutorPool
@@ -170,14 +176,26 @@ def create_app(settings: GatewaySettings) -> GatewayApp:
             await pool.close()
             store.close()
 
+    public_docs = settings.api_docs == "public"
     api = FastAPI(
         title="flowhost gateway",
         version="0.1.0",
         summary="Management API of a flowhost cluster. Flow itself calls /fs/<service>/…",
         lifespan=lifespan,
+        docs_url="/docs" if public_docs else None,
+        redoc_url="/redoc" if public_docs else None,
+        openapi_url="/openapi.json" if public_docs else None,
+        dependencies=[Depends(content_type)],  # every route, routers included later too
     )
     api.state.admin_user = admin_user
     api.state.admin_password = admin_password
+    api.state.login_throttle = LoginThrottle(
+        free=settings.login_failures_free,
+        lockout_s=settings.login_lockout_s,
+        lockout_max_s=settings.login_lockout_max_s,
+        max_addresses=settings.login_throttle_addresses,
+    )
+    api.state.package_limits = PackageLimits.from_settings(settings)
     for router in (
         packages.router,
         users.router,
@@ -188,13 +206,30 @@ def create_app(settings: GatewaySettings) -> GatewayApp:
         policy_api.router,
     ):
         api.include_router(router)
+    if settings.api_docs == "admin":
+        install_admin_docs(api)
+    document(api)
+    api.add_middleware(ApiGuard, settings=settings)
 
+    # Every answer of the management application is a JSON problem: its own errors, FastAPI's
+    # validation errors, unknown paths, and (logged) anything unexpected.
     @api.exception_handler(GatewayError)
     async def gateway_error(request: Request, error: GatewayError) -> Response:
-        headers = (
-            {"WWW-Authenticate": 'Basic realm="flowhost admin"'} if error.status == 401 else None
-        )
+        headers = getattr(error, "headers", None)  # a subclass may skip GatewayError.__init__
         return Response(api_problem(error), error.status, headers, "application/json")
+
+    @api.exception_handler(RequestValidationError)
+    async def invalid_request(request: Request, error: RequestValidationError) -> Response:
+        return await gateway_error(request, validation_error(error.errors()))
+
+    @api.exception_handler(HTTPException)
+    async def http_exception(request: Request, error: HTTPException) -> Response:
+        return await gateway_error(request, http_error(error.status_code, str(error.detail)))
+
+    @api.exception_handler(Exception)
+    async def unexpected(request: Request, error: Exception) -> Response:
+        log.error("%s %s failed: %r", request.method, request.url.path, error)
+        return await gateway_error(request, GatewayError("internal error; see the gateway log"))
 
     @api.get("/health", tags=["status"], summary="Liveness of the gateway")
     async def health() -> JSONResponse:

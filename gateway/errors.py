@@ -36,6 +36,7 @@ class GatewayError(Exception):
         status: int | None = None,
         code: str | None = None,
         details: dict[str, Any] | None = None,
+        headers: dict[str, str] | None = None,
     ) -> None:
         super().__init__(message)
         self.message = message
@@ -44,6 +45,7 @@ class GatewayError(Exception):
         if code is not None:
             self.code = code
         self.details = details or {}
+        self.headers = headers or {}  # extra response headers (Retry-After, a challenge)
 
 
 class BadRequest(GatewayError):
@@ -134,6 +136,27 @@ def service_problem(error: GatewayError, uri: str, action: str | None = None) ->
             **({"details": error.details} if error.details else {}),
         }
     )
+
+
+def validation_error(errors: Any) -> GatewayError:
+    """FastAPI's request validation errors as one 422 naming each field."""
+    issues = [
+        {
+            "path": ".".join(str(part) for part in e.get("loc", ())),
+            "message": str(e.get("msg", "invalid")),
+        }
+        for e in errors
+    ]
+    listing = "; ".join(f"{i['path']}: {i['message']}" for i in issues)
+    return Unprocessable(
+        f"invalid request: {listing}"[:2000], code="invalid_request", details={"issues": issues}
+    )
+
+
+def http_error(status: int, detail: str) -> GatewayError:
+    """Starlette's own refusals (unknown path, wrong method) in the problem shape."""
+    codes = {400: "malformed_body", 404: "unknown_endpoint", 405: "method_not_allowed"}
+    return GatewayError(detail, status=status, code=codes.get(status, "http_error"))
 
 
 def api_problem(error: GatewayError) -> bytes:

@@ -21,7 +21,7 @@ from typing import Any, Final, cast
 import grpc
 
 from gateway import translate
-from gateway.errors import DeadlineExceeded, Unavailable
+from gateway.errors import DeadlineExceeded, GatewayError, Unavailable
 from gateway.policy import RuntimePolicy
 from gateway.spec import ServiceSpec
 from gateway.translate import Execution, ExecutionResult, ExecutorInfo, Issue, KeptResult
@@ -122,9 +122,17 @@ class ExecutorConnection:
         await self._stub.Configure(translate.configure_to_proto(policy), timeout=_CONTROL_TIMEOUT_S)
 
     async def validate(self, source: str) -> ServiceSpec | list[Issue]:
-        reply = await self._stub.Validate(
-            pb.ValidateRequest(source=source), timeout=_CONTROL_TIMEOUT_S * 3
-        )
+        try:
+            reply = await self._stub.Validate(
+                pb.ValidateRequest(source=source), timeout=_CONTROL_TIMEOUT_S * 3
+            )
+        except grpc.aio.AioRpcError as error:
+            raise GatewayError(
+                f"executor {self.address} failed validating the package: "
+                f"{error.code().name} {error.details() or ''}".strip()[:500],
+                status=502,
+                code="validation_failed",
+            ) from None
         if reply.issues:
             return translate.issues_from_proto(list(reply.issues))
         return translate.spec_from_proto(reply.spec)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Literal
 
 from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
@@ -147,6 +147,57 @@ class GatewaySettings(BaseSettings):
         description="Runtimes whose default policy (until the operator sets one) lets http "
         "steps and callbacks reach loopback (127.0.0.0/8, ::1), comma-separated; flowhost up "
         "names its development runtime here.",
+    )
+
+    # -- package limits and the management API's guards (docs/operations.md "Limits") --
+    package_max_bytes: int = Field(
+        1024 * 1024,
+        ge=1,
+        description="Largest package a deploy accepts, in bytes (413 beyond); also the largest "
+        "body any management API request may send.",
+    )
+    package_max_depth: int = Field(
+        64, ge=1, description="Deepest nesting of a package's YAML, aliases expanded (422)."
+    )
+    package_max_aliases: int = Field(
+        100, ge=0, description="Most YAML aliases (*name) in one package (422)."
+    )
+    package_max_nodes: int = Field(
+        250_000,
+        ge=1,
+        description="Most values in one package's YAML, each alias counted as what it "
+        "repeats (422): bounds what an alias bomb would build.",
+    )
+    package_profile_max_bytes: int = Field(
+        256 * 1024,
+        ge=1,
+        description="Largest profile (JSON Schema) of a package, about its bytes as JSON with "
+        "aliases expanded (422).",
+    )
+    package_max_processes: int = Field(1000, ge=1, description="Most processes in one package.")
+    api_docs: Literal["public", "admin", "off"] = Field(
+        "admin",
+        description="/docs, /redoc and /openapi.json: public, behind the admin login, or off.",
+    )
+    login_failures_free: int = Field(
+        5,
+        ge=1,
+        description="Failed admin logins in a row one client address may make before each "
+        "further failure locks it out (429 with Retry-After).",
+    )
+    login_lockout_s: float = Field(
+        1.0, gt=0, description="First lockout after the free failures; doubles with each one."
+    )
+    login_lockout_max_s: float = Field(
+        300.0,
+        gt=0,
+        description="Longest lockout; an address is forgotten this long after its last lockout.",
+    )
+    login_throttle_addresses: int = Field(
+        10_000,
+        ge=1,
+        description="Client addresses whose failed logins are remembered at most (memory bound); "
+        "the least recently failed are forgotten first.",
     )
 
     @field_validator("executor_targets", "loopback_runtimes", mode="before")

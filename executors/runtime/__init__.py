@@ -6,6 +6,7 @@ Plain Python: nothing here imports ``grpc``, ``protos`` or ``gateway``.
 from .documents import Document
 from .engine import CompiledPackage, ExecutionFailure, ProcessResult, StepTrace
 from .errors import FlowhostRuntimeError, Issue, PackageInvalid, StepError
+from .loader import YamlLimits
 from .package import (
     ActionDef,
     ConfigDef,
@@ -34,5 +35,6 @@ __all__ = [
     "ServiceDef",
     "StepError",
     "StepTrace",
+    "YamlLimits",
     "load_package",
 ]

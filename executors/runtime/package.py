@@ -12,7 +12,7 @@ from .configuration import CONFIG_TYPES, convert_config_value
 from .context import ProcessPlan
 from .durations import parse_duration
 from .errors import Issue, PackageInvalid
-from .loader import load_yaml
+from .loader import YamlLimits, load_yaml
 from .profiles import profile_issues
 from .registry import step_types
 
@@ -113,9 +113,12 @@ class Package:
     _plans: dict[str, ProcessPlan] | None = field(default=None, compare=False, repr=False)
 
 
-def load_package(source: str) -> Package:
-    """Parse and validate a package; raise ``PackageInvalid`` listing every issue."""
-    raw = load_yaml(source)
+def load_package(source: str, limits: YamlLimits | None = None) -> Package:
+    """Parse and validate a package; raise ``PackageInvalid`` listing every issue.
+
+    `limits` bound the YAML document (depth, aliases, values); the defaults when omitted.
+    """
+    raw = load_yaml(source, limits)
     checker = _Checker()
     package = checker.package(raw, source)
     if checker.issues or package is None:

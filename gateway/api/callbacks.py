@@ -67,6 +67,10 @@ async def list_callbacks(
     "/api/callbacks/{callback_id}/redeliver",
     response_model=CallbackOut,
     summary="Send a dead-lettered (or delivered) callback again",
+    responses={
+        400: {"description": "The callback is still running or pending"},
+        404: {"description": "No such callback"},
+    },
 )
 async def redeliver(callback_id: str, request: Request, control: Control) -> dict[str, Any]:
     row = await control.call(_outbox(request).redeliver, callback_id)

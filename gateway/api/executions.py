@@ -85,6 +85,7 @@ def parse_since(since: str) -> float:
     summary="Executions, newest first",
     description="Summaries are written in batches about every half second, so the newest "
     "executions may take that long to appear.",
+    responses={400: {"description": "`since` is neither a duration nor an ISO 8601 time"}},
 )
 async def list_executions(
     request: Request,
@@ -111,6 +112,7 @@ async def list_executions(
     "/api/executions/{execution_id}",
     response_model=ExecutionDetail,
     summary="One execution with its step trace (and recorded documents)",
+    responses={404: {"description": "No such execution in the history"}},
 )
 async def show_execution(execution_id: str, request: Request, control: Control) -> dict[str, Any]:
     history = _history(request)

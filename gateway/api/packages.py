@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import asyncio
 from typing import Annotated
 
-from fastapi import APIRouter, Body, Query
+from fastapi import APIRouter, Body, Query, Request
 from pydantic import BaseModel
 
 from gateway.api.deps import Control
 from gateway.errors import BadRequest
+from gateway.package_limits import PackageLimits
 
 router = APIRouter(prefix="/api/runtimes/{runtime}/packages", tags=["packages"])
 
@@ -46,16 +48,26 @@ class RollbackResult(BaseModel):
     description="The body is the package YAML. The package is validated on an executor of the "
     "runtime; every issue is reported with its path in the file. Versions are immutable: the "
     "same name and version with other content is refused (409). With `dry_run=true` nothing is "
-    "stored or deployed.",
+    "stored or deployed. A package over a limit (size 413; nesting, aliases, values, profile "
+    "size, processes 422) is refused before any executor sees it; the answer names the limit.",
+    responses={
+        400: {"description": "The package is empty"},
+        409: {"description": "That version exists with other content, or the path is taken"},
+        502: {"description": "The executor failed while validating"},
+        503: {"description": "No executor of the runtime is connected"},
+    },
 )
 async def deploy(
     runtime: str,
+    request: Request,
     control: Control,
     source: Annotated[str, Body(media_type="application/yaml")],
     dry_run: Annotated[bool, Query(description="Validate only.")] = False,
 ) -> DeployResult:
     if not source.strip():
         raise BadRequest("the package is empty", code="empty_package")
+    limits: PackageLimits = request.app.state.package_limits
+    await asyncio.to_thread(limits.check, source)
     outcome = await control.deploy(runtime, source, dry_run)
     spec = outcome.spec
     return DeployResult(
@@ -89,6 +101,10 @@ async def versions(runtime: str, control: Control, name: str | None = None) -> l
 @router.post(
     "/{name}/rollback",
     response_model=RollbackResult,
+    responses={
+        404: {"description": "No such package or version"},
+        409: {"description": "Nothing to roll back to"},
+    },
     summary="Roll back to a version",
     description="Activate `version`, or without it the version active before the current one.",
 )
@@ -99,6 +115,11 @@ async def rollback(
     return RollbackResult(name=name, runtime=runtime, active_version=active)
 
 
-@router.delete("/{name}", status_code=204, summary="Undeploy a package")
+@router.delete(
+    "/{name}",
+    status_code=204,
+    summary="Undeploy a package",
+    responses={404: {"description": "No such package"}},
+)
 async def undeploy(runtime: str, name: str, control: Control) -> None:
     await control.undeploy(runtime, name)

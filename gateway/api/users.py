@@ -31,6 +31,7 @@ class UserOut(BaseModel):
     response_model=UserToken,
     status_code=201,
     summary="Create a runtime user and return its token once",
+    responses={400: {"description": "Invalid name"}, 409: {"description": "The user exists"}},
 )
 async def add_user(runtime: str, user: NewUser, control: Control) -> UserToken:
     token = await control.add_user(runtime, user.name)
@@ -47,6 +48,7 @@ async def list_users(control: Control, runtime: str | None = None) -> list[UserO
     "/api/users/{name}/token",
     response_model=UserToken,
     summary="Issue a new token; the old one stops working",
+    responses={404: {"description": "No such user"}},
 )
 async def rotate_token(name: str, control: Control) -> UserToken:
     token = await control.rotate_token(name)
@@ -56,6 +58,11 @@ async def rotate_token(name: str, control: Control) -> UserToken:
     return UserToken(name=name, runtime=runtime, token=token)
 
 
-@router.delete("/api/users/{name}", status_code=204, summary="Remove a runtime user")
+@router.delete(
+    "/api/users/{name}",
+    status_code=204,
+    summary="Remove a runtime user",
+    responses={404: {"description": "No such user"}},
+)
 async def remove_user(name: str, control: Control) -> None:
     await control.remove_user(name)

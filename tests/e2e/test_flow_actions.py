@@ -10,6 +10,7 @@ from typing import Any
 import httpx
 import pytest
 
+from cli.client import admin_from
 from cli.up import Cluster
 from tests.e2e.cluster import ROOT, flowhost, running_cluster
 
@@ -248,7 +249,8 @@ def test_status_shows_ready_executors(cluster: Cluster, deployed: str) -> None:
 
 
 def test_management_api_is_documented_and_guarded(cluster: Cluster) -> None:
-    spec = httpx.get(f"{cluster.url}/openapi.json").json()
+    assert httpx.get(f"{cluster.url}/openapi.json").status_code == 401  # API_DOCS=admin
+    spec = httpx.get(f"{cluster.url}/openapi.json", auth=admin_from(cluster.data_dir)).json()
     assert "/api/runtimes/{runtime}/packages" in spec["paths"]
     refused = httpx.get(f"{cluster.url}/api/status")
     assert refused.status_code == 401

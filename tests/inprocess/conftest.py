@@ -19,6 +19,7 @@ from typing import Any
 import httpx
 import pytest
 
+from cli.client import CLIENT_HEADERS
 from executors.server import ExecutorServer
 from executors.settings import ExecutorSettings
 from gateway.app import GatewayApp, create_app
@@ -102,7 +103,10 @@ async def in_process_cluster(
         await stack.enter_async_context(app.api.router.lifespan_context(app.api))
         api = await stack.enter_async_context(
             httpx.AsyncClient(
-                transport=httpx.ASGITransport(app=app), base_url="http://gateway", auth=ADMIN
+                transport=httpx.ASGITransport(app=app),
+                base_url="http://gateway",
+                auth=ADMIN,
+                headers=CLIENT_HEADERS,  # the management API's CSRF guard
             )
         )
         cluster = InProcessCluster(app, servers, api)
