@@ -20,6 +20,7 @@ import httpx
 import pytest
 from sqlalchemy.engine import make_url
 
+from cli.client import CLIENT_HEADERS
 from cli.up import Cluster
 from tests.e2e.cluster import assert_eventually, flowhost
 from tests.security.conftest import assert_serving
@@ -371,7 +372,9 @@ def test_a_callback_uri_to_loopback_is_refused_unless_the_runtime_allows_it(
 
 
 def test_a_bad_policy_is_a_422_naming_the_field(probe: Cluster) -> None:
-    with httpx.Client(base_url=probe.url, auth=_admin(probe), timeout=30) as client:
+    with httpx.Client(
+        base_url=probe.url, auth=_admin(probe), timeout=30, headers=CLIENT_HEADERS
+    ) as client:
         for field, value in (
             ("egress_allow", ["10.0.0.0/33"]),
             ("egress_allow", ["not a host"]),
