@@ -13,6 +13,7 @@ import orjson
 
 from .errors import StepError, StepFailure
 from .expressions import VARIABLE_KEYS
+from .policy import RuntimePolicy
 
 if TYPE_CHECKING:
     import httpx
@@ -95,10 +96,13 @@ class RunContext:
         execution_id: str,
         record: bool,
         data: DataRequest | None = None,
+        policy: RuntimePolicy = RuntimePolicy(),
     ):
         self.processes = processes
         #: The data action or file resource this execution serves (its type and list filter).
         self.data = data
+        #: What the operator allows this runtime (its ``limits`` bound this execution).
+        self.policy = policy
         self._http = http
         self.props = props
         self.config = config

@@ -55,7 +55,7 @@ class Db:
         self.action = action
 
     async def run(self, documents: list[Document], ctx: RunContext) -> list[Document]:
-        url = self.url.first(documents[0], ctx)
+        url = await self.url.first(documents[0], ctx)
         if not isinstance(url, str) or not url:
             raise StepError("url must give a database URL (a string)", code="db_url")
         engine = databases.engine(url)
@@ -63,7 +63,7 @@ class Db:
         if self.sql is not None:
             statement = text(self.sql)
             bound = [
-                {name: program.first(document, ctx) for name, program in self.params}
+                {name: await program.first(document, ctx) for name, program in self.params}
                 for document in documents
             ]
 

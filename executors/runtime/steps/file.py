@@ -41,7 +41,7 @@ class File:
         self.name = name
 
     async def run(self, documents: list[Document], ctx: RunContext) -> list[Document]:
-        folder = self.folder.first(documents[0], ctx)
+        folder = await self.folder.first(documents[0], ctx)
         if not isinstance(folder, str) or not folder:
             raise StepError("folder must give a folder path (a string)")
         if self.action == "list":
@@ -53,7 +53,7 @@ class File:
             source = value.get("file_path") if isinstance(value, dict) else None
             if not isinstance(source, str):
                 raise StepError("save needs an upload document with file_path")
-            name = _plain_name(self.name.first(document, ctx))
+            name = _plain_name(await self.name.first(document, ctx))
             record = await asyncio.to_thread(_save, Path(source), Path(folder), name)
             if isinstance(value, dict) and value.get("file_content_type"):
                 record["mimeType"] = value["file_content_type"]

@@ -51,25 +51,25 @@ class Http:
     async def run(self, documents: list[Document], ctx: RunContext) -> list[Document]:
         return [await self.request(document, ctx) for document in documents]
 
-    def build(self, document: Document, ctx: RunContext) -> httpx.Request:
-        url = self.url.first(document, ctx)
+    async def build(self, document: Document, ctx: RunContext) -> httpx.Request:
+        url = await self.url.first(document, ctx)
         if not isinstance(url, str):
             raise StepError(f"url must be a string, got {orjson.dumps(url).decode()}")
         headers = {}
         for name, program in self.headers:
-            value = as_property(program.first(document, ctx))
+            value = as_property(await program.first(document, ctx))
             if value is not None:
                 headers[name] = value
         params: list[tuple[str, str | int | float | bool | None]] = []
         for name, program in self.query:
-            value = program.first(document, ctx)
+            value = await program.first(document, ctx)
             for item in value if isinstance(value, list) else [value]:
                 text = as_property(item)
                 if text is not None:
                     params.append((name, text))
         content: bytes | None = None
         if self.body is not None:
-            body = self.body.first(document, ctx)
+            body = await self.body.first(document, ctx)
             if isinstance(body, str):
                 content = body.encode()
                 headers.setdefault("content-type", "text/plain; charset=utf-8")
@@ -92,7 +92,7 @@ class Http:
             raise StepError(f"{self.method} {url}: invalid request: {error}") from error
 
     async def request(self, document: Document, ctx: RunContext) -> Document:
-        request = self.build(document, ctx)
+        request = await self.build(document, ctx)
         where = f"{self.method} {request.url.copy_with(query=None)}"
         attempt = 0
         while True:
