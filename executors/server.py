@@ -13,6 +13,7 @@ from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 
 from executors.host import Host
+from executors.runtime.jqworkers import WORKERS
 from executors.servicer import ExecutorServicer
 from executors.settings import ExecutorSettings
 from protos.flowhost.v1 import executor_pb2, executor_pb2_grpc
@@ -46,6 +47,8 @@ class ExecutorServer:
             timeout=httpx.Timeout(10.0),
         )
         self._host = Host(self._http, s.max_concurrency)
+        WORKERS.configure(size=s.jq_workers, memory_mb=s.jq_worker_memory_mb)
+        await WORKERS.start()
         server = grpc.aio.server(
             options=[
                 ("grpc.max_receive_message_length", _MAX_MESSAGE_BYTES),
@@ -95,6 +98,7 @@ class ExecutorServer:
             await self._server.stop(grace=1.0)
         if self._http is not None:
             await self._http.aclose()
+        await WORKERS.aclose()
         log.info("flowhost executor stopped id=%s", self.executor_id)
         self._stopped.set()
 

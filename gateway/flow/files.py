@@ -77,6 +77,7 @@ def _execution(
     return Execution(
         deployment=service.key,
         process=process,
+        timeout_ms=service.spec.timeout_ms(process),  # the gateway's backstop waits for it
         documents=[],
         config=configuration(service, request.get("configurationValues")),
         flow=flow_facts(request, user, execution_id),
