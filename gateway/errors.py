@@ -83,6 +83,16 @@ class ExecutionFailed(GatewayError):
     status = 500
     code = "execution_failed"
 
+    def __init__(self, message: str, **kwargs: Any) -> None:
+        super().__init__(message, **kwargs)
+        if kwargs.get("status") is None:
+            self.status = EXECUTION_FAILURE_STATUS.get(self.code, self.status)
+
+
+#: Execution failures the caller's request caused, with their status: the work it asked for
+#: passed one of the runtime's execution limits (the message names the limit).
+EXECUTION_FAILURE_STATUS = {"limit_exceeded": 422}
+
 
 class DeadlineExceeded(GatewayError):
     status = 504
