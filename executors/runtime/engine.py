@@ -14,8 +14,10 @@ from .configuration import convert_config_value
 from .context import ProcessPlan, RunContext, StepTrace, StopExecution
 from .documents import Document
 from .errors import FlowhostRuntimeError, StepFailure
+from .limits import limit_exceeded
 from .listfilter import DataRequest, DataType
 from .package import Package, compile_processes
+from .policy import ExecutionLimits, RuntimePolicy
 
 log = logging.getLogger(__name__)
 
@@ -115,11 +117,13 @@ class CompiledPackage:
         record: bool = False,
         data_type: str = "",
         list_filter: dict[str, Any] | None = None,
+        policy: RuntimePolicy | None = None,
     ) -> ProcessResult:
         """Run ``process`` over ``documents``.
 
         ``data_type`` names the data action the run serves (``db`` and ``flow_filter`` use its
         profile) and ``list_filter`` is Flow's list filter as the gateway normalised it.
+        ``policy`` is the runtime's (its ``limits`` bound the execution); default: the defaults.
 
         Never raises for a process problem: failures, deadlines and unknown processes come back
         as the result's status and error. Cancelling the calling task propagates.
@@ -156,6 +160,7 @@ class CompiledPackage:
             execution_id=execution_id,
             record=record or plan.mode == "general",
             data=data,
+            policy=policy or RuntimePolicy(),
         )
         timeout = plan.timeout_s if timeout_s is None else timeout_s
         status = "ok"
@@ -183,6 +188,10 @@ class CompiledPackage:
         except FlowhostRuntimeError as failure:  # raised outside any step
             status = "failed"
             error = ExecutionFailure(failure.code, failure.message, "", failure.retryable)
+        if error is None:
+            error = _oversized(ctx.frame.documents, ctx.policy.limits)
+            if error is not None:
+                status = "failed"
         return ProcessResult(
             status=status,
             documents=ctx.frame.documents,
@@ -192,6 +201,26 @@ class CompiledPackage:
             trace=ctx.trace,
             duration_us=_since(start),
         )
+
+
+def _oversized(documents: list[Document], limits: ExecutionLimits) -> ExecutionFailure | None:
+    """The returned documents past ``document_bytes`` or ``execution_bytes``, as a failure.
+
+    Their bytes are what the executor sends anyway (cached on the document), so this costs a
+    length per document."""
+    total = 0
+    for document in documents:
+        size = len(document.raw)
+        if size > limits.document_bytes:
+            failure = limit_exceeded("document_bytes", limits.document_bytes, "a result is larger")
+            return ExecutionFailure(failure.code, failure.message, "", False)
+        total += size
+    if total > limits.execution_bytes:
+        failure = limit_exceeded(
+            "execution_bytes", limits.execution_bytes, "the results are larger"
+        )
+        return ExecutionFailure(failure.code, failure.message, "", False)
+    return None
 
 
 def build_data_type(name: str, profile: dict[str, Any] | None, id_property: str) -> DataType:

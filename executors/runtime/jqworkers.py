@@ -8,8 +8,9 @@ fires, the await is cancelled, the worker is killed (SIGKILL) and a spare is sta
 background. A worker that dies on its own (its ``RLIMIT_AS`` reached) fails only the call it held.
 
 The everyday subset never comes here. The price of the libjq path is one pipe round trip:
-measured on the map ``[.items[] | .qty] | add`` over a 200-byte document, 19 µs in-process vs
-74 µs through a worker (round trip ~55 µs, scripts/jq_worker_bench.py).
+measured on ``[.items[] | .qty] | add`` over a 170-byte document on uvloop (as the executor
+runs), 17 µs in-process vs 54 µs through a worker, +37 µs per evaluation (asyncio's own loop:
+116 µs; scripts/jq_worker_bench.py, on a shared 2-core machine at load 3).
 
 One pool per executor process (``WORKERS``), configured at start-up from ExecutorSettings. Calls
 beyond ``size`` at once wait for a free worker (their deadline still holds while they wait).

@@ -18,6 +18,7 @@ from ..context import RunContext
 from ..documents import Document
 from ..errors import StepError
 from ..expressions import JqProgram
+from ..limits import limit_exceeded
 from .set import as_property
 
 METHODS = ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS")
@@ -95,9 +96,15 @@ class Http:
         request = await self.build(document, ctx)
         where = f"{self.method} {request.url.copy_with(query=None)}"
         attempt = 0
+        limit = ctx.policy.limits.document_bytes
         while True:
             try:
-                response = await ctx.http.send(request)
+                # Streamed: the body is read only up to the document limit, never past it.
+                response = await ctx.http.send(request, stream=True)
+                try:
+                    body = await _bounded_body(response, limit, where)
+                finally:
+                    await response.aclose()
             except httpx.TransportError as error:  # timeouts, refused connections, resets
                 cause = f"{where} failed: {type(error).__name__}{(error and f': {error}') or ''}"
                 if attempt < self.retries:
@@ -111,11 +118,11 @@ class Http:
                 continue
             break
         if not response.is_success:
-            snippet = response.text[:BODY_SNIPPET]
+            snippet = body[:BODY_SNIPPET].decode(response.encoding or "utf-8", errors="replace")
             cause = f"{where} returned {response.status_code} {response.reason_phrase}"
             cause = _tries(cause, attempt) + (f": {snippet}" if snippet else "")
             raise StepError(cause, code="http_error", retryable=response.status_code >= 500)
-        return _response_document(response, document)
+        return _response_document(response, body, document)
 
     async def _backoff(self, attempt: int) -> int:
         await asyncio.sleep(self.backoff_s * (2**attempt))
@@ -126,12 +133,28 @@ def _tries(cause: str, retries: int) -> str:
     return f"{cause} (after {retries + 1} attempts)" if retries else cause
 
 
-def _response_document(response: httpx.Response, original: Document) -> Document:
+async def _bounded_body(response: httpx.Response, limit: int, where: str) -> bytes:
+    """The response body, refused (limit_exceeded) as soon as it passes ``limit`` bytes."""
+    declared = response.headers.get("content-length", "")
+    if declared.isdigit() and int(declared) > limit:
+        raise limit_exceeded(
+            "document_bytes", limit, f"{where} answered {int(declared):,} bytes, more"
+        )
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in response.aiter_bytes():
+        size += len(chunk)
+        if size > limit:
+            raise limit_exceeded("document_bytes", limit, f"the answer of {where} is larger")
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def _response_document(response: httpx.Response, body: bytes, original: Document) -> Document:
     content_type = response.headers.get("content-type", "")
     properties = dict(original.properties)
     properties["http_status"] = str(response.status_code)
     properties["http_content_type"] = content_type
-    body = response.content
     media = content_type.split(";", 1)[0].strip().lower()
     if not body:
         return Document.from_bytes(b"null", properties)
@@ -141,7 +164,9 @@ def _response_document(response: httpx.Response, original: Document) -> Document
         except orjson.JSONDecodeError as error:
             raise StepError(f"response claims JSON but does not parse: {error}") from None
         return Document(body, value, properties)
-    return Document.from_value(response.text, properties)
+    return Document.from_value(
+        body.decode(response.encoding or "utf-8", errors="replace"), properties
+    )
 
 
 def _programs(raw: Any, ctx: CompileContext, key: str) -> list[tuple[str, JqProgram]]:
