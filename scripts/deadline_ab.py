@@ -57,6 +57,13 @@ def main() -> None:
             ratios.append(rps["after"] / rps["before"])
             print(f"round {round_no + 1} after/before {ratios[-1]:.3f}", flush=True)
         print(f"ratios: {' '.join(f'{r:.3f}' for r in ratios)}")
+        for name, target in (("before", before), ("after", after)):
+            cpu = {
+                process: statistics.median(run[process] for run in target.cpu_us_per_request)
+                for process in target.pids
+            }
+            shown = " ".join(f"{process} {us:.0f}" for process, us in cpu.items())
+            print(f"{name} CPU µs per request (median): {shown} total {sum(cpu.values()):.0f}")
         print(
             f"median after/before: {statistics.median(ratios):.3f} "
             f"(min {min(ratios):.3f}, max {max(ratios):.3f})"

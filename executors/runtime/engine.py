@@ -23,6 +23,9 @@ log = logging.getLogger(__name__)
 
 __all__ = ["CompiledPackage", "ExecutionFailure", "ProcessResult", "StepTrace"]
 
+#: One instance: building a frozen dataclass per run cost ~2 µs of a ~20 µs quote run.
+_DEFAULT_POLICY = RuntimePolicy()
+
 
 @dataclass
 class ExecutionFailure:
@@ -160,7 +163,7 @@ class CompiledPackage:
             execution_id=execution_id,
             record=record or plan.mode == "general",
             data=data,
-            policy=policy or RuntimePolicy(),
+            policy=policy or _DEFAULT_POLICY,
         )
         timeout = plan.timeout_s if timeout_s is None else timeout_s
         status = "ok"

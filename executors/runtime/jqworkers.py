@@ -148,6 +148,9 @@ class JqWorkers:
         frame = orjson.dumps([source, text, max_outputs, max_output_bytes, max_total_bytes])
         async with slots:
             worker = self._idle.pop() if self._idle else await self._spawn()
+            if worker.process.poll() is not None:  # ended while idle (killed from outside)
+                await asyncio.to_thread(worker.close)
+                worker = await self._spawn()
             try:
                 answer = await worker.ask(frame)
             except EOFError:
