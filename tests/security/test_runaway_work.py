@@ -204,3 +204,40 @@ def test_a_stuck_executor_is_routed_around_within_a_second(
         stuck.process.send_signal(signal.SIGCONT)
     assert_eventually(lambda: _deployed(runaway), timeout_s=5)
     assert_serving(runaway, flow_auth)
+
+
+def test_the_gateway_answers_the_deadline_itself_when_the_executor_cannot(
+    runaway: Cluster, flow_auth: tuple[str, str]
+) -> None:
+    """Both executors stop answering while a 3 s process runs: the gateway's own timer answers
+    `deadline_exceeded` 1 s past the deadline, not after its 300 s default."""
+    answer: list[httpx.Response] = []
+
+    def call() -> None:
+        answer.append(
+            httpx.post(
+                f"{runaway.url}/fs/runaway/actions/spin", json={}, auth=flow_auth, timeout=60
+            )
+        )
+
+    caller = threading.Thread(target=call)
+    start = time.monotonic()
+    caller.start()
+    time.sleep(0.5)  # the request is on an executor now
+    executors = [c.process for c in runaway.children[:-1] if c.process is not None]
+    for process in executors:
+        process.send_signal(signal.SIGSTOP)
+    try:
+        caller.join(timeout=30)
+        elapsed = time.monotonic() - start
+    finally:
+        for process in executors:
+            process.send_signal(signal.SIGCONT)
+    (response,) = answer
+    assert response.status_code == 504, response.text
+    problem = response.json()
+    assert problem["code"] == "deadline_exceeded"
+    assert "so the gateway did" in problem["message"]
+    assert elapsed < DEADLINE_S + 2, elapsed
+    assert_eventually(lambda: _deployed(runaway), timeout_s=5)
+    assert_serving(runaway, flow_auth)
