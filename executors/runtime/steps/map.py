@@ -14,6 +14,7 @@ from ..context import RunContext
 from ..documents import Document
 from ..expressions import JqProgram
 from ..limits import limit_exceeded
+from ..policy import ExecutionLimits
 
 
 class Map:
@@ -25,19 +26,29 @@ class Map:
         self.fanout = fanout
 
     async def run(self, documents: list[Document], ctx: RunContext) -> list[Document]:
+        program = self.program
         limits = ctx.policy.limits
-        per_step = limits.documents_per_step
         output: list[Document] = []
         for document in documents:
-            room, limit, value = per_step - len(output), "documents_per_step", per_step
-            if self.fanout and limits.split_fanout <= room:
-                room, limit, value = limits.split_fanout, "split_fanout", limits.split_fanout
-            values = await self.program.values(document, ctx, room, limit)
-            if len(values) > room:  # the Python subset gives its one value without asking
-                raise limit_exceeded(limit, value, "the step gives more documents")
+            values = program.values_now(document, ctx)  # the subset: one value, no await
+            if values is None:
+                room, limit = self._room(limits, len(output))
+                values = await program.values(document, ctx, room, limit)
+            elif len(output) >= limits.documents_per_step or (
+                self.fanout and limits.split_fanout < 1
+            ):
+                _, limit = self._room(limits, len(output))
+                raise limit_exceeded(limit, getattr(limits, limit), "the step gives more documents")
             for value in values:
                 output.append(Document.from_value(value, dict(document.properties)))
         return output
+
+    def _room(self, limits: ExecutionLimits, given: int) -> tuple[int, str]:
+        """How many more documents this document may give, and the limit that says so."""
+        room = limits.documents_per_step - given
+        if self.fanout and limits.split_fanout <= room:
+            return limits.split_fanout, "split_fanout"
+        return room, "documents_per_step"
 
 
 def compile_map(config: Any, ctx: CompileContext) -> Map:
