@@ -191,8 +191,9 @@ class CompiledPackage:
         except FlowhostRuntimeError as failure:  # raised outside any step
             status = "failed"
             error = ExecutionFailure(failure.code, failure.message, "", failure.retryable)
-        if error is None:
-            error = _oversized(ctx.frame.documents, ctx.policy.limits)
+        results = ctx.frame.documents
+        if error is None and results:
+            error = _oversized(results, ctx.policy.limits)
             if error is not None:
                 status = "failed"
         return ProcessResult(
@@ -210,20 +211,17 @@ def _oversized(documents: list[Document], limits: ExecutionLimits) -> ExecutionF
     """The returned documents past ``document_bytes`` or ``execution_bytes``, as a failure.
 
     Their bytes are what the executor sends anyway (cached on the document), so this costs a
-    length per document."""
-    total = 0
-    for document in documents:
-        size = len(document.raw)
-        if size > limits.document_bytes:
-            failure = limit_exceeded("document_bytes", limits.document_bytes, "a result is larger")
-            return ExecutionFailure(failure.code, failure.message, "", False)
-        total += size
-    if total > limits.execution_bytes:
+    length per document (measured: ~0.5 µs of a 12 µs quote run, scripts/engine_ab.py)."""
+    sizes = [len(document.raw) for document in documents]
+    if max(sizes) <= limits.document_bytes and sum(sizes) <= limits.execution_bytes:
+        return None
+    if max(sizes) > limits.document_bytes:
+        failure = limit_exceeded("document_bytes", limits.document_bytes, "a result is larger")
+    else:
         failure = limit_exceeded(
             "execution_bytes", limits.execution_bytes, "the results are larger"
         )
-        return ExecutionFailure(failure.code, failure.message, "", False)
-    return None
+    return ExecutionFailure(failure.code, failure.message, "", False)
 
 
 def build_data_type(name: str, profile: dict[str, Any] | None, id_property: str) -> DataType:
