@@ -15,6 +15,7 @@ from grpc_reflection.v1alpha import reflection
 
 from executors.host import Host
 from executors.runtime.egress import guarded_client
+from executors.runtime.jqworkers import WORKERS
 from executors.runtime.loader import YamlLimits
 from executors.servicer import ExecutorServicer
 from executors.settings import ExecutorSettings
@@ -56,6 +57,8 @@ class ExecutorServer:
                 max_nodes=s.package_max_nodes,
             ),
         )
+        WORKERS.configure(size=s.jq_workers, memory_mb=s.jq_worker_memory_mb)
+        await WORKERS.start()
         server = grpc.aio.server(
             options=[
                 ("grpc.max_receive_message_length", _MAX_MESSAGE_BYTES),
@@ -105,6 +108,7 @@ class ExecutorServer:
             await self._server.stop(grace=1.0)
         if self._http is not None:
             await self._http.aclose()
+        await WORKERS.aclose()
         log.info("flowhost executor stopped id=%s", self.executor_id)
         self._stopped.set()
 

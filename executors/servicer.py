@@ -22,6 +22,10 @@ log = logging.getLogger("flowhost.executor")
 
 # Used when a gateway sends no limit (an older one); the gateway's own setting decides.
 DEFAULT_UPLOAD_MAX_BYTES = 1024 * 1024 * 1024
+#: An open execution stream carries at least one message this often: an empty ResultBatch when
+#: nothing else went out. gRPC keepalive pings are answered by the C core even while Python is
+#: stuck, so this is how the gateway hears that the executor's event loop is alive.
+HEARTBEAT_S = 0.25
 
 
 class ExecutorServicer(pb_grpc.ExecutorServicer):  # type: ignore[misc]  # generated, untyped
@@ -123,11 +127,13 @@ class ExecutorServicer(pb_grpc.ExecutorServicer):  # type: ignore[misc]  # gener
     ) -> AsyncIterator[pb.ResultBatch]:
         stream = _ExecutionStream(self._host)
         reader = asyncio.create_task(stream.read(request_iterator), name="execute stream reader")
+        beat = asyncio.create_task(stream.heartbeat(HEARTBEAT_S), name="execute stream heartbeat")
         try:
             async for batch in stream.batches(self._batch_max):
                 yield batch
         finally:
             reader.cancel()
+            beat.cancel()
             stream.abandon()
 
 
@@ -167,10 +173,14 @@ class _ExecutionStream:
     """
 
     _END = None
+    _BEAT = pb.ResultBatch()  # a marker in the queue: send an empty batch if nothing else goes
 
     def __init__(self, host: Host) -> None:
         self._host = host
-        self._out: asyncio.Queue[pb.ExecuteResult | pb.Progress | None] = asyncio.Queue()
+        self._out: asyncio.Queue[pb.ExecuteResult | pb.Progress | pb.ResultBatch | None] = (
+            asyncio.Queue()
+        )
+        self._sent_at = time.monotonic()
         self._tasks: dict[int, asyncio.Task[ProcessResult]] = {}
         self._detachable: dict[int, str] = {}  # request id -> execution id
         self._detached: set[int] = set()
@@ -266,12 +276,23 @@ class _ExecutionStream:
             if request_id not in self._detachable:
                 task.cancel()
 
+    async def heartbeat(self, every_s: float) -> None:
+        """Queue a beat whenever nothing went out for ``every_s`` (see HEARTBEAT_S)."""
+        while True:
+            await asyncio.sleep(every_s - (time.monotonic() - self._sent_at))
+            if time.monotonic() - self._sent_at >= every_s * 0.9:
+                self._sent_at = time.monotonic()
+                self._out.put_nowait(self._BEAT)
+
     async def batches(self, batch_max: int) -> AsyncIterator[pb.ResultBatch]:
         out = self._out
         while True:
             first = await out.get()
             if first is self._END:
                 return
+            if first is self._BEAT:
+                yield pb.ResultBatch()
+                continue
             # One loop turn: executions finishing in this same turn join the batch.
             await asyncio.sleep(0)
             batch = pb.ResultBatch()
@@ -282,11 +303,14 @@ class _ExecutionStream:
                     yield batch
                     return
                 _add(batch, item)
+            self._sent_at = time.monotonic()
             yield batch
 
 
-def _add(batch: pb.ResultBatch, item: pb.ExecuteResult | pb.Progress) -> None:
-    if type(item) is pb.Progress:
+def _add(batch: pb.ResultBatch, item: pb.ExecuteResult | pb.Progress | pb.ResultBatch) -> None:
+    kind = type(item)
+    if kind is pb.Progress:
         batch.progress.append(item)
-    else:
+    elif kind is pb.ExecuteResult:
         batch.results.append(item)
+    # a beat (pb.ResultBatch) that queued behind real messages adds nothing: they are the beat

@@ -5,6 +5,8 @@ from __future__ import annotations
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from executors.runtime.jqworkers import DEFAULT_MEMORY_MB, DEFAULT_WORKERS
+
 
 class ExecutorSettings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="FLOWHOST_EXECUTOR_", extra="ignore")
@@ -44,4 +46,18 @@ class ExecutorSettings(BaseSettings):
         250_000,
         ge=1,
         description="Most values in one package's YAML, each alias counted as what it repeats.",
+    )
+
+    # -- deadline --
+    jq_workers: int = Field(
+        DEFAULT_WORKERS,
+        ge=1,
+        description="jq worker processes: jq programs outside the Python subset run there, "
+        "so a deadline can stop them; more at once wait for a free worker.",
+    )
+    jq_worker_memory_mb: int = Field(
+        DEFAULT_MEMORY_MB,
+        ge=64,
+        description="Address space each jq worker may use; a program past it fails its "
+        "execution with limit_exceeded.",
     )

@@ -221,6 +221,7 @@ def spec_to_proto(package: Package) -> pb.PackageSpec:
         ],
         files=[pb.FileResource(path=f.path, list=f.list, upload=f.upload) for f in service.files],
         processes=sorted(package.processes),
+        process_timeouts_ms={name: p.timeout_ms for name, p in package.processes.items()},
     )
 
 

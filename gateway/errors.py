@@ -22,6 +22,13 @@ CLIENT_FAILURES: dict[str, int] = {
     "invalid_file_name": 400,  # an upload's file name the file step will not store
     "not_found": 404,
     "file_too_large": 413,
+    # the runtime's policy refused what the process asked for: a folder outside the files root,
+    # a database or host not allowed (the request or configuration asked for it)
+    "path_outside_root": 403,
+    "database_not_allowed": 403,
+    "egress_refused": 403,
+    # the work asked for passed one of the runtime's execution limits (the message names it)
+    "limit_exceeded": 422,
 }
 
 
@@ -90,29 +97,16 @@ class Unavailable(GatewayError):
     code = "unavailable"
 
 
-#: Step error codes meaning the runtime's policy refused what a process asked for (a folder
-#: outside the files root, a database or host not allowed): the request or the configuration
-#: asked for something the operator does not allow, so 403, not a server error.
-POLICY_REFUSALS = frozenset({"path_outside_root", "database_not_allowed", "egress_refused"})
-
-
 class ExecutionFailed(GatewayError):
     """The process ran and failed; the message names the process and the step."""
 
     status = 500
     code = "execution_failed"
 
-    def __init__(
-        self,
-        message: str,
-        *,
-        status: int | None = None,
-        code: str | None = None,
-        details: dict[str, Any] | None = None,
-    ) -> None:
-        if status is None and code in POLICY_REFUSALS:
-            status = 403
-        super().__init__(message, status=status, code=code, details=details)
+    def __init__(self, message: str, **kwargs: Any) -> None:
+        super().__init__(message, **kwargs)
+        if kwargs.get("status") is None:
+            self.status = CLIENT_FAILURES.get(self.code, self.status)
 
 
 class DeadlineExceeded(GatewayError):

@@ -15,6 +15,7 @@ import asyncio
 import contextlib
 import itertools
 import logging
+import time
 from collections.abc import AsyncIterator, Callable, Iterable
 from typing import Any, Final, cast
 
@@ -32,6 +33,20 @@ log = logging.getLogger("flowhost.gateway")
 
 _MAX_MESSAGE_BYTES = 64 * 1024 * 1024
 _CONTROL_TIMEOUT_S = 10.0
+#: The backstop: past an execution's own deadline, how long the gateway waits for the executor's
+#: `deadline_exceeded` before answering it itself (the executor may be stuck or gone).
+BACKSTOP_GRACE_S = 1.0
+#: An executor heard from neither result nor heartbeat for this long takes no new requests
+#: (executors send an empty batch every 0.25 s, executors/servicer.py HEARTBEAT_S).
+SILENCE_S = 1.0
+_WATCH_EVERY_S = 0.1
+
+
+def backstop_s(execution: Execution, wait_s: float) -> float:
+    """How long to wait for ``execution``: its deadline plus the grace, at most ``wait_s``."""
+    if execution.timeout_ms:
+        return min(wait_s, execution.timeout_ms / 1000 + BACKSTOP_GRACE_S)
+    return wait_s
 
 
 class StreamBroken(Unavailable):
@@ -99,12 +114,22 @@ class ExecutorConnection:
         self._tasks: list[asyncio.Task[None]] = []
         self._broken: str | None = None
         self.closed = False
+        #: The stream carries heartbeats (an executor that sends none is never called silent).
+        self._beats = False
+        self._heard = 0.0
+        #: Nothing heard for SILENCE_S: new requests go elsewhere until it speaks again.
+        self.silent = False
 
     # -- state ---------------------------------------------------------------------------------
 
     @property
     def streaming(self) -> bool:
         return self._call is not None and self._broken is None and not self.closed
+
+    @property
+    def accepting(self) -> bool:
+        """Streaming and heard from lately: routing sends it new requests."""
+        return self.streaming and not self.silent
 
     @property
     def outstanding(self) -> int:
@@ -165,16 +190,20 @@ class ExecutorConnection:
         """Open the execution stream (again, after it broke)."""
         await self._stop_stream()
         self._broken = None
+        self._beats, self.silent, self._heard = False, False, time.monotonic()
         self._call = self._stub.Execute()
         self._tasks = [
             asyncio.create_task(self._write_loop(self._call), name=f"write {self.address}"),
             asyncio.create_task(self._read_loop(self._call), name=f"read {self.address}"),
+            asyncio.create_task(self._watch_loop(), name=f"watch {self.address}"),
         ]
 
     async def execute(self, execution: Execution, wait_s: float) -> ExecutionResult:
-        """Run one execution; waits at most wait_s, then cancels it on the executor."""
-        if not self.streaming:
-            raise StreamBroken(f"executor {self.address} is not connected", sent=False)
+        """Run one execution; waits at most wait_s (or its deadline and a grace: `backstop_s`),
+        then cancels it on the executor."""
+        wait_s = backstop_s(execution, wait_s)
+        if not self.accepting:
+            raise StreamBroken(f"executor {self.address} {self._state}", sent=False)
         request_id = next(self._ids)
         future: asyncio.Future[ExecutionResult] = asyncio.get_running_loop().create_future()
         self._waiting[request_id] = future
@@ -184,24 +213,29 @@ class ExecutorConnection:
             return await asyncio.wait_for(future, wait_s)
         except TimeoutError:
             self._cancel(request_id)
-            raise DeadlineExceeded(
-                f"process '{execution.process}' did not finish within {wait_s:g}s"
-            ) from None
+            raise DeadlineExceeded(_overrun(execution, wait_s, self)) from None
         except asyncio.CancelledError:
             self._cancel(request_id)
             raise
         finally:
             self._waiting.pop(request_id, None)
 
+    @property
+    def _state(self) -> str:
+        if self.streaming:
+            return f"has not answered for {time.monotonic() - self._heard:.1f}s"
+        return "is not connected"
+
     async def execute_detachable(
         self, execution: Execution, sync_s: float, wait_s: float
     ) -> ExecutionResult | Detached:
         """Like `execute`, but at sync_s stop waiting without cancelling: the execution goes on
         and its result comes later through the returned `Detached`."""
+        wait_s = backstop_s(execution, wait_s)
         if sync_s >= wait_s:
             return await self.execute(execution, wait_s)
-        if not self.streaming:
-            raise StreamBroken(f"executor {self.address} is not connected", sent=False)
+        if not self.accepting:
+            raise StreamBroken(f"executor {self.address} {self._state}", sent=False)
         request_id = next(self._ids)
         loop = asyncio.get_running_loop()
         future: asyncio.Future[ExecutionResult] = loop.create_future()
@@ -281,6 +315,13 @@ class ExecutorConnection:
                 if batch is grpc.aio.EOF:
                     self._fail(f"executor {self.address} closed the execution stream")
                     return
+                self._heard = time.monotonic()
+                if self.silent:
+                    self.silent = False
+                    log.warning("executor %s answers again; routing to it", self.address)
+                if not batch.results and not batch.progress:  # a heartbeat
+                    self._beats = True
+                    continue
                 waiting = self._waiting
                 for message in batch.results:
                     future = waiting.get(message.id)
@@ -294,6 +335,23 @@ class ExecutorConnection:
             self._fail(f"executor {self.address} is unreachable: {error.code().name}")
         except Exception as error:
             self._fail(f"execution stream to {self.address} failed: {error}")
+
+    async def _watch_loop(self) -> None:
+        """Mark the connection silent after SILENCE_S without a message (see `accepting`)."""
+        due = time.monotonic() + _WATCH_EVERY_S
+        while True:
+            await asyncio.sleep(_WATCH_EVERY_S)
+            now = time.monotonic()
+            late, due = now - due, now + _WATCH_EVERY_S
+            if late > SILENCE_S / 2:  # our own loop was held: the executor's beats are queued
+                continue
+            if self._beats and not self.silent and now - self._heard > SILENCE_S:
+                self.silent = True
+                log.warning(
+                    "executor %s has not answered for %.1fs; routing around it",
+                    self.address,
+                    now - self._heard,
+                )
 
     def _fail(self, reason: str) -> None:
         """The stream is gone: fail every waiting request now, so callers can move on."""
@@ -324,6 +382,17 @@ class ExecutorConnection:
         await self._stop_stream()
         self._fail(f"connection to {self.address} closed")
         await self._channel.close()
+
+
+def _overrun(execution: Execution, wait_s: float, connection: ExecutorConnection | None) -> str:
+    if not execution.timeout_ms or wait_s < execution.timeout_ms / 1000:
+        return f"process '{execution.process}' did not finish within {wait_s:g}s"
+    silent = " (it has stopped answering)" if connection is not None and connection.silent else ""
+    return (
+        f"process '{execution.process}' exceeded its deadline of "
+        f"{execution.timeout_ms / 1000:g}s; the executor{silent} did not report it within "
+        f"{BACKSTOP_GRACE_S:g}s, so the gateway did"
+    )
 
 
 class UploadCall:
@@ -379,14 +448,13 @@ class UploadCall:
         await self._put(bytes(data))
 
     async def finish(self, execution: Execution, wait_s: float) -> ExecutionResult:
+        wait_s = backstop_s(execution, wait_s)
         await self._put(execution)
         try:
             reply = await asyncio.wait_for(asyncio.shield(self._reply), wait_s)
         except TimeoutError:
             self.abort()
-            raise DeadlineExceeded(
-                f"process '{execution.process}' did not finish within {wait_s:g}s"
-            ) from None
+            raise DeadlineExceeded(_overrun(execution, wait_s, None)) from None
         except grpc.aio.AioRpcError as error:
             raise StreamBroken(
                 f"executor {self.address} failed during the upload: {error.code().name}", sent=True

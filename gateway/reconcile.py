@@ -165,7 +165,7 @@ class Reconciler:
                     address=address,
                     runtime=info.runtime if info else "",
                     executor_id=info.executor_id if info else "",
-                    ready=connection.streaming and not problem and bool(info and not info.draining),
+                    ready=connection.accepting and not problem and bool(info and not info.draining),
                     deployments=tuple(sorted(info.deployments)) if info else (),
                     outstanding=connection.outstanding,
                     problem=problem,

@@ -23,13 +23,13 @@ class ExecutorPool:
         self._ready[runtime] = connections
 
     def ready(self, runtime: str) -> list[ExecutorConnection]:
-        return [c for c in self._ready.get(runtime, ()) if c.streaming]
+        return [c for c in self._ready.get(runtime, ()) if c.accepting]
 
     def pick(self, runtime: str, deployment: str, exclude: set[str]) -> ExecutorConnection | None:
         """The ready executor hosting `deployment` with the fewest outstanding requests."""
         best: ExecutorConnection | None = None
         for connection in self._ready.get(runtime, ()):
-            if connection.address in exclude or not connection.streaming:
+            if connection.address in exclude or not connection.accepting:
                 continue
             info = connection.info
             if info is None or info.draining or deployment not in info.deployments:

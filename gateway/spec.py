@@ -73,11 +73,17 @@ class ServiceSpec:
     data: tuple[DataSpec, ...] = ()
     files: tuple[FileSpec, ...] = ()
     processes: tuple[str, ...] = ()
+    #: Each process's deadline (ms); empty for a spec stored before executors sent them.
+    process_timeouts_ms: dict[str, int] = field(default_factory=dict)
 
     @property
     def key(self) -> str:
         """The deployment key executors know this version by."""
         return f"{self.name}@{self.version}"
+
+    def timeout_ms(self, process: str) -> int:
+        """The process's deadline in ms; 0 when unknown (the executor applies its own)."""
+        return self.process_timeouts_ms.get(process, 0)
 
     def action(self, name: str) -> ActionSpec | None:
         return next((a for a in self.actions if a.name == name), None)
@@ -101,6 +107,7 @@ class ServiceSpec:
             data=tuple(DataSpec(**d) for d in raw.get("data", ())),
             files=tuple(FileSpec(**f) for f in raw.get("files", ())),
             processes=tuple(raw.get("processes", ())),
+            process_timeouts_ms=dict(raw.get("process_timeouts_ms", {})),
         )
 
 

@@ -224,6 +224,7 @@ def spec_from_proto(spec: pb.PackageSpec) -> ServiceSpec:
         data=tuple(DataSpec(d.type, d.profile, d.id, d.load, d.save, d.delete) for d in spec.data),
         files=tuple(FileSpec(f.path, f.list, f.upload) for f in spec.files),
         processes=tuple(spec.processes),
+        process_timeouts_ms=dict(spec.process_timeouts_ms),
     )
 
 

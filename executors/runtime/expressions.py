@@ -24,9 +24,12 @@ import orjson
 
 from .errors import StepError
 from .jqsubset import Unsupported, compile_subset
+from .jqworkers import WORKERS, JqOutputLimit, JqRuntimeError
+from .limits import limit_exceeded
 
 if TYPE_CHECKING:
     from .documents import Document
+    from .policy import RuntimePolicy
 
 VARIABLES = ("config", "flow", "props", "docprops")
 #: The key each variable travels under in the wrapped input.
@@ -37,6 +40,10 @@ _RUNTIME_PREFIX = re.compile(r"^jq: error \(at [^)]*\): ")
 
 class JqInputs(Protocol):
     """What a program needs from the execution: the JSON text to feed it for a document."""
+
+    @property
+    def policy(self) -> RuntimePolicy:
+        """The runtime's policy: its ``limits`` bound what a program may give."""
 
     def jq_input(self, document: Document, variables: tuple[str, ...]) -> str: ...
 
@@ -51,7 +58,7 @@ class JqCompileError(ValueError):
 class JqProgram:
     """One compiled jq program; see the module docstring for what it sees."""
 
-    __slots__ = ("_program", "_subset", "text", "variables")
+    __slots__ = ("_source", "_subset", "text", "variables")
 
     def __init__(self, text: str):
         if not isinstance(text, str):
@@ -65,9 +72,10 @@ class JqProgram:
         # The newline keeps a trailing `# comment` in the user's text from eating the paren.
         source = f"{bindings}.d | ({text}\n)" if self.variables else f"{text}\n"
         try:
-            self._program: Any = jq.compile(source)
+            jq.compile(source)  # only to judge the text: programs run in a worker (jqworkers.py)
         except ValueError as wrapped_error:
             raise JqCompileError(_compile_message(text, wrapped_error)) from None
+        self._source = source
         self._subset = compile_subset(text)
 
     def _in_subset(self, document: Document, inputs: JqInputs) -> Any:
@@ -84,38 +92,72 @@ class JqProgram:
         except (orjson.JSONDecodeError, RecursionError):  # integers beyond 64 bits, deep nesting
             raise Unsupported from None
 
-    def values(self, document: Document, inputs: JqInputs) -> list[Any]:
-        """Every output of the program for ``document``."""
+    def values_now(self, document: Document, inputs: JqInputs) -> list[Any] | None:
+        """The outputs when the Python subset gives them (one value, no awaiting), else None:
+        then `values` runs the program in a worker. The hot path of `map` (saves a coroutine)."""
+        try:
+            return [self._in_subset(document, inputs)]
+        except Unsupported:
+            return None
+
+    async def values(
+        self,
+        document: Document,
+        inputs: JqInputs,
+        max_outputs: int | None = None,
+        limit: str = "documents_per_step",
+    ) -> list[Any]:
+        """Every output of the program for ``document``: at most ``max_outputs`` (by default
+        the execution's ``documents_per_step``; ``limit`` names the limit in the refusal)."""
         try:
             return [self._in_subset(document, inputs)]
         except Unsupported:
             pass
-        try:
-            return list(self._program.input_text(inputs.jq_input(document, self.variables)))
-        except ValueError as error:
-            raise self._runtime_error(error) from None
+        limits = inputs.policy.limits
+        if max_outputs is None:
+            max_outputs = limits.documents_per_step
+        return await self._in_worker(document, inputs, max(max_outputs, 0), limit)
 
-    def first(self, document: Document, inputs: JqInputs) -> Any:
+    async def first(self, document: Document, inputs: JqInputs) -> Any:
         """The first output, or None when the program gives none."""
         try:
             return self._in_subset(document, inputs)
         except Unsupported:
             pass
-        try:
-            for value in self._program.input_text(inputs.jq_input(document, self.variables)):
-                return value
-        except ValueError as error:
-            raise self._runtime_error(error) from None
-        return None
+        outputs = await self._in_worker(document, inputs, 1, "")
+        return outputs[0] if outputs else None
 
-    def truthy(self, document: Document, inputs: JqInputs) -> bool:
+    async def truthy(self, document: Document, inputs: JqInputs) -> bool:
         """jq truthiness of the first output (no output counts as false)."""
-        value = self.first(document, inputs)
+        value = await self.first(document, inputs)
         return value is not None and value is not False
 
-    def _runtime_error(self, error: ValueError) -> StepError:
-        message = _RUNTIME_PREFIX.sub("", str(error))
-        return StepError(f"jq error in {_shorten(self.text)}: {message}", code="jq_error")
+    async def _in_worker(
+        self, document: Document, inputs: JqInputs, max_outputs: int, limit: str
+    ) -> list[Any]:
+        limits = inputs.policy.limits
+        text = inputs.jq_input(document, self.variables)
+        try:
+            return await WORKERS.run(
+                self._source, text, max_outputs, limits.document_bytes, limits.execution_bytes
+            )
+        except JqRuntimeError as error:
+            message = _RUNTIME_PREFIX.sub("", str(error))
+            raise StepError(
+                f"jq error in {_shorten(self.text)}: {message}", code="jq_error"
+            ) from None
+        except JqOutputLimit as over:
+            shown = _shorten(self.text)
+            if over.what == "outputs":
+                value = getattr(limits, limit, max_outputs)  # the limit, not the room left
+                raise limit_exceeded(limit, value, f"{shown} gives more outputs") from None
+            if over.what == "output_bytes":
+                raise limit_exceeded(
+                    "document_bytes", limits.document_bytes, f"an output of {shown} is larger"
+                ) from None
+            raise limit_exceeded(
+                "execution_bytes", limits.execution_bytes, f"the outputs of {shown} are larger"
+            ) from None
 
     def __repr__(self) -> str:
         return f"JqProgram({self.text!r})"

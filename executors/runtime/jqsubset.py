@@ -15,6 +15,14 @@ jq: arithmetic and comparisons on doubles, and outputs as the jq binding returns
 (integral doubles as ints). tests/executors/runtime/test_jqsubset.py checks the answers against
 libjq on fixed and generated programs.
 
+The subset has no loops, no recursion and no generators (``range``, ``recurse``, ``def``, ``.[]``
+are libjq's), so an evaluation does at most one operation per node of the program. What stays is
+the size of values: ``. + . | . + . | ...`` doubles a string per pipe and ``[., .] | [., .] | ...``
+doubles the tree the output walk visits. So a concatenation longer than `MAX_CONCAT` and an
+output of more than `MAX_OUTPUT_CONTAINERS` arrays and objects step aside (`Unsupported`) to
+libjq, which runs in a worker the deadline can stop (jqworkers.py); the event loop is never held
+longer than that bounded work (measured: 8 ms for a walk that reaches the budget).
+
 Grammar (jq's precedence, single-output only)::
 
     pipe    := alt ('|' alt)*
@@ -74,6 +82,10 @@ _KEYWORDS = frozenset(
 _VARIABLES = frozenset(("config", "flow", "props", "docprops"))
 _TWO_TO_53 = 2**53
 _DBL_MAX = 1.7976931348623157e308
+#: The longest string or array ``+`` builds in Python; longer ones are libjq's (in a worker).
+MAX_CONCAT = 1 << 20
+#: The most arrays and objects an output may hold to be handed back from Python.
+MAX_OUTPUT_CONTAINERS = 10_000
 
 
 class _Syntax(Exception):
@@ -93,7 +105,7 @@ def compile_subset(text: str) -> Evaluate | None:
         return None
 
     def evaluate(value: Any, variables: Variables) -> Any:
-        return as_jq_output(node(value, variables))
+        return as_jq_output(node(value, variables), [MAX_OUTPUT_CONTAINERS])
 
     return evaluate
 
@@ -487,6 +499,8 @@ def _add(left: Any, right: Any) -> Any:
         return left
     kind = type(left)
     if kind is type(right) and kind in (str, list):
+        if len(left) + len(right) > MAX_CONCAT:
+            raise Unsupported  # a doubling chain: bounded work is libjq's, in a worker
         return left + right
     if kind is dict and type(right) is dict:
         return {**left, **right}
@@ -594,9 +608,12 @@ _BUILTINS: dict[str, Evaluate] = {
 # output ------------------------------------------------------------------------------------
 
 
-def as_jq_output(value: Any) -> Any:
+def as_jq_output(value: Any, budget: list[int] | None = None) -> Any:
     """``value`` as the jq binding would hand it back: numbers went through doubles and
-    integral ones come back as ints. Containers are copied only where something changes."""
+    integral ones come back as ints. Containers are copied only where something changes.
+
+    ``budget`` (one counter, shared down the walk) is how many more arrays and objects may be
+    visited; past it the walk raises Unsupported."""
     kind = type(value)
     if kind is str or kind is bool or value is None:
         return value
@@ -608,17 +625,23 @@ def as_jq_output(value: Any) -> Any:
         if not math.isfinite(value):
             raise Unsupported
         return int(value) if value.is_integer() else value
+    if kind is dict or kind is list:
+        if budget is None:
+            budget = [MAX_OUTPUT_CONTAINERS]
+        budget[0] -= 1
+        if budget[0] < 0:
+            raise Unsupported  # a tree that shares its parts many times over
     if kind is dict:
         changed = None
         for key, item in value.items():
-            output = as_jq_output(item)
+            output = as_jq_output(item, budget)
             if output is not item or type(output) is not type(item):
                 if changed is None:
                     changed = dict(value)
                 changed[key] = output
         return value if changed is None else changed
     if kind is list:
-        outputs = [as_jq_output(item) for item in value]
+        outputs = [as_jq_output(item, budget) for item in value]
         if all(o is i for o, i in zip(outputs, value, strict=True)):
             return value
         return outputs

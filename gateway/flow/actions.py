@@ -132,6 +132,9 @@ def build_execution(
     return Execution(
         deployment=service.key,
         process=action.spec.process,
+        timeout_ms=service.spec.timeout_ms(
+            action.spec.process
+        ),  # the gateway's backstop waits for it
         documents=[(orjson.dumps(document), {})],
         config=config,
         flow=flow,

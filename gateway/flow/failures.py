@@ -3,13 +3,7 @@ files."""
 
 from __future__ import annotations
 
-from gateway.errors import (
-    CLIENT_FAILURES,
-    DeadlineExceeded,
-    ExecutionFailed,
-    GatewayError,
-    Unavailable,
-)
+from gateway.errors import DeadlineExceeded, ExecutionFailed, GatewayError, Unavailable
 from gateway.translate import ExecutionResult
 
 
@@ -28,7 +22,6 @@ def failure(process: str, result: ExecutionResult) -> GatewayError:
         return Unavailable(f"process '{process}' did not finish: {cause}", code=code)
     return ExecutionFailed(
         f"process '{process}' failed{where}: {cause}",
-        status=CLIENT_FAILURES.get(code),
         code=code,
         details=details,
     )

@@ -90,6 +90,7 @@ def _execution(
     return Execution(
         deployment=service.key,
         process=process,
+        timeout_ms=service.spec.timeout_ms(process),  # the gateway's backstop waits for it
         documents=[],
         config=config,
         flow=flow_facts(request, user, execution_id),

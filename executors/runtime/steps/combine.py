@@ -10,6 +10,7 @@ from typing import Any
 from ..compile import CompileContext, StepTypeDef
 from ..context import RunContext
 from ..documents import Document
+from ..limits import limit_exceeded
 
 
 class Combine:
@@ -20,7 +21,11 @@ class Combine:
 
     async def run(self, documents: list[Document], ctx: RunContext) -> list[Document]:
         # Concatenate bytes: the documents need not be parsed to be combined.
-        array = b"[" + b",".join(document.raw for document in documents) + b"]"
+        parts = [document.raw for document in documents]
+        limit = ctx.policy.limits.document_bytes
+        if sum(map(len, parts)) + len(parts) + len(self.key) + 8 > limit:
+            raise limit_exceeded("document_bytes", limit, "the combined document is larger")
+        array = b"[" + b",".join(parts) + b"]"
         if self.key:
             key = Document.from_value(self.key).raw
             array = b"{" + key + b":" + array + b"}"

@@ -36,6 +36,7 @@ from ..database_access import allowed_url
 from ..documents import Document
 from ..errors import StepError
 from ..expressions import JqProgram
+from ..limits import limit_exceeded
 from ..listfilter import DataType
 from ..sqlfilter import select_page, table_of
 
@@ -60,20 +61,21 @@ class Db:
         self.action = action
 
     async def run(self, documents: list[Document], ctx: RunContext) -> list[Document]:
-        url = self.url.first(documents[0], ctx)
+        url = await self.url.first(documents[0], ctx)
         if not isinstance(url, str) or not url:
             raise StepError("url must give a database URL (a string)", code="db_url")
         engine = databases.engine(allowed_url(url, ctx.policy))
+        most = ctx.policy.limits.documents_per_step  # rows become documents: counted as read
         work: Callable[[Connection], list[Document]]
         if self.sql is not None:
             statement = text(self.sql)
             bound = [
-                {name: program.first(document, ctx) for name, program in self.params}
+                {name: await program.first(document, ctx) for name, program in self.params}
                 for document in documents
             ]
 
             def work(conn: Connection) -> list[Document]:
-                return _run_sql(conn, statement, documents, bound)
+                return _run_sql(conn, statement, documents, bound, most)
         else:
             dtype = _data_type(ctx)
             table_name = self.table or dtype.name
@@ -81,7 +83,7 @@ class Db:
                 list_filter = ctx.data.filter if ctx.data else {}
 
                 def work(conn: Connection) -> list[Document]:
-                    return _load(conn, table_name, dtype, list_filter, documents[0])
+                    return _load(conn, table_name, dtype, list_filter, documents[0], most)
             elif self.action == "save":
 
                 def work(conn: Connection) -> list[Document]:
@@ -127,13 +129,20 @@ def _row_document(row: Any, properties: dict[str, str], dtype: DataType | None) 
 
 
 def _run_sql(
-    conn: Connection, statement: Any, documents: list[Document], bound: list[dict[str, Any]]
+    conn: Connection,
+    statement: Any,
+    documents: list[Document],
+    bound: list[dict[str, Any]],
+    most: int,
 ) -> list[Document]:
     output: list[Document] = []
     for document, params in zip(documents, bound, strict=True):
         result = conn.execute(statement, params)
         if result.returns_rows:
-            output.extend(_row_document(row, document.properties, None) for row in result)
+            for row in result:
+                if len(output) == most:
+                    raise _too_many_rows(most)
+                output.append(_row_document(row, document.properties, None))
         else:
             properties = dict(document.properties)
             properties["db_rowcount"] = str(result.rowcount)
@@ -147,9 +156,19 @@ def _load(
     dtype: DataType,
     list_filter: dict[str, Any],
     document: Document,
+    most: int,
 ) -> list[Document]:
     statement = select_page(table_name, dtype, list_filter, conn.dialect.name)
-    return [_row_document(row, document.properties, dtype) for row in conn.execute(statement)]
+    output: list[Document] = []
+    for row in conn.execute(statement):
+        if len(output) == most:
+            raise _too_many_rows(most)
+        output.append(_row_document(row, document.properties, dtype))
+    return output
+
+
+def _too_many_rows(most: int) -> StepError:
+    return limit_exceeded("documents_per_step", most, "the query gives more rows")
 
 
 def _values(document: Document, dtype: DataType) -> dict[str, Any]:

@@ -26,7 +26,7 @@ class Decision:
         yes: list[Document] = []
         no: list[Document] = []
         for document in documents:
-            (yes if self.condition.truthy(document, ctx) else no).append(document)
+            (yes if await self.condition.truthy(document, ctx) else no).append(document)
         output = await ctx.run_steps(self.then, yes) if yes else []
         if no:
             output = output + await ctx.run_steps(self.otherwise, no)

@@ -19,7 +19,7 @@ class Fail:
         self.message = message
 
     async def run(self, documents: list[Document], ctx: RunContext) -> list[Document]:
-        message = as_property(self.message.first(documents[0], ctx))
+        message = as_property(await self.message.first(documents[0], ctx))
         raise StepError(message or "failed", code="process_failed")
 
 

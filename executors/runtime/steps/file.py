@@ -49,7 +49,7 @@ class File:
         self.name = name
 
     async def run(self, documents: list[Document], ctx: RunContext) -> list[Document]:
-        folder = self.folder.first(documents[0], ctx)
+        folder = await self.folder.first(documents[0], ctx)
         if not isinstance(folder, str) or not folder:
             raise StepError("folder must give a folder path (a string)")
         root = ctx.policy.files_root
@@ -63,7 +63,7 @@ class File:
             source = value.get("file_path") if isinstance(value, dict) else None
             if not isinstance(source, str):
                 raise StepError("save needs an upload document with file_path")
-            name = _plain_name(self.name.first(document, ctx))
+            name = _plain_name(await self.name.first(document, ctx))
             try:
                 record = await asyncio.to_thread(_save, _upload_source(root, source), target, name)
             except OSError as error:  # its text names the path; the reason is enough

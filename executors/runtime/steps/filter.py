@@ -17,7 +17,7 @@ class Filter:
         self.program = program
 
     async def run(self, documents: list[Document], ctx: RunContext) -> list[Document]:
-        return [document for document in documents if self.program.truthy(document, ctx)]
+        return [document for document in documents if await self.program.truthy(document, ctx)]
 
 
 def compile_filter(config: Any, ctx: CompileContext) -> Filter:

@@ -22,6 +22,7 @@ from ..documents import Document
 from ..egress import EgressRefused
 from ..errors import StepError
 from ..expressions import JqProgram
+from ..limits import limit_exceeded
 from .set import as_property
 
 METHODS = ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS")
@@ -55,25 +56,25 @@ class Http:
     async def run(self, documents: list[Document], ctx: RunContext) -> list[Document]:
         return [await self.request(document, ctx) for document in documents]
 
-    def build(self, document: Document, ctx: RunContext) -> httpx.Request:
-        url = self.url.first(document, ctx)
+    async def build(self, document: Document, ctx: RunContext) -> httpx.Request:
+        url = await self.url.first(document, ctx)
         if not isinstance(url, str):
             raise StepError(f"url must be a string, got {orjson.dumps(url).decode()}")
         headers = {}
         for name, program in self.headers:
-            value = as_property(program.first(document, ctx))
+            value = as_property(await program.first(document, ctx))
             if value is not None:
                 headers[name] = value
         params: list[tuple[str, str | int | float | bool | None]] = []
         for name, program in self.query:
-            value = program.first(document, ctx)
+            value = await program.first(document, ctx)
             for item in value if isinstance(value, list) else [value]:
                 text = as_property(item)
                 if text is not None:
                     params.append((name, text))
         content: bytes | None = None
         if self.body is not None:
-            body = self.body.first(document, ctx)
+            body = await self.body.first(document, ctx)
             if isinstance(body, str):
                 content = body.encode()
                 headers.setdefault("content-type", "text/plain; charset=utf-8")
@@ -96,13 +97,19 @@ class Http:
             raise StepError(f"{self.method} {url}: invalid request: {error}") from error
 
     async def request(self, document: Document, ctx: RunContext) -> Document:
-        request = self.build(document, ctx)
+        request = await self.build(document, ctx)
         # Never the query string or userinfo: either may carry a secret.
         where = f"{self.method} {request.url.copy_with(query=None, username=None, password=None)}"
         attempt = 0
+        limit = ctx.policy.limits.document_bytes
         while True:
             try:
-                response = await ctx.http.send(request)
+                # Streamed: the body is read only up to the document limit, never past it.
+                response = await ctx.http.send(request, stream=True)
+                try:
+                    body = await _bounded_body(response, limit, where)
+                finally:
+                    await response.aclose()
             except EgressRefused as refused:
                 raise StepError(
                     f"{where} refused by the runtime's egress policy: {refused}",
@@ -121,11 +128,11 @@ class Http:
                 continue
             break
         if not response.is_success:
-            snippet = response.text[:BODY_SNIPPET]
+            snippet = body[:BODY_SNIPPET].decode(response.encoding or "utf-8", errors="replace")
             cause = f"{where} returned {response.status_code} {response.reason_phrase}"
             cause = _tries(cause, attempt) + (f": {snippet}" if snippet else "")
             raise StepError(cause, code="http_error", retryable=response.status_code >= 500)
-        return _response_document(response, document)
+        return _response_document(response, body, document)
 
     async def _backoff(self, attempt: int) -> int:
         await asyncio.sleep(self.backoff_s * (2**attempt))
@@ -136,12 +143,28 @@ def _tries(cause: str, retries: int) -> str:
     return f"{cause} (after {retries + 1} attempts)" if retries else cause
 
 
-def _response_document(response: httpx.Response, original: Document) -> Document:
+async def _bounded_body(response: httpx.Response, limit: int, where: str) -> bytes:
+    """The response body, refused (limit_exceeded) as soon as it passes ``limit`` bytes."""
+    declared = response.headers.get("content-length", "")
+    if declared.isdigit() and int(declared) > limit:
+        raise limit_exceeded(
+            "document_bytes", limit, f"{where} answered {int(declared):,} bytes, more"
+        )
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in response.aiter_bytes():
+        size += len(chunk)
+        if size > limit:
+            raise limit_exceeded("document_bytes", limit, f"the answer of {where} is larger")
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def _response_document(response: httpx.Response, body: bytes, original: Document) -> Document:
     content_type = response.headers.get("content-type", "")
     properties = dict(original.properties)
     properties["http_status"] = str(response.status_code)
     properties["http_content_type"] = content_type
-    body = response.content
     media = content_type.split(";", 1)[0].strip().lower()
     if not body:
         return Document.from_bytes(b"null", properties)
@@ -151,7 +174,9 @@ def _response_document(response: httpx.Response, original: Document) -> Document
         except orjson.JSONDecodeError as error:
             raise StepError(f"response claims JSON but does not parse: {error}") from None
         return Document(body, value, properties)
-    return Document.from_value(response.text, properties)
+    return Document.from_value(
+        body.decode(response.encoding or "utf-8", errors="replace"), properties
+    )
 
 
 def _programs(raw: Any, ctx: CompileContext, key: str) -> list[tuple[str, JqProgram]]:

@@ -28,7 +28,7 @@ class Log:
 
     async def run(self, documents: list[Document], ctx: RunContext) -> list[Document]:
         for document in documents:
-            ctx.log(self.level, as_property(self.message.first(document, ctx)) or "")
+            ctx.log(self.level, as_property(await self.message.first(document, ctx)) or "")
         return documents
 
 

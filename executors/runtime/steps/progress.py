@@ -27,7 +27,7 @@ class Progress:
 
     async def run(self, documents: list[Document], ctx: RunContext) -> list[Document]:
         if documents:
-            message = as_property(self.message.first(documents[0], ctx)) or ""
+            message = as_property(await self.message.first(documents[0], ctx)) or ""
             if not report_progress(message):
                 ctx.log(logging.DEBUG, f"progress (nobody listening): {message}")
         return documents

@@ -28,10 +28,10 @@ class Return:
     async def run(self, documents: list[Document], ctx: RunContext) -> list[Document]:
         outcome = None
         if self.outcome is not None:
-            outcome = as_property(self.outcome.first(documents[0], ctx))
+            outcome = as_property(await self.outcome.first(documents[0], ctx))
         faults: dict[str, str] = {}
         if self.faults is not None:
-            value = self.faults.first(documents[0], ctx)
+            value = await self.faults.first(documents[0], ctx)
             if value is not None and not isinstance(value, dict):
                 raise StepError(f"faults must be an object, got {orjson.dumps(value).decode()}")
             for name, fault in (value or {}).items():

@@ -31,7 +31,7 @@ class Route:
         groups: dict[str, list[Document]] = {}
         unmatched: list[Document] = []
         for document in documents:
-            key = route_key(self.by.first(document, ctx))
+            key = route_key(await self.by.first(document, ctx))
             if key in self.routes:
                 groups.setdefault(key, []).append(document)
             else:

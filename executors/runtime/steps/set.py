@@ -31,8 +31,10 @@ class Set:
     async def run(self, documents: list[Document], ctx: RunContext) -> list[Document]:
         output = []
         for document in documents:
-            props = [(name, as_property(p.first(document, ctx))) for name, p in self.props]
-            docprops = [(name, as_property(p.first(document, ctx))) for name, p in self.docprops]
+            props = [(name, as_property(await p.first(document, ctx))) for name, p in self.props]
+            docprops = [
+                (name, as_property(await p.first(document, ctx))) for name, p in self.docprops
+            ]
             for name, value in props:
                 ctx.set_prop(name, value)
             if docprops:

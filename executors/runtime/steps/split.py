@@ -11,8 +11,8 @@ from .map import Map
 
 def compile_split(config: Any, ctx: CompileContext) -> Map:
     if config is None or config == {}:
-        return Map(JqProgram(".[]"))
-    return Map(ctx.jq(config))
+        return Map(JqProgram(".[]"), fanout=True)
+    return Map(ctx.jq(config), fanout=True)
 
 
 step_type = StepTypeDef("split", compile_split)

@@ -72,7 +72,7 @@ class PackageIssue(_message.Message):
     def __init__(self, path: _Optional[str] = ..., message: _Optional[str] = ...) -> None: ...
 
 class PackageSpec(_message.Message):
-    __slots__ = ("name", "version", "service_path", "summary", "configuration", "profiles", "actions", "data", "files", "processes")
+    __slots__ = ("name", "version", "service_path", "summary", "configuration", "profiles", "actions", "data", "files", "processes", "process_timeouts_ms")
     class ProfilesEntry(_message.Message):
         __slots__ = ("key", "value")
         KEY_FIELD_NUMBER: _ClassVar[int]
@@ -80,6 +80,13 @@ class PackageSpec(_message.Message):
         key: str
         value: str
         def __init__(self, key: _Optional[str] = ..., value: _Optional[str] = ...) -> None: ...
+    class ProcessTimeoutsMsEntry(_message.Message):
+        __slots__ = ("key", "value")
+        KEY_FIELD_NUMBER: _ClassVar[int]
+        VALUE_FIELD_NUMBER: _ClassVar[int]
+        key: str
+        value: int
+        def __init__(self, key: _Optional[str] = ..., value: _Optional[int] = ...) -> None: ...
     NAME_FIELD_NUMBER: _ClassVar[int]
     VERSION_FIELD_NUMBER: _ClassVar[int]
     SERVICE_PATH_FIELD_NUMBER: _ClassVar[int]
@@ -90,6 +97,7 @@ class PackageSpec(_message.Message):
     DATA_FIELD_NUMBER: _ClassVar[int]
     FILES_FIELD_NUMBER: _ClassVar[int]
     PROCESSES_FIELD_NUMBER: _ClassVar[int]
+    PROCESS_TIMEOUTS_MS_FIELD_NUMBER: _ClassVar[int]
     name: str
     version: str
     service_path: str
@@ -100,7 +108,8 @@ class PackageSpec(_message.Message):
     data: _containers.RepeatedCompositeFieldContainer[DataAction]
     files: _containers.RepeatedCompositeFieldContainer[FileResource]
     processes: _containers.RepeatedScalarFieldContainer[str]
-    def __init__(self, name: _Optional[str] = ..., version: _Optional[str] = ..., service_path: _Optional[str] = ..., summary: _Optional[str] = ..., configuration: _Optional[_Iterable[_Union[ConfigValue, _Mapping]]] = ..., profiles: _Optional[_Mapping[str, str]] = ..., actions: _Optional[_Iterable[_Union[Action, _Mapping]]] = ..., data: _Optional[_Iterable[_Union[DataAction, _Mapping]]] = ..., files: _Optional[_Iterable[_Union[FileResource, _Mapping]]] = ..., processes: _Optional[_Iterable[str]] = ...) -> None: ...
+    process_timeouts_ms: _containers.ScalarMap[str, int]
+    def __init__(self, name: _Optional[str] = ..., version: _Optional[str] = ..., service_path: _Optional[str] = ..., summary: _Optional[str] = ..., configuration: _Optional[_Iterable[_Union[ConfigValue, _Mapping]]] = ..., profiles: _Optional[_Mapping[str, str]] = ..., actions: _Optional[_Iterable[_Union[Action, _Mapping]]] = ..., data: _Optional[_Iterable[_Union[DataAction, _Mapping]]] = ..., files: _Optional[_Iterable[_Union[FileResource, _Mapping]]] = ..., processes: _Optional[_Iterable[str]] = ..., process_timeouts_ms: _Optional[_Mapping[str, int]] = ...) -> None: ...
 
 class ConfigValue(_message.Message):
     __slots__ = ("name", "type", "required", "default", "summary", "set_by")

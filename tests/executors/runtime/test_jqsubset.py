@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import random
+import time
 from typing import Any
 
 import jq
@@ -20,6 +21,7 @@ from executors.runtime.documents import Document
 from executors.runtime.errors import StepError
 from executors.runtime.expressions import JqProgram
 from executors.runtime.jqsubset import Unsupported, compile_subset
+from executors.runtime.policy import RuntimePolicy
 
 VARIABLES = {
     "props": {"p": 2, "name": "Ann", "nested": {"x": [1, 2]}},
@@ -242,7 +244,9 @@ def generate(chooser: random.Random, depth: int) -> str:
 
 
 class Context:
-    """What a step hands a program: the document's JSON text and the variables."""
+    """What a step hands a program: the document's JSON text, the variables, the policy."""
+
+    policy = RuntimePolicy()
 
     def jq_input(self, document: Document, variables: tuple[str, ...]) -> str:
         assert not variables
@@ -252,23 +256,46 @@ class Context:
         return VARIABLES[name]
 
 
-def test_a_step_sees_jqs_own_error_when_the_subset_steps_aside() -> None:
+async def test_a_step_sees_jqs_own_error_when_the_subset_steps_aside() -> None:
     program = JqProgram(".quantity * .unitPrice")
     document = Document.from_value({"quantity": [3], "unitPrice": 2})
     with pytest.raises(StepError) as raised:
-        program.values(document, Context())
+        await program.values(document, Context())
     assert "cannot be multiplied" in str(raised.value)
 
 
-def test_a_step_gets_libjqs_outputs_where_the_subset_steps_aside() -> None:
+async def test_a_step_gets_libjqs_outputs_where_the_subset_steps_aside() -> None:
     document = Document.from_value({"quantity": 3, "unitPrice": 12.5, "items": [1, 2]})
-    assert JqProgram(".items[]").values(document, Context()) == [1, 2]
+    assert await JqProgram(".items[]").values(document, Context()) == [1, 2]
     # An integer beyond 64 bits: orjson cannot read the document, libjq can.
     wide = Document.from_bytes(b'{"quantity": 100000000000000000000000}')
-    assert JqProgram(".quantity").values(wide, Context()) == [99999999999999991611392]
+    assert await JqProgram(".quantity").values(wide, Context()) == [99999999999999991611392]
 
 
-def test_a_step_program_reads_the_executions_variables() -> None:
+async def test_a_step_program_reads_the_executions_variables() -> None:
     document = Document.from_value({"quantity": 3})
-    assert JqProgram("$props.p * .quantity").values(document, Context()) == [6]
-    assert JqProgram("$docprops.d").first(document, Context()) == "7"
+    assert await JqProgram("$props.p * .quantity").values(document, Context()) == [6]
+    assert await JqProgram("$docprops.d").first(document, Context()) == "7"
+
+
+@pytest.mark.parametrize(
+    "program",
+    [" | ".join(["[., .]"] * 40), " | ".join([". + ."] * 40), " | ".join(["{a: ., b: .}"] * 40)],
+)
+def test_a_doubling_program_steps_aside_within_the_subsets_budget(program: str) -> None:
+    """No loops run in Python, but values can double per pipe: the subset gives up quickly."""
+    evaluate = compile_subset(program)
+    assert evaluate is not None
+    start = time.perf_counter()
+    with pytest.raises(Unsupported):
+        evaluate("ab", _no_variables)
+    assert time.perf_counter() - start < 0.5
+
+
+@pytest.mark.parametrize("program", ["last(range(1e12))", "def f: f; f", "[recurse]", ".[]"])
+def test_programs_that_loop_are_never_run_in_python(program: str) -> None:
+    assert compile_subset(program) is None
+
+
+def _no_variables(name: str) -> Any:
+    raise AssertionError(name)
