@@ -11,6 +11,7 @@ import grpc
 
 from executors import translate
 from executors.host import Host, Rejected, failure_result
+from executors.link import LinkCredentials
 from executors.runtime.documents import Document
 from executors.runtime.engine import ProcessResult
 from executors.runtime.package import PackageInvalid
@@ -25,8 +26,11 @@ DEFAULT_UPLOAD_MAX_BYTES = 1024 * 1024 * 1024
 
 
 class ExecutorServicer(pb_grpc.ExecutorServicer):  # type: ignore[misc]  # generated, untyped
-    def __init__(self, host: Host, runtime: str, executor_id: str, batch_max: int) -> None:
+    def __init__(
+        self, host: Host, runtime: str, executor_id: str, batch_max: int, link: LinkCredentials
+    ) -> None:
         self._host = host
+        self._link = link
         self._runtime = runtime
         self._executor_id = executor_id
         self._batch_max = batch_max
@@ -39,6 +43,7 @@ class ExecutorServicer(pb_grpc.ExecutorServicer):  # type: ignore[misc]  # gener
             executor_id=self._executor_id,
             deployments=self._host.deployments,
             draining=self._host.draining,
+            proof=self._link.prove(request.nonce, context.invocation_metadata()),
         )
 
     async def Validate(

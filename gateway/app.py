@@ -27,6 +27,7 @@ from gateway.flow.routes import FlowEndpoints
 from gateway.history import History
 from gateway.history_store import HistoryStore
 from gateway.history_writer import HistoryWriterProcess
+from gateway.link import ClusterLink
 from gateway.outbox import Outbox
 from gateway.reconcile import Reconciler
 from gateway.routing import ExecutorPool
@@ -75,6 +76,7 @@ def create_app(settings: GatewaySettings) -> GatewayApp:
     registry = ServiceRegistry()
     authenticator = Authenticator()
     pool = ExecutorPool()
+    link = ClusterLink.from_settings(settings)  # no cluster credentials: no gateway
     admin_user, admin_password = admin_credentials(settings)
 
     @asynccontextmanager
@@ -86,6 +88,7 @@ def create_app(settings: GatewaySettings) -> GatewayApp:
             settings.executor_targets,
             settings.executor_dns,
             settings.discovery_interval_s,
+            link,
         )
         control = ControlPlane(
             store, registry, authenticator, reconciler, settings.state_poll_interval_s

@@ -17,6 +17,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from gateway.executor_client import ExecutorConnection
+from gateway.link import ClusterLink
 from gateway.routing import ExecutorPool
 
 log = logging.getLogger("flowhost.gateway")
@@ -41,8 +42,10 @@ class Reconciler:
         targets: list[str],
         dns: str,
         interval_s: float,
+        link: ClusterLink,
     ) -> None:
         self._pool = pool
+        self._link = link
         self._desired = desired
         self._targets = targets
         self._dns = dns
@@ -81,7 +84,7 @@ class Reconciler:
                 log.info("executor %s is no longer listed; dropping it", address)
                 await connections.pop(address).close()
             for address in addresses - set(connections):
-                connections[address] = ExecutorConnection(address)
+                connections[address] = ExecutorConnection(address, self._link)
             await asyncio.gather(*(self._reconcile_one(c) for c in connections.values()))
             ready: dict[str, list[ExecutorConnection]] = {}
             for connection in connections.values():
