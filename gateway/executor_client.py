@@ -139,7 +139,9 @@ class ExecutorConnection:
     async def _refuse(self, refused: NotOfCluster) -> None:
         self.info = None
         await self._stop_stream()
-        self._fail(f"executor {self.address} is {refused}")
+        reason = f"executor {self.address} is {refused}"
+        self._broken = reason  # the reconciler says it, once; _fail would say it again
+        self._fail(reason)
 
     async def validate(self, source: str) -> ServiceSpec | list[Issue]:
         reply = await self._stub.Validate(
