@@ -281,3 +281,49 @@ def test_a_second_up_beside_runs_on_its_own_ports(
             second.kill()
             second.communicate()
         shutil.rmtree(tmp_path / "b", ignore_errors=True)
+
+
+@pytest.mark.parametrize(
+    ("module", "env", "message"),
+    [
+        ("executors", {}, "no cluster credentials: set FLOWHOST_EXECUTOR_LINK_TOKEN"),
+        (
+            "executors",
+            {"FLOWHOST_EXECUTOR_LINK_TOKEN": "short"},
+            "a cluster token has 5 characters, fewer than the minimum of 16",
+        ),
+        (
+            "executors",
+            {"FLOWHOST_EXECUTOR_LINK_TLS_CA_FILE": "/nonexistent/ca.pem"},
+            "mTLS needs all three of FLOWHOST_EXECUTOR_LINK_TLS_CERT_FILE",
+        ),
+        ("gateway", {}, "no cluster credentials: set FLOWHOST_LINK_TOKEN"),
+        (
+            "gateway",
+            {"FLOWHOST_LINK_TOKEN_FILE": "/nonexistent/token"},
+            "FLOWHOST_LINK_TOKEN_FILE: cannot read /nonexistent/token",
+        ),
+    ],
+)
+def test_nothing_starts_without_cluster_credentials(
+    module: str, env: dict[str, str], message: str, tmp_path: Path
+) -> None:
+    clean = {k: v for k, v in os.environ.items() if not k.startswith("FLOWHOST_")}
+    started = subprocess.run(
+        [sys.executable, "-m", module],
+        env={
+            **clean,
+            "FLOWHOST_EXECUTOR_PORT": "0",
+            "FLOWHOST_PORT": str(free_port()),
+            "FLOWHOST_DATA_DIR": str(tmp_path),
+            **env,
+        },
+        capture_output=True,
+        text=True,
+        timeout=60,
+        cwd=ROOT,
+    )
+    assert started.returncode == 2, started.stderr
+    assert f"flowhost {module.rstrip('s')} cannot start: " in started.stderr
+    assert message in started.stderr
+    assert "Traceback" not in started.stderr
