@@ -113,6 +113,8 @@ class Cluster:
     host: str = "127.0.0.1"
     #: The executor link over mTLS (a CA and certificates in the data folder), not only a token.
     mtls: bool = False
+    #: Extra environment for every child (benchmarks run another tree with PYTHONPATH).
+    env: dict[str, str] = field(default_factory=dict)
     children: list[Child] = field(default_factory=list)
     link: LinkFiles | None = None
     _lock: int | None = None
@@ -122,7 +124,7 @@ class Cluster:
         return f"http://{self.host}:{self.http_port}"
 
     def _env(self, extra: dict[str, str]) -> dict[str, str]:
-        return {**os.environ, "PYTHONUNBUFFERED": "1", **extra}
+        return {**os.environ, "PYTHONUNBUFFERED": "1", **self.env, **extra}
 
     def _take_data_dir(self) -> None:
         """One `up` per data folder: two would share one store and one cluster identity."""
