@@ -149,6 +149,14 @@ def _print_welcome(
             highlight=False,
         )
     console.print(f"  runtime user: {user}  token: {token}", highlight=False)
+    if cluster.link is not None:
+        mode = "mTLS and a cluster token" if cluster.link.ca is not None else "a cluster token"
+        console.print(
+            f"  executor link: {mode}, in {cluster.link.token.parent} (executors on "
+            + ", ".join(c.env["FLOWHOST_EXECUTOR_PORT"] for c in cluster.children[:-1])
+            + ")",
+            highlight=False,
+        )
     console.print(
         f"  admin (management API, {url}/docs): {admin_user} / {admin_password}", highlight=False
     )

@@ -274,7 +274,7 @@ def test_a_second_up_beside_runs_on_its_own_ports(
         assert all(e["ready"] for e in theirs)
         assert_serving(cluster, flow_auth)
     finally:
-        second.send_signal(signal.SIGINT)
+        second.send_signal(signal.SIGTERM)
         try:
             second.communicate(timeout=30)  # also closes its pipes
         except subprocess.TimeoutExpired:
