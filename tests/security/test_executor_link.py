@@ -6,6 +6,7 @@ from __future__ import annotations
 import os
 import shutil
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -327,3 +328,46 @@ def test_nothing_starts_without_cluster_credentials(
     assert f"flowhost {module.rstrip('s')} cannot start: " in started.stderr
     assert message in started.stderr
     assert "Traceback" not in started.stderr
+
+
+def test_an_executor_that_cannot_bind_says_which_port(tmp_path: Path) -> None:
+    with socket.socket() as holder:
+        holder.bind(("127.0.0.1", 0))
+        holder.listen()
+        port = holder.getsockname()[1]
+        started = subprocess.run(
+            [sys.executable, "-m", "executors"],
+            env={
+                **os.environ,
+                "FLOWHOST_EXECUTOR_PORT": str(port),
+                "FLOWHOST_EXECUTOR_LINK_TOKEN": "a-token-long-enough-for-this",
+            },
+            capture_output=True,
+            text=True,
+            timeout=60,
+            cwd=ROOT,
+        )
+    assert started.returncode == 2, started.stderr
+    assert f"cannot listen on 127.0.0.1:{port}: the port is in use" in started.stderr
+
+
+def test_up_is_not_up_when_an_executor_fails_to_start(
+    tmp_path: Path, stranger_examples: Path
+) -> None:
+    """An executor that exits while `up` starts (here: a token too short) stops `up` with its
+    reason; it never prints "flowhost is up"."""
+    up = subprocess.run(
+        [
+            *(sys.executable, "-m", "cli.main", "up", "--data-dir", str(tmp_path / "c")),
+            *("--http-port", str(free_port()), "--examples", str(stranger_examples)),
+        ],
+        env={**os.environ, "FLOWHOST_EXECUTOR_LINK_TOKEN": "short", "COLUMNS": "300"},
+        capture_output=True,
+        text=True,
+        timeout=90,
+        cwd=ROOT,
+    )
+    assert up.returncode == 1
+    assert "flowhost is up" not in up.stdout
+    assert "exited with code 2: flowhost executor cannot start:" in up.stderr
+    assert "fewer than the minimum of 16" in up.stderr
