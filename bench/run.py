@@ -19,7 +19,7 @@ import orjson
 
 from bench import processes
 from bench.driver import LoadResult, drive
-from cli.up import Cluster, free_port_run
+from cli.up import Cluster, free_port, free_port_run
 
 PACKAGE = Path(__file__).with_name("package.yaml")
 QUOTE_PATH = "/fs/bench/actions/quote"
@@ -107,12 +107,17 @@ class Target:
 
 
 @contextmanager
-def flowhost_target(data_dir: Path, executors: int) -> Iterator[Target]:
+def flowhost_target(
+    data_dir: Path,
+    executors: int,
+    *,
+    mtls: bool = False,
+    env: dict[str, str] | None = None,
+    name: str = "flowhost",
+) -> Iterator[Target]:
+    """A cluster with the bench package deployed (executor ports from the OS)."""
     cluster = Cluster(
-        data_dir=data_dir,
-        http_port=free_port_run(1),
-        executors=executors,
-        executor_port=free_port_run(executors),
+        data_dir=data_dir, http_port=free_port(), executors=executors, mtls=mtls, env=env or {}
     )
     try:
         cluster.start()
@@ -125,7 +130,7 @@ def flowhost_target(data_dir: Path, executors: int) -> Iterator[Target]:
         for pid in processes.children(pids["gateway"]):
             pids["history-writer"] = pid
         auth = "Basic " + base64.b64encode(f"{user}:{token}".encode()).decode()
-        yield Target("flowhost", cluster.url + QUOTE_PATH, auth, pids, cluster)
+        yield Target(name, cluster.url + QUOTE_PATH, auth, pids, cluster)
     finally:
         cluster.stop()
 

@@ -90,11 +90,23 @@ def _call(fn: Any, *args: Any) -> Any:
 def up(
     executors: Annotated[int, typer.Option(help="Executors of runtime 'default'.")] = 2,
     http_port: Annotated[int, typer.Option(help="The gateway's HTTP port.")] = 8080,
-    executor_port: Annotated[int, typer.Option(help="First executor's gRPC port.")] = 50051,
+    executor_port: Annotated[
+        int | None,
+        typer.Option(help="First executor's gRPC port (the others follow); default: free ones."),
+    ] = None,
     data_dir: DataDir = Path(".flowhost"),
     examples: Annotated[Path, typer.Option(help="Packages to deploy at start.")] = EXAMPLES,
+    mtls: Annotated[
+        bool,
+        typer.Option(
+            "--mtls", help="Authenticate the executor link with a cluster CA and certificates."
+        ),
+    ] = False,
 ) -> None:
-    """Start a gateway, executors and the embedded store, deploy the examples; Ctrl-C stops all."""
+    """Start a gateway, executors and the embedded store, deploy the examples; Ctrl-C stops all.
+
+    The gateway and its executors share a cluster token (and with --mtls certificates) made in
+    the data folder on first start; every port is checked free before anything starts."""
     from cli.up import Cluster
 
     cluster = Cluster(
@@ -102,6 +114,7 @@ def up(
         http_port=http_port,
         executors=executors,
         executor_port=executor_port,
+        mtls=mtls,
     )
     signal.signal(signal.SIGTERM, lambda *_: (_ for _ in ()).throw(KeyboardInterrupt()))
     try:
@@ -143,6 +156,14 @@ def _print_welcome(
         note = policy_cli.development_note(client, cluster.runtime)
     if note:
         console.print(note, highlight=False, markup=False)
+    if cluster.link is not None:
+        mode = "mTLS and a cluster token" if cluster.link.ca is not None else "a cluster token"
+        console.print(
+            f"  executor link: {mode}, in {cluster.link.token.parent} (executors on "
+            + ", ".join(c.env["FLOWHOST_EXECUTOR_PORT"] for c in cluster.children[:-1])
+            + ")",
+            highlight=False,
+        )
     console.print(
         f"  admin (management API, {url}/docs): {admin_user} / {admin_password}", highlight=False
     )

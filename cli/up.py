@@ -8,6 +8,7 @@ runtime's deployments by itself.
 
 from __future__ import annotations
 
+import fcntl
 import json
 import os
 import random
@@ -23,8 +24,35 @@ from typing import Any
 import httpx
 
 from cli.client import ApiError, ManagementClient, admin_from
+from cli.link import LinkFiles, ensure_link
 
 DEMO_USER_FILE = "demo-user.json"
+LOCK_FILE = "up.lock"
+
+
+class PortBusy(RuntimeError):
+    """A port `up` was asked to use is taken; nothing was started."""
+
+
+def free_port(host: str = "127.0.0.1") -> int:
+    """A port the OS has free on `host` now (bound at 0 and read back)."""
+    with socket.socket() as probe:
+        probe.bind((host, 0))
+        port: int = probe.getsockname()[1]
+    return port
+
+
+def check_free(host: str, port: int, what: str) -> None:
+    """Raise PortBusy, naming the port and its use, unless `port` can be listened on."""
+    with socket.socket() as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind((host, port))
+        except OSError as error:
+            raise PortBusy(
+                f"port {port} on {host} ({what}) is in use ({error.strerror}): is another "
+                "flowhost running? Choose another port, or stop what holds it"
+            ) from None
 
 
 def _free(port: int) -> bool:
@@ -79,25 +107,65 @@ class Cluster:
     data_dir: Path
     http_port: int = 8080
     executors: int = 2
-    executor_port: int = 50051
+    #: The first executor's port (the others follow it); None: ports the OS has free.
+    executor_port: int | None = None
     runtime: str = "default"
     host: str = "127.0.0.1"
+    #: The executor link over mTLS (a CA and certificates in the data folder), not only a token.
+    mtls: bool = False
+    #: Extra environment for every child (benchmarks run another tree with PYTHONPATH).
+    env: dict[str, str] = field(default_factory=dict)
     children: list[Child] = field(default_factory=list)
+    link: LinkFiles | None = None
+    _lock: int | None = None
+
+    @property
+    def executor_addresses(self) -> list[str]:
+        """host:port of each executor child, in start order."""
+        return [
+            c.env["FLOWHOST_EXECUTOR_HOST"] + ":" + c.env["FLOWHOST_EXECUTOR_PORT"]
+            for c in self.children[:-1]
+        ]
 
     @property
     def url(self) -> str:
         return f"http://{self.host}:{self.http_port}"
 
     def _env(self, extra: dict[str, str]) -> dict[str, str]:
-        return {**os.environ, "PYTHONUNBUFFERED": "1", **extra}
+        return {**os.environ, "PYTHONUNBUFFERED": "1", **self.env, **extra}
+
+    def _take_data_dir(self) -> None:
+        """One `up` per data folder: two would share one store and one cluster identity."""
+        self.data_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
+        fd = os.open(self.data_dir / LOCK_FILE, os.O_RDWR | os.O_CREAT, 0o600)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            os.close(fd)
+            raise RuntimeError(
+                f"another flowhost up is using the data folder {self.data_dir}; stop it, or "
+                "give this one its own --data-dir"
+            ) from None
+        self._lock = fd
+
+    def _executor_ports(self) -> list[int]:
+        """The asked-for ports, each checked free, or ports the OS has free; before any start."""
+        check_free(self.host, self.http_port, "the gateway's HTTP port, --http-port")
+        if self.executor_port is None:
+            return [free_port(self.host) for _ in range(self.executors)]
+        ports = [self.executor_port + i for i in range(self.executors)]
+        for i, port in enumerate(ports):
+            check_free(self.host, port, f"executor-{i + 1}'s gRPC port, from --executor-port")
+        return ports
 
     def start(self) -> None:
-        self.data_dir.mkdir(parents=True, exist_ok=True)
+        self._take_data_dir()
+        ports = self._executor_ports()
+        self.link = link = ensure_link(self.data_dir, mtls=self.mtls)
         logs = self.data_dir / "logs"
         logs.mkdir(exist_ok=True)
         targets = []
-        for i in range(self.executors):
-            port = self.executor_port + i
+        for i, port in enumerate(ports):
             targets.append(f"{self.host}:{port}")
             self.children.append(
                 Child(
@@ -108,6 +176,7 @@ class Cluster:
                             "FLOWHOST_EXECUTOR_RUNTIME": self.runtime,
                             "FLOWHOST_EXECUTOR_HOST": self.host,
                             "FLOWHOST_EXECUTOR_PORT": str(port),
+                            **link.executor_env(),
                         }
                     ),
                     logs / f"executor-{i + 1}.log",
@@ -128,6 +197,7 @@ class Cluster:
                         # A development cluster: its runtime may reach services on this
                         # machine until the operator sets a policy (docs: Runtime policies).
                         "FLOWHOST_LOOPBACK_RUNTIMES": self.runtime,
+                        **link.gateway_env(),
                     }
                 ),
                 logs / "gateway.log",
@@ -142,12 +212,13 @@ class Cluster:
         deadline = time.monotonic() + timeout_s
         problem = "gateway not started"
         while time.monotonic() < deadline:
-            self._check_children()
+            self._check_children(executors_too=True)
             try:
                 httpx.get(f"{self.url}/health", timeout=1.0).raise_for_status()
                 with self.client() as client:
                     executors = client.request("GET", "/api/executors")
-                ready = [e for e in executors if e["ready"]]
+                ours = set(self.executor_addresses)
+                ready = [e for e in executors if e["ready"] and e["address"] in ours]
                 if len(ready) >= self.executors:
                     return
                 problem = f"{len(ready)}/{self.executors} executors ready"
@@ -156,12 +227,15 @@ class Cluster:
             time.sleep(0.2)
         raise RuntimeError(f"cluster not ready after {timeout_s:.0f}s: {problem}")
 
-    def _check_children(self) -> None:
+    def _check_children(self, executors_too: bool = False) -> None:
+        """Raise when the gateway (or, while starting, an executor) has exited."""
         gateway = self.children[-1]
-        if gateway.process is not None and gateway.process.poll() is not None:
-            raise RuntimeError(
-                f"the gateway exited with code {gateway.process.returncode}; see {gateway.log_path}"
-            )
+        for child in self.children if executors_too else [gateway]:
+            if child.process is not None and child.process.poll() is not None:
+                raise RuntimeError(
+                    f"{child.name} exited with code {child.process.returncode}: "
+                    f"{_last_line(child.log_path)} (log: {child.log_path})"
+                )
 
     def client(self) -> ManagementClient:
         return ManagementClient(self.url, admin_from(self.data_dir))
@@ -222,3 +296,14 @@ class Cluster:
             except subprocess.TimeoutExpired:
                 child.process.kill()
                 child.process.wait()
+        if self._lock is not None:
+            os.close(self._lock)
+            self._lock = None
+
+
+def _last_line(path: Path) -> str:
+    try:
+        lines = path.read_text(errors="replace").strip().splitlines()
+    except OSError:
+        return "no log"
+    return lines[-1] if lines else "no output"

@@ -7,9 +7,11 @@ import gc
 import logging
 import os
 import signal
+import sys
 from collections.abc import Callable
 
 from executors import redaction
+from executors.link import LinkCredentials, LinkMisconfigured
 from executors.runtime.redaction import install_log_filter
 from executors.server import ExecutorServer
 from executors.settings import ExecutorSettings
@@ -47,8 +49,14 @@ def main(settings: ExecutorSettings | None = None) -> None:
     gc.collect()
     gc.freeze()
     gc.set_threshold(50_000, 20, 100)
-    with asyncio.Runner(loop_factory=_loop_factory()) as runner:
-        runner.run(run(settings))
+    try:
+        LinkCredentials.from_settings(settings)
+        with asyncio.Runner(loop_factory=_loop_factory()) as runner:
+            runner.run(run(settings))
+    except (LinkMisconfigured, OSError) as error:
+        # Supervisors (flowhost up, compose) show this line; a traceback would bury it.
+        print(f"flowhost executor cannot start: {error}", file=sys.stderr, flush=True)
+        raise SystemExit(2) from None
 
 
 def _loop_factory() -> Callable[[], asyncio.AbstractEventLoop] | None:

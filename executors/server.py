@@ -14,6 +14,7 @@ from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 
 from executors.host import Host
+from executors.link import LinkCredentials
 from executors.runtime.egress import guarded_client
 from executors.runtime.jqworkers import WORKERS
 from executors.runtime.loader import YamlLimits
@@ -45,6 +46,7 @@ class ExecutorServer:
 
     async def start(self) -> None:
         s = self.settings
+        link = LinkCredentials.from_settings(s)  # before anything starts: no credentials, no server
         # Every connection the http step makes is checked against the runtime's egress policy.
         self._http = guarded_client(max_connections=s.http_max_connections, timeout_s=10.0)
         self._host = Host(
@@ -60,14 +62,15 @@ class ExecutorServer:
         WORKERS.configure(size=s.jq_workers, memory_mb=s.jq_worker_memory_mb)
         await WORKERS.start()
         server = grpc.aio.server(
+            interceptors=[link.gate()],
             options=[
                 ("grpc.max_receive_message_length", _MAX_MESSAGE_BYTES),
                 ("grpc.max_send_message_length", _MAX_MESSAGE_BYTES),
                 ("grpc.so_reuseport", 0),
-            ]
+            ],
         )
         executor_pb2_grpc.add_ExecutorServicer_to_server(
-            ExecutorServicer(self._host, s.runtime, self.executor_id, s.batch_max), server
+            ExecutorServicer(self._host, s.runtime, self.executor_id, s.batch_max, link), server
         )
         health_pb2_grpc.add_HealthServicer_to_server(self._health, server)
         reflection.enable_server_reflection(
@@ -78,9 +81,17 @@ class ExecutorServer:
             ),
             server,
         )
-        self.port = server.add_insecure_port(f"{s.host}:{s.port}")
+        address = f"{s.host}:{s.port}"
+        credentials = link.server_credentials()
+        try:
+            if credentials is None:
+                self.port = server.add_insecure_port(address)
+            else:
+                self.port = server.add_secure_port(address, credentials)
+        except RuntimeError:
+            self.port = 0
         if self.port == 0:
-            raise OSError(f"cannot listen on {s.host}:{s.port}")
+            raise OSError(f"cannot listen on {address}: the port is in use or not this host's")
         await server.start()
         self._server = server
         await self._health.set("", health_pb2.HealthCheckResponse.SERVING)

@@ -11,6 +11,7 @@ import grpc
 
 from executors import translate
 from executors.host import Host, Rejected, failure_result
+from executors.link import LinkCredentials
 from executors.runtime.documents import Document
 from executors.runtime.engine import ProcessResult
 from executors.runtime.package import PackageInvalid
@@ -29,8 +30,11 @@ HEARTBEAT_S = 0.25
 
 
 class ExecutorServicer(pb_grpc.ExecutorServicer):  # type: ignore[misc]  # generated, untyped
-    def __init__(self, host: Host, runtime: str, executor_id: str, batch_max: int) -> None:
+    def __init__(
+        self, host: Host, runtime: str, executor_id: str, batch_max: int, link: LinkCredentials
+    ) -> None:
         self._host = host
+        self._link = link
         self._runtime = runtime
         self._executor_id = executor_id
         self._batch_max = batch_max
@@ -44,6 +48,7 @@ class ExecutorServicer(pb_grpc.ExecutorServicer):  # type: ignore[misc]  # gener
             deployments=self._host.deployments,
             draining=self._host.draining,
             policy_digest=self._host.policy_digest,
+            proof=self._link.prove(request.nonce, context.invocation_metadata()),
         )
 
     async def Configure(

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
@@ -60,4 +62,26 @@ class ExecutorSettings(BaseSettings):
         ge=64,
         description="Address space each jq worker may use; a program past it fails its "
         "execution with limit_exceeded.",
+    )
+
+    # -- the executor link (docs/operations.md, "Security model") --
+    link_token: str = Field(
+        "",
+        repr=False,
+        description="The cluster token a caller (a gateway) must present; during a rotation "
+        "several, comma-separated. Set this, link_token_file, or the link_tls_* files.",
+    )
+    link_token_file: Path | None = Field(
+        None,
+        description="A file holding the cluster token(s), one a line (Docker/Kubernetes "
+        "secrets); its tokens are accepted as well as link_token's.",
+    )
+    link_tls_cert_file: Path | None = Field(
+        None, description="mTLS: this executor's server certificate (PEM), signed by the CA."
+    )
+    link_tls_key_file: Path | None = Field(None, description="mTLS: its private key (PEM).")
+    link_tls_ca_file: Path | None = Field(
+        None,
+        description="mTLS: the cluster CA (PEM); only callers with a client certificate it "
+        "signed get past the TLS handshake.",
     )

@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import gc
 import logging
+import sys
 
 import uvicorn
 
 from gateway import redaction
 from gateway.app import create_app
 from gateway.http_protocol import CoalescingHttpToolsProtocol
+from gateway.link import LinkMisconfigured
 from gateway.settings import GatewaySettings
 
 
@@ -20,8 +22,13 @@ def main(settings: GatewaySettings | None = None) -> None:
         level=settings.log_level.upper(),
         format="%(asctime)s %(levelname)s %(name)s %(message)s",
     )
+    try:
+        app = create_app(settings)
+    except LinkMisconfigured as error:
+        print(f"flowhost gateway cannot start: {error}", file=sys.stderr, flush=True)
+        raise SystemExit(2) from None
     config = uvicorn.Config(
-        create_app(settings),
+        app,
         host=settings.host,
         port=settings.port,
         lifespan="on",

@@ -36,6 +36,7 @@ from gateway.flow.routes import FlowEndpoints
 from gateway.history.record import History
 from gateway.history.store import HistoryStore
 from gateway.history.writer import HistoryWriterProcess
+from gateway.link import ClusterLink
 from gateway.login_throttle import LoginThrottle
 from gateway.outbox import Outbox
 from gateway.package_limits import PackageLimits
@@ -89,6 +90,7 @@ def create_app(settings: GatewaySettings) -> GatewayApp:
     pool = ExecutorPool()
     operator_config = OperatorConfig()
     policies = RuntimePolicies(settings.loopback_runtimes)
+    link = ClusterLink.from_settings(settings)  # no cluster credentials: no gateway
     admin_user, admin_password = admin_credentials(settings)
 
     @asynccontextmanager
@@ -100,6 +102,7 @@ def create_app(settings: GatewaySettings) -> GatewayApp:
             settings.executor_targets,
             settings.executor_dns,
             settings.discovery_interval_s,
+            link,
             policy=policies.of,
         )
         config_store = ConfigStore(store, load_keys(settings), settings.config_value_max_bytes)

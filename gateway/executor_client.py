@@ -23,6 +23,7 @@ import grpc
 
 from gateway import translate
 from gateway.errors import DeadlineExceeded, GatewayError, Unavailable
+from gateway.link import ClusterLink, NotOfCluster
 from gateway.policy import RuntimePolicy
 from gateway.spec import ServiceSpec
 from gateway.translate import Execution, ExecutionResult, ExecutorInfo, Issue, KeptResult
@@ -88,12 +89,15 @@ _PAST_SYNC_TIMEOUT: Final = object()
 
 
 class ExecutorConnection:
-    def __init__(self, address: str) -> None:
+    def __init__(self, address: str, link: ClusterLink) -> None:
         self.address = address
         self.info: ExecutorInfo | None = None
-        self._channel = grpc.aio.insecure_channel(
+        self._link = link
+        # Sent with every call; the executor checks it once per RPC (once per stream).
+        self._metadata = link.metadata
+        self._channel = link.channel(
             address,
-            options=[
+            [
                 ("grpc.max_receive_message_length", _MAX_MESSAGE_BYTES),
                 ("grpc.max_send_message_length", _MAX_MESSAGE_BYTES),
                 ("grpc.keepalive_time_ms", 10_000),
@@ -138,18 +142,47 @@ class ExecutorConnection:
     # -- control calls -------------------------------------------------------------------------
 
     async def describe(self) -> ExecutorInfo:
-        reply = await self._stub.Describe(pb.DescribeRequest(), timeout=_CONTROL_TIMEOUT_S)
+        """Who the executor is and what it hosts; raises NotOfCluster for a stranger, whose
+        stream is closed at once so nothing more reaches it."""
+        nonce = self._link.challenge()
+        try:
+            reply = await self._stub.Describe(
+                pb.DescribeRequest(nonce=nonce), timeout=_CONTROL_TIMEOUT_S, metadata=self._metadata
+            )
+            self._link.verify(nonce, reply.proof)
+        except grpc.aio.AioRpcError as error:
+            refused = self._link.refusal(error)
+            if refused is None:
+                raise
+            await self._refuse(refused)
+            raise refused from None
+        except NotOfCluster as refused:
+            await self._refuse(refused)
+            raise
         self.info = translate.info_from_proto(reply)
         return self.info
 
+    async def _refuse(self, refused: NotOfCluster) -> None:
+        self.info = None
+        await self._stop_stream()
+        reason = f"executor {self.address} is {refused}"
+        self._broken = reason  # the reconciler says it, once; _fail would say it again
+        self._fail(reason)
+
     async def configure(self, policy: RuntimePolicy) -> None:
         """Give the executor its runtime's policy (it reports the digest back in Describe)."""
-        await self._stub.Configure(translate.configure_to_proto(policy), timeout=_CONTROL_TIMEOUT_S)
+        await self._stub.Configure(
+            translate.configure_to_proto(policy),
+            timeout=_CONTROL_TIMEOUT_S,
+            metadata=self._metadata,
+        )
 
     async def validate(self, source: str) -> ServiceSpec | list[Issue]:
         try:
             reply = await self._stub.Validate(
-                pb.ValidateRequest(source=source), timeout=_CONTROL_TIMEOUT_S * 3
+                pb.ValidateRequest(source=source),
+                timeout=_CONTROL_TIMEOUT_S * 3,
+                metadata=self._metadata,
             )
         except grpc.aio.AioRpcError as error:
             raise GatewayError(
@@ -164,24 +197,32 @@ class ExecutorConnection:
 
     async def deploy(self, key: str, source: str) -> list[Issue]:
         reply = await self._stub.Deploy(
-            pb.DeployRequest(key=key, source=source), timeout=_CONTROL_TIMEOUT_S * 3
+            pb.DeployRequest(key=key, source=source),
+            timeout=_CONTROL_TIMEOUT_S * 3,
+            metadata=self._metadata,
         )
         return translate.issues_from_proto(list(reply.issues))
 
     async def undeploy(self, key: str) -> None:
-        await self._stub.Undeploy(pb.UndeployRequest(key=key), timeout=_CONTROL_TIMEOUT_S)
+        await self._stub.Undeploy(
+            pb.UndeployRequest(key=key), timeout=_CONTROL_TIMEOUT_S, metadata=self._metadata
+        )
 
     async def take_result(self, execution_id: str) -> KeptResult:
         """What the executor knows of a detached execution (its result once it ended)."""
         reply = await self._stub.TakeResult(
-            pb.TakeResultRequest(execution_id=execution_id), timeout=_CONTROL_TIMEOUT_S
+            pb.TakeResultRequest(execution_id=execution_id),
+            timeout=_CONTROL_TIMEOUT_S,
+            metadata=self._metadata,
         )
         return translate.kept_from_proto(reply)
 
     async def ack_result(self, execution_id: str) -> None:
         """The result of a detached execution is stored: the executor may forget it."""
         await self._stub.AckResult(
-            pb.AckResultRequest(execution_id=execution_id), timeout=_CONTROL_TIMEOUT_S
+            pb.AckResultRequest(execution_id=execution_id),
+            timeout=_CONTROL_TIMEOUT_S,
+            metadata=self._metadata,
         )
 
     # -- the execution stream ------------------------------------------------------------------
@@ -191,7 +232,7 @@ class ExecutorConnection:
         await self._stop_stream()
         self._broken = None
         self._beats, self.silent, self._heard = False, False, time.monotonic()
-        self._call = self._stub.Execute()
+        self._call = self._stub.Execute(metadata=self._metadata)
         self._tasks = [
             asyncio.create_task(self._write_loop(self._call), name=f"write {self.address}"),
             asyncio.create_task(self._read_loop(self._call), name=f"read {self.address}"),
@@ -410,7 +451,7 @@ class UploadCall:
         self.address = connection.address
         self._max_bytes = max_bytes
         self._queue: asyncio.Queue[bytes | Execution | None] = asyncio.Queue(self._QUEUED_CHUNKS)
-        self._call = connection._stub.Upload(self._messages())
+        self._call = connection._stub.Upload(self._messages(), metadata=connection._metadata)
         self._reply: asyncio.Future[pb.ExecuteResult] = asyncio.ensure_future(self._call)
 
     async def _messages(self) -> AsyncIterator[pb.UploadChunk]:

@@ -17,6 +17,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from gateway.executor_client import ExecutorConnection
+from gateway.link import ClusterLink
 from gateway.policy import RuntimePolicy
 from gateway.routing import ExecutorPool
 
@@ -42,9 +43,11 @@ class Reconciler:
         targets: list[str],
         dns: str,
         interval_s: float,
+        link: ClusterLink,
         policy: Callable[[str], RuntimePolicy] | None = None,
     ) -> None:
         self._pool = pool
+        self._link = link
         # The runtime's policy, pushed to each executor before it gets deployments or traffic.
         self._policy = policy
         self._desired = desired
@@ -85,7 +88,7 @@ class Reconciler:
                 log.info("executor %s is no longer listed; dropping it", address)
                 await connections.pop(address).close()
             for address in addresses - set(connections):
-                connections[address] = ExecutorConnection(address)
+                connections[address] = ExecutorConnection(address, self._link)
             await asyncio.gather(*(self._reconcile_one(c) for c in connections.values()))
             ready: dict[str, list[ExecutorConnection]] = {}
             for connection in connections.values():

@@ -200,6 +200,29 @@ class GatewaySettings(BaseSettings):
         "the least recently failed are forgotten first.",
     )
 
+    # -- the executor link (docs/operations.md, "Security model") --
+    link_token: str = Field(
+        "",
+        repr=False,
+        description="The cluster token sent to executors (they must accept it). Set this, "
+        "link_token_file, or the link_tls_* files.",
+    )
+    link_token_file: Path | None = Field(
+        None, description="A file holding the cluster token (Docker/Kubernetes secrets)."
+    )
+    link_tls_cert_file: Path | None = Field(
+        None, description="mTLS: the gateway's client certificate (PEM), signed by the CA."
+    )
+    link_tls_key_file: Path | None = Field(None, description="mTLS: its private key (PEM).")
+    link_tls_ca_file: Path | None = Field(
+        None, description="mTLS: the cluster CA (PEM) executors' certificates must be signed by."
+    )
+    link_tls_server_name: str = Field(
+        "flowhost-executor",
+        description="mTLS: the name executors' certificates are checked against, whatever "
+        "address they are dialled at (DNS discovery yields bare IPs).",
+    )
+
     @field_validator("executor_targets", "loopback_runtimes", mode="before")
     @classmethod
     def _comma_separated(cls, value: object) -> object:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import re
 import shlex
 import shutil
@@ -101,11 +102,63 @@ def test_health_and_shutdown_order(compose: dict[str, Any]) -> None:
     assert loadgen["deploy"]["condition"] == "service_completed_successfully"
 
 
-def test_compose_client_accepts_the_file() -> None:
+_REQUIRED = re.compile(r"^\$\{(?P<variable>\w+):\?(?P<message>.+)\}$")
+_SECRETS = {
+    "FLOWHOST_ADMIN_PASSWORD",
+    "FLOWHOST_LINK_TOKEN",
+    "FLOWHOST_EXECUTOR_LINK_TOKEN",
+}
+
+
+def test_secrets_have_no_default(compose: dict[str, Any]) -> None:
+    """Every secret comes from the operator's environment, and compose refuses to start
+    without it (`${VAR:?message}`): no silent `change-me`."""
+    assert "change-me" not in COMPOSE.read_text()
+    seen: dict[str, set[str]] = {}
+    for name, service in compose["services"].items():
+        for variable, value in service.get("environment", {}).items():
+            if variable in _SECRETS:
+                required = _REQUIRED.match(str(value))
+                assert required, f"{name}: {variable} must be ${{VAR:?message}}, not {value!r}"
+                seen.setdefault(variable, set()).add(required["variable"])
+    assert set(seen) == _SECRETS
+    # The gateway and the executors take the one cluster token from the same variable.
+    assert seen["FLOWHOST_LINK_TOKEN"] == seen["FLOWHOST_EXECUTOR_LINK_TOKEN"]
+    services = compose["services"]
+    assert "FLOWHOST_LINK_TOKEN" in services["gateway"]["environment"]
+    assert "FLOWHOST_EXECUTOR_LINK_TOKEN" in services["executor"]["environment"]
+
+
+def _compose_client() -> str:
     client = shutil.which("docker-compose")
     if client is None:
         pytest.skip("docker-compose is not installed (Debian package docker-compose)")
+    return client
+
+
+def test_compose_client_accepts_the_file() -> None:
+    env = {
+        "PATH": os.environ.get("PATH", ""),
+        "FLOWHOST_CLUSTER_TOKEN": "a-cluster-token-for-the-test",
+        "FLOWHOST_ADMIN_PASSWORD": "an-admin-password",
+    }
     result = subprocess.run(
-        [client, "-f", str(COMPOSE), "config", "-q"], capture_output=True, text=True, cwd=ROOT
+        [_compose_client(), "-f", str(COMPOSE), "config", "-q"],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        env=env,
     )
     assert result.returncode == 0, result.stderr
+
+
+def test_compose_refuses_to_start_without_the_secrets() -> None:
+    result = subprocess.run(
+        [_compose_client(), "-f", str(COMPOSE), "config", "-q"],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        env={"PATH": os.environ.get("PATH", "")},
+    )
+    assert result.returncode != 0
+    assert "FLOWHOST_" in result.stderr

@@ -11,21 +11,16 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import TypeVar
 
-from cli.up import Cluster, free_port_run
+from cli.up import Cluster, free_port
 
 ROOT = Path(__file__).resolve().parents[2]
 T = TypeVar("T")
 
 
 @contextmanager
-def running_cluster(data_dir: Path, executors: int = 2) -> Iterator[Cluster]:
-    http_port = free_port_run(1)
-    cluster = Cluster(
-        data_dir=data_dir,
-        http_port=http_port,
-        executors=executors,
-        executor_port=free_port_run(executors),
-    )
+def running_cluster(data_dir: Path, executors: int = 2, *, mtls: bool = False) -> Iterator[Cluster]:
+    # Ports from the OS: the executors' are picked by Cluster itself.
+    cluster = Cluster(data_dir=data_dir, http_port=free_port(), executors=executors, mtls=mtls)
     try:
         cluster.start()
         cluster.wait_ready(timeout_s=60)

@@ -11,8 +11,12 @@ import pytest
 from executors.server import ExecutorServer
 from executors.settings import ExecutorSettings
 from gateway.executor_client import ExecutorConnection
+from gateway.link import ClusterLink
 from gateway.policy import ExecutionLimits, RuntimePolicy
 from gateway.translate import Execution
+
+TOKEN = "policy-wire-cluster-token"
+LINK = ClusterLink(TOKEN, None, "flowhost-executor")
 
 KEY = "files@1.0.0"
 PACKAGE = """
@@ -30,7 +34,9 @@ processes:
 
 @pytest.fixture
 async def executor(tmp_path: Path) -> AsyncIterator[ExecutorServer]:
-    settings = ExecutorSettings(port=0, drain_seconds=0, files_dir=str(tmp_path / "defaults"))
+    settings = ExecutorSettings(
+        port=0, drain_seconds=0, files_dir=str(tmp_path / "defaults"), link_token=TOKEN
+    )
     async with ExecutorServer(settings) as server:
         yield server
 
@@ -50,7 +56,7 @@ async def test_configure_sets_the_files_root_limits_and_the_digest(
     operator_root = tmp_path / "operator"
     operator_root.mkdir()
     (operator_root / "a.txt").write_text("a")
-    connection = ExecutorConnection(executor.address)
+    connection = ExecutorConnection(executor.address, LINK)
     try:
         assert (await connection.describe()).policy_digest == ""
         assert await connection.deploy(KEY, PACKAGE) == []

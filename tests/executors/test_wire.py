@@ -12,11 +12,14 @@ import pytest
 from executors.server import ExecutorServer
 from executors.settings import ExecutorSettings
 from gateway.executor_client import ExecutorConnection
+from gateway.link import TOKEN_METADATA_KEY, ClusterLink
 from gateway.translate import Execution
 from protos.flowhost.v1 import executor_pb2 as pb
 from protos.flowhost.v1 import executor_pb2_grpc as pb_grpc
 
 KEY = "echo@1.0.0"
+TOKEN = "wire-test-cluster-token"
+LINK = ClusterLink(TOKEN, None, "flowhost-executor")
 PACKAGE = """
 name: echo
 version: 1.0.0
@@ -35,8 +38,10 @@ processes:
 
 @pytest.fixture
 async def executor() -> AsyncIterator[ExecutorServer]:
-    async with ExecutorServer(ExecutorSettings(port=0, drain_seconds=0)) as server:
-        connection = ExecutorConnection(server.address)
+    async with ExecutorServer(
+        ExecutorSettings(port=0, drain_seconds=0, link_token=TOKEN)
+    ) as server:
+        connection = ExecutorConnection(server.address, LINK)
         try:
             assert await connection.deploy(KEY, PACKAGE) == []
         finally:
@@ -45,7 +50,7 @@ async def executor() -> AsyncIterator[ExecutorServer]:
 
 
 async def test_string_maps_arrive_as_sent(executor: ExecutorServer) -> None:
-    connection = ExecutorConnection(executor.address)
+    connection = ExecutorConnection(executor.address, LINK)
     try:
         await connection.open_stream()
         execution = Execution(
@@ -97,7 +102,7 @@ async def test_a_malformed_string_map_is_rejected(
 ) -> None:
     request = pb.ExecuteRequest(id=7, deployment=KEY, process="echo", **request_fields)
     async with grpc.aio.insecure_channel(executor.address) as channel:
-        call = pb_grpc.ExecutorStub(channel).Execute()
+        call = pb_grpc.ExecutorStub(channel).Execute(metadata=((TOKEN_METADATA_KEY, TOKEN),))
         await call.write(pb.RequestBatch(requests=[request]))
         batch = await call.read()
         call.cancel()

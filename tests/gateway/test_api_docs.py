@@ -16,7 +16,11 @@ ADMIN = ("admin", "secret")
 
 async def _client(tmp_path: Path, docs: str) -> AsyncIterator[httpx.AsyncClient]:
     settings = GatewaySettings(
-        data_dir=tmp_path, admin_password=ADMIN[1], api_docs=docs, history_writer_process=False
+        data_dir=tmp_path,
+        admin_password=ADMIN[1],
+        api_docs=docs,
+        history_writer_process=False,
+        link_token="api-docs-cluster-token",
     )
     app = create_app(settings)
     async with app.api.router.lifespan_context(app.api):

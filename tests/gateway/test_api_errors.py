@@ -18,7 +18,10 @@ CLIENT = {"X-Flowhost-Client": "test"}
 @pytest.fixture
 async def api(tmp_path: Path) -> AsyncIterator[httpx.AsyncClient]:
     settings = GatewaySettings(
-        data_dir=tmp_path, admin_password=ADMIN[1], history_writer_process=False
+        data_dir=tmp_path,
+        admin_password=ADMIN[1],
+        history_writer_process=False,
+        link_token="api-errors-cluster-token",
     )
     app = create_app(settings)
 
@@ -59,7 +62,11 @@ async def test_unknown_paths_methods_and_bad_fields_are_problems(api: httpx.Asyn
 
 
 async def test_a_route_added_later_is_guarded_with_no_code(tmp_path: Path) -> None:
-    app = create_app(GatewaySettings(data_dir=tmp_path, admin_password=ADMIN[1]))
+    app = create_app(
+        GatewaySettings(
+            data_dir=tmp_path, admin_password=ADMIN[1], link_token="api-errors-cluster-token"
+        )
+    )
 
     async def change(payload: dict[str, int]) -> dict[str, int]:
         return payload

@@ -28,6 +28,7 @@ from gateway.settings import GatewaySettings
 ROOT = Path(__file__).resolve().parents[2]
 EXAMPLES = ROOT / "examples"
 ADMIN = ("admin", "in-process-admin")
+LINK_TOKEN = "in-process-cluster-token"  # the executor link's shared secret
 
 
 @dataclass
@@ -69,7 +70,7 @@ class InProcessCluster:
 
 
 def executor_settings(**overrides: Any) -> ExecutorSettings:
-    return ExecutorSettings(port=0, drain_seconds=0, **overrides)
+    return ExecutorSettings(port=0, drain_seconds=0, link_token=LINK_TOKEN, **overrides)
 
 
 @asynccontextmanager
@@ -90,6 +91,7 @@ async def in_process_cluster(
             data_dir=data_dir,
             admin_user=ADMIN[0],
             admin_password=ADMIN[1],
+            link_token=LINK_TOKEN,
             executor_targets=[server.address for server in servers],
             discovery_interval_s=0.2,
             state_poll_interval_s=0.2,

@@ -246,7 +246,7 @@ def test_a_value_set_through_one_gateway_reaches_another_sharing_the_store(
     cluster: Cluster, flow_auth: tuple[str, str], probe: None, tmp_path: Path
 ) -> None:
     port = free_port_run(1)
-    executors = [c.env["FLOWHOST_EXECUTOR_PORT"] for c in cluster.children if c.name != "gateway"]
+    assert cluster.link is not None
     second = Child(
         "gateway-2",
         [sys.executable, "-m", "gateway"],
@@ -255,7 +255,8 @@ def test_a_value_set_through_one_gateway_reaches_another_sharing_the_store(
             "FLOWHOST_HOST": "127.0.0.1",
             "FLOWHOST_PORT": str(port),
             "FLOWHOST_DATA_DIR": str(cluster.data_dir),  # the same store and key
-            "FLOWHOST_EXECUTOR_TARGETS": ",".join(f"127.0.0.1:{p}" for p in executors),
+            "FLOWHOST_EXECUTOR_TARGETS": ",".join(cluster.executor_addresses),
+            **cluster.link.gateway_env(),  # a gateway of the same cluster
             "FLOWHOST_STATE_POLL_INTERVAL_S": "0.2",
             "FLOWHOST_HISTORY_ENABLED": "false",
         },

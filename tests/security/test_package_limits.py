@@ -18,6 +18,7 @@ import pytest
 
 from cli.client import admin_from
 from cli.up import Cluster
+from gateway.link import TOKEN_METADATA_KEY
 from protos.flowhost.v1 import executor_pb2 as pb
 from protos.flowhost.v1 import executor_pb2_grpc as pb_grpc
 from tests.e2e.cluster import flowhost
@@ -146,9 +147,13 @@ async def test_the_executor_itself_refuses_what_the_gateway_would(
     """Defence in depth: sent straight to an executor's Validate, it is an issue, not a crash."""
 
     started = time.monotonic()
-    async with grpc.aio.insecure_channel(f"{cluster.host}:{cluster.executor_port}") as channel:
+    assert cluster.link is not None
+    token = cluster.link.token.read_text().strip()
+    async with grpc.aio.insecure_channel(cluster.executor_addresses[0]) as channel:
         reply: pb.ValidateReply = await pb_grpc.ExecutorStub(channel).Validate(
-            pb.ValidateRequest(source=source), timeout=10
+            pb.ValidateRequest(source=source),
+            timeout=10,
+            metadata=((TOKEN_METADATA_KEY, token),),  # as a gateway of the cluster would
         )
     assert time.monotonic() - started < 5
     assert [issue.path for issue in reply.issues] == ["<yaml>"]

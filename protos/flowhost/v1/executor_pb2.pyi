@@ -32,22 +32,26 @@ KEPT_RUNNING: KeptState
 KEPT_DONE: KeptState
 
 class DescribeRequest(_message.Message):
-    __slots__ = ()
-    def __init__(self) -> None: ...
+    __slots__ = ("nonce",)
+    NONCE_FIELD_NUMBER: _ClassVar[int]
+    nonce: bytes
+    def __init__(self, nonce: _Optional[bytes] = ...) -> None: ...
 
 class DescribeReply(_message.Message):
-    __slots__ = ("runtime", "executor_id", "deployments", "draining", "policy_digest")
+    __slots__ = ("runtime", "executor_id", "deployments", "draining", "policy_digest", "proof")
     RUNTIME_FIELD_NUMBER: _ClassVar[int]
     EXECUTOR_ID_FIELD_NUMBER: _ClassVar[int]
     DEPLOYMENTS_FIELD_NUMBER: _ClassVar[int]
     DRAINING_FIELD_NUMBER: _ClassVar[int]
     POLICY_DIGEST_FIELD_NUMBER: _ClassVar[int]
+    PROOF_FIELD_NUMBER: _ClassVar[int]
     runtime: str
     executor_id: str
     deployments: _containers.RepeatedScalarFieldContainer[str]
     draining: bool
     policy_digest: str
-    def __init__(self, runtime: _Optional[str] = ..., executor_id: _Optional[str] = ..., deployments: _Optional[_Iterable[str]] = ..., draining: _Optional[bool] = ..., policy_digest: _Optional[str] = ...) -> None: ...
+    proof: bytes
+    def __init__(self, runtime: _Optional[str] = ..., executor_id: _Optional[str] = ..., deployments: _Optional[_Iterable[str]] = ..., draining: _Optional[bool] = ..., policy_digest: _Optional[str] = ..., proof: _Optional[bytes] = ...) -> None: ...
 
 class ValidateRequest(_message.Message):
     __slots__ = ("source",)
