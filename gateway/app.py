@@ -48,7 +48,7 @@ def admin_credentials(settings: GatewaySettings) -> tuple[str, str]:
     if path.exists():
         saved = json.loads(path.read_text())
         return saved["user"], saved["password"]
-    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    settings.data_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
     password = secrets.token_urlsafe(24)
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     with os.fdopen(fd, "w") as file:
@@ -137,7 +137,8 @@ def create_app(settings: GatewaySettings) -> GatewayApp:
         history.start()
         sender.start()
         waiting.start()
-        log.info("flowhost gateway ready on http://%s:%d", settings.host, settings.port)
+        scheme = "https" if settings.tls_cert_file else "http"
+        log.info("flowhost gateway ready on %s://%s:%d", scheme, settings.host, settings.port)
         try:
             yield
         finally:

@@ -14,14 +14,33 @@ arrives, ~1.6% of the gateway's samples under load. Here a response only records
 connection went idle; a timer that is already armed re-arms itself for the rest of the time
 when it finds the connection was busy meanwhile. Idle connections close after
 `timeout_keep_alive` as before.
+
+`LimitedHttpToolsProtocol` adds the shared web server's HTTP limits (`HttpLimits`) and the
+ASGI TLS extension. The same lazy timer does it: one read-deadline timer per connection,
+armed when a request starts being read and re-armed for the rest of the time when it fires
+early, so a request costs a `loop.time()` and a few attribute writes, never a timer of its own.
+The head's size is counted in `data_received` before httptools sees the bytes and checked after
+each read: the parser never holds more than the limit plus one read (httptools joins header
+pieces by concatenation, so an unbounded header costs quadratic time: a 64 MB one stalled the
+loop for 5.7 s before this).
 """
 
 from __future__ import annotations
 
 import asyncio
-from typing import Any
+import hashlib
+import ssl
+from dataclasses import dataclass
+from typing import Any, ClassVar
 
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
+
+from gateway.errors import SERVICE_PROBLEM_HEADER, GatewayError, api_problem, service_problem
+
+# Where the client certificate's SHA-256 fingerprint (hex of the DER) is put in
+# scope["extensions"]["tls"], beside the standard keys; computed once per connection.
+CLIENT_CERT_SHA256 = "flowhost.client_cert_sha256"
+_TLS_VERSIONS = {"TLSv1.2": 0x0303, "TLSv1.3": 0x0304}
 
 
 class CoalescingTransport:
@@ -102,3 +121,192 @@ class CoalescingHttpToolsProtocol(HttpToolsProtocol):
             self._idle_timer = self.loop.call_later(remaining, self._check_idle)
         else:
             self.timeout_keep_alive_handler()
+
+
+@dataclass(frozen=True, slots=True)
+class HttpLimits:
+    """What one client may make the server read and hold (settings `http_*`)."""
+
+    header_max_bytes: int = 32 * 1024
+    header_timeout_s: float = 20.0
+    body_timeout_s: float = 20.0
+    body_min_rate: int = 500
+    max_requests_per_connection: int = 1000  # 0: no limit
+
+
+# What part of a request the connection is reading.
+_HEAD = 0  # waiting for a request, or inside its head
+_BODY = 1  # the head is complete, the body is not
+_DONE = 2  # the request is read; the application has it
+
+
+class LimitedHttpToolsProtocol(CoalescingHttpToolsProtocol):
+    """The coalescing protocol with HTTP limits and the ASGI TLS extension.
+
+    Use `with_limits(HttpLimits(...))` to get the class to pass as uvicorn's `http`.
+    """
+
+    limits: ClassVar[HttpLimits] = HttpLimits()
+
+    _phase = _HEAD
+    _head_bytes = 0
+    _body_bytes = 0
+    _requests = 0
+    _read_deadline: float | None = None
+    _read_timer: asyncio.TimerHandle | None = None
+    _tls: dict[str, Any] | None = None
+
+    @classmethod
+    def with_limits(cls, limits: HttpLimits) -> type[LimitedHttpToolsProtocol]:
+        return type("LimitedHttpToolsProtocol", (cls,), {"limits": limits})
+
+    def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
+        super().connection_made(transport)
+        ssl_object = transport.get_extra_info("ssl_object")
+        if ssl_object is not None:
+            self._tls = _tls_extension(ssl_object)
+        self._start_reading(self.limits.header_timeout_s)
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        if self._read_timer is not None:
+            self._read_timer.cancel()
+            self._read_timer = None
+        super().connection_lost(exc)
+
+    def data_received(self, data: bytes) -> None:
+        self._head_bytes += len(data)
+        super().data_received(data)
+        if (
+            self._phase == _HEAD
+            and self._head_bytes > self.limits.header_max_bytes
+            and not self.transport.is_closing()
+        ):
+            self._refuse(
+                431,
+                "header_too_large",
+                f"the request head is larger than the limit of {self.limits.header_max_bytes} "
+                "bytes (http_header_max_bytes)",
+            )
+
+    def on_message_begin(self) -> None:
+        super().on_message_begin()
+        if self._tls is not None:
+            self.scope["extensions"] = {"tls": self._tls}  # type: ignore[dict-item]
+        if self._phase != _HEAD:  # a new request after the previous one was read
+            self._phase = _HEAD
+            self._start_reading(self.limits.header_timeout_s)
+
+    def on_headers_complete(self) -> None:
+        self._phase = _BODY
+        self._head_bytes = 0
+        self._body_bytes = 0
+        self._read_deadline = self.loop.time() + self.limits.body_timeout_s
+        super().on_headers_complete()
+        self._requests += 1
+        cap = self.limits.max_requests_per_connection
+        # An upgrade makes no cycle of its own: only a cycle of this request is changed.
+        if (
+            cap
+            and self._requests >= cap
+            and self.cycle is not None
+            and self.cycle.scope is self.scope
+        ):
+            self.cycle.keep_alive = False  # answered with Connection: close, then closed
+
+    def on_body(self, body: bytes) -> None:
+        self._body_bytes += len(body)
+        super().on_body(body)
+
+    def on_message_complete(self) -> None:
+        self._phase = _DONE
+        self._head_bytes = 0
+        self._read_deadline = None
+        super().on_message_complete()
+
+    def _start_reading(self, timeout_s: float) -> None:
+        self._read_deadline = self.loop.time() + timeout_s
+        if self._read_timer is None:
+            self._read_timer = self.loop.call_later(timeout_s, self._check_read)
+
+    def _check_read(self) -> None:
+        self._read_timer = None
+        deadline = self._read_deadline
+        if deadline is None or self.transport.is_closing():
+            return  # nothing is being read: the next request arms the timer again
+        if self._phase == _BODY:
+            if self.flow.read_paused:  # the application is behind, not the client
+                self._body_bytes = 0
+                deadline = self._read_deadline = self.loop.time() + self.limits.body_timeout_s
+            deadline += self._body_bytes / self.limits.body_min_rate
+        remaining = deadline - self.loop.time()
+        if remaining > 0:
+            self._read_timer = self.loop.call_later(remaining, self._check_read)
+            return
+        if self._phase == _HEAD:
+            if self._head_bytes == 0:
+                self.transport.close()  # nothing of a request arrived: close quietly
+                return
+            self._refuse(
+                408,
+                "header_timeout",
+                "the request head did not arrive within "
+                f"{self.limits.header_timeout_s:g} s (http_header_timeout_s)",
+            )
+            return
+        cycle = self.cycle
+        started = cycle is not None and cycle.response_started
+        if cycle is not None:
+            # The application waiting for the rest of the body gets http.disconnect now.
+            cycle.disconnected = True
+            cycle.message_event.set()
+        if started:
+            self.transport.close()
+            return
+        self._refuse(
+            408,
+            "body_timeout",
+            f"the request body did not arrive within {self.limits.body_timeout_s:g} s plus "
+            f"1 s per {self.limits.body_min_rate} bytes (http_body_timeout_s, "
+            "http_body_min_rate)",
+        )
+
+    def _refuse(self, status: int, code: str, message: str) -> None:
+        """Answer a refusal the application never sees, and close the connection."""
+        self._read_deadline = None
+        error = GatewayError(message, status=status, code=code)
+        url: bytes = getattr(self, "url", b"")  # set when a request begins
+        path = url.split(b"?", 1)[0]
+        headers = [(b"content-type", b"application/json")]
+        if path.startswith(b"/fs/"):
+            body = service_problem(error, path[:200].decode("latin-1"))
+            headers.append(SERVICE_PROBLEM_HEADER)
+        else:
+            body = api_problem(error)
+        head = [f"HTTP/1.1 {status} {_REASONS[status]}\r\n".encode()]
+        head += [name + b": " + value + b"\r\n" for name, value in headers]
+        head.append(b"content-length: %d\r\nconnection: close\r\n\r\n" % len(body))
+        self.transport.write(b"".join(head) + body)
+        self.transport.close()
+
+
+_REASONS = {408: "Request Timeout", 431: "Request Header Fields Too Large"}
+
+
+def _tls_extension(ssl_object: ssl.SSLObject) -> dict[str, Any]:
+    """scope["extensions"]["tls"] of the ASGI TLS extension, plus the client certificate's
+    fingerprint (CLIENT_CERT_SHA256). Only a certificate the client CA verified gets here: an
+    unverified one fails the handshake."""
+    der = ssl_object.getpeercert(binary_form=True)
+    name = None
+    if der:
+        subject = (ssl_object.getpeercert() or {}).get("subject", ())
+        name = ",".join(f"{key}={value}" for rdn in reversed(subject) for key, value in rdn)
+    return {
+        "server_cert": None,
+        "client_cert_chain": [ssl.DER_cert_to_PEM_cert(der)] if der else [],
+        "client_cert_name": name,
+        "client_cert_error": None,
+        "tls_version": _TLS_VERSIONS.get(ssl_object.version() or ""),
+        "cipher_suite": None,
+        CLIENT_CERT_SHA256: hashlib.sha256(der).hexdigest() if der else None,
+    }
