@@ -8,11 +8,13 @@ runtime's deployments by itself.
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import random
 import signal
 import socket
+import ssl
 import subprocess
 import sys
 import time
@@ -22,7 +24,8 @@ from typing import Any
 
 import httpx
 
-from cli.client import ApiError, ManagementClient, admin_from
+from cli.client import ApiError, ManagementClient, admin_from, tls_verify
+from gateway.data_folder import make_private
 
 DEMO_USER_FILE = "demo-user.json"
 
@@ -83,16 +86,26 @@ class Cluster:
     runtime: str = "default"
     host: str = "127.0.0.1"
     children: list[Child] = field(default_factory=list)
+    tls_cert: Path | None = None  # HTTPS with this certificate (and tls_key)
+    tls_key: Path | None = None
 
     @property
     def url(self) -> str:
-        return f"http://{self.host}:{self.http_port}"
+        scheme = "https" if self.tls_cert else "http"
+        return f"{scheme}://{self.host}:{self.http_port}"
+
+    @functools.cached_property
+    def verify(self) -> ssl.SSLContext:
+        """How `up` checks its own gateway: FLOWHOST_TLS_CA_FILE, else the certificate itself
+        (a self-signed one), else the system's CAs."""
+        return tls_verify(None if os.environ.get("FLOWHOST_TLS_CA_FILE") else self.tls_cert)
 
     def _env(self, extra: dict[str, str]) -> dict[str, str]:
         return {**os.environ, "PYTHONUNBUFFERED": "1", **extra}
 
     def start(self) -> None:
-        self.data_dir.mkdir(parents=True, exist_ok=True)
+        # umask 077 for `up` and every child: the data folder 0700, its files 0600.
+        make_private(self.data_dir)
         logs = self.data_dir / "logs"
         logs.mkdir(exist_ok=True)
         targets = []
@@ -125,6 +138,7 @@ class Cluster:
                         "FLOWHOST_DATA_DIR": str(self.data_dir),
                         "FLOWHOST_EXECUTOR_TARGETS": ",".join(targets),
                         "FLOWHOST_DISCOVERY_INTERVAL_S": "1",
+                        **self._tls_env(),
                     }
                 ),
                 logs / "gateway.log",
@@ -134,6 +148,14 @@ class Cluster:
         for child in self.children:
             child.start()
 
+    def _tls_env(self) -> dict[str, str]:
+        if self.tls_cert is None:
+            return {}
+        env = {"FLOWHOST_TLS_CERT_FILE": str(self.tls_cert.resolve())}
+        if self.tls_key is not None:
+            env["FLOWHOST_TLS_KEY_FILE"] = str(self.tls_key.resolve())
+        return env
+
     def wait_ready(self, timeout_s: float = 60.0) -> None:
         """Until the gateway answers and every executor is ready."""
         deadline = time.monotonic() + timeout_s
@@ -141,7 +163,7 @@ class Cluster:
         while time.monotonic() < deadline:
             self._check_children()
             try:
-                httpx.get(f"{self.url}/health", timeout=1.0).raise_for_status()
+                httpx.get(f"{self.url}/health", timeout=1.0, verify=self.verify).raise_for_status()
                 with self.client() as client:
                     executors = client.request("GET", "/api/executors")
                 ready = [e for e in executors if e["ready"]]
@@ -161,7 +183,7 @@ class Cluster:
             )
 
     def client(self) -> ManagementClient:
-        return ManagementClient(self.url, admin_from(self.data_dir))
+        return ManagementClient(self.url, admin_from(self.data_dir), verify=self.verify)
 
     def deploy_examples(self, folder: Path) -> list[dict[str, Any]]:
         deployed = []

@@ -17,7 +17,7 @@ from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse, Response
 
 from gateway.api import callbacks as callbacks_api
-from gateway.api import executions, packages, status, users
+from gateway.api import executions, packages, status, user_access, users
 from gateway.auth import Authenticator
 from gateway.callbacks import CallbackPolicy, CallbackSender
 from gateway.control import ControlPlane
@@ -73,7 +73,7 @@ class GatewayApp:
 
 def create_app(settings: GatewaySettings) -> GatewayApp:
     registry = ServiceRegistry()
-    authenticator = Authenticator()
+    authenticator = Authenticator(trusted_proxies=settings.trusted_proxies)
     pool = ExecutorPool()
     admin_user, admin_password = admin_credentials(settings)
 
@@ -165,6 +165,7 @@ def create_app(settings: GatewaySettings) -> GatewayApp:
         status.router,
         executions.router,
         callbacks_api.router,
+        user_access.router,
     ):
         api.include_router(router)
 

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from typing import Any, TypeVar
 
 from gateway import store as store_module
+from gateway.access_store import AccessStore
 from gateway.auth import Authenticator
 from gateway.errors import GatewayError, Unavailable, Unprocessable
 from gateway.reconcile import Reconciler
@@ -36,6 +37,7 @@ _STORE_STATUS = {
     "nothing_to_roll_back": 409,
     "path_conflict": 409,
     "unknown_callback": 404,
+    "certificate_in_use": 409,
 }
 
 
@@ -58,6 +60,7 @@ class ControlPlane:
         poll_interval_s: float,
     ) -> None:
         self.store = store
+        self.access = AccessStore(store)
         self.registry = registry
         self.authenticator = authenticator
         self.reconciler = reconciler
@@ -93,12 +96,13 @@ class ControlPlane:
     async def refresh(self) -> None:
         """Load desired state and credentials from the store into memory."""
 
-        def read() -> tuple[int, list[Any], list[Any]]:
-            return self.store.generation(), self.store.active(), self.store.credentials()
+        def read() -> tuple[int, list[Any], list[Any], list[Any]]:
+            store = self.store
+            return store.generation(), store.active(), store.credentials(), self.access.all()
 
-        generation, active, credentials = await asyncio.to_thread(read)
+        generation, active, credentials, access = await asyncio.to_thread(read)
         self.registry.replace([(a.runtime, a.spec, a.source) for a in active])
-        self.authenticator.load(credentials)
+        self.authenticator.load(credentials, access)
         self._generation = generation
 
     async def _poll(self) -> None:

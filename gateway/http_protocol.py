@@ -35,11 +35,9 @@ from typing import Any, ClassVar
 
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
+from gateway.auth import CLIENT_CERT_SHA256
 from gateway.errors import SERVICE_PROBLEM_HEADER, GatewayError, api_problem, service_problem
 
-# Where the client certificate's SHA-256 fingerprint (hex of the DER) is put in
-# scope["extensions"]["tls"], beside the standard keys; computed once per connection.
-CLIENT_CERT_SHA256 = "flowhost.client_cert_sha256"
 _TLS_VERSIONS = {"TLSv1.2": 0x0303, "TLSv1.3": 0x0304}
 
 
