@@ -153,6 +153,7 @@ class LimitedHttpToolsProtocol(CoalescingHttpToolsProtocol):
     _read_deadline: float | None = None
     _read_timer: asyncio.TimerHandle | None = None
     _tls: dict[str, Any] | None = None
+    _discarding = False
 
     @classmethod
     def with_limits(cls, limits: HttpLimits) -> type[LimitedHttpToolsProtocol]:
@@ -172,6 +173,8 @@ class LimitedHttpToolsProtocol(CoalescingHttpToolsProtocol):
         super().connection_lost(exc)
 
     def data_received(self, data: bytes) -> None:
+        if self._discarding:
+            return  # after a 431: read and drop until the linger ends, parse nothing
         self._head_bytes += len(data)
         super().data_received(data)
         if (
@@ -184,6 +187,7 @@ class LimitedHttpToolsProtocol(CoalescingHttpToolsProtocol):
                 "header_too_large",
                 f"the request head is larger than the limit of {self.limits.header_max_bytes} "
                 "bytes (http_header_max_bytes)",
+                linger=True,
             )
 
     def on_message_begin(self) -> None:
@@ -268,8 +272,14 @@ class LimitedHttpToolsProtocol(CoalescingHttpToolsProtocol):
             "http_body_min_rate)",
         )
 
-    def _refuse(self, status: int, code: str, message: str) -> None:
-        """Answer a refusal the application never sees, and close the connection."""
+    def _refuse(self, status: int, code: str, message: str, *, linger: bool = False) -> None:
+        """Answer a refusal the application never sees, and close the connection.
+
+        With `linger`, the client is probably still sending (a huge head): closing at once
+        with its bytes unread would make the kernel reset the connection, and the client could
+        lose the answer. So the write side is shut, what still arrives is dropped unparsed, and
+        the connection closes after LINGER_S.
+        """
         self._read_deadline = None
         error = GatewayError(message, status=status, code=code)
         url: bytes = getattr(self, "url", b"")  # set when a request begins
@@ -284,9 +294,19 @@ class LimitedHttpToolsProtocol(CoalescingHttpToolsProtocol):
         head += [name + b": " + value + b"\r\n" for name, value in headers]
         head.append(b"content-length: %d\r\nconnection: close\r\n\r\n" % len(body))
         self.transport.write(b"".join(head) + body)
-        self.transport.close()
+        if not linger:
+            self.transport.close()
+            return
+        self._discarding = True
+        transport = self.transport
+        if isinstance(transport, CoalescingTransport):
+            transport.flush()
+        if transport.can_write_eof():
+            transport.write_eof()
+        self.loop.call_later(LINGER_S, transport.close)
 
 
+LINGER_S = 1.0  # how long a refused client's bytes are still read (and dropped)
 _REASONS = {408: "Request Timeout", 431: "Request Header Fields Too Large"}
 
 
