@@ -23,7 +23,11 @@ def make_private(folder: Path) -> None:
     """Create `folder` 0700 (or make it so), and take group and other access from everything
     inside. Symbolic links are left alone: chmod would follow them out of the folder."""
     os.umask(0o077)
-    folder.mkdir(mode=FOLDER_MODE, parents=True, exist_ok=True)
+    try:
+        folder.mkdir(mode=FOLDER_MODE, parents=True, exist_ok=True)
+    except OSError as error:  # what needs the folder reports it; nothing here to protect
+        log.warning("data folder %s cannot be created: %s", folder, error)
+        return
     repaired = _restrict(folder, FOLDER_MODE)
     for root, folders, files in os.walk(folder, followlinks=False):
         for name in folders:
