@@ -96,9 +96,14 @@ class Cluster:
 
     @functools.cached_property
     def verify(self) -> ssl.SSLContext:
-        """How `up` checks its own gateway: FLOWHOST_TLS_CA_FILE, else the certificate itself
-        (a self-signed one), else the system's CAs."""
-        return tls_verify(None if os.environ.get("FLOWHOST_TLS_CA_FILE") else self.tls_cert)
+        """How `up` checks its own gateway: FLOWHOST_TLS_CA_FILE, else the certificate it
+        serves, trusted as it is (self-signed or not: the chain may stop at it), else the
+        system's CAs. The host name is checked in every case."""
+        if os.environ.get("FLOWHOST_TLS_CA_FILE") or self.tls_cert is None:
+            return tls_verify()
+        context = tls_verify(self.tls_cert)
+        context.verify_flags |= ssl.VERIFY_X509_PARTIAL_CHAIN
+        return context
 
     def _env(self, extra: dict[str, str]) -> dict[str, str]:
         return {**os.environ, "PYTHONUNBUFFERED": "1", **extra}

@@ -20,7 +20,8 @@ router = APIRouter(tags=["users"])
 
 MAX_RULES = 256  # networks or services one user may list
 _FINGERPRINT = re.compile(r"[0-9a-f]{64}")
-_SERVICE = re.compile(r"[A-Za-z0-9._~-]+(/[A-Za-z0-9._~-]+)*")
+# As a package's service.path must be (executors/runtime/package.py SERVICE_PATH).
+_SERVICE = re.compile(r"[A-Za-z0-9_-]+(?:/[A-Za-z0-9_-]+)*")
 
 
 class AccessChange(BaseModel):

@@ -17,6 +17,7 @@ from pathlib import Path
 import httpx
 import pytest
 
+from cli.client import admin_from
 from cli.up import Cluster, free_port_run
 from tests.security.certificates import Certificates, make_certificates, needs_openssl
 from tests.security.conftest import QUOTE
@@ -202,3 +203,37 @@ def test_the_data_folder_is_private_after_flowhost_up(
         names.add(path.name)
         assert mode & 0o077 == 0, f"{path} is {oct(mode)}"
     assert {"flowhost.db", "admin.json", "demo-user.json", "gateway.log"} <= names
+
+
+def test_hostile_access_rules_are_refused_with_the_field_named(
+    cluster: Cluster, certificates: Certificates, flow_auth: tuple[str, str]
+) -> None:
+    with cluster.client() as client:
+        client.add_user("default", "rules-user")
+    admin = admin_from(cluster.data_dir)
+    url = f"{cluster.url}/api/users/rules-user/access"
+    with httpx.Client(verify=certificates.context(), auth=admin, timeout=30) as http:
+        for change, field in (
+            ({"allow_ips": ["10.0.0.0/33"]}, "allow_ips"),
+            ({"allow_ips": ["example.com"]}, "allow_ips"),
+            ({"allow_ips": ["10.0.0.1"] * 257}, "allow_ips"),
+            ({"services": ["../etc"]}, "services"),
+            ({"services": ["a" * 1001]}, "services"),
+            ({"client_cert_sha256": "00" * 31}, "client_cert_sha256"),
+            ({"client_cert_sha256": "zz" * 32}, "client_cert_sha256"),
+        ):
+            response = http.put(url, json=change)
+            assert response.status_code == 422, (change, response.text)
+            assert field in response.text
+        assert http.get(url).json()["allow_ips"] == []  # nothing was half-applied
+        missing = http.put(f"{cluster.url}/api/users/nobody/access", json={"services": []})
+        assert missing.status_code == 404, missing.text
+        bound = http.put(url, json={"client_cert_sha256": "AB:" * 31 + "AB"})
+        assert bound.status_code == 200 and bound.json()["client_cert_sha256"] == "ab" * 32
+        with cluster.client() as client:
+            client.add_user("default", "cert-holder")
+        taken = http.put(
+            f"{cluster.url}/api/users/cert-holder/access", json={"client_cert_sha256": "ab" * 32}
+        )
+        assert taken.status_code == 409 and "rules-user" in taken.text
+    assert_serving_tls(cluster, certificates, flow_auth)
