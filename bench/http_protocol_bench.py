@@ -5,12 +5,15 @@
 Two uvicorn servers (one process each, uvloop when installed) answer a small JSON POST, one
 with `CoalescingHttpToolsProtocol`, one with `LimitedHttpToolsProtocol` at the default limits
 (so also a reconnect every 1000 requests); wrk drives them in interleaved rounds and the figures
-are printed per round and as medians. Nothing is asserted: it is a measurement.
+are printed per round and as medians: throughput, latency, and the server's CPU time per
+request (from /proc; it moves much less than throughput when other work shares the machine).
+Nothing is asserted: it is a measurement.
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import socket
 import statistics
 import subprocess
@@ -55,6 +58,11 @@ def serve(kind: str, port: int) -> None:
                 access_log=False, lifespan="off")  # fmt: skip
 
 
+def _cpu_s(pid: int) -> float:
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def _free_port() -> int:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
@@ -88,7 +96,8 @@ def main() -> None:
         subprocess.Popen([sys.executable, "-m", "bench.http_protocol_bench", "--serve", k, str(p)])
         for k, p in ports.items()
     ]
-    results: dict[str, list[tuple[float, float, float]]] = {kind: [] for kind in kinds}
+    pids = {kind: server.pid for kind, server in zip(kinds, servers, strict=True)}
+    results: dict[str, list[tuple[float, float, float, float]]] = {kind: [] for kind in kinds}
     try:
         for port in ports.values():
             _wait(port)
@@ -101,12 +110,14 @@ def main() -> None:
                 order = kinds if round_ % 2 == 0 else kinds[::-1]
                 for kind in order:
                     url = f"http://127.0.0.1:{ports[kind]}/fs/x"
+                    cpu = _cpu_s(pids[kind])
                     result = drive(url, body, "", args.connections, args.seconds)
-                    results[kind].append((result.rps, result.p50_ms, result.p99_ms))
+                    cpu_us = (_cpu_s(pids[kind]) - cpu) / max(1, result.requests) * 1e6
+                    results[kind].append((result.rps, result.p50_ms, result.p99_ms, cpu_us))
                     print(
                         f"round {round_ + 1} {kind:10} {result.rps:8.0f} req/s  "
                         f"p50 {result.p50_ms:.2f} ms  p99 {result.p99_ms:.2f} ms  "
-                        f"errors {result.errors}",
+                        f"cpu {cpu_us:.1f} us/request  errors {result.errors}",
                         flush=True,
                     )
     finally:
@@ -114,10 +125,15 @@ def main() -> None:
             server.terminate()
             server.wait(10)
     base = statistics.median(r[0] for r in results["coalescing"])
+    base_cpu = statistics.median(r[3] for r in results["coalescing"])
     for kind in kinds:
         rps = statistics.median(r[0] for r in results[kind])
         p99 = statistics.median(r[2] for r in results[kind])
-        print(f"median {kind:10} {rps:8.0f} req/s  p99 {p99:.2f} ms  ({rps / base - 1:+.1%})")
+        cpu_us = statistics.median(r[3] for r in results[kind])
+        print(
+            f"median {kind:10} {rps:8.0f} req/s ({rps / base - 1:+.1%})  p99 {p99:.2f} ms  "
+            f"cpu {cpu_us:.1f} us/request ({cpu_us / base_cpu - 1:+.1%})"
+        )
 
 
 if __name__ == "__main__":

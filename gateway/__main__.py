@@ -38,7 +38,9 @@ def main(settings: GatewaySettings | None = None) -> None:
         timeout_graceful_shutdown=10,
         timeout_keep_alive=settings.http_keep_alive_s,
         # One write per response, HTTP limits, the TLS extension (http_protocol.py: why).
-        http=LimitedHttpToolsProtocol.with_limits(http_limits(settings)),
+        http=LimitedHttpToolsProtocol.with_limits(
+            http_limits(settings), tls=tls.certfile is not None
+        ),
         ssl_certfile=tls.certfile,
         ssl_keyfile=tls.keyfile,
         ssl_cert_reqs=tls.cert_reqs,

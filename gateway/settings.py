@@ -143,8 +143,8 @@ class GatewaySettings(BaseSettings):
     http_header_timeout_s: float = Field(
         20.0,
         gt=0,
-        description="Time a client has to send a whole request head, from its first byte (or "
-        "from connecting); then 408 and close.",
+        description="Time a client has to send a whole request head, counted from the end of "
+        "the previous response (or from connecting); then 408 and close.",
     )
     http_body_timeout_s: float = Field(
         20.0,

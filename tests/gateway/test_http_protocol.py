@@ -174,7 +174,7 @@ def test_under_tls_the_application_gets_the_client_certificate_fingerprint(
     tmp_path: Path,
 ) -> None:
     certificates = make_certificates(tmp_path)
-    protocol = LimitedHttpToolsProtocol.with_limits(HttpLimits())
+    protocol = LimitedHttpToolsProtocol.with_limits(HttpLimits(), tls=True)
     tls = {
         "ssl_certfile": str(certificates.server.cert),
         "ssl_keyfile": str(certificates.server.key),
