@@ -22,7 +22,8 @@ connection, re-armed for the rest of the time when it fires early, so a request 
 `python -m bench.http_protocol_bench` (a bare app, so the protocol is most of the cost): a
 first version that also hooked the start of each request and each body chunk took the server
 from 17.4 to 19.2 us of CPU per request; hooking only the head's end, the body's end and the
-response's end, as now, costs the figure in docs/operations.md "Limits".
+response's end, as now, measured 0.3-2.6 us over 17.3-18.5 us in four runs on a loaded machine
+(docs/operations.md "Limits").
 The head's size is counted in `data_received` before httptools sees the bytes and checked after
 each read: the parser never holds more than the limit plus one read (httptools joins header
 pieces by concatenation, so an unbounded header costs quadratic time: a 64 MB one stalled the
@@ -225,14 +226,26 @@ class LimitedHttpToolsProtocol(CoalescingHttpToolsProtocol):
         super().on_message_complete()
 
     def on_response_complete(self) -> None:
-        pipelined = bool(self.pipeline)
-        super().on_response_complete()
-        if pipelined or self._phase != _DONE or self.transport.is_closing():
-            return  # a queued request runs now, or this one's body is still arriving
-        self._phase = _HEAD  # the next head is due from now (the idle time counts)
-        self._read_deadline = (self._idle_since or self.loop.time()) + self.limits.header_timeout_s
-        if self._read_timer is None:
-            self._read_timer = self.loop.call_later(self.limits.header_timeout_s, self._check_read)
+        # CoalescingHttpToolsProtocol's (one frame rather than two), arming the head deadline.
+        self.server_state.total_requests += 1
+        if self.transport.is_closing():
+            return
+        self._unset_keepalive_if_required()
+        self.flow.resume_reading()
+        if self.pipeline:  # a queued request runs now; its head and body are in
+            cycle, app = self.pipeline.pop()
+            self._start_asgi_task(cycle, app)
+            return
+        now = self._idle_since = self.loop.time()
+        if self._idle_timer is None:
+            self._idle_timer = self.loop.call_later(self.timeout_keep_alive, self._check_idle)
+        if self._phase == _DONE:  # else this request's body is still arriving
+            self._phase = _HEAD  # the next head is due from now (the idle time counts)
+            self._read_deadline = now + self.limits.header_timeout_s
+            if self._read_timer is None:
+                self._read_timer = self.loop.call_later(
+                    self.limits.header_timeout_s, self._check_read
+                )
 
     def _check_read(self) -> None:
         self._read_timer = None
