@@ -172,8 +172,7 @@ class LimitedHttpToolsProtocol(CoalescingHttpToolsProtocol):
 
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
         super().connection_made(transport)
-        self._read_deadline = self.loop.time() + self.limits.header_timeout_s
-        self._read_timer = self.loop.call_later(self.limits.header_timeout_s, self._check_read)
+        self._arm(self.loop.time(), self.limits.header_timeout_s)
 
     def connection_lost(self, exc: Exception | None) -> None:
         if self._read_timer is not None:
@@ -204,9 +203,7 @@ class LimitedHttpToolsProtocol(CoalescingHttpToolsProtocol):
     def on_headers_complete(self) -> None:
         self._phase = _BODY
         self._mark = self._received  # the body's bytes are counted from here (give or take a read)
-        self._read_deadline = self.loop.time() + self.limits.body_timeout_s
-        if self._read_timer is None:
-            self._read_timer = self.loop.call_later(self.limits.body_timeout_s, self._check_read)
+        self._arm(self.loop.time(), self.limits.body_timeout_s)
         super().on_headers_complete()
         self._requests += 1
         cap = self.limits.max_requests_per_connection
@@ -241,11 +238,19 @@ class LimitedHttpToolsProtocol(CoalescingHttpToolsProtocol):
             self._idle_timer = self.loop.call_later(self.timeout_keep_alive, self._check_idle)
         if self._phase == _DONE:  # else this request's body is still arriving
             self._phase = _HEAD  # the next head is due from now (the idle time counts)
-            self._read_deadline = now + self.limits.header_timeout_s
-            if self._read_timer is None:
-                self._read_timer = self.loop.call_later(
-                    self.limits.header_timeout_s, self._check_read
-                )
+            self._arm(now, self.limits.header_timeout_s)
+
+    def _arm(self, now: float, timeout_s: float) -> None:
+        """Read by `now + timeout_s`. The armed timer is kept unless it would fire too late
+        (a body timeout shorter than the head's): with equal timeouts, as by default, a
+        request never re-arms it."""
+        deadline = self._read_deadline = now + timeout_s
+        timer = self._read_timer
+        if timer is None:
+            self._read_timer = self.loop.call_later(timeout_s, self._check_read)
+        elif timer.when() > deadline:
+            timer.cancel()
+            self._read_timer = self.loop.call_later(timeout_s, self._check_read)
 
     def _check_read(self) -> None:
         self._read_timer = None
