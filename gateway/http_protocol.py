@@ -22,8 +22,8 @@ connection, re-armed for the rest of the time when it fires early, so a request 
 `python -m bench.http_protocol_bench` (a bare app, so the protocol is most of the cost): a
 first version that also hooked the start of each request and each body chunk took the server
 from 17.4 to 19.2 us of CPU per request; hooking only the head's end, the body's end and the
-response's end, as now, measured 0.3-2.6 us over 17.3-18.5 us in four runs on a loaded machine
-(docs/operations.md "Limits").
+response's end, as now, costs 18.8 -> 20.4 us in the quietest run (0.3-2.6 us more in four
+noisier ones; docs/operations.md "Limits").
 The head's size is counted in `data_received` before httptools sees the bytes and checked after
 each read: the parser never holds more than the limit plus one read (httptools joins header
 pieces by concatenation, so an unbounded header costs quadratic time: a 64 MB one stalled the
