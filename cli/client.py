@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
+import ssl
 from pathlib import Path
 from typing import Any
 
@@ -40,10 +42,44 @@ def admin_from(data_dir: Path) -> tuple[str, str]:
 CLIENT_HEADERS = {"X-Flowhost-Client": "cli"}
 
 
+def tls_verify(ca_file: Path | str | None = None) -> ssl.SSLContext:
+    """How an https gateway's certificate is checked: against `ca_file`, else
+    FLOWHOST_TLS_CA_FILE, else the system's CA store."""
+    ca = ca_file or os.environ.get("FLOWHOST_TLS_CA_FILE") or None
+    return ssl.create_default_context(cafile=str(ca) if ca else None)
+
+
+def certificate_fingerprint(path: Path) -> str:
+    """SHA-256 of a certificate's DER form (hex), from a PEM (the first certificate) or DER file;
+    what a runtime user is bound to."""
+    data = path.read_bytes()
+    if b"-----BEGIN CERTIFICATE-----" in data:
+        pem = data[data.index(b"-----BEGIN CERTIFICATE-----") :].decode("ascii", "replace")
+        try:
+            der = ssl.PEM_cert_to_DER_cert(pem[: pem.index("-----END CERTIFICATE-----") + 25])
+        except ValueError as error:
+            raise ApiError(0, f"{path} holds no readable PEM certificate: {error}") from None
+    elif data[:1] == b"\x30":  # a DER SEQUENCE
+        der = data
+    else:
+        raise ApiError(0, f"{path} is neither a PEM nor a DER certificate")
+    return hashlib.sha256(der).hexdigest()
+
+
 class ManagementClient:
-    def __init__(self, url: str, admin: tuple[str, str], timeout: float = 60.0) -> None:
+    def __init__(
+        self,
+        url: str,
+        admin: tuple[str, str],
+        timeout: float = 60.0,
+        verify: ssl.SSLContext | None = None,
+    ) -> None:
         self._http = httpx.Client(
-            base_url=url.rstrip("/"), auth=admin, timeout=timeout, headers=CLIENT_HEADERS
+            base_url=url.rstrip("/"),
+            auth=admin,
+            timeout=timeout,
+            verify=verify if verify is not None else tls_verify(),
+            headers=CLIENT_HEADERS,
         )
 
     def close(self) -> None:
@@ -68,6 +104,12 @@ class ManagementClient:
             except ValueError:
                 body = {"message": response.text}
             message = body.get("message") or body.get("detail") or response.reason_phrase
+            if isinstance(message, list):  # FastAPI's validation errors: field and reason
+                message = "; ".join(
+                    f"{'.'.join(str(p) for p in item.get('loc', [])[1:])}: {item.get('msg')}"
+                    for item in message
+                    if isinstance(item, dict)
+                )
             raise ApiError(response.status_code, str(message), body.get("details"))
         if response.status_code == 204 or not response.content:
             return None
@@ -107,6 +149,13 @@ class ManagementClient:
 
     def rotate_token(self, name: str) -> Any:
         return self.request("POST", f"/api/users/{name}/token")
+
+    def access(self, name: str) -> Any:
+        return self.request("GET", f"/api/users/{name}/access")
+
+    def set_access(self, name: str, **change: Any) -> Any:
+        body = {k: v for k, v in change.items() if v is not None}
+        return self.request("PUT", f"/api/users/{name}/access", json=body)
 
     def status(self) -> Any:
         return self.request("GET", "/api/status")

@@ -15,7 +15,7 @@ from rich.table import Column, Table
 
 from cli import config, ops
 from cli import policy as policy_cli
-from cli.client import ApiError, ManagementClient, admin_from
+from cli.client import ApiError, ManagementClient, admin_from, certificate_fingerprint
 
 app = typer.Typer(
     help="flowhost: a Flow Services Server cluster. `flowhost up` starts one on this machine.",
@@ -102,6 +102,14 @@ def up(
             "--mtls", help="Authenticate the executor link with a cluster CA and certificates."
         ),
     ] = False,
+    tls_cert: Annotated[
+        Path | None,
+        typer.Option(help="Serve HTTPS with this PEM certificate (FLOWHOST_TLS_CERT_FILE)."),
+    ] = None,
+    tls_key: Annotated[
+        Path | None,
+        typer.Option(help="The certificate's PEM key, unless it is in the certificate file."),
+    ] = None,
 ) -> None:
     """Start a gateway, executors and the embedded store, deploy the examples; Ctrl-C stops all.
 
@@ -109,12 +117,19 @@ def up(
     the data folder on first start; every port is checked free before anything starts."""
     from cli.up import Cluster
 
+    if tls_key is not None and tls_cert is None:
+        _fail("--tls-key needs --tls-cert")
+    for path in (tls_cert, tls_key):
+        if path is not None and not path.is_file():
+            _fail(f"no such file: {path}")
     cluster = Cluster(
         data_dir=data_dir.resolve(),
         http_port=http_port,
         executors=executors,
         executor_port=executor_port,
         mtls=mtls,
+        tls_cert=tls_cert.resolve() if tls_cert else None,
+        tls_key=tls_key.resolve() if tls_key else None,
     )
     signal.signal(signal.SIGTERM, lambda *_: (_ for _ in ()).throw(KeyboardInterrupt()))
     try:
@@ -168,10 +183,11 @@ def _print_welcome(
         f"  admin (management API, {url}/docs): {admin_user} / {admin_password}", highlight=False
     )
     quote = next((p for p in deployed if "quote" in p.get("actions", [])), None)
+    cacert = f" --cacert {cluster.tls_cert}" if cluster.tls_cert else ""
     if quote:
         console.print("  try it:", highlight=False)
         console.print(
-            f"    curl -s -u {user}:{token} -H 'content-type: application/json' "
+            f"    curl -s{cacert} -u {user}:{token} -H 'content-type: application/json' "
             f"{url}/fs/{quote['service_path']}/actions/quote -d "
             '\'{"inputs": [{"developerName": "sku", "contentType": "ContentString", '
             '"contentValue": "ab-100"}, {"developerName": "quantity", "contentType": '
@@ -356,17 +372,113 @@ def users_add(
         Path | None,
         typer.Option(help="Also write the name and token to this JSON file (mode 600)."),
     ] = None,
+    client_cert: ClientCert = None,
+    allow_ip: AllowIp = None,
+    service: Service = None,
     url: Url = "http://127.0.0.1:8080",
     data_dir: DataDir = Path(".flowhost"),
 ) -> None:
     """Create a runtime user and print its token (shown once; only a hash is kept)."""
+    fingerprint = _fingerprint(client_cert)
     with _client(url, data_dir) as client:
         created = _call(client.add_user, runtime, name)
+        if fingerprint or allow_ip or service:
+            try:
+                access = client.set_access(
+                    name, client_cert_sha256=fingerprint, allow_ips=allow_ip, services=service
+                )
+            except ApiError as error:
+                _call(client.remove_user, name)  # no user without the restrictions asked for
+                _fail(f"{error.message} (HTTP {error.status}); user {name} was not created")
+            _print_access(access)
     if save is not None:
         save.touch(mode=0o600)
         save.write_text(json.dumps({"name": created["name"], "token": created["token"]}))
     console.print(f"user {created['name']} in runtime {created['runtime']}", highlight=False)
     console.print(f"token: {created['token']}", highlight=False)
+
+
+ClientCert = Annotated[
+    Path | None,
+    typer.Option(
+        help="Bind the user to this client certificate (PEM or DER; its SHA-256 is kept): "
+        "a request presenting it is this user."
+    ),
+]
+AllowIp = Annotated[
+    list[str] | None,
+    typer.Option(help="Allow calls only from this network (CIDR or address); repeatable."),
+]
+Service = Annotated[
+    list[str] | None,
+    typer.Option(help="Allow only this service path (as in /fs/<path>); repeatable."),
+]
+
+
+def _fingerprint(path: Path | None) -> str | None:
+    if path is None:
+        return None
+    if not path.is_file():
+        _fail(f"no such file: {path}")
+    try:
+        return certificate_fingerprint(path)
+    except ApiError as error:
+        _fail(error.message)
+
+
+def _print_access(access: dict[str, Any]) -> None:
+    cert = access["client_cert_sha256"]
+    console.print(
+        f"user {access['name']}: client certificate "
+        f"{'sha256 ' + cert if cert else 'none'}; from "
+        f"{', '.join(access['allow_ips']) or 'any address'}; services "
+        f"{', '.join(access['services']) or 'all of its runtime'}",
+        highlight=False,
+        markup=False,
+    )
+
+
+@users_app.command("restrict")
+def users_restrict(
+    name: Annotated[str, typer.Argument()],
+    client_cert: ClientCert = None,
+    no_client_cert: Annotated[
+        bool, typer.Option("--no-client-cert", help="Unbind the client certificate.")
+    ] = False,
+    allow_ip: AllowIp = None,
+    any_ip: Annotated[bool, typer.Option("--any-ip", help="Drop the IP allow-list.")] = False,
+    service: Service = None,
+    any_service: Annotated[
+        bool, typer.Option("--any-service", help="Drop the service restriction.")
+    ] = False,
+    url: Url = "http://127.0.0.1:8080",
+    data_dir: DataDir = Path(".flowhost"),
+) -> None:
+    """Bind a user to a client certificate, or restrict it to networks and services.
+
+    Options given replace what they name; the rest is kept. Without options, show the rules.
+    """
+    for given, cleared, what in (
+        (client_cert, no_client_cert, "--client-cert and --no-client-cert"),
+        (allow_ip, any_ip, "--allow-ip and --any-ip"),
+        (service, any_service, "--service and --any-service"),
+    ):
+        if given and cleared:
+            _fail(f"{what} contradict each other")
+    fingerprint = "" if no_client_cert else _fingerprint(client_cert)
+    with _client(url, data_dir) as client:
+        if fingerprint is None and not (allow_ip or any_ip or service or any_service):
+            access = _call(client.access, name)
+        else:
+            access = _call(
+                lambda: client.set_access(
+                    name,
+                    client_cert_sha256=fingerprint,
+                    allow_ips=[] if any_ip else allow_ip,
+                    services=[] if any_service else service,
+                )
+            )
+    _print_access(access)
 
 
 @users_app.command("list")

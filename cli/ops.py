@@ -14,13 +14,24 @@ import typer
 def probe(
     target: Annotated[str, typer.Argument(help="gateway URL (http://…) or executor host:port")],
     timeout: Annotated[float, typer.Option(help="Seconds to wait for an answer.")] = 3.0,
+    ca_file: Annotated[
+        Path | None,
+        typer.Option(
+            envvar="FLOWHOST_TLS_CA_FILE",
+            help="CA bundle an https gateway's certificate is checked against.",
+        ),
+    ] = None,
 ) -> None:
     """Exit 0 when the gateway or executor is serving (compose and Kubernetes healthchecks)."""
     if target.startswith(("http://", "https://")):
         import httpx
 
+        from cli.client import tls_verify
+
         try:
-            httpx.get(f"{target.rstrip('/')}/health", timeout=timeout).raise_for_status()
+            httpx.get(
+                f"{target.rstrip('/')}/health", timeout=timeout, verify=tls_verify(ca_file)
+            ).raise_for_status()
         except httpx.HTTPError as error:
             typer.echo(f"gateway not healthy: {error}", err=True)
             raise typer.Exit(1) from None

@@ -9,11 +9,13 @@ runtime's deployments by itself.
 from __future__ import annotations
 
 import fcntl
+import functools
 import json
 import os
 import random
 import signal
 import socket
+import ssl
 import subprocess
 import sys
 import time
@@ -23,8 +25,9 @@ from typing import Any
 
 import httpx
 
-from cli.client import ApiError, ManagementClient, admin_from
+from cli.client import ApiError, ManagementClient, admin_from, tls_verify
 from cli.link import LinkFiles, ensure_link
+from gateway.data_folder import make_private
 
 DEMO_USER_FILE = "demo-user.json"
 LOCK_FILE = "up.lock"
@@ -127,9 +130,24 @@ class Cluster:
             for c in self.children[:-1]
         ]
 
+    tls_cert: Path | None = None  # HTTPS with this certificate (and tls_key)
+    tls_key: Path | None = None
+
     @property
     def url(self) -> str:
-        return f"http://{self.host}:{self.http_port}"
+        scheme = "https" if self.tls_cert else "http"
+        return f"{scheme}://{self.host}:{self.http_port}"
+
+    @functools.cached_property
+    def verify(self) -> ssl.SSLContext:
+        """How `up` checks its own gateway: FLOWHOST_TLS_CA_FILE, else the certificate it
+        serves, trusted as it is (self-signed or not: the chain may stop at it), else the
+        system's CAs. The host name is checked in every case."""
+        if os.environ.get("FLOWHOST_TLS_CA_FILE") or self.tls_cert is None:
+            return tls_verify()
+        context = tls_verify(self.tls_cert)
+        context.verify_flags |= ssl.VERIFY_X509_PARTIAL_CHAIN
+        return context
 
     def _env(self, extra: dict[str, str]) -> dict[str, str]:
         return {**os.environ, "PYTHONUNBUFFERED": "1", **self.env, **extra}
@@ -159,6 +177,8 @@ class Cluster:
         return ports
 
     def start(self) -> None:
+        # umask 077 for `up` and every child: the data folder 0700, its files 0600.
+        make_private(self.data_dir)
         self._take_data_dir()
         ports = self._executor_ports()
         self.link = link = ensure_link(self.data_dir, mtls=self.mtls)
@@ -198,6 +218,7 @@ class Cluster:
                         # machine until the operator sets a policy (docs: Runtime policies).
                         "FLOWHOST_LOOPBACK_RUNTIMES": self.runtime,
                         **link.gateway_env(),
+                        **self._tls_env(),
                     }
                 ),
                 logs / "gateway.log",
@@ -207,6 +228,14 @@ class Cluster:
         for child in self.children:
             child.start()
 
+    def _tls_env(self) -> dict[str, str]:
+        if self.tls_cert is None:
+            return {}
+        env = {"FLOWHOST_TLS_CERT_FILE": str(self.tls_cert.resolve())}
+        if self.tls_key is not None:
+            env["FLOWHOST_TLS_KEY_FILE"] = str(self.tls_key.resolve())
+        return env
+
     def wait_ready(self, timeout_s: float = 60.0) -> None:
         """Until the gateway answers and every executor is ready."""
         deadline = time.monotonic() + timeout_s
@@ -214,7 +243,7 @@ class Cluster:
         while time.monotonic() < deadline:
             self._check_children(executors_too=True)
             try:
-                httpx.get(f"{self.url}/health", timeout=1.0).raise_for_status()
+                httpx.get(f"{self.url}/health", timeout=1.0, verify=self.verify).raise_for_status()
                 with self.client() as client:
                     executors = client.request("GET", "/api/executors")
                 ours = set(self.executor_addresses)
@@ -238,7 +267,7 @@ class Cluster:
                 )
 
     def client(self) -> ManagementClient:
-        return ManagementClient(self.url, admin_from(self.data_dir))
+        return ManagementClient(self.url, admin_from(self.data_dir), verify=self.verify)
 
     def deploy_examples(self, folder: Path) -> list[dict[str, Any]]:
         deployed = []

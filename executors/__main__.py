@@ -38,6 +38,9 @@ async def run(settings: ExecutorSettings) -> None:
 def main(settings: ExecutorSettings | None = None) -> None:
     settings = settings or ExecutorSettings()
     redaction.install()  # before anything logs: no secret in any line (redaction.py)
+    # Files this process writes (a package's SQLite files, uploads, logs under `flowhost up`'s
+    # data folder) are the operator's alone: 0600, folders 0700.
+    os.umask(0o077)
     logging.basicConfig(
         level=settings.log_level.upper(),
         format="%(asctime)s %(levelname)s %(name)s %(message)s",

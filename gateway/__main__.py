@@ -4,13 +4,16 @@ from __future__ import annotations
 
 import gc
 import logging
+import ssl
 import sys
+from typing import NamedTuple
 
 import uvicorn
 
 from gateway import redaction
 from gateway.app import create_app
-from gateway.http_protocol import CoalescingHttpToolsProtocol
+from gateway.data_folder import make_private
+from gateway.http_protocol import HttpLimits, LimitedHttpToolsProtocol
 from gateway.link import LinkMisconfigured
 from gateway.settings import GatewaySettings
 
@@ -22,6 +25,8 @@ def main(settings: GatewaySettings | None = None) -> None:
         level=settings.log_level.upper(),
         format="%(asctime)s %(levelname)s %(name)s %(message)s",
     )
+    make_private(settings.data_dir)
+    tls = tls_options(settings)
     try:
         app = create_app(settings)
     except LinkMisconfigured as error:
@@ -33,17 +38,58 @@ def main(settings: GatewaySettings | None = None) -> None:
         port=settings.port,
         lifespan="on",
         access_log=False,  # per-request log lines cost more than the request on the hot path
-        # The login throttle keys on the TCP peer, never on a forwarded header a client could
-        # forge; Flow needs no server/date headers: skip the work.
+        # The client address is the peer's: the login throttle and auth.py never believe a
+        # forwarded header a client could forge (auth.py believes X-Forwarded-For only from
+        # trusted_proxies), and Flow needs no server/date headers: skip the work.
         proxy_headers=False,
         server_header=False,
         date_header=False,
         log_level=settings.log_level.lower(),
         timeout_graceful_shutdown=10,
-        http=CoalescingHttpToolsProtocol,  # one write per response (http_protocol.py: why)
+        timeout_keep_alive=settings.http_keep_alive_s,
+        # One write per response, HTTP limits, the TLS extension (http_protocol.py: why).
+        http=LimitedHttpToolsProtocol.with_limits(
+            http_limits(settings), tls=tls.certfile is not None
+        ),
+        ssl_certfile=tls.certfile,
+        ssl_keyfile=tls.keyfile,
+        ssl_cert_reqs=tls.cert_reqs,
+        ssl_ca_certs=tls.ca_certs,
     )
     tune_gc()
     uvicorn.Server(config).run()
+
+
+def http_limits(settings: GatewaySettings) -> HttpLimits:
+    return HttpLimits(
+        header_max_bytes=settings.http_header_max_bytes,
+        header_timeout_s=settings.http_header_timeout_s,
+        body_timeout_s=settings.http_body_timeout_s,
+        body_min_rate=settings.http_body_min_rate,
+        max_requests_per_connection=settings.http_max_requests_per_connection,
+    )
+
+
+class TlsOptions(NamedTuple):
+    certfile: str | None = None
+    keyfile: str | None = None
+    cert_reqs: int = ssl.CERT_NONE
+    ca_certs: str | None = None
+
+
+def tls_options(settings: GatewaySettings) -> TlsOptions:
+    """uvicorn's TLS options: HTTPS with the certificate and key, and, with a client CA, an
+    optional client certificate verified against it (an unverified one fails the handshake;
+    none at all leaves basic auth). Python's server context allows TLS 1.2 and later only."""
+    if settings.tls_cert_file is None:
+        return TlsOptions()
+    client_ca = settings.tls_client_ca_file
+    return TlsOptions(
+        str(settings.tls_cert_file),
+        str(settings.tls_key_file) if settings.tls_key_file else None,
+        ssl.CERT_OPTIONAL if client_ca else ssl.CERT_NONE,
+        str(client_ca) if client_ca else None,
+    )
 
 
 def tune_gc() -> None:

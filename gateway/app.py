@@ -20,7 +20,7 @@ from starlette.exceptions import HTTPException
 
 from gateway.api import callbacks as callbacks_api
 from gateway.api import config as config_api
-from gateway.api import executions, packages, status, users
+from gateway.api import executions, packages, status, user_access, users
 from gateway.api import policy as policy_api
 from gateway.api.docs import install_admin_docs
 from gateway.api.guard import ApiGuard, content_type, document
@@ -61,7 +61,7 @@ def admin_credentials(settings: GatewaySettings) -> tuple[str, str]:
     if path.exists():
         saved = json.loads(path.read_text())
         return saved["user"], saved["password"]
-    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    settings.data_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
     password = secrets.token_urlsafe(24)
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     with os.fdopen(fd, "w") as file:
@@ -86,7 +86,7 @@ class GatewayApp:
 
 def create_app(settings: GatewaySettings) -> GatewayApp:
     registry = ServiceRegistry()
-    authenticator = Authenticator()
+    authenticator = Authenticator(trusted_proxies=settings.trusted_proxies)
     pool = ExecutorPool()
     operator_config = OperatorConfig()
     policies = RuntimePolicies(settings.loopback_runtimes)
@@ -166,7 +166,8 @@ def create_app(settings: GatewaySettings) -> GatewayApp:
         history.start()
         sender.start()
         waiting.start()
-        log.info("flowhost gateway ready on http://%s:%d", settings.host, settings.port)
+        scheme = "https" if settings.tls_cert_file else "http"
+        log.info("flowhost gateway ready on %s://%s:%d", scheme, settings.host, settings.port)
         try:
             yield
         finally:
@@ -207,6 +208,7 @@ def create_app(settings: GatewaySettings) -> GatewayApp:
         callbacks_api.router,
         config_api.router,
         policy_api.router,
+        user_access.router,
     ):
         api.include_router(router)
     if settings.api_docs == "admin":

@@ -1,7 +1,12 @@
 """Basic auth of runtime users (on the Flow request path) and of the management API's admin.
 
-`Authenticator` answers from memory only: the gateway loads it from `Store.credentials()` and
-loads it again whenever the store's generation moves. A repeated header costs one dict lookup.
+`Authenticator` answers from memory only: the gateway loads it from `Store.credentials()` (and
+the users' access rules, `AccessStore.all()`) and loads it again whenever the store's
+generation moves. A repeated header costs one dict lookup.
+
+A runtime user may also be bound to a client certificate (the SHA-256 fingerprint of its DER
+form, which the HTTP protocol puts in the ASGI TLS extension), and may be restricted to client
+networks and to named services: `authorize` checks those, only for a user that has them.
 """
 
 from __future__ import annotations
@@ -10,20 +15,46 @@ import base64
 import binascii
 import hashlib
 import hmac
-from collections.abc import Iterable
+import ipaddress
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
+    from gateway.access_store import UserAccess
     from gateway.store import Credential
 
-__all__ = ["AuthError", "Authenticator", "RuntimeUser", "check_admin", "hash_token"]
+__all__ = [
+    "CLIENT_CERT_SHA256",
+    "Access",
+    "AccessDenied",
+    "AuthError",
+    "Authenticator",
+    "RuntimeUser",
+    "check_admin",
+    "hash_token",
+]
+
+# Where the HTTP protocol puts the client certificate's SHA-256 fingerprint (hex of the DER)
+# in scope["extensions"]["tls"], beside the ASGI TLS extension's standard keys.
+CLIENT_CERT_SHA256 = "flowhost.client_cert_sha256"
+
+Network = ipaddress.IPv4Network | ipaddress.IPv6Network
+
+
+@dataclass(frozen=True, slots=True)
+class Access:
+    """Where a runtime user may call from and what: empty means no restriction."""
+
+    networks: tuple[Network, ...] = ()
+    services: frozenset[str] = frozenset()
 
 
 @dataclass(frozen=True, slots=True)
 class RuntimeUser:
     name: str
     runtime: str
+    access: Access | None = None  # None: any address, any service of the runtime
 
 
 class AuthError(Exception):
@@ -36,6 +67,10 @@ class AuthError(Exception):
         super().__init__(message)
         self.code = code
         self.message = message
+
+
+class AccessDenied(AuthError):
+    """The user is known, but may not make this call (answered 403)."""
 
 
 def _missing() -> AuthError:
@@ -98,25 +133,98 @@ _DUMMY_HASH = hash_token("")
 class _Snapshot:
     users: dict[str, tuple[str, RuntimeUser]]  # name -> (token hash, user)
     verified: dict[bytes | str, RuntimeUser]  # header -> user, successes only
+    certificates: dict[str, RuntimeUser]  # client certificate SHA-256 (hex) -> user
 
 
 class Authenticator:
     """Runtime users' credentials in memory; `authenticate` does no I/O."""
 
-    def __init__(self, *, cache_size: int = 1024) -> None:
+    def __init__(self, *, cache_size: int = 1024, trusted_proxies: Sequence[str] = ()) -> None:
         # How many successful header decodings are remembered. Cleared when full rather than
         # LRU: a hit then costs one dict lookup with no bookkeeping, and hot clients are few.
         self._cache_size = cache_size
-        self._state = _Snapshot({}, {})
+        self._state = _Snapshot({}, {}, {})
+        self._proxies = tuple(ipaddress.ip_network(p, strict=False) for p in trusted_proxies)
 
-    def load(self, credentials: Iterable[Credential]) -> None:
-        """Replace every known credential, and forget every remembered header.
+    def load(self, credentials: Iterable[Credential], access: Iterable[UserAccess] = ()) -> None:
+        """Replace every known credential and access rule, and forget every remembered header.
 
         One assignment swaps both, so a header verified against old credentials (a rotated or
         removed token) can never be answered from the cache afterwards.
         """
-        users = {c.name: (c.token_hash, RuntimeUser(c.name, c.runtime)) for c in credentials}
-        self._state = _Snapshot(users, {})
+        rules = {a.name: a for a in access}
+        users: dict[str, tuple[str, RuntimeUser]] = {}
+        certificates: dict[str, RuntimeUser] = {}
+        for c in credentials:
+            rule = rules.get(c.name)
+            limits = None
+            if rule is not None and (rule.allow_ips or rule.services):
+                limits = Access(
+                    tuple(ipaddress.ip_network(n, strict=False) for n in rule.allow_ips),
+                    frozenset(rule.services),
+                )
+            user = RuntimeUser(c.name, c.runtime, limits)
+            users[c.name] = (c.token_hash, user)
+            if rule is not None and rule.client_cert_sha256:
+                certificates[rule.client_cert_sha256] = user
+        self._state = _Snapshot(users, {}, certificates)
+
+    def authenticate_certificate(self, fingerprint: str) -> RuntimeUser:
+        """The runtime user bound to a (verified) client certificate, or AuthError."""
+        user = self._state.certificates.get(fingerprint)
+        if user is None:
+            raise AuthError(
+                "unknown_certificate", "no runtime user is bound to this client certificate"
+            )
+        return user
+
+    def authorize(
+        self,
+        user: RuntimeUser,
+        peer: str | None,
+        forwarded_for: Sequence[bytes],
+        service_path: str,
+    ) -> None:
+        """Raise AccessDenied unless `user` may call `service_path` from this client.
+
+        The client is the connection's peer, or, when the peer is a trusted proxy, the last
+        X-Forwarded-For address that is not one. The refusal names the reason and the client's
+        own address, never the networks that would be allowed.
+        """
+        access = user.access
+        if access is None:
+            return
+        if access.networks:
+            client = self._client(peer, forwarded_for)
+            if client is None or not any(client in n for n in access.networks):
+                shown = str(client) if client is not None else "an unknown address"
+                raise AccessDenied(
+                    "address_not_allowed",
+                    f"user '{user.name}' may not call from {shown}",
+                )
+        if access.services and service_path not in access.services:
+            raise AccessDenied(
+                "service_not_allowed",
+                f"user '{user.name}' may not call service '{service_path}'",
+            )
+
+    def _client(
+        self, peer: str | None, forwarded_for: Sequence[bytes]
+    ) -> ipaddress.IPv4Address | ipaddress.IPv6Address | None:
+        address = _address(peer)
+        if address is None or not self._proxies or not self._trusted(address):
+            return address
+        hops = [h.strip() for value in forwarded_for for h in value.decode("latin-1").split(",")]
+        for hop in reversed(hops):
+            forwarded = _address(hop)
+            if forwarded is None:
+                return None  # an unreadable hop: the client is not known
+            if not self._trusted(forwarded):
+                return forwarded
+        return address
+
+    def _trusted(self, address: ipaddress.IPv4Address | ipaddress.IPv6Address) -> bool:
+        return any(address in proxy for proxy in self._proxies)
 
     def authenticate(self, header: bytes | str | None) -> RuntimeUser:
         """The runtime user of an `Authorization` header value, or AuthError."""
@@ -141,6 +249,18 @@ class Authenticator:
             state.verified.clear()
         state.verified[header] = user
         return user
+
+
+def _address(text: str | None) -> ipaddress.IPv4Address | ipaddress.IPv6Address | None:
+    if not text:
+        return None
+    try:
+        address = ipaddress.ip_address(text)
+    except ValueError:
+        return None
+    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
+        return address.ipv4_mapped  # a dual-stack socket's view of an IPv4 client
+    return address
 
 
 def check_admin(header: bytes | str | None, username: str, password: str) -> None:

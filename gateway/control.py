@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from typing import Any, TypeVar
 
 from gateway import store as store_module
+from gateway.access_store import AccessStore
 from gateway.auth import Authenticator
 from gateway.configuration.store import ConfigEntry, ConfigStore
 from gateway.configuration.values import OperatorConfig
@@ -43,6 +44,7 @@ _STORE_STATUS = {
     "unknown_configuration": 404,
     "no_config_key": 409,
     "undecryptable_configuration": 409,
+    "certificate_in_use": 409,
 }
 
 
@@ -73,6 +75,7 @@ class ControlPlane:
         #: Every runtime's policy (files, databases, egress, limits), kept in step with the store.
         self.policies = policies if policies is not None else RuntimePolicies()
         self.policy_store = PolicyStore(store)
+        self.access = AccessStore(store)
         self.registry = registry
         self.authenticator = authenticator
         self.reconciler = reconciler
@@ -108,7 +111,9 @@ class ControlPlane:
     async def refresh(self) -> None:
         """Load desired state and credentials from the store into memory."""
 
-        def read() -> tuple[int, list[Any], list[Any], list[ConfigEntry], dict[str, RuntimePolicy]]:
+        def read() -> tuple[
+            int, list[Any], list[Any], list[ConfigEntry], dict[str, RuntimePolicy], list[Any]
+        ]:
             entries = self.config.entries() if self.config is not None else []
             return (
                 self.store.generation(),
@@ -116,11 +121,12 @@ class ControlPlane:
                 self.store.credentials(),
                 entries,
                 self.policy_store.all(),
+                self.access.all(),
             )
 
-        generation, active, credentials, entries, policies = await asyncio.to_thread(read)
+        generation, active, credentials, entries, policies, access = await asyncio.to_thread(read)
         self.registry.replace([(a.runtime, a.spec, a.source) for a in active])
-        self.authenticator.load(credentials)
+        self.authenticator.load(credentials, access)
         keys = self.config.keys if self.config is not None else None
         self.operator_config.load(entries, keys)
         self.policies.load(policies)

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import ipaddress
 from pathlib import Path
 from typing import Annotated, Literal
 
-from pydantic import Field, SecretStr, field_validator
+from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 
@@ -223,10 +224,84 @@ class GatewaySettings(BaseSettings):
         "address they are dialled at (DNS discovery yields bare IPs).",
     )
 
+    # -- the shared web server: TLS, client certificates, forwarded addresses --
+    tls_cert_file: Path | None = Field(
+        None,
+        description="PEM certificate (chain) the gateway serves HTTPS with; unset: plain HTTP.",
+    )
+    tls_key_file: Path | None = Field(
+        None, description="PEM private key of tls_cert_file (unset: the key is in that file)."
+    )
+    tls_client_ca_file: Path | None = Field(
+        None,
+        description="PEM CA bundle client certificates are verified against; set, the gateway "
+        "asks every client for an optional certificate, and a runtime user bound to a "
+        "certificate's SHA-256 fingerprint can log in with it instead of basic auth. A "
+        "certificate this CA did not sign fails the TLS handshake.",
+    )
+    trusted_proxies: Annotated[list[str], NoDecode] = Field(
+        default_factory=list,
+        description="Networks (CIDRs, comma-separated) of reverse proxies whose "
+        "X-Forwarded-For is believed when a user's IP allow-list is checked; empty: the "
+        "address the connection comes from is the client's, whatever the header says.",
+    )
+    # -- HTTP limits (docs/operations.md, "Limits") --
+    http_header_max_bytes: int = Field(
+        32 * 1024,
+        ge=1024,
+        description="Largest request head (request line and headers) accepted; a larger one "
+        "is answered 431 and the connection closed, without reading the rest.",
+    )
+    http_header_timeout_s: float = Field(
+        20.0,
+        gt=0,
+        description="Time a client has to send a whole request head, counted from the end of "
+        "the previous response (or from connecting); then 408 and close.",
+    )
+    http_body_timeout_s: float = Field(
+        20.0,
+        gt=0,
+        description="Time a client has to send a request body, extended by one second per "
+        "http_body_min_rate bytes received; then 408 and close.",
+    )
+    http_body_min_rate: int = Field(
+        500,
+        ge=1,
+        description="Bytes per second a request body must keep up once http_body_timeout_s "
+        "is used up.",
+    )
+    http_keep_alive_s: int = Field(
+        5, ge=1, description="An idle keep-alive connection is closed after this many seconds."
+    )
+    http_max_requests_per_connection: int = Field(
+        1000,
+        ge=0,
+        description="A keep-alive connection is closed (Connection: close) after this many "
+        "requests; 0: no limit.",
+    )
+
     @field_validator("executor_targets", "loopback_runtimes", mode="before")
     @classmethod
     def _comma_separated(cls, value: object) -> object:
         return _split(value)
+
+    @field_validator("trusted_proxies", mode="before")
+    @classmethod
+    def _proxies_comma_separated(cls, value: object) -> object:
+        return _split(value)
+
+    @model_validator(mode="after")
+    def _tls_complete(self) -> GatewaySettings:
+        if self.tls_cert_file is None and (self.tls_key_file or self.tls_client_ca_file):
+            raise ValueError(
+                "FLOWHOST_TLS_KEY_FILE and FLOWHOST_TLS_CLIENT_CA_FILE need FLOWHOST_TLS_CERT_FILE"
+            )
+        for network in self.trusted_proxies:
+            try:
+                ipaddress.ip_network(network, strict=False)
+            except ValueError:
+                raise ValueError(f"FLOWHOST_TRUSTED_PROXIES: {network!r} is not a CIDR") from None
+        return self
 
     @property
     def store_url(self) -> str:

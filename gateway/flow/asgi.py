@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable, MutableMapping
 from typing import Any
 
-from gateway.errors import PayloadTooLarge
+from gateway.errors import BadRequest, PayloadTooLarge
 
 Scope = MutableMapping[str, Any]
 Message = MutableMapping[str, Any]
@@ -33,6 +33,8 @@ async def read_body(receive: Receive, limit: int) -> bytes:
     message = await receive()
     body = message.get("body", b"")
     if not message.get("more_body", False):
+        if message["type"] == "http.disconnect":
+            raise _incomplete()
         if len(body) > limit:
             raise _too_large(limit)
         return bytes(body)
@@ -40,12 +42,22 @@ async def read_body(receive: Receive, limit: int) -> bytes:
     size = len(body)
     while message.get("more_body", False):
         message = await receive()
+        if message["type"] == "http.disconnect":
+            raise _incomplete()
         chunk = message.get("body", b"")
         size += len(chunk)
         if size > limit:
             raise _too_large(limit)
         chunks.append(chunk)
     return b"".join(chunks)
+
+
+def _incomplete() -> BadRequest:
+    # The client went away (or the server closed a slow one) before the body was complete:
+    # never act on part of a request.
+    return BadRequest(
+        "the connection closed before the request body was complete", code="incomplete_body"
+    )
 
 
 def _too_large(limit: int) -> PayloadTooLarge:

@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any
 
 import orjson
 
-from gateway.auth import Authenticator, AuthError, RuntimeUser
+from gateway.auth import CLIENT_CERT_SHA256, AccessDenied, Authenticator, AuthError, RuntimeUser
 from gateway.configuration.values import OperatorConfig
 from gateway.errors import (
     SERVICE_PROBLEM_HEADER,
@@ -82,6 +82,8 @@ class FlowEndpoints:
             service_path, endpoint = _split(path)
             action_name = endpoint[len("/actions/") :] if endpoint.startswith("/actions/") else None
             user = self._authenticate(scope)
+            if user.access is not None:
+                self._authorize(scope, user, service_path)
             service = self._resolve(user, service_path)
             status, body = await self._handle(
                 scope, receive, service, endpoint, action_name, user, execution_id
@@ -105,10 +107,25 @@ class FlowEndpoints:
         await respond(send, error.status, service_problem(error, path, action), headers)
 
     def _authenticate(self, scope: Scope) -> RuntimeUser:
+        """Basic auth; without it (or with only Flow's own Authorization value), a client
+        certificate bound to a user."""
+        value = header(scope, b"authorization")
         try:
-            return self._auth.authenticate(header(scope, b"authorization"))
+            if value is None or value[:6].lower() != b"basic ":
+                fingerprint = _client_certificate(scope)
+                if fingerprint is not None:
+                    return self._auth.authenticate_certificate(fingerprint)
+            return self._auth.authenticate(value)
         except AuthError as error:
             raise Unauthorized(error.message, code=error.code) from None
+
+    def _authorize(self, scope: Scope, user: RuntimeUser, service_path: str) -> None:
+        client = scope.get("client")
+        forwarded = [v for k, v in scope["headers"] if k == b"x-forwarded-for"]
+        try:
+            self._auth.authorize(user, client[0] if client else None, forwarded, service_path)
+        except AccessDenied as error:
+            raise Forbidden(error.message, code=error.code) from None
 
     def _resolve(self, user: RuntimeUser, service_path: str) -> DeployedService:
         service = self._registry.lookup(user.runtime, service_path)
@@ -228,6 +245,12 @@ class FlowEndpoints:
             f"service '{service.spec.service_path}' has no {what} ({endpoint} is not served)",
             code="not_provided",
         )
+
+
+def _client_certificate(scope: Scope) -> str | None:
+    """The SHA-256 fingerprint of the verified client certificate, if the client sent one."""
+    tls = scope.get("extensions", {}).get("tls")
+    return tls.get(CLIENT_CERT_SHA256) if tls else None
 
 
 def _split(path: str) -> tuple[str, str]:

@@ -1,22 +1,29 @@
 """The gateway's HTTP protocol (uvicorn's, with one write per loop turn) on a real socket:
 responses arrive whole and in order, streamed bodies too, keep-alive and `Connection: close`
-behave as before."""
+behave as before; the same holds for the protocol with HTTP limits (generous ones here), and
+under TLS it hands the application the client certificate's fingerprint."""
 
 from __future__ import annotations
 
 import asyncio
 import socket
+import ssl
 import threading
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
 
 import httpx
 import pytest
 import uvicorn
 
+from cli.client import certificate_fingerprint
 from cli.up import free_port_run
+from gateway.auth import CLIENT_CERT_SHA256
 from gateway.flow.asgi import Receive, Scope, Send
-from gateway.http_protocol import CoalescingHttpToolsProtocol
+from gateway.http_protocol import CoalescingHttpToolsProtocol, HttpLimits, LimitedHttpToolsProtocol
+from tests.security.certificates import make_certificates, needs_openssl
 
 CHUNKS = 300
 
@@ -25,6 +32,13 @@ async def app(scope: Scope, receive: Receive, send: Send) -> None:
     if scope["type"] != "http":
         return
     body = (await receive()).get("body", b"")
+    if scope["path"] == "/tls":
+        tls = scope.get("extensions", {}).get("tls", {})
+        answer = str(tls.get(CLIENT_CERT_SHA256)).encode()
+        headers = [(b"content-length", b"%d" % len(answer))]
+        await send({"type": "http.response.start", "status": 200, "headers": headers})
+        await send({"type": "http.response.body", "body": answer})
+        return
     if scope["path"] == "/stream":
         await send({"type": "http.response.start", "status": 200, "headers": []})
         for i in range(CHUNKS):
@@ -46,16 +60,17 @@ async def app(scope: Scope, receive: Receive, send: Send) -> None:
 KEEP_ALIVE_S = 1
 
 
-@pytest.fixture(scope="module")
-def base_url() -> Iterator[str]:
+@contextmanager
+def serving(protocol: type[asyncio.Protocol], **options: object) -> Iterator[str]:
     port = free_port_run(1)
     config = uvicorn.Config(
         app,
         host="127.0.0.1",
         port=port,
-        http=CoalescingHttpToolsProtocol,
+        http=protocol,
         log_level="warning",
         timeout_keep_alive=KEEP_ALIVE_S,
+        **options,  # type: ignore[arg-type]
     )
     server = uvicorn.Server(config)
     thread = threading.Thread(target=server.run, daemon=True)
@@ -64,9 +79,24 @@ def base_url() -> Iterator[str]:
     while not server.started and time.monotonic() < deadline:
         time.sleep(0.02)
     assert server.started, "uvicorn did not start"
-    yield f"http://127.0.0.1:{port}"
-    server.should_exit = True
-    thread.join(10)
+    try:
+        yield f"{'https' if options else 'http'}://127.0.0.1:{port}"
+    finally:
+        server.should_exit = True
+        thread.join(10)
+
+
+@pytest.fixture(
+    scope="module",
+    params=[
+        CoalescingHttpToolsProtocol,
+        LimitedHttpToolsProtocol.with_limits(HttpLimits(max_requests_per_connection=0)),
+    ],
+    ids=["coalescing", "limited"],
+)
+def base_url(request: pytest.FixtureRequest) -> Iterator[str]:
+    with serving(request.param) as url:
+        yield url
 
 
 def test_responses_arrive_whole_on_a_kept_alive_connection(base_url: str) -> None:
@@ -137,3 +167,24 @@ def test_a_connection_in_use_outlives_the_keep_alive_timeout(base_url: str) -> N
             count += 1
             time.sleep(KEEP_ALIVE_S * 0.4)
         assert count >= 6
+
+
+@needs_openssl
+def test_under_tls_the_application_gets_the_client_certificate_fingerprint(
+    tmp_path: Path,
+) -> None:
+    certificates = make_certificates(tmp_path)
+    protocol = LimitedHttpToolsProtocol.with_limits(HttpLimits(), tls=True)
+    tls = {
+        "ssl_certfile": str(certificates.server.cert),
+        "ssl_keyfile": str(certificates.server.key),
+        "ssl_cert_reqs": ssl.CERT_OPTIONAL,
+        "ssl_ca_certs": str(certificates.ca),
+    }
+    expected = certificate_fingerprint(certificates.client.cert)
+    with serving(protocol, **tls) as url:
+        with httpx.Client(verify=certificates.context(certificates.client)) as http:
+            assert [http.get(f"{url}/tls").text for _ in range(3)] == [expected] * 3
+            assert http.post(f"{url}/echo", content=b"x").json() == {"echo": "x"}
+        with httpx.Client(verify=certificates.context()) as http:
+            assert http.get(f"{url}/tls").text == "None"  # no certificate: basic auth's case
