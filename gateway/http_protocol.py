@@ -111,9 +111,13 @@ class CoalescingHttpToolsProtocol(HttpToolsProtocol):
             cycle, app = self.pipeline.pop()
             self._start_asgi_task(cycle, app)
             return
-        self._idle_since = self.loop.time()
+        now = self._idle_since = self.loop.time()
         if self._idle_timer is None:
             self._idle_timer = self.loop.call_later(self.timeout_keep_alive, self._check_idle)
+        self._went_idle(now)
+
+    def _went_idle(self, now: float) -> None:
+        """The response is out and no request waits: subclasses start their idle clocks."""
 
     def _check_idle(self) -> None:
         self._idle_timer = None
@@ -222,20 +226,7 @@ class LimitedHttpToolsProtocol(CoalescingHttpToolsProtocol):
         self._read_deadline = None  # the application has the request: no read deadline
         super().on_message_complete()
 
-    def on_response_complete(self) -> None:
-        # CoalescingHttpToolsProtocol's (one frame rather than two), arming the head deadline.
-        self.server_state.total_requests += 1
-        if self.transport.is_closing():
-            return
-        self._unset_keepalive_if_required()
-        self.flow.resume_reading()
-        if self.pipeline:  # a queued request runs now; its head and body are in
-            cycle, app = self.pipeline.pop()
-            self._start_asgi_task(cycle, app)
-            return
-        now = self._idle_since = self.loop.time()
-        if self._idle_timer is None:
-            self._idle_timer = self.loop.call_later(self.timeout_keep_alive, self._check_idle)
+    def _went_idle(self, now: float) -> None:
         if self._phase == _DONE:  # else this request's body is still arriving
             self._phase = _HEAD  # the next head is due from now (the idle time counts)
             self._arm(now, self.limits.header_timeout_s)

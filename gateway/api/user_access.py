@@ -96,6 +96,7 @@ class AccessOut(BaseModel):
     "/api/users/{name}/access",
     response_model=AccessOut,
     summary="A runtime user's certificate binding, IP allow-list and services",
+    responses={404: {"description": "No such user"}},
 )
 async def get_access(name: str, control: Control) -> AccessOut:
     access = await control.call(control.access.get, name)
@@ -111,6 +112,10 @@ async def get_access(name: str, control: Control) -> AccessOut:
     "/api/users/{name}/access",
     response_model=AccessOut,
     summary="Bind a runtime user to a client certificate, restrict its networks and services",
+    responses={
+        404: {"description": "No such user"},
+        409: {"description": "The certificate is bound to another user"},
+    },
 )
 async def set_access(name: str, change: AccessChange, control: Control) -> AccessOut:
     def write() -> object:

@@ -17,7 +17,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from cli.client import admin_from
+from cli.client import CLIENT_HEADERS, admin_from
 from cli.up import Cluster, free_port_run
 from tests.security.certificates import Certificates, make_certificates, needs_openssl
 from tests.security.conftest import QUOTE
@@ -212,7 +212,9 @@ def test_hostile_access_rules_are_refused_with_the_field_named(
         client.add_user("default", "rules-user")
     admin = admin_from(cluster.data_dir)
     url = f"{cluster.url}/api/users/rules-user/access"
-    with httpx.Client(verify=certificates.context(), auth=admin, timeout=30) as http:
+    with httpx.Client(
+        verify=certificates.context(), auth=admin, timeout=30, headers=CLIENT_HEADERS
+    ) as http:
         for change, field in (
             ({"allow_ips": ["10.0.0.0/33"]}, "allow_ips"),
             ({"allow_ips": ["example.com"]}, "allow_ips"),
