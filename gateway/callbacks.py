@@ -29,6 +29,7 @@ import orjson
 from gateway import egress
 from gateway.errors import BadRequest, Forbidden
 from gateway.outbox import Outbox
+from gateway.periodic import Periodic
 from gateway.policy import RuntimePolicy
 
 log = logging.getLogger("flowhost.gateway")
@@ -247,7 +248,6 @@ class CallbackSender:
         self._max_s = backoff_max_s
         self._timeout_s = timeout_s
         self._concurrency = concurrency
-        self._poll_interval_s = poll_interval_s
         # A receiver that never answers holds one connection for timeout_s, never a worker
         # forever: the pool and the number of deliveries in flight are both bounded.
         self._http = httpx.AsyncClient(
@@ -258,20 +258,16 @@ class CallbackSender:
         )
         self._in_flight: set[asyncio.Task[None]] = set()
         self._delivering: dict[asyncio.Task[None], str] = {}
-        self._wake = asyncio.Event()
-        self._task: asyncio.Task[None] | None = None
+        self._loop = Periodic("callback sender", self._claim_due, poll_interval_s)
 
     def wake(self) -> None:
-        self._wake.set()
+        self._loop.wake()
 
     def start(self) -> None:
-        self._task = asyncio.create_task(self._loop(), name="callback sender")
+        self._loop.start()
 
     async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
+        await self._loop.stop()
         for task in list(self._in_flight):
             task.cancel()
         if self._in_flight:
@@ -282,30 +278,25 @@ class CallbackSender:
             await asyncio.to_thread(self._outbox.release, unfinished)
         await self._http.aclose()
 
-    async def _loop(self) -> None:
-        while True:
-            try:
-                free = self._concurrency - len(self._in_flight)
-                if free > 0:
-                    # The lease outlives the longest attempt, so no other gateway takes it.
-                    lease = self._timeout_s + 30.0
-                    due = await asyncio.to_thread(self._outbox.claim, time.time(), lease, free)
-                    for row in due:
-                        task = asyncio.create_task(self._deliver(row), name=f"callback {row['id']}")
-                        self._in_flight.add(task)
-                        self._delivering[task] = row["id"]
-                        task.add_done_callback(self._done)
-            except Exception:
-                log.exception("reading the callback outbox failed")
-            self._wake.clear()
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), self._poll_interval_s)
+    async def _claim_due(self) -> None:
+        """Take as many due callbacks from the outbox as there are free delivery slots."""
+        free = self._concurrency - len(self._in_flight)
+        if free <= 0:
+            return
+        # The lease outlives the longest attempt, so no other gateway takes it.
+        lease = self._timeout_s + 30.0
+        due = await asyncio.to_thread(self._outbox.claim, time.time(), lease, free)
+        for row in due:
+            task = asyncio.create_task(self._deliver(row), name=f"callback {row['id']}")
+            self._in_flight.add(task)
+            self._delivering[task] = row["id"]
+            task.add_done_callback(self._done)
 
     def _done(self, task: asyncio.Task[None]) -> None:
         self._in_flight.discard(task)
         if not task.cancelled():
             self._delivering.pop(task, None)
-        self._wake.set()  # a slot is free
+        self._loop.wake()  # a slot is free
 
     async def _deliver(self, row: dict[str, Any]) -> None:
         attempt = int(row["attempts"]) + 1

@@ -9,7 +9,6 @@ waits for a deployment to reach the executors before answering.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -21,6 +20,7 @@ from gateway.auth import Authenticator
 from gateway.configuration.store import ConfigEntry, ConfigStore
 from gateway.configuration.values import OperatorConfig
 from gateway.errors import GatewayError, Unavailable, Unprocessable
+from gateway.periodic import Periodic
 from gateway.policy import RuntimePolicies, RuntimePolicy
 from gateway.policy_store import PolicyStore
 from gateway.reconcile import Reconciler
@@ -79,20 +79,16 @@ class ControlPlane:
         self.registry = registry
         self.authenticator = authenticator
         self.reconciler = reconciler
-        self._poll_interval_s = poll_interval_s
         self._generation = -1
-        self._poller: asyncio.Task[None] | None = None
+        self._poller = Periodic("store poller", self._poll, poll_interval_s, delay_first=True)
 
     async def start(self) -> None:
         await self.refresh()
         self.reconciler.start()
-        self._poller = asyncio.create_task(self._poll(), name="store poller")
+        self._poller.start()
 
     async def stop(self) -> None:
-        if self._poller is not None:
-            self._poller.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._poller
+        await self._poller.stop()
         await self.reconciler.stop()
 
     async def call(self, fn: Callable[..., T], *args: Any) -> T:
@@ -152,15 +148,11 @@ class ControlPlane:
         log.info("encrypted %d configuration values that packages declare as passwords", sealed)
 
     async def _poll(self) -> None:
-        while True:
-            await asyncio.sleep(self._poll_interval_s)
-            try:
-                generation = await asyncio.to_thread(self.store.generation)
-                if generation != self._generation:
-                    await self.refresh()
-                    await self.reconciler.reconcile()
-            except Exception:
-                log.exception("polling the store failed")
+        """One look at the store: another gateway changed it, so memory and executors follow."""
+        generation = await asyncio.to_thread(self.store.generation)
+        if generation != self._generation:
+            await self.refresh()
+            await self.reconciler.reconcile()
 
     async def changed(self) -> None:
         """After a write: refresh memory and push the change to executors before answering."""

@@ -10,7 +10,6 @@ one that stopped answering stops getting traffic the moment its stream breaks.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import socket
 from collections.abc import Callable
@@ -18,6 +17,7 @@ from dataclasses import dataclass
 
 from gateway.executor_client import ExecutorConnection
 from gateway.link import ClusterLink
+from gateway.periodic import Periodic
 from gateway.policy import RuntimePolicy
 from gateway.routing import ExecutorPool
 
@@ -53,31 +53,15 @@ class Reconciler:
         self._desired = desired
         self._targets = targets
         self._dns = dns
-        self._interval_s = interval_s
         self._lock = asyncio.Lock()
         self._problems: dict[str, str] = {}
-        self._task: asyncio.Task[None] | None = None
-        self._wake = asyncio.Event()
+        self._loop = Periodic("reconciler", self.reconcile, interval_s)
 
     def start(self) -> None:
-        self._task = asyncio.create_task(self._loop(), name="reconciler")
+        self._loop.start()
 
     async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
-
-    async def _loop(self) -> None:
-        while True:
-            try:
-                await self.reconcile()
-            except Exception:
-                log.exception("reconcile pass failed")
-            self._wake.clear()
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), self._interval_s)
+        await self._loop.stop()
 
     async def reconcile(self) -> None:
         """One pass over every executor; callers await it to know a change has been applied."""

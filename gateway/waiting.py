@@ -29,6 +29,7 @@ from gateway.executor_client import Detached
 from gateway.flow import actions
 from gateway.history.record import History, Summary
 from gateway.outbox import Outbox, Waiting
+from gateway.periodic import Periodic
 from gateway.routing import ExecutorPool
 from gateway.services import DeployedAction, DeployedService, ServiceRegistry
 from gateway.translate import Execution, ExecutionError, ExecutionResult
@@ -65,13 +66,14 @@ class WaitingExecutions:
         self._wait_s = wait_s
         self._held: set[str] = set()  # followed through a live stream by this gateway
         self._tasks: set[asyncio.Task[None]] = set()
-        self._poller: asyncio.Task[None] | None = None
+        self._poller = Periodic("waiting executions", self.poll_once, poll_interval_s)
 
     def start(self) -> None:
-        self._poller = asyncio.create_task(self._poll_loop(), name="waiting executions")
+        self._poller.start()
 
     async def stop(self) -> None:
-        tasks = [*self._tasks, *([self._poller] if self._poller else [])]
+        await self._poller.stop()
+        tasks = list(self._tasks)
         for task in tasks:
             task.cancel()
         for task in tasks:
@@ -216,14 +218,6 @@ class WaitingExecutions:
         )
 
     # -- polling, for executions no live stream will finish ----------------------------------
-
-    async def _poll_loop(self) -> None:
-        while True:
-            try:
-                await self.poll_once()
-            except Exception:
-                log.exception("polling waiting executions failed")
-            await asyncio.sleep(self._poll_interval_s)
 
     async def poll_once(self) -> None:
         now = time.time()
