@@ -13,12 +13,13 @@ from __future__ import annotations
 
 import base64
 import binascii
-import hashlib
 import hmac
 import ipaddress
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
+
+from gateway.tokens import hash_token
 
 if TYPE_CHECKING:
     from gateway.access_store import UserAccess
@@ -83,16 +84,6 @@ def _malformed() -> AuthError:
 
 def _wrong() -> AuthError:
     return AuthError("invalid_credentials", "unknown user or wrong token")
-
-
-def hash_token(token: str) -> str:
-    """The stored form of a token: SHA-256, hex.
-
-    A fast hash is right here, unlike for passwords: tokens are 32 random bytes, so there is no
-    dictionary to try and 2**256 guesses is out of reach however fast each one is. A slow hash
-    (bcrypt, scrypt) would only cost every uncached request milliseconds of CPU.
-    """
-    return hashlib.sha256(token.encode()).hexdigest()
 
 
 def _parse_basic(header: bytes | str | None) -> tuple[str, str]:

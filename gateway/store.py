@@ -46,8 +46,8 @@ from sqlalchemy import (
 from sqlalchemy.engine import Connection, Row, make_url
 from sqlalchemy.types import TypeDecorator
 
-from gateway.auth import hash_token
 from gateway.spec import ServiceSpec
+from gateway.tokens import hash_token
 
 __all__ = [
     "ActiveDeployment",
