@@ -26,7 +26,7 @@ import orjson
 from gateway.callbacks import CallbackPolicy, CallbackSender
 from gateway.errors import GatewayError, Unavailable
 from gateway.executor_client import Detached
-from gateway.flow import actions
+from gateway.flow import responses
 from gateway.history.record import History, Summary
 from gateway.outbox import Outbox, Waiting
 from gateway.periodic import Periodic
@@ -138,7 +138,7 @@ class WaitingExecutions:
         task.add_done_callback(self._tasks.discard)
 
     async def _progress(self, execution_id: str, request: dict[str, Any], message: str) -> None:
-        body = actions.wait_response(request, message).decode()
+        body = responses.wait_response(request, message).decode()
         if await asyncio.to_thread(self._outbox.progress, execution_id, body):
             self._sender.wake()
 
@@ -268,14 +268,14 @@ class WaitingExecutions:
                 "it may or may not have completed",
                 code="executor_lost",
             )
-            body = actions.fault_response(request, lost)
+            body = responses.fault_response(request, lost)
         elif action is None:
             gone = GatewayError(
                 f"action '{row['action']}' of {row['deployment']} is no longer deployed in "
                 f"runtime '{row['runtime']}'; its result cannot be translated",
                 code="undeployed",
             )
-            body = actions.fault_response(request, gone)
+            body = responses.fault_response(request, gone)
         else:
             body = _final_body(action, request, result)
         row = {**row, "execution_id": row["id"]}
@@ -284,6 +284,6 @@ class WaitingExecutions:
 
 def _final_body(action: DeployedAction, request: dict[str, Any], result: ExecutionResult) -> bytes:
     try:
-        return actions.forward_response(action, request, result)
+        return responses.forward_response(action, request, result)
     except GatewayError as error:
-        return actions.fault_response(request, error)
+        return responses.fault_response(request, error)
