@@ -19,6 +19,8 @@ import ssl
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -336,3 +338,15 @@ def _last_line(path: Path) -> str:
     except OSError:
         return "no log"
     return lines[-1] if lines else "no output"
+
+
+@contextmanager
+def running_cluster(data_dir: Path, executors: int = 2, *, mtls: bool = False) -> Iterator[Cluster]:
+    """A cluster on ports from the OS, ready, stopped on exit: for tests, benchmarks, scripts."""
+    cluster = Cluster(data_dir=data_dir, http_port=free_port(), executors=executors, mtls=mtls)
+    try:
+        cluster.start()
+        cluster.wait_ready(timeout_s=60)
+        yield cluster
+    finally:
+        cluster.stop(grace_s=10)

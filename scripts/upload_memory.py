@@ -19,7 +19,7 @@ from pathlib import Path
 
 import httpx
 
-from tests.e2e.cluster import flowhost, running_cluster
+from cli.up import running_cluster
 
 BOUNDARY = "flowhostmeasure"
 EXAMPLE = Path(__file__).resolve().parents[1] / "examples" / "countries.yaml"
@@ -64,9 +64,9 @@ def main() -> None:
 
         os.environ["FLOWHOST_UPLOAD_MAX_BYTES"] = str(size + 1)
         with running_cluster(Path(tmp) / "cluster", executors=1) as cluster:
-            assert flowhost(cluster, "deploy", str(EXAMPLE)).returncode == 0
-            added = flowhost(cluster, "users", "add", "measure", "--runtime", "default")
-            token = added.stdout.split("token:")[1].strip()
+            with cluster.client() as client:
+                client.deploy(cluster.runtime, EXAMPLE.read_text(), dry_run=False)
+                token = client.add_user(cluster.runtime, "measure")["token"]
             executor, gateway = (c.process.pid for c in cluster.children)
             before = {"gateway": peak_rss_mb(gateway), "executor": peak_rss_mb(executor)}
             folder = "measured-invoices"  # relative to the runtime's files root

@@ -36,6 +36,13 @@ def _violations(package: str, forbidden: tuple[str, ...]) -> list[str]:
         ("gateway", ("executors",)),
         ("executors", ("gateway",)),
         ("executors/runtime", ("grpc", "protos", "gateway", "grpc_health", "grpc_reflection")),
+        # The servers never import the tools built on them (no upward arrows).
+        ("gateway", ("cli", "bench", "scripts", "tests")),
+        ("executors", ("cli", "bench", "scripts", "tests")),
+        # Nothing shipped or run by users imports the test suite.
+        ("cli", ("tests", "scripts")),
+        ("bench", ("tests", "scripts")),
+        ("scripts", ("tests",)),
     ],
 )
 def test_import_rules(package: str, forbidden: tuple[str, ...]) -> None:

@@ -6,27 +6,16 @@ import os
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from pathlib import Path
 from typing import TypeVar
 
-from cli.up import Cluster, free_port
+from cli.up import Cluster, running_cluster
+
+__all__ = ["ROOT", "assert_eventually", "flowhost", "running_cluster"]
 
 ROOT = Path(__file__).resolve().parents[2]
 T = TypeVar("T")
-
-
-@contextmanager
-def running_cluster(data_dir: Path, executors: int = 2, *, mtls: bool = False) -> Iterator[Cluster]:
-    # Ports from the OS: the executors' are picked by Cluster itself.
-    cluster = Cluster(data_dir=data_dir, http_port=free_port(), executors=executors, mtls=mtls)
-    try:
-        cluster.start()
-        cluster.wait_ready(timeout_s=60)
-        yield cluster
-    finally:
-        cluster.stop(grace_s=10)
 
 
 def flowhost(cluster: Cluster, *args: str) -> subprocess.CompletedProcess[str]:
