@@ -6,6 +6,7 @@ import asyncio
 import ssl
 import time
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -75,35 +76,11 @@ def test_a_receiver_that_never_answers_is_timed_out_and_dead_lettered(tmp_path: 
 
         server = await asyncio.start_server(never_answer, "127.0.0.1", 0)
         port = server.sockets[0].getsockname()[1]
-        with Store(f"sqlite:///{tmp_path / 'f.db'}") as store:
-            outbox = Outbox(store.engine)
-            waiting = Waiting(
-                "e-1", "default", "s", "a", "s@1", "p", "x:1", "id",
-                f"http://127.0.0.1:{port}/cb", "ten", "", "{}", time.time(),
-            )  # fmt: skip
-            outbox.add_running(waiting, poll_at=time.time() + 60)
-            outbox.complete("e-1", "{}")
-            sender = CallbackSender(
-                outbox,
-                attempts=2,
-                backoff_base_s=0.01,
-                backoff_max_s=0.01,
-                timeout_s=0.2,
-                concurrency=2,
-                poll_interval_s=0.02,
-                policy=lambda runtime: RuntimePolicy(allow_loopback=True),  # 127.0.0.1 receiver
-            )
-            sender.start()
-            try:
-                for _ in range(200):
-                    if outbox.get("e-1")["state"] == "dead":
-                        break
-                    await asyncio.sleep(0.02)
-            finally:
-                await sender.stop()
-            row = outbox.get("e-1")
-            assert (row["state"], row["attempts"]) == ("dead", 2)
-            assert "Timeout" in row["last_error"]
+        row = await _deliver_until_dead(
+            tmp_path, f"http://127.0.0.1:{port}/cb", "ten", attempts=2, timeout_s=0.2
+        )
+        assert (row["state"], row["attempts"]) == ("dead", 2)
+        assert "Timeout" in row["last_error"]
         for writer in held:
             writer.close()
         server.close()
@@ -204,37 +181,48 @@ def test_a_delivery_that_can_never_work_is_dead_lettered_on_the_first_attempt(
 
         server = await asyncio.start_server(accept, "127.0.0.1", 0)
         port = server.sockets[0].getsockname()[1]
-        with Store(f"sqlite:///{tmp_path / 'f.db'}") as store:
-            outbox = Outbox(store.engine)
-            waiting = Waiting(
-                "e-1", "default", "s", "a", "s@1", "p", "x:1", "id",
-                uri.format(port=port), tenant, "", "{}", time.time(),
-            )  # fmt: skip
-            outbox.add_running(waiting, poll_at=time.time() + 60)
-            outbox.complete("e-1", "{}")
-            sender = CallbackSender(
-                outbox,
-                attempts=10,
-                backoff_base_s=0.01,
-                backoff_max_s=0.01,
-                timeout_s=0.5,
-                concurrency=2,
-                poll_interval_s=0.02,
-                policy=lambda runtime: RuntimePolicy(allow_loopback=True),  # 127.0.0.1 receiver
-            )
-            sender.start()
-            try:
-                for _ in range(250):
-                    if outbox.get("e-1")["state"] == "dead":
-                        break
-                    await asyncio.sleep(0.02)
-            finally:
-                await sender.stop()
-            row = outbox.get("e-1")
-            assert (row["state"], row["attempts"]) == ("dead", 1), row
-            assert row["last_error"].startswith(reason), row["last_error"]
-            assert row["lease_until"] is None
+        row = await _deliver_until_dead(
+            tmp_path, uri.format(port=port), tenant, attempts=10, timeout_s=0.5
+        )
+        assert (row["state"], row["attempts"]) == ("dead", 1), row
+        assert row["last_error"].startswith(reason), row["last_error"]
+        assert row["lease_until"] is None
         server.close()
         await server.wait_closed()
 
     asyncio.run(scenario())
+
+
+async def _deliver_until_dead(
+    tmp_path: Path, uri: str, tenant: str, *, attempts: int, timeout_s: float
+) -> dict[str, Any]:
+    """One finished execution's callback to `uri`, delivered by a real sender (loopback
+    allowed: the receivers listen on 127.0.0.1) until it is dead-lettered or 5 s pass; its row."""
+    with Store(f"sqlite:///{tmp_path / 'f.db'}") as store:
+        outbox = Outbox(store.engine)
+        waiting = Waiting(
+            "e-1", "default", "s", "a", "s@1", "p", "x:1", "id",
+            uri, tenant, "", "{}", time.time(),
+        )  # fmt: skip
+        outbox.add_running(waiting, poll_at=time.time() + 60)
+        outbox.complete("e-1", "{}")
+        sender = CallbackSender(
+            outbox,
+            attempts=attempts,
+            backoff_base_s=0.01,
+            backoff_max_s=0.01,
+            timeout_s=timeout_s,
+            concurrency=2,
+            poll_interval_s=0.02,
+            policy=lambda runtime: RuntimePolicy(allow_loopback=True),
+        )
+        sender.start()
+        try:
+            for _ in range(250):
+                if outbox.get("e-1")["state"] == "dead":
+                    break
+                await asyncio.sleep(0.02)
+        finally:
+            await sender.stop()
+        row: dict[str, Any] = outbox.get("e-1")
+        return row
