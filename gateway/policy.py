@@ -25,6 +25,8 @@ _HOST = re.compile(
 #: Most entries in one list of a policy, and longest entry.
 MAX_ENTRIES = 256
 MAX_ENTRY_CHARS = 2048
+#: Largest value of an execution limit: it travels as uint64 and reads back exactly from JSON.
+LIMIT_MAX = 2**53 - 1
 
 
 class ExecutionLimits(BaseModel):
@@ -32,13 +34,23 @@ class ExecutionLimits(BaseModel):
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    documents_per_step: int = Field(10_000, ge=1, description="Documents a step may produce.")
-    document_bytes: int = Field(16 * 1024 * 1024, ge=1, description="Size of one document.")
+    documents_per_step: int = Field(
+        10_000, ge=1, le=LIMIT_MAX, description="Documents a step may produce."
+    )
+    document_bytes: int = Field(
+        16 * 1024 * 1024, ge=1, le=LIMIT_MAX, description="Size of one document."
+    )
     execution_bytes: int = Field(
-        256 * 1024 * 1024, ge=1, description="Bytes of documents one execution holds at once."
+        256 * 1024 * 1024,
+        ge=1,
+        le=LIMIT_MAX,
+        description="Bytes of documents one execution holds at once.",
     )
     split_fanout: int = Field(
-        10_000, ge=1, description="Documents one `split` may produce from one document."
+        10_000,
+        ge=1,
+        le=LIMIT_MAX,
+        description="Documents one `split` may produce from one document.",
     )
 
 

@@ -384,6 +384,14 @@ def test_a_bad_policy_is_a_422_naming_the_field(probe: Cluster) -> None:
             response = client.put(f"/api/runtimes/{RUNTIME}/policy", json={field: value})
             assert response.status_code == 422, response.text
             assert field in response.text
+        # A limit past what the executor link carries (uint64) used to be stored and leave every
+        # executor of the runtime not ready: refused, and the executors keep serving.
+        huge = client.put(
+            f"/api/runtimes/{RUNTIME}/policy", json={"limits": {"split_fanout": 10**30}}
+        )
+        assert huge.status_code == 422, huge.text
+        assert "split_fanout" in huge.text
+        assert all(e["ready"] for e in client.get("/api/executors").json())
         bad = flowhost(probe, "policy", "set", "--runtime", RUNTIME, "--egress", "10.0.0.0/33")
         assert bad.returncode == 1 and "egress_allow" in bad.stderr, bad.stderr
         openapi = client.get("/openapi.json").json()
