@@ -10,7 +10,7 @@ import json
 import logging
 import os
 import secrets
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 
 from fastapi import Depends, FastAPI, Request
@@ -22,31 +22,15 @@ from gateway.api import callbacks as callbacks_api
 from gateway.api import config as config_api
 from gateway.api import executions, packages, status, user_access, users
 from gateway.api import policy as policy_api
+from gateway.api.deps import ManagementApi
 from gateway.api.docs import install_admin_docs
 from gateway.api.guard import ApiGuard, content_type, document
-from gateway.auth import Authenticator
-from gateway.callbacks import CallbackPolicy, CallbackSender
-from gateway.configuration.keys import load_keys
-from gateway.configuration.store import ConfigStore
-from gateway.configuration.values import OperatorConfig
-from gateway.control import ControlPlane
 from gateway.errors import GatewayError, api_problem, http_error, validation_error
 from gateway.flow.asgi import Receive, Scope, Send
-from gateway.flow.routes import FlowEndpoints
-from gateway.history.record import History
-from gateway.history.store import HistoryStore
-from gateway.history.writer import HistoryWriterProcess
+from gateway.flow.routes import not_running
 from gateway.link import ClusterLink
-from gateway.login_throttle import LoginThrottle
-from gateway.outbox import Outbox
-from gateway.package_limits import PackageLimits
-from gateway.policy import RuntimePolicies
-from gateway.reconcile import Reconciler
-from gateway.routing import ExecutorPool
-from gateway.services import ServiceRegistry
+from gateway.running import Gateway, open_gateway
 from gateway.settings import GatewaySettings
-from gateway.store import Store
-from gateway.waiting import WaitingExecutions
 
 log = logging.getLogger("flowhost.gateway")
 
@@ -71,11 +55,20 @@ def admin_credentials(settings: GatewaySettings) -> tuple[str, str]:
 
 
 class GatewayApp:
-    """Dispatches /fs/ to the Flow endpoints and the rest to FastAPI."""
+    """Dispatches /fs/ to the Flow endpoints and the rest to FastAPI.
 
-    def __init__(self, api: FastAPI, flow: FlowEndpoints) -> None:
+    The Flow endpoints are those of the running gateway, handed over once by `serve` (no
+    per-request lookup on the hot path); until then, and after the stop, /fs/ answers 503.
+    """
+
+    def __init__(self, api: ManagementApi) -> None:
         self.api = api
-        self.flow = flow
+        self.flow: Callable[[Scope, Receive, Send], Awaitable[None]] = not_running
+
+    def serve(self, gateway: Gateway | None) -> None:
+        """Serve with the running gateway's parts (None: they are stopped)."""
+        self.api.gateway = gateway
+        self.flow = gateway.flow if gateway is not None else not_running
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http" and scope["path"].startswith("/fs/"):
@@ -85,103 +78,22 @@ class GatewayApp:
 
 
 def create_app(settings: GatewaySettings) -> GatewayApp:
-    registry = ServiceRegistry()
-    authenticator = Authenticator(trusted_proxies=settings.trusted_proxies)
-    pool = ExecutorPool()
-    operator_config = OperatorConfig()
-    policies = RuntimePolicies(settings.loopback_runtimes)
     link = ClusterLink.from_settings(settings)  # no cluster credentials: no gateway
-    admin_user, admin_password = admin_credentials(settings)
+    admin = admin_credentials(settings)
 
     @asynccontextmanager
     async def lifespan(api: FastAPI) -> AsyncIterator[None]:
-        store = Store(settings.store_url)
-        reconciler = Reconciler(
-            pool,
-            registry.desired,
-            settings.executor_targets,
-            settings.executor_dns,
-            settings.discovery_interval_s,
-            link,
-            policy=policies.of,
-        )
-        config_store = ConfigStore(store, load_keys(settings), settings.config_value_max_bytes)
-        control = ControlPlane(
-            store,
-            registry,
-            authenticator,
-            reconciler,
-            settings.state_poll_interval_s,
-            config_store,
-            operator_config,
-            policies=policies,
-        )
-        api.state.control = control
-        outbox = Outbox(store.engine)
-        writer = (
-            HistoryWriterProcess(settings.store_url) if settings.history_writer_process else None
-        )
-        if writer is not None and settings.history_enabled:
-            await writer.start()
-        history = History(
-            HistoryStore(store.engine),
-            enabled=settings.history_enabled,
-            flush_interval_s=settings.history_flush_interval_s,
-            batch=settings.history_batch,
-            queue_max=settings.history_queue_max,
-            retention_days=settings.history_retention_days,
-            max_rows=settings.history_max_rows,
-            document_max_bytes=settings.history_document_max_bytes,
-            prune_also=outbox.prune,
-            sink=writer.write if writer is not None else None,
-        )
-        sender = CallbackSender(
-            outbox,
-            attempts=settings.callback_attempts,
-            backoff_base_s=settings.callback_backoff_s,
-            backoff_max_s=settings.callback_backoff_max_s,
-            timeout_s=settings.callback_timeout_s,
-            concurrency=settings.callback_concurrency,
-            poll_interval_s=settings.callback_poll_interval_s,
-            policy=policies.of,
-        )
-        waiting = WaitingExecutions(
-            pool,
-            registry,
-            outbox,
-            sender,
-            history,
-            CallbackPolicy(
-                settings.callback_hosts, policies.of, uri_max_chars=settings.callback_uri_max_chars
-            ),
-            poll_interval_s=settings.callback_poll_interval_s,
-            wait_s=settings.default_timeout_s,
-        )
-        api.state.outbox = outbox
-        api.state.sender = sender
-        api.state.history = history
-        flow.history = history
-        flow.waiting = waiting
-        await control.start()
-        history.start()
-        sender.start()
-        waiting.start()
-        scheme = "https" if settings.tls_cert_file else "http"
-        log.info("flowhost gateway ready on %s://%s:%d", scheme, settings.host, settings.port)
-        try:
-            yield
-        finally:
-            await waiting.stop()
-            await sender.stop()
-            await history.stop()
-            if writer is not None:
-                await writer.stop()
-            await control.stop()
-            await pool.close()
-            store.close()
+        async with open_gateway(settings, link, admin) as gateway:
+            app.serve(gateway)
+            scheme = "https" if settings.tls_cert_file else "http"
+            log.info("flowhost gateway ready on %s://%s:%d", scheme, settings.host, settings.port)
+            try:
+                yield
+            finally:
+                app.serve(None)
 
     public_docs = settings.api_docs == "public"
-    api = FastAPI(
+    api = ManagementApi(
         title="flowhost gateway",
         version="0.1.0",
         summary="Management API of a flowhost cluster. Flow itself calls /fs/<service>/…",
@@ -191,15 +103,6 @@ def create_app(settings: GatewaySettings) -> GatewayApp:
         openapi_url="/openapi.json" if public_docs else None,
         dependencies=[Depends(content_type)],  # every route, routers included later too
     )
-    api.state.admin_user = admin_user
-    api.state.admin_password = admin_password
-    api.state.login_throttle = LoginThrottle(
-        free=settings.login_failures_free,
-        lockout_s=settings.login_lockout_s,
-        lockout_max_s=settings.login_lockout_max_s,
-        max_addresses=settings.login_throttle_addresses,
-    )
-    api.state.package_limits = PackageLimits.from_settings(settings)
     for router in (
         packages.router,
         users.router,
@@ -240,14 +143,5 @@ def create_app(settings: GatewaySettings) -> GatewayApp:
     async def health() -> JSONResponse:
         return JSONResponse({"status": "ok"})
 
-    flow = FlowEndpoints(
-        registry,
-        authenticator,
-        pool,
-        request_max_bytes=settings.request_max_bytes,
-        wait_s=settings.default_timeout_s,
-        upload_max_bytes=settings.upload_max_bytes,
-        operator_config=operator_config,
-        upload_name_max_bytes=settings.upload_file_name_max_bytes,
-    )
-    return GatewayApp(api, flow)
+    app = GatewayApp(api)
+    return app

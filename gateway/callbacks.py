@@ -28,6 +28,7 @@ import orjson
 
 from gateway import egress
 from gateway.errors import BadRequest, Forbidden
+from gateway.lifecycle import Lifecycle
 from gateway.outbox import Outbox
 from gateway.periodic import Periodic
 from gateway.policy import RuntimePolicy
@@ -225,7 +226,7 @@ def interpret(status: int, body: bytes) -> Answer:
     return Answer(False, status >= 500 or status in _RETRY_STATUSES, detail)
 
 
-class CallbackSender:
+class CallbackSender(Lifecycle):
     """Delivers due callbacks from the outbox, a bounded number at a time."""
 
     def __init__(
@@ -263,7 +264,7 @@ class CallbackSender:
     def wake(self) -> None:
         self._loop.wake()
 
-    def start(self) -> None:
+    async def start(self) -> None:
         self._loop.start()
 
     async def stop(self) -> None:

@@ -20,6 +20,7 @@ from gateway.auth import Authenticator
 from gateway.configuration.store import ConfigEntry, ConfigStore
 from gateway.configuration.values import OperatorConfig
 from gateway.errors import GatewayError, Unavailable, Unprocessable
+from gateway.lifecycle import Lifecycle
 from gateway.periodic import Periodic
 from gateway.policy import RuntimePolicies, RuntimePolicy
 from gateway.policy_store import PolicyStore
@@ -57,7 +58,7 @@ class DeployOutcome:
     executors: tuple[str, ...]  # executors hosting it when the call returned
 
 
-class ControlPlane:
+class ControlPlane(Lifecycle):
     def __init__(
         self,
         store: Store,
@@ -83,13 +84,13 @@ class ControlPlane:
         self._poller = Periodic("store poller", self._poll, poll_interval_s, delay_first=True)
 
     async def start(self) -> None:
+        """Load the store into memory, then follow it. The reconciler starts after this (its
+        first pass must see the desired state, or it would undeploy everything)."""
         await self.refresh()
-        self.reconciler.start()
         self._poller.start()
 
     async def stop(self) -> None:
         await self._poller.stop()
-        await self.reconciler.stop()
 
     async def call(self, fn: Callable[..., T], *args: Any) -> T:
         """Run a store method off the event loop, translating its errors."""

@@ -16,6 +16,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from gateway.executor_client import ExecutorConnection
+from gateway.lifecycle import Lifecycle
 from gateway.link import ClusterLink
 from gateway.periodic import Periodic
 from gateway.policy import RuntimePolicy
@@ -35,7 +36,7 @@ class ExecutorStatus:
     problem: str
 
 
-class Reconciler:
+class Reconciler(Lifecycle):
     def __init__(
         self,
         pool: ExecutorPool,
@@ -57,7 +58,7 @@ class Reconciler:
         self._problems: dict[str, str] = {}
         self._loop = Periodic("reconciler", self.reconcile, interval_s)
 
-    def start(self) -> None:
+    async def start(self) -> None:
         self._loop.start()
 
     async def stop(self) -> None:

@@ -6,12 +6,13 @@ import logging
 
 from gateway.errors import ExecutionFailed, Unavailable
 from gateway.executor_client import Detached, ExecutorConnection, StreamBroken
+from gateway.lifecycle import Lifecycle
 from gateway.translate import Execution, ExecutionResult
 
 log = logging.getLogger("flowhost.gateway")
 
 
-class ExecutorPool:
+class ExecutorPool(Lifecycle):
     """The executors the gateway knows, by address. The reconciler adds, readies and removes."""
 
     def __init__(self) -> None:
@@ -91,6 +92,12 @@ class ExecutorPool:
             f"no ready executor in runtime '{runtime}' hosts {execution.deployment}{detail}",
             code="no_executor",
         )
+
+    async def start(self) -> None:
+        """Nothing to start: the reconciler adds the executors."""
+
+    async def stop(self) -> None:
+        await self.close()
 
     async def close(self) -> None:
         for connection in list(self.connections.values()):

@@ -46,6 +46,7 @@ from sqlalchemy import (
 from sqlalchemy.engine import Connection, Row, make_url
 from sqlalchemy.types import TypeDecorator
 
+from gateway.lifecycle import Lifecycle
 from gateway.spec import ServiceSpec
 from gateway.tokens import hash_token
 
@@ -270,7 +271,7 @@ def _check_name(kind: str, name: str) -> None:
 # --- the store ----------------------------------------------------------------------------------
 
 
-class Store:
+class Store(Lifecycle):
     """The gateway's desired state in one SQL database."""
 
     def __init__(self, url: str) -> None:
@@ -305,6 +306,12 @@ class Store:
 
     def close(self) -> None:
         self._engine.dispose()
+
+    async def start(self) -> None:
+        """Nothing more: constructing the store opened it and made its schema."""
+
+    async def stop(self) -> None:
+        self.close()
 
     def __enter__(self) -> Store:
         return self

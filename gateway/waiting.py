@@ -28,6 +28,7 @@ from gateway.errors import GatewayError, Unavailable
 from gateway.executor_client import Detached
 from gateway.flow import responses
 from gateway.history.record import History, Summary
+from gateway.lifecycle import Lifecycle
 from gateway.outbox import Outbox, Waiting
 from gateway.periodic import Periodic
 from gateway.routing import ExecutorPool
@@ -43,7 +44,7 @@ _ECHOED = ("token", "tenantId", "culture", "outcomes")
 _UNKNOWN_GRACE_S = 10.0
 
 
-class WaitingExecutions:
+class WaitingExecutions(Lifecycle):
     def __init__(
         self,
         pool: ExecutorPool,
@@ -68,7 +69,7 @@ class WaitingExecutions:
         self._tasks: set[asyncio.Task[None]] = set()
         self._poller = Periodic("waiting executions", self.poll_once, poll_interval_s)
 
-    def start(self) -> None:
+    async def start(self) -> None:
         self._poller.start()
 
     async def stop(self) -> None:

@@ -9,7 +9,7 @@ from typing import Any
 from fastapi import APIRouter, Query, Request
 from pydantic import BaseModel, Field
 
-from gateway.api.deps import Control
+from gateway.api.deps import Control, running
 from gateway.outbox import STATES, Outbox
 
 router = APIRouter(tags=["callbacks"])
@@ -33,8 +33,7 @@ class CallbackOut(BaseModel):
 
 
 def _outbox(request: Request) -> Outbox:
-    outbox: Outbox = request.app.state.outbox
-    return outbox
+    return running(request).outbox
 
 
 def _time(value: float | None) -> str | None:
@@ -74,8 +73,6 @@ async def list_callbacks(
 )
 async def redeliver(callback_id: str, request: Request, control: Control) -> dict[str, Any]:
     row = await control.call(_outbox(request).redeliver, callback_id)
-    sender = getattr(request.app.state, "sender", None)
-    if sender is not None:
-        sender.wake()
+    running(request).sender.wake()
     await asyncio.sleep(0)
     return _out(row)

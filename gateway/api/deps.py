@@ -1,4 +1,7 @@
-"""What every management endpoint needs: the control plane, behind admin credentials.
+"""What every management endpoint needs: the running gateway's parts, behind admin credentials.
+
+The parts travel as one typed object (`gateway.running.Gateway`) that the lifespan hands to the
+application once they have all started; `running(request)` is the one way to reach it.
 
 Failed logins are throttled per client address (`gateway.login_throttle`): a locked-out address
 gets 429 with Retry-After before its credentials are looked at. The 401 carries no
@@ -10,25 +13,44 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import Depends, Request
+from fastapi import Depends, FastAPI, Request
 from fastapi.security import HTTPBasic, HTTPBasicCredentials
 
 from gateway.auth import AuthError, check_admin
 from gateway.control import ControlPlane
-from gateway.errors import Unauthorized
-from gateway.login_throttle import LoginThrottle
+from gateway.errors import Unauthorized, Unavailable
+from gateway.running import Gateway
 
 _basic = HTTPBasic(auto_error=False, description="The gateway's admin credentials.")
 
 
+class ManagementApi(FastAPI):
+    """The FastAPI application, with the running gateway once its lifespan has started it."""
+
+    gateway: Gateway | None = None
+
+
+def running(request: Request) -> Gateway:
+    """The running gateway's parts; 503 before they have started or after they stopped."""
+    api: ManagementApi = request.app
+    if api.gateway is None:
+        raise Unavailable(
+            "the gateway is not running (it is starting or stopping); try again",
+            code="not_running",
+        )
+    return api.gateway
+
+
 def require_admin(request: Request, what: str = "management API") -> None:
     """Accept the admin's credentials, or raise Unauthorized / TooManyFailedLogins."""
-    state = request.app.state
-    throttle: LoginThrottle = state.login_throttle
+    gateway = running(request)
+    throttle = gateway.login_throttle
     host = request.client.host if request.client else None
     throttle.check(host)
     try:
-        check_admin(request.headers.get("authorization"), state.admin_user, state.admin_password)
+        check_admin(
+            request.headers.get("authorization"), gateway.admin_user, gateway.admin_password
+        )
     except AuthError as error:
         if error.code != "missing_credentials":
             throttle.failed(host)
@@ -41,8 +63,7 @@ def control_plane(
     credentials: Annotated[HTTPBasicCredentials | None, Depends(_basic)],
 ) -> ControlPlane:
     require_admin(request)
-    control: ControlPlane = request.app.state.control
-    return control
+    return running(request).control
 
 
 Control = Annotated[ControlPlane, Depends(control_plane)]

@@ -10,7 +10,7 @@ from typing import Any
 from fastapi import APIRouter, Query, Request
 from pydantic import BaseModel, Field
 
-from gateway.api.deps import Control
+from gateway.api.deps import Control, running
 from gateway.errors import BadRequest, NotFound
 from gateway.history.record import History
 
@@ -48,8 +48,7 @@ class Recording(BaseModel):
 
 
 def _history(request: Request) -> History:
-    history: History = request.app.state.history
-    return history
+    return running(request).history
 
 
 def _out(row: dict[str, Any]) -> dict[str, Any]:

@@ -8,9 +8,8 @@ from typing import Annotated
 from fastapi import APIRouter, Body, Query, Request
 from pydantic import BaseModel
 
-from gateway.api.deps import Control
+from gateway.api.deps import Control, running
 from gateway.errors import BadRequest
-from gateway.package_limits import PackageLimits
 
 router = APIRouter(prefix="/api/runtimes/{runtime}/packages", tags=["packages"])
 
@@ -66,8 +65,7 @@ async def deploy(
 ) -> DeployResult:
     if not source.strip():
         raise BadRequest("the package is empty", code="empty_package")
-    limits: PackageLimits = request.app.state.package_limits
-    await asyncio.to_thread(limits.check, source)
+    await asyncio.to_thread(running(request).package_limits.check, source)
     outcome = await control.deploy(runtime, source, dry_run)
     spec = outcome.spec
     return DeployResult(

@@ -50,28 +50,33 @@ _ENDPOINTS = (
 
 
 class FlowEndpoints:
+    """The /fs/ application of a running gateway: built once its parts have started
+    (`gateway/running.py`), so every request finds all it needs already in place."""
+
     def __init__(
         self,
         registry: ServiceRegistry,
         authenticator: Authenticator,
         pool: ExecutorPool,
+        history: History,
+        waiting: WaitingExecutions,
+        *,
         request_max_bytes: int,
         wait_s: float,
-        upload_max_bytes: int = 100 * 1024 * 1024,
-        operator_config: OperatorConfig | None = None,
-        upload_name_max_bytes: int = 255,
+        upload_max_bytes: int,
+        upload_name_max_bytes: int,
+        operator_config: OperatorConfig,
     ) -> None:
         self._registry = registry
-        self._operator = operator_config or OperatorConfig()
+        self._operator = operator_config
         self._auth = authenticator
         self._pool = pool
+        self._history = history
+        self._waiting = waiting
         self._max_bytes = request_max_bytes
         self._wait_s = wait_s
         self._upload_max_bytes = upload_max_bytes
         self._upload_name_max_bytes = upload_name_max_bytes
-        # Set by the app's lifespan once the store is open.
-        self.history: History | None = None
-        self.waiting: WaitingExecutions | None = None
         self._new_execution_id = ExecutionIds()
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -176,8 +181,8 @@ class FlowEndpoints:
                 request,
                 execution,
                 self._wait_s,
-                self.history,
-                self.waiting,
+                self._history,
+                self._waiting,
                 _flow_user(scope) if request.get("callbackUri") else "",
             )
             return 200, body
@@ -245,6 +250,17 @@ class FlowEndpoints:
             f"service '{service.spec.service_path}' has no {what} ({endpoint} is not served)",
             code="not_provided",
         )
+
+
+async def not_running(scope: Scope, receive: Receive, send: Send) -> None:
+    """What /fs/ answers while the gateway's parts are not started (before its lifespan has
+    started them, or after it stopped them): a 503 ServiceProblem Flow can retry on."""
+    error = Unavailable(
+        "the gateway is not running (it is starting or stopping); try again", code="not_running"
+    )
+    await respond(
+        send, error.status, service_problem(error, scope["path"]), [SERVICE_PROBLEM_HEADER]
+    )
 
 
 def _client_certificate(scope: Scope) -> str | None:

@@ -23,6 +23,7 @@ from typing import Any, NamedTuple
 import orjson
 
 from gateway.history.store import Block, HistoryStore, make_block
+from gateway.lifecycle import Lifecycle
 from gateway.periodic import Periodic
 from gateway.translate import ExecutionResult
 
@@ -98,7 +99,7 @@ def _within_budget(trace: bytes, budget: int) -> bytes:
     return orjson.dumps(steps)
 
 
-class History:
+class History(Lifecycle):
     """The recorder the request path uses, and its background writer and pruner."""
 
     def __init__(
@@ -169,7 +170,7 @@ class History:
                 self.dropped += 1
             self._writer.wake()
 
-    def start(self) -> None:
+    async def start(self) -> None:
         self._writer.start()
         self._pruner.start()
 

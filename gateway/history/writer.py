@@ -22,6 +22,7 @@ import sys
 import orjson
 
 from gateway.history.store import Block, HistoryStore
+from gateway.lifecycle import Lifecycle
 
 log = logging.getLogger("flowhost.gateway")
 
@@ -29,7 +30,7 @@ _PIPE_BYTES = 1 << 20
 _HEADER = struct.Struct(">II")  # lengths of the block's fields and of its executions
 
 
-class HistoryWriterProcess:
+class HistoryWriterProcess(Lifecycle):
     """The gateway's side: start the child, hand it batches, restart it if it died."""
 
     def __init__(self, url: str) -> None:
@@ -37,9 +38,16 @@ class HistoryWriterProcess:
         self._process: asyncio.subprocess.Process | None = None
 
     async def start(self) -> None:
-        self._process = await asyncio.create_subprocess_exec(
-            sys.executable, "-m", "gateway.history.writer", self._url, stdin=asyncio.subprocess.PIPE
-        )
+        command = (sys.executable, "-m", "gateway.history.writer", self._url)
+        try:
+            self._process = await asyncio.create_subprocess_exec(
+                *command, stdin=asyncio.subprocess.PIPE
+            )
+        except OSError as error:  # e.g. ENOENT, which alone would not say what was missing
+            raise OSError(
+                f"cannot start the history writer process ({command[0]} -m "
+                f"gateway.history.writer): {error.strerror or error}"
+            ) from error
         _widen(self._process)
 
     async def write(self, block: Block) -> None:

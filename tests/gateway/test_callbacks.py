@@ -216,7 +216,7 @@ async def _deliver_until_dead(
             poll_interval_s=0.02,
             policy=lambda runtime: RuntimePolicy(allow_loopback=True),
         )
-        sender.start()
+        await sender.start()
         try:
             for _ in range(250):
                 if outbox.get("e-1")["state"] == "dead":

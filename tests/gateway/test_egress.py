@@ -89,7 +89,7 @@ async def test_delivery_checks_the_resolved_address_and_dead_letters(tmp_path: P
             poll_interval_s=0.02,
             policy=lambda runtime: DEFAULT,
         )
-        sender.start()
+        await sender.start()
         try:
             for _ in range(200):
                 if outbox.get("e-1")["state"] == "dead":

@@ -48,7 +48,7 @@ def test_summaries_are_written_in_batches_by_the_background_task(
 ) -> None:
     async def scenario() -> None:
         history = History(history_store, flush_interval_s=0.05, batch=100)
-        history.start()
+        await history.start()
         try:
             for i in range(250):
                 history.record(_summary(i))

@@ -29,7 +29,7 @@ def test_rows_reach_the_database_through_the_child(store_url: str, store: Store)
         writer = HistoryWriterProcess(store_url)
         await writer.start()
         history = History(history_store, flush_interval_s=0.05, batch=100, sink=writer.write)
-        history.start()
+        await history.start()
         for i in range(250):
             history.record(_summary(i))
         await history.stop()  # flushes what is queued into the pipe

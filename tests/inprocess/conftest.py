@@ -73,6 +73,27 @@ def executor_settings(**overrides: Any) -> ExecutorSettings:
     return ExecutorSettings(port=0, drain_seconds=0, link_token=LINK_TOKEN, **overrides)
 
 
+def gateway_settings(
+    data_dir: Path, executors: list[ExecutorServer], **overrides: Any
+) -> GatewaySettings:
+    """A gateway of these executors, quick to notice changes, its history written in-process
+    (a test that wants the writer child asks for it)."""
+    defaults: dict[str, Any] = {
+        "data_dir": data_dir,
+        "admin_user": ADMIN[0],
+        "admin_password": ADMIN[1],
+        "link_token": LINK_TOKEN,
+        "executor_targets": [server.address for server in executors],
+        "discovery_interval_s": 0.2,
+        "state_poll_interval_s": 0.2,
+        "callback_poll_interval_s": 0.2,
+        "history_writer_process": False,
+        # The tests' HTTP servers (callback receivers) listen on loopback.
+        "loopback_runtimes": ["default"],
+    }
+    return GatewaySettings(**{**defaults, **overrides})
+
+
 @asynccontextmanager
 async def in_process_cluster(
     data_dir: Path,
@@ -87,21 +108,7 @@ async def in_process_cluster(
             )
             for _ in range(executors)
         ]
-        settings = GatewaySettings(
-            data_dir=data_dir,
-            admin_user=ADMIN[0],
-            admin_password=ADMIN[1],
-            link_token=LINK_TOKEN,
-            executor_targets=[server.address for server in servers],
-            discovery_interval_s=0.2,
-            state_poll_interval_s=0.2,
-            callback_poll_interval_s=0.2,
-            history_writer_process=False,
-            # The tests' HTTP servers (callback receivers) listen on loopback.
-            loopback_runtimes=["default"],
-            **gateway_overrides,
-        )
-        app = create_app(settings)
+        app = create_app(gateway_settings(data_dir, servers, **gateway_overrides))
         await stack.enter_async_context(app.api.router.lifespan_context(app.api))
         api = await stack.enter_async_context(
             httpx.AsyncClient(
