@@ -24,9 +24,8 @@ class Lifecycle(ABC):
 
     @abstractmethod
     async def stop(self) -> None:
-        """End: stop its loop, finish or release its work, close what it holds. A part that
-        never started must stop without error too (the exit stack only stops started parts,
-        but tests and a restart path may call it twice)."""
+        """End: stop its loop, finish or release its work, close what it holds. Safe to call
+        twice."""
 
     async def __aenter__(self) -> Self:
         await self.start()
