@@ -12,7 +12,6 @@ import fcntl
 import functools
 import json
 import os
-import random
 import signal
 import socket
 import ssl
@@ -27,8 +26,8 @@ from typing import Any
 
 import httpx
 
-from cli.client import ApiError, ManagementClient, admin_from, tls_verify
-from cli.link import LinkFiles, ensure_link
+from flowhost.client import ApiError, ManagementClient, admin_from, tls_verify
+from flowhost.link import LinkFiles, ensure_link
 from gateway.data_folder import make_private
 
 DEMO_USER_FILE = "demo-user.json"
@@ -58,24 +57,6 @@ def check_free(host: str, port: int, what: str) -> None:
                 f"port {port} on {host} ({what}) is in use ({error.strerror}): is another "
                 "flowhost running? Choose another port, or stop what holds it"
             ) from None
-
-
-def _free(port: int) -> bool:
-    with socket.socket() as probe:
-        try:
-            probe.bind(("127.0.0.1", port))
-        except OSError:
-            return False
-    return True
-
-
-def free_port_run(count: int) -> int:
-    """The first of `count` consecutive free ports."""
-    for _ in range(200):
-        base = random.randint(20000, 40000)
-        if all(_free(base + i) for i in range(count)):
-            return base
-    raise RuntimeError("no free port range")
 
 
 @dataclass

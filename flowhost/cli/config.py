@@ -16,7 +16,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from cli.client import ApiError, ManagementClient, admin_from
+from flowhost.client import ApiError, ManagementClient, admin_from
 
 # The options and helpers cli/main.py also defines: importing them from there would make an
 # import circle (main registers this sub-app), so they are repeated here, small.

@@ -13,9 +13,10 @@ import typer
 from rich.console import Console
 from rich.table import Column, Table
 
-from cli import config, ops
-from cli import policy as policy_cli
-from cli.client import ApiError, ManagementClient, admin_from, certificate_fingerprint
+from flowhost import examples as examples_folder
+from flowhost.cli import config, ops
+from flowhost.cli import policy as policy_cli
+from flowhost.client import ApiError, ManagementClient, admin_from, certificate_fingerprint
 
 app = typer.Typer(
     help="flowhost: a Flow Services Server cluster. `flowhost up` starts one on this machine.",
@@ -44,7 +45,7 @@ _PIPED = not sys.stdout.isatty() and "COLUMNS" not in os.environ
 console = Console(soft_wrap=True, width=200 if _PIPED else None)
 errors = Console(stderr=True)
 
-EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
+EXAMPLES = examples_folder.FOLDER
 
 Url = Annotated[
     str,
@@ -115,7 +116,7 @@ def up(
 
     The gateway and its executors share a cluster token (and with --mtls certificates) made in
     the data folder on first start; every port is checked free before anything starts."""
-    from cli.up import Cluster
+    from flowhost.devcluster import Cluster
 
     if tls_key is not None and tls_cert is None:
         _fail("--tls-key needs --tls-cert")
@@ -343,7 +344,7 @@ def bench(
     ),
 ) -> None:
     """Measure the quote action against the FastAPI floor (and Node-RED), interleaved."""
-    from bench.run import print_report, run
+    from flowhost.bench.run import print_report, run
 
     if peer not in (None, "nodered"):
         _fail(f"unknown peer {peer!r}; known: nodered")
@@ -664,7 +665,7 @@ def callbacks_redeliver(
     console.print(f"callback {callback_id} queued for redelivery")
 
 
-def main() -> None:  # pragma: no cover - console script entry for `python -m cli.main`
+def main() -> None:  # pragma: no cover - console script entry for `python -m flowhost.cli.main`
     app()
 
 

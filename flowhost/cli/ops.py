@@ -26,7 +26,7 @@ def probe(
     if target.startswith(("http://", "https://")):
         import httpx
 
-        from cli.client import tls_verify
+        from flowhost.client import tls_verify
 
         try:
             httpx.get(
@@ -61,8 +61,8 @@ def load(
     seconds: Annotated[float, typer.Option(help="How long to drive it.")] = 30.0,
 ) -> None:
     """Drive the quote action with wrk and print throughput and latency percentiles."""
-    from bench.driver import drive
-    from bench.run import quote_request
+    from flowhost.bench.driver import drive
+    from flowhost.bench.run import quote_request
 
     user = json.loads(credentials.read_text())
     auth = "Basic " + base64.b64encode(f"{user['name']}:{user['token']}".encode()).decode()
@@ -91,7 +91,7 @@ def soak(
     slice_seconds: Annotated[float, typer.Option(help="Report every this many seconds.")] = 30.0,
 ) -> None:
     """Hold a steady load below peak and report every process's RSS, start to end."""
-    from bench.soak import soak as run_soak
+    from flowhost.bench.soak import soak as run_soak
 
     if run_soak(seconds, fraction, connections, executors, slice_seconds):
         raise typer.Exit(1)

@@ -9,7 +9,7 @@ from typing import Annotated, Any, NoReturn
 import typer
 from rich.console import Console
 
-from cli.client import ApiError, ManagementClient, admin_from
+from flowhost.client import ApiError, ManagementClient, admin_from
 
 app = typer.Typer(
     help="Runtime policies: the files root, databases, hosts and limits a runtime's processes "

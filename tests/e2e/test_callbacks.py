@@ -15,8 +15,8 @@ from typing import Any
 import httpx
 import pytest
 
-from cli.client import ApiError
-from cli.up import Cluster
+from flowhost.client import ApiError
+from flowhost.devcluster import Cluster
 from tests.e2e.cluster import assert_eventually, flowhost, running_cluster
 
 pytestmark = pytest.mark.e2e
