@@ -2,8 +2,9 @@
 
 This is the same topology docker-compose.yml runs, as local processes: each component runs with
 the command its container runs (`python -m gateway`, `python -m executors`), configured through the
-same FLOWHOST_* settings. An executor that dies is started again; the gateway brings it back to its
-runtime's deployments by itself.
+same FLOWHOST_* settings. A child that dies (an executor or the gateway) is started again, with
+back-off; the gateway brings a restarted executor back to its runtime's deployments by itself,
+and a restarted gateway finds its state in the store.
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import yaml
 
 from flowhost.client import ApiError, ManagementClient, admin_from, tls_verify
 from flowhost.link import LinkFiles, ensure_link
@@ -69,6 +71,7 @@ class Child:
     process: subprocess.Popen[bytes] | None = None
     restarts: int = 0
     next_start: float = 0.0
+    started_at: float = 0.0
 
     def start(self) -> None:
         log = self.log_path.open("ab")
@@ -82,6 +85,7 @@ class Child:
             cwd=self.workdir,
         )
         log.close()
+        self.started_at = time.monotonic()
 
     @property
     def alive(self) -> bool:
@@ -224,7 +228,7 @@ class Cluster:
         deadline = time.monotonic() + timeout_s
         problem = "gateway not started"
         while time.monotonic() < deadline:
-            self._check_children(executors_too=True)
+            self._check_children()
             try:
                 httpx.get(f"{self.url}/health", timeout=1.0, verify=self.verify).raise_for_status()
                 with self.client() as client:
@@ -239,10 +243,10 @@ class Cluster:
             time.sleep(0.2)
         raise RuntimeError(f"cluster not ready after {timeout_s:.0f}s: {problem}")
 
-    def _check_children(self, executors_too: bool = False) -> None:
-        """Raise when the gateway (or, while starting, an executor) has exited."""
-        gateway = self.children[-1]
-        for child in self.children if executors_too else [gateway]:
+    def _check_children(self) -> None:
+        """Raise when a child exited while the cluster starts: a child that cannot start is a
+        configuration to fix, not a crash to restart."""
+        for child in self.children:
             if child.process is not None and child.process.poll() is not None:
                 raise RuntimeError(
                     f"{child.name} exited with code {child.process.returncode}: "
@@ -253,11 +257,28 @@ class Cluster:
         return ManagementClient(self.url, admin_from(self.data_dir), verify=self.verify)
 
     def deploy_examples(self, folder: Path) -> list[dict[str, Any]]:
+        """Deploy each package of `folder` whose name the runtime has no version of.
+
+        A package the runtime knows is left alone, whichever version is active or none: `up`
+        never overrides what an operator deployed, rolled back or undeployed."""
         deployed = []
         with self.client() as client:
             for path in sorted(folder.glob("*.yaml")):
-                deployed.append(client.deploy(self.runtime, path.read_text(), dry_run=False))
+                source = path.read_text()
+                name = _package_name(source)
+                if name is not None and client.versions(self.runtime, name):
+                    continue
+                deployed.append(client.deploy(self.runtime, source, dry_run=False))
         return deployed
+
+    def services(self) -> list[dict[str, Any]]:
+        """What the runtime serves now: path, package, version and actions of each service."""
+        with self.client() as client:
+            state = client.status()
+        for runtime in state["runtimes"]:
+            if runtime["name"] == self.runtime:
+                return list(runtime["services"])
+        return []
 
     def demo_user(self) -> tuple[str, str]:
         """A runtime user for trying things out, kept in the data folder across restarts."""
@@ -278,21 +299,37 @@ class Cluster:
         return created["name"], created["token"]
 
     def supervise(self, poll_s: float = 0.5) -> None:
-        """Until interrupted: restart executors that died (with back-off)."""
+        """Until interrupted: restart children that died, executors and gateway alike."""
         while True:
             time.sleep(poll_s)
-            self._check_children()
-            now = time.monotonic()
-            for child in self.children[:-1]:
-                if child.alive:
-                    continue
-                if child.next_start == 0.0:
-                    child.restarts += 1
-                    child.next_start = now + min(30.0, 0.5 * 2 ** min(child.restarts, 6))
-                    print(f"{child.name} exited; restarting", file=sys.stderr)
-                elif now >= child.next_start:
-                    child.next_start = 0.0
-                    child.start()
+            self.restart_dead()
+
+    #: A child up this long has recovered: its next exit starts the back-off from the bottom.
+    STEADY_S = 30.0
+
+    def restart_dead(self) -> None:
+        """One supervision pass: note each dead child and start it again after its back-off
+        (0.5 s doubling to 30 s), saying so on stderr."""
+        now = time.monotonic()
+        for child in self.children:
+            if child.alive:
+                if child.restarts and now - child.started_at > self.STEADY_S:
+                    child.restarts = 0
+                continue
+            if child.next_start == 0.0:
+                delay = min(30.0, 0.5 * 2 ** min(child.restarts, 6))
+                child.restarts += 1
+                child.next_start = now + delay
+                code = child.process.returncode if child.process is not None else None
+                print(
+                    f"{child.name} exited (code {code}: {_last_line(child.log_path)}); "
+                    f"restarting in {delay:.1f}s (log: {child.log_path})",
+                    file=sys.stderr,
+                    flush=True,
+                )
+            elif now >= child.next_start:
+                child.next_start = 0.0
+                child.start()
 
     def stop(self, grace_s: float = 15.0) -> None:
         """SIGTERM everyone (the gateway first, so it stops sending work), then wait."""
@@ -311,6 +348,16 @@ class Cluster:
         if self._lock is not None:
             os.close(self._lock)
             self._lock = None
+
+
+def _package_name(source: str) -> str | None:
+    """The package's name, or None when the file does not parse (the deploy will say why)."""
+    try:
+        document = yaml.safe_load(source)
+    except yaml.YAMLError:
+        return None
+    name = document.get("name") if isinstance(document, dict) else None
+    return name if isinstance(name, str) else None
 
 
 def _last_line(path: Path) -> str:

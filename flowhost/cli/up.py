@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import shlex
 import signal
 from pathlib import Path
 from typing import Annotated, Any
@@ -67,10 +69,11 @@ def up(
     try:
         cluster.start()
         cluster.wait_ready()
-        deployed = cluster.deploy_examples(examples) if examples.is_dir() else []
+        if examples.is_dir():
+            cluster.deploy_examples(examples)
         user, token = cluster.demo_user()
         admin_user, admin_password = admin_from(cluster.data_dir)
-        _print_welcome(cluster, deployed, user, token, admin_user, admin_password)
+        _print_welcome(cluster, cluster.services(), user, token, admin_user, admin_password)
         cluster.supervise()
     except KeyboardInterrupt:
         console.print("stopping…")
@@ -84,7 +87,7 @@ def up(
 
 def _print_welcome(
     cluster: Cluster,
-    deployed: list[dict[str, Any]],
+    services: list[dict[str, Any]],
     user: str,
     token: str,
     admin_user: str,
@@ -92,10 +95,10 @@ def _print_welcome(
 ) -> None:
     url = cluster.url
     console.print(f"[bold green]flowhost is up[/bold green] at {url}  (data: {cluster.data_dir})")
-    for package in deployed:
+    for service in services:
         console.print(
-            f"  service [bold]{package['name']}[/bold] {package['version']}: "
-            f"Flow service URL {url}/fs/{package['service_path']}",
+            f"  service [bold]{service['package']}[/bold] {service['version']}: "
+            f"Flow service URL {url}/fs/{service['path']}",
             highlight=False,
         )
     console.print(f"  runtime user: {user}  token: {token}", highlight=False)
@@ -114,13 +117,15 @@ def _print_welcome(
     console.print(
         f"  admin (management API, {url}/docs): {admin_user} / {admin_password}", highlight=False
     )
-    quote = next((p for p in deployed if "quote" in p.get("actions", [])), None)
+    console.print("  for the other commands (flowhost status, deploy, users, ...):")
+    console.print(f"    {exports(cluster)}", highlight=False, markup=False, soft_wrap=True)
+    quote = next((s for s in services if "quote" in s["actions"]), None)
     cacert = f" --cacert {cluster.tls_cert}" if cluster.tls_cert else ""
     if quote:
         console.print("  try it:", highlight=False)
         console.print(
             f"    curl -s{cacert} -u {user}:{token} -H 'content-type: application/json' "
-            f"{url}/fs/{quote['service_path']}/actions/quote -d "
+            f"{url}/fs/{quote['path']}/actions/quote -d "
             '\'{"inputs": [{"developerName": "sku", "contentType": "ContentString", '
             '"contentValue": "ab-100"}, {"developerName": "quantity", "contentType": '
             '"ContentNumber", "contentValue": "3"}, {"developerName": "unitPrice", '
@@ -130,3 +135,11 @@ def _print_welcome(
             markup=False,
         )
     console.print("Ctrl-C stops everything.")
+
+
+def exports(cluster: Cluster) -> str:
+    """The shell line that points the other commands at this cluster."""
+    names = {"FLOWHOST_URL": cluster.url, "FLOWHOST_DATA_DIR": str(cluster.data_dir)}
+    if cluster.tls_cert is not None and not os.environ.get("FLOWHOST_TLS_CA_FILE"):
+        names["FLOWHOST_TLS_CA_FILE"] = str(cluster.tls_cert)  # the certificate `up` serves
+    return "export " + " ".join(f"{k}={shlex.quote(v)}" for k, v in names.items())
