@@ -8,6 +8,7 @@ import os
 import ssl
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 import httpx
 
@@ -158,6 +159,17 @@ class ManagementClient:
 
     def undeploy(self, runtime: str, name: str) -> None:
         self.request("DELETE", f"/api/runtimes/{runtime}/packages/{name}")
+
+    def runtimes(self) -> Any:
+        return self.request("GET", "/api/runtimes")
+
+    def add_runtime(self, name: str) -> Any:
+        return self.request("POST", f"/api/runtimes/{quote(name, safe='')}")
+
+    def remove_runtime(self, name: str, force: bool) -> None:
+        self.request(
+            "DELETE", f"/api/runtimes/{quote(name, safe='')}", params={"force": str(force).lower()}
+        )
 
     def add_user(self, runtime: str, name: str) -> Any:
         return self.request("POST", f"/api/runtimes/{runtime}/users", json={"name": name})

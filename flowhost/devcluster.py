@@ -236,6 +236,8 @@ class Cluster:
                 ours = set(self.executor_addresses)
                 ready = [e for e in executors if e["ready"] and e["address"] in ours]
                 if len(ready) >= self.executors:
+                    with self.client() as client:
+                        client.add_runtime(self.runtime)  # idempotent: users may join it
                     return
                 problem = f"{len(ready)}/{self.executors} executors ready"
             except (httpx.HTTPError, ApiError, OSError) as error:

@@ -209,6 +209,7 @@ def test_credentials(cluster: Cluster, deployed: str, user: tuple[str, str]) -> 
 
 
 def test_user_of_another_runtime_is_refused(cluster: Cluster, deployed: str) -> None:
+    assert flowhost(cluster, "runtimes", "add", "other").returncode == 0
     result = flowhost(cluster, "users", "add", "bob", "--runtime", "other")
     assert result.returncode == 0, result.stderr
     token = result.stdout.split("token:")[1].strip()
