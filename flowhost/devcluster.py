@@ -68,6 +68,8 @@ class Child:
     env: dict[str, str]
     log_path: Path
     workdir: Path
+    #: Descriptors the child inherits (the gateway's listening socket).
+    pass_fds: tuple[int, ...] = ()
     process: subprocess.Popen[bytes] | None = None
     restarts: int = 0
     next_start: float = 0.0
@@ -83,6 +85,7 @@ class Child:
             start_new_session=True,
             # Relative paths in packages (a SQLite file, a folder) land in the data folder.
             cwd=self.workdir,
+            pass_fds=self.pass_fds,
         )
         log.close()
         self.started_at = time.monotonic()
@@ -95,6 +98,7 @@ class Child:
 @dataclass
 class Cluster:
     data_dir: Path
+    #: 0: a port the OS picks (read back once bound, in start()).
     http_port: int = 8080
     executors: int = 2
     #: The first executor's port (the others follow it); None: ports the OS has free.
@@ -108,6 +112,7 @@ class Cluster:
     children: list[Child] = field(default_factory=list)
     link: LinkFiles | None = None
     _lock: int | None = None
+    _http_socket: socket.socket | None = None
 
     @property
     def executor_addresses(self) -> list[str]:
@@ -153,9 +158,27 @@ class Cluster:
             ) from None
         self._lock = fd
 
+    def _listen_http(self) -> socket.socket:
+        """The gateway's listening socket, bound here (port 0: the OS picks, read back) and
+        handed to every gateway child: no window between finding a port and using it, and a
+        restarted gateway serves on the same socket, connections made meanwhile waiting."""
+        sock = socket.socket(socket.AF_INET6 if ":" in self.host else socket.AF_INET)
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            sock.bind((self.host, self.http_port))
+        except OSError as error:
+            sock.close()
+            raise PortBusy(
+                f"port {self.http_port} on {self.host} (the gateway's HTTP port, --http-port) is "
+                f"in use ({error.strerror}): is another flowhost running? Choose another port, "
+                "or stop what holds it"
+            ) from None
+        sock.listen(2048)
+        self.http_port = sock.getsockname()[1]
+        return sock
+
     def _executor_ports(self) -> list[int]:
         """The asked-for ports, each checked free, or ports the OS has free; before any start."""
-        check_free(self.host, self.http_port, "the gateway's HTTP port, --http-port")
         if self.executor_port is None:
             return [free_port(self.host) for _ in range(self.executors)]
         ports = [self.executor_port + i for i in range(self.executors)]
@@ -168,6 +191,7 @@ class Cluster:
         make_private(self.data_dir)
         self._take_data_dir()
         ports = self._executor_ports()
+        self._http_socket = http = self._listen_http()
         self.link = link = ensure_link(self.data_dir, mtls=self.mtls)
         logs = self.data_dir / "logs"
         logs.mkdir(exist_ok=True)
@@ -198,6 +222,7 @@ class Cluster:
                     {
                         "FLOWHOST_HOST": self.host,
                         "FLOWHOST_PORT": str(self.http_port),
+                        "FLOWHOST_LISTEN_FD": str(http.fileno()),
                         "FLOWHOST_DATA_DIR": str(self.data_dir),
                         "FLOWHOST_EXECUTOR_TARGETS": ",".join(targets),
                         "FLOWHOST_DISCOVERY_INTERVAL_S": "1",
@@ -210,6 +235,7 @@ class Cluster:
                 ),
                 logs / "gateway.log",
                 self.data_dir,
+                pass_fds=(http.fileno(),),
             )
         )
         for child in self.children:
@@ -347,6 +373,9 @@ class Cluster:
             except subprocess.TimeoutExpired:
                 child.process.kill()
                 child.process.wait()
+        if self._http_socket is not None:
+            self._http_socket.close()
+            self._http_socket = None
         if self._lock is not None:
             os.close(self._lock)
             self._lock = None
@@ -373,7 +402,7 @@ def _last_line(path: Path) -> str:
 @contextmanager
 def running_cluster(data_dir: Path, executors: int = 2, *, mtls: bool = False) -> Iterator[Cluster]:
     """A cluster on ports from the OS, ready, stopped on exit: for tests, benchmarks, scripts."""
-    cluster = Cluster(data_dir=data_dir, http_port=free_port(), executors=executors, mtls=mtls)
+    cluster = Cluster(data_dir=data_dir, http_port=0, executors=executors, mtls=mtls)
     try:
         cluster.start()
         cluster.wait_ready(timeout_s=60)

@@ -116,9 +116,7 @@ def flowhost_target(
     name: str = "flowhost",
 ) -> Iterator[Target]:
     """A cluster with the bench package deployed (executor ports from the OS)."""
-    cluster = Cluster(
-        data_dir=data_dir, http_port=free_port(), executors=executors, mtls=mtls, env=env or {}
-    )
+    cluster = Cluster(data_dir=data_dir, http_port=0, executors=executors, mtls=mtls, env=env or {})
     try:
         cluster.start()
         cluster.wait_ready()
