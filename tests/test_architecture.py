@@ -83,3 +83,22 @@ def test_the_rule_catches_a_violation(tmp_path: Path) -> None:
         ]
     finally:
         module.unlink()
+
+
+def test_the_cli_imports_the_benchmark_only_inside_its_commands() -> None:
+    """`flowhost --help` must not load the benchmark (nor need its extras): module-level imports
+    of flowhost/cli name no flowhost.bench."""
+    eager = [
+        f"{path.relative_to(ROOT)} imports {module}"
+        for path in (ROOT / "flowhost" / "cli").rglob("*.py")
+        for node in ast.parse(path.read_text()).body
+        for module in (
+            [a.name for a in node.names]
+            if isinstance(node, ast.Import)
+            else [node.module or ""]
+            if isinstance(node, ast.ImportFrom)
+            else []
+        )
+        if module == "flowhost.bench" or module.startswith("flowhost.bench.")
+    ]
+    assert eager == []
