@@ -11,9 +11,7 @@ COPY pyproject.toml README.md ./
 COPY protos ./protos
 COPY gateway ./gateway
 COPY executors ./executors
-COPY cli ./cli
-COPY bench ./bench
-COPY examples ./examples
+COPY flowhost ./flowhost
 RUN pip install --no-cache-dir .
 
 RUN useradd --create-home flowhost && mkdir -p /data /shared && chown flowhost /data /shared

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import gc
 import logging
+import socket
 import ssl
 import sys
 from typing import NamedTuple
@@ -57,7 +58,9 @@ def main(settings: GatewaySettings | None = None) -> None:
         ssl_ca_certs=tls.ca_certs,
     )
     tune_gc()
-    uvicorn.Server(config).run()
+    # An inherited socket (settings.listen_fd) is used as it is: socket() reads its family.
+    sockets = None if settings.listen_fd is None else [socket.socket(fileno=settings.listen_fd)]
+    uvicorn.Server(config).run(sockets=sockets)
 
 
 def http_limits(settings: GatewaySettings) -> HttpLimits:

@@ -22,6 +22,7 @@ from gateway.api import callbacks as callbacks_api
 from gateway.api import config as config_api
 from gateway.api import executions, packages, status, user_access, users
 from gateway.api import policy as policy_api
+from gateway.api import runtimes as runtimes_api
 from gateway.api.deps import ManagementApi
 from gateway.api.docs import install_admin_docs
 from gateway.api.guard import ApiGuard, content_type, document
@@ -112,6 +113,7 @@ def create_app(settings: GatewaySettings) -> GatewayApp:
         config_api.router,
         policy_api.router,
         user_access.router,
+        runtimes_api.router,
     ):
         api.include_router(router)
     if settings.api_docs == "admin":

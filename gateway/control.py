@@ -46,6 +46,8 @@ _STORE_STATUS = {
     "no_config_key": 409,
     "undecryptable_configuration": 409,
     "certificate_in_use": 409,
+    "unknown_runtime": 404,
+    "runtime_in_use": 409,
 }
 
 
@@ -211,6 +213,7 @@ class ControlPlane(Lifecycle):
     # -- users ---------------------------------------------------------------------------------
 
     async def add_user(self, runtime: str, name: str) -> str:
+        await self._known_runtime(runtime)
         token = await self.call(self.store.add_user, runtime, name)
         await self.refresh()
         return token
@@ -223,6 +226,29 @@ class ControlPlane(Lifecycle):
     async def remove_user(self, name: str) -> None:
         await self.call(self.store.remove_user, name)
         await self.refresh()
+
+    # -- runtimes (flowhost runtimes add|list|remove) ------------------------------------------
+
+    async def add_runtime(self, name: str) -> bool:
+        created = await self.call(self.store.add_runtime, name)
+        await self.refresh()
+        return created
+
+    async def remove_runtime(self, name: str, force: bool) -> None:
+        await self.call(self.store.remove_runtime, name, force)
+        await self.changed()  # executors undeploy what it served
+
+    async def _known_runtime(self, name: str) -> None:
+        """Users join runtimes the operator created: a typo must not make a new one."""
+        await self.call(store_module._check_name, "runtime", name)  # a bad name is a 400 first
+        if not await self.call(self.store.has_runtime, name):
+            raise GatewayError(
+                f"no runtime {name!r}: create it first with `flowhost runtimes add {name}` "
+                f"(POST /api/runtimes/{name})",
+                status=404,
+                code="unknown_runtime",
+                details={"runtime": name},
+            )
 
     # -- operator configuration ----------------------------------------------------------------
 

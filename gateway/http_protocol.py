@@ -19,7 +19,7 @@ when it finds the connection was busy meanwhile. Idle connections close after
 TLS, the ASGI TLS extension. The same lazy timer does it: one read-deadline timer per
 connection, re-armed for the rest of the time when it fires early, so a request costs a
 `loop.time()` and a few attribute writes, never a timer of its own. Measured with
-`python -m bench.http_protocol_bench` (a bare app, so the protocol is most of the cost): a
+`python -m flowhost.bench.http_protocol_bench` (a bare app, so the protocol is most of the cost): a
 first version that also hooked the start of each request and each body chunk took the server
 from 17.4 to 19.2 us of CPU per request; hooking only the head's end, the body's end and the
 response's end, as now, costs 18.8 -> 20.4 us in the quietest run (0.3-2.6 us more in four

@@ -21,6 +21,12 @@ class GatewaySettings(BaseSettings):
 
     host: str = Field("127.0.0.1", description="Interface the HTTP server listens on.")
     port: int = Field(8080, description="HTTP port.")
+    listen_fd: int | None = Field(
+        None,
+        description="Serve on this inherited, listening socket instead of binding host:port: "
+        "a supervisor (`flowhost up`) binds it once, on port 0 if it likes, and keeps it across "
+        "restarts of the gateway.",
+    )
     data_dir: Path = Field(Path(".flowhost"), description="Folder for the embedded store.")
     database_url: str = Field(
         "",

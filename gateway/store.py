@@ -56,9 +56,12 @@ __all__ = [
     "InvalidName",
     "NothingToRollBack",
     "PathConflict",
+    "RuntimeInUse",
+    "RuntimeRecord",
     "Store",
     "StoreError",
     "UnknownPackage",
+    "UnknownRuntime",
     "UnknownUser",
     "UnknownVersion",
     "UserExists",
@@ -627,6 +630,97 @@ class Store(Lifecycle):
         """A counter bumped by every write; poll it to notice changes made by other gateways."""
         with self._engine.connect() as conn:
             return int(conn.scalar(select(_meta.c.generation).where(_meta.c.id == 1)) or 0)
+
+    # -- runtimes the operator creates and removes (flowhost runtimes add|list|remove) ---------
+    # One block, with RuntimeRecord, UnknownRuntime and RuntimeInUse below, so it moves as one
+    # when the store is split into a package.
+
+    def add_runtime(self, name: str) -> bool:
+        """Create a runtime; False when it exists already."""
+        _check_name("runtime", name)
+        with self._write() as conn:
+            if conn.execute(select(_runtimes.c.name).where(_runtimes.c.name == name)).first():
+                return False
+            self._ensure_runtime(conn, name)
+        return True
+
+    def has_runtime(self, name: str) -> bool:
+        with self._engine.connect() as conn:
+            found = conn.execute(select(_runtimes.c.name).where(_runtimes.c.name == name))
+            return found.first() is not None
+
+    def runtime_records(self) -> list[RuntimeRecord]:
+        """Every created runtime with what it holds: users and active deployments."""
+        with self._engine.connect() as conn:
+            users: dict[str, int] = {}
+            for runtime in conn.scalars(select(_users.c.runtime)):
+                users[runtime] = users.get(runtime, 0) + 1
+            active: dict[str, int] = {}
+            query = select(_deployments.c.runtime).where(_deployments.c.version.is_not(None))
+            for runtime in conn.scalars(query):
+                active[runtime] = active.get(runtime, 0) + 1
+            rows = conn.execute(
+                select(_runtimes.c.name, _runtimes.c.created_at).order_by(_runtimes.c.name)
+            )
+            return [
+                RuntimeRecord(r.name, r.created_at, users.get(r.name, 0), active.get(r.name, 0))
+                for r in rows
+            ]
+
+    def remove_runtime(self, name: str, force: bool = False) -> None:
+        """Remove a runtime with its stored versions, configuration values and policy.
+
+        Refused (`RuntimeInUse`) while it has users or an active deployment, unless `force`,
+        which removes those too: a runtime is not dropped from under a Flow connector by a
+        typo. Execution history and the callbacks outbox keep their rows (what happened)."""
+        with self._write() as conn:
+            if not conn.execute(select(_runtimes.c.name).where(_runtimes.c.name == name)).first():
+                raise UnknownRuntime(f"no runtime {name!r}", runtime=name)
+            users = list(conn.scalars(select(_users.c.name).where(_users.c.runtime == name)))
+            active = list(
+                conn.scalars(
+                    select(_deployments.c.name).where(
+                        _deployments.c.runtime == name, _deployments.c.version.is_not(None)
+                    )
+                )
+            )
+            if (users or active) and not force:
+                held = [
+                    *([f"active packages {', '.join(sorted(active))}"] if active else []),
+                    *([f"users {', '.join(sorted(users))}"] if users else []),
+                ]
+                raise RuntimeInUse(
+                    f"runtime {name!r} still has {' and '.join(held)}: undeploy and remove them "
+                    "first, or remove it with --force (force=true) to remove them with it",
+                    runtime=name,
+                )
+            # Dependents first: every table of this store keyed by the runtime or by its users.
+            for table in reversed(metadata.sorted_tables):
+                if table is _runtimes:
+                    continue
+                if "runtime" in table.c:
+                    conn.execute(table.delete().where(table.c.runtime == name))
+                elif any(fk.column.table is _users for fk in table.foreign_keys):
+                    (fk,) = [fk for fk in table.foreign_keys if fk.column.table is _users]
+                    conn.execute(table.delete().where(fk.parent.in_(users)))
+            conn.execute(_runtimes.delete().where(_runtimes.c.name == name))
+            self._bump(conn)
+
+
+@dataclass(frozen=True, slots=True)
+class RuntimeRecord:
+    name: str
+    created_at: datetime
+    users: int
+    active_deployments: int
+
+
+class UnknownRuntime(StoreError):
+    code = "unknown_runtime"
+
+
+class RuntimeInUse(StoreError):
+    code = "runtime_in_use"
 
 
 def _sqlite_on_connect(dbapi_connection: Any, _record: Any) -> None:

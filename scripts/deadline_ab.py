@@ -17,8 +17,8 @@ import tempfile
 from contextlib import ExitStack
 from pathlib import Path
 
-from bench.driver import drive
-from bench.run import flowhost_target, quote_request
+from flowhost.bench.driver import drive
+from flowhost.bench.run import flowhost_target, quote_request
 
 
 def main() -> None:

@@ -3,9 +3,9 @@
     .venv/bin/python scripts/engine_ab.py /path/to/other/tree [--rounds 10]
 
 Each round starts one process per tree in turn (the other tree through PYTHONPATH, this one as
-is) that runs bench/package.yaml's `quote` process through CompiledPackage.run in 40 batches of
-500 and prints the best batch's CPU time per run. Throughput on a shared machine swings ±50%;
-the best CPU time of a single-threaded loop, in alternating rounds, resolves a few percent.
+is) that runs flowhost/bench/package.yaml's `quote` process through CompiledPackage.run in 40
+batches of 500 and prints the best batch's CPU time per run. Throughput on a shared machine swings
+±50%; the best CPU time of a single-threaded loop, in alternating rounds, resolves a few percent.
 """
 
 from __future__ import annotations
@@ -25,7 +25,10 @@ from pathlib import Path
 from executors.runtime import CompiledPackage, Document, load_package
 
 async def main():
-    package = CompiledPackage.compile(load_package(Path("bench/package.yaml").read_text()))
+    # Either tree's layout: the benchmark package moved under flowhost/ with the CLI.
+    paths = (Path("flowhost/bench/package.yaml"), Path("bench/package.yaml"))
+    path = next(p for p in paths if p.exists())
+    package = CompiledPackage.compile(load_package(path.read_text()))
     body = orjson.dumps({"sku": "ab-100", "quantity": 3, "unitPrice": 12.5})
     best = float("inf")
     for _ in range(40):  # CPU time, best batch: what is left when no other process interferes

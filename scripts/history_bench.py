@@ -25,8 +25,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bench.driver import drive
-from bench.run import flowhost_target, quote_request
+from flowhost.bench.driver import drive
+from flowhost.bench.run import flowhost_target, quote_request
 
 
 def main() -> int:

@@ -25,8 +25,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bench.driver import drive
-from bench.run import PACKAGE, Target, flowhost_target, quote_request
+from flowhost.bench.driver import drive
+from flowhost.bench.run import PACKAGE, Target, flowhost_target, quote_request
 
 
 def main() -> int:
@@ -103,10 +103,10 @@ async def micro(source: str, seconds: float, rounds: int, in_flight: int) -> int
     import grpc
     import httpx
 
-    from cli.link import ensure_link
     from executors.host import Host
     from executors.link import LinkCredentials, TlsFiles
     from executors.servicer import ExecutorServicer
+    from flowhost.link import ensure_link
     from gateway.executor_client import ExecutorConnection
     from gateway.link import ClusterLink
     from gateway.translate import Execution

@@ -19,10 +19,10 @@ from pathlib import Path
 
 import httpx
 
-from cli.up import running_cluster
+from flowhost.devcluster import running_cluster
 
 BOUNDARY = "flowhostmeasure"
-EXAMPLE = Path(__file__).resolve().parents[1] / "examples" / "countries.yaml"
+EXAMPLE = Path(__file__).resolve().parents[1] / "flowhost" / "examples" / "countries.yaml"
 
 
 def peak_rss_mb(pid: int) -> tuple[float, float]:

@@ -12,7 +12,9 @@ ROOT = Path(__file__).resolve().parent.parent
 
 def _imports(package: str) -> list[tuple[Path, str]]:
     found = []
-    for path in (ROOT / package).rglob("*.py"):
+    root = ROOT / package
+    assert root.exists(), f"{package} moved: update the import rules"
+    for path in [root] if root.is_file() else root.rglob("*.py"):
         tree = ast.parse(path.read_text(), filename=str(path))
         for node in ast.walk(tree):
             if isinstance(node, ast.Import):
@@ -37,12 +39,16 @@ def _violations(package: str, forbidden: tuple[str, ...]) -> list[str]:
         ("executors", ("gateway",)),
         ("executors/runtime", ("grpc", "protos", "gateway", "grpc_health", "grpc_reflection")),
         # The servers never import the tools built on them (no upward arrows).
-        ("gateway", ("cli", "bench", "scripts", "tests")),
-        ("executors", ("cli", "bench", "scripts", "tests")),
+        ("gateway", ("flowhost", "scripts", "tests")),
+        ("executors", ("flowhost", "scripts", "tests")),
         # Nothing shipped or run by users imports the test suite.
-        ("cli", ("tests", "scripts")),
-        ("bench", ("tests", "scripts")),
+        ("flowhost", ("tests", "scripts")),
         ("scripts", ("tests",)),
+        # The benchmark and the dev cluster stand below the CLI: no cli <-> bench circle.
+        ("flowhost/bench", ("flowhost.cli",)),
+        ("flowhost/devcluster.py", ("flowhost.cli", "flowhost.bench")),
+        ("flowhost/client.py", ("flowhost.cli", "flowhost.bench", "flowhost.devcluster")),
+        ("flowhost/link.py", ("flowhost.cli", "flowhost.bench", "flowhost.devcluster")),
     ],
 )
 def test_import_rules(package: str, forbidden: tuple[str, ...]) -> None:
@@ -77,3 +83,22 @@ def test_the_rule_catches_a_violation(tmp_path: Path) -> None:
         ]
     finally:
         module.unlink()
+
+
+def test_the_cli_imports_the_benchmark_only_inside_its_commands() -> None:
+    """`flowhost --help` must not load the benchmark (nor need its extras): module-level imports
+    of flowhost/cli name no flowhost.bench."""
+    eager = [
+        f"{path.relative_to(ROOT)} imports {module}"
+        for path in (ROOT / "flowhost" / "cli").rglob("*.py")
+        for node in ast.parse(path.read_text()).body
+        for module in (
+            [a.name for a in node.names]
+            if isinstance(node, ast.Import)
+            else [node.module or ""]
+            if isinstance(node, ast.ImportFrom)
+            else []
+        )
+        if module == "flowhost.bench" or module.startswith("flowhost.bench.")
+    ]
+    assert eager == []

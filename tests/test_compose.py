@@ -14,8 +14,8 @@ import pytest
 import yaml
 from typer.main import get_command
 
-from cli.main import app
 from executors.settings import ExecutorSettings
+from flowhost.cli.main import app
 from gateway.settings import GatewaySettings
 
 ROOT = Path(__file__).resolve().parent.parent

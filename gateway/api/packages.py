@@ -89,7 +89,7 @@ async def versions(runtime: str, control: Control, name: str | None = None) -> l
             name=r.name,
             version=r.version,
             digest=r.digest,
-            created_at=str(r.created_at),
+            created_at=r.created_at.isoformat(),
             active=r.active,
         )
         for r in records

@@ -29,6 +29,9 @@ class ServiceOut(BaseModel):
 
 class RuntimeOut(BaseModel):
     name: str
+    #: None: only its executors name it; `flowhost runtimes add` creates it.
+    created_at: str | None = None
+    users: int = 0
     ready_executors: int
     services: list[ServiceOut]
 
@@ -56,12 +59,14 @@ async def executors(control: Control) -> list[ExecutorOut]:
 
 @router.get("/api/runtimes", response_model=list[RuntimeOut], summary="Runtimes and services")
 async def runtimes(control: Control) -> list[RuntimeOut]:
-    names = set(await control.call(control.store.runtimes))
+    records = {r.name: r for r in await control.call(control.store.runtime_records)}
     statuses = control.reconciler.statuses()
-    names |= {s.runtime for s in statuses if s.runtime}
+    names = set(records) | {s.runtime for s in statuses if s.runtime}
     return [
         RuntimeOut(
             name=name,
+            created_at=records[name].created_at.isoformat() if name in records else None,
+            users=records[name].users if name in records else 0,
             ready_executors=sum(1 for s in statuses if s.runtime == name and s.ready),
             services=[
                 ServiceOut(

@@ -31,7 +31,11 @@ class UserOut(BaseModel):
     response_model=UserToken,
     status_code=201,
     summary="Create a runtime user and return its token once",
-    responses={400: {"description": "Invalid name"}, 409: {"description": "The user exists"}},
+    responses={
+        400: {"description": "Invalid name"},
+        404: {"description": "No such runtime: create it first (POST /api/runtimes/{runtime})"},
+        409: {"description": "The user exists"},
+    },
 )
 async def add_user(runtime: str, user: NewUser, control: Control) -> UserToken:
     token = await control.add_user(runtime, user.name)
@@ -41,7 +45,10 @@ async def add_user(runtime: str, user: NewUser, control: Control) -> UserToken:
 @router.get("/api/users", response_model=list[UserOut], summary="List runtime users")
 async def list_users(control: Control, runtime: str | None = None) -> list[UserOut]:
     records = await control.call(control.store.users, runtime)
-    return [UserOut(name=u.name, runtime=u.runtime, created_at=str(u.created_at)) for u in records]
+    return [
+        UserOut(name=u.name, runtime=u.runtime, created_at=u.created_at.isoformat())
+        for u in records
+    ]
 
 
 @router.post(

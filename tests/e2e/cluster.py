@@ -10,7 +10,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TypeVar
 
-from cli.up import Cluster, running_cluster
+from flowhost.devcluster import Cluster, running_cluster
 
 __all__ = ["ROOT", "assert_eventually", "flowhost", "running_cluster"]
 
@@ -26,7 +26,7 @@ def flowhost(cluster: Cluster, *args: str) -> subprocess.CompletedProcess[str]:
         else ["--url", cluster.url, "--data-dir", str(cluster.data_dir)]
     )
     return subprocess.run(
-        [sys.executable, "-m", "cli.main", *args, *target],
+        [sys.executable, "-m", "flowhost.cli.main", *args, *target],
         # Whole table rows, as a user piping to grep gets them (80 columns would cut ids).
         env={**os.environ, "COLUMNS": "200"},
         capture_output=True,

@@ -15,8 +15,8 @@ from typing import Any
 import httpx
 import pytest
 
-from cli.client import ApiError
-from cli.up import Cluster
+from flowhost.client import ApiError
+from flowhost.devcluster import Cluster
 from tests.e2e.cluster import assert_eventually, flowhost, running_cluster
 
 pytestmark = pytest.mark.e2e
@@ -252,7 +252,8 @@ def test_recording_is_paused_and_resumed_on_a_running_gateway(
     missing = flowhost(cluster, "executions", "show", unrecorded)
     assert missing.returncode != 0 and "no execution" in missing.stderr
     wrong = flowhost(cluster, "executions", "recording", "maybe")
-    assert wrong.returncode != 0 and "expected on or off" in wrong.stderr
+    assert wrong.returncode == 2, wrong.stderr
+    assert "'maybe' is not one of 'on', 'off'" in wrong.stderr
     with cluster.client() as client:
         with pytest.raises(ApiError) as refused:
             client.request("PUT", "/api/history", json={"enabled": "maybe"})

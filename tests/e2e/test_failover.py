@@ -9,7 +9,7 @@ from typing import Any
 import httpx
 import pytest
 
-from cli.client import admin_from
+from flowhost.client import admin_from
 from tests.e2e.cluster import assert_eventually, flowhost, running_cluster
 
 pytestmark = pytest.mark.e2e

@@ -10,8 +10,8 @@ from typing import Any
 import httpx
 import pytest
 
-from cli.client import admin_from
-from cli.up import Cluster
+from flowhost.client import admin_from
+from flowhost.devcluster import Cluster
 from tests.e2e.cluster import ROOT, flowhost, running_cluster
 
 pytestmark = pytest.mark.e2e
@@ -209,6 +209,7 @@ def test_credentials(cluster: Cluster, deployed: str, user: tuple[str, str]) -> 
 
 
 def test_user_of_another_runtime_is_refused(cluster: Cluster, deployed: str) -> None:
+    assert flowhost(cluster, "runtimes", "add", "other").returncode == 0
     result = flowhost(cluster, "users", "add", "bob", "--runtime", "other")
     assert result.returncode == 0, result.stderr
     token = result.stdout.split("token:")[1].strip()
@@ -259,5 +260,7 @@ def test_management_api_is_documented_and_guarded(cluster: Cluster) -> None:
 
 def test_readme_curl_matches_the_example(cluster: Cluster) -> None:
     """The example package `up` deploys exists and validates."""
-    result = flowhost(cluster, "deploy", str(ROOT / "examples" / "shop.yaml"), "--dry-run")
+    result = flowhost(
+        cluster, "deploy", str(ROOT / "flowhost" / "examples" / "shop.yaml"), "--dry-run"
+    )
     assert result.returncode == 0, result.stderr

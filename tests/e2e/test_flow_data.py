@@ -11,7 +11,7 @@ from typing import Any
 import httpx
 import pytest
 
-from cli.up import Cluster
+from flowhost.devcluster import Cluster
 from tests.e2e.cluster import flowhost, running_cluster
 
 pytestmark = pytest.mark.e2e

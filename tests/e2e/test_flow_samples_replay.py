@@ -21,7 +21,7 @@ from typing import Any
 import httpx
 import pytest
 
-from cli.up import Cluster
+from flowhost.devcluster import Cluster
 from tests.e2e.cluster import flowhost, running_cluster
 
 SAMPLES = (Path(__file__).parents[2] / "../shared/flow-samples").resolve()

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from cli.link import ensure_link
+from flowhost.link import ensure_link
 
 ROOT = Path(__file__).resolve().parents[2]
 PORT = 50051
@@ -23,7 +23,7 @@ PORT = 50051
 CLIENT = r"""
 import json, sys, time
 import httpx
-from cli.client import ManagementClient
+from flowhost.client import ManagementClient
 
 url, package = sys.argv[1], sys.argv[2]
 quote = {"inputs": [
@@ -156,7 +156,7 @@ def test_a_flow_request_crosses_an_mtls_link_between_namespaces(
             _in(
                 namespaces.gateway_ns,
                 *(sys.executable, "-c", CLIENT, "http://127.0.0.1:8080"),
-                str(ROOT / "examples" / "shop.yaml"),
+                str(ROOT / "flowhost" / "examples" / "shop.yaml"),
             ),
             env=clean,
             capture_output=True,

@@ -17,7 +17,7 @@ pytestmark = pytest.mark.e2e
 def test_deploy_job_then_load_generator(tmp_path: Path) -> None:
     with running_cluster(tmp_path / "cluster", executors=2) as cluster:
         # What compose's `deploy` service runs.
-        deployed = flowhost(cluster, "deploy", str(ROOT / "bench" / "package.yaml"))
+        deployed = flowhost(cluster, "deploy", str(ROOT / "flowhost" / "bench" / "package.yaml"))
         assert deployed.returncode == 0, deployed.stderr
         saved = tmp_path / "bench-user.json"
         added = flowhost(cluster, "users", "add", "bench", "--save", str(saved))

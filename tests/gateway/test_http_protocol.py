@@ -18,8 +18,8 @@ import httpx
 import pytest
 import uvicorn
 
-from cli.client import certificate_fingerprint
-from cli.up import free_port_run
+from flowhost.client import certificate_fingerprint
+from flowhost.devcluster import free_port
 from gateway.auth import CLIENT_CERT_SHA256
 from gateway.flow.asgi import Receive, Scope, Send
 from gateway.http_protocol import CoalescingHttpToolsProtocol, HttpLimits, LimitedHttpToolsProtocol
@@ -62,7 +62,7 @@ KEEP_ALIVE_S = 1
 
 @contextmanager
 def serving(protocol: type[asyncio.Protocol], **options: object) -> Iterator[str]:
-    port = free_port_run(1)
+    port = free_port()
     config = uvicorn.Config(
         app,
         host="127.0.0.1",

@@ -13,9 +13,9 @@ import grpc
 import pytest
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
-from cli.link import ensure_link
 from executors.server import ExecutorServer
 from executors.settings import ExecutorSettings
+from flowhost.link import ensure_link
 from gateway.link import ClusterLink
 from gateway.reconcile import ExecutorStatus, Reconciler
 from gateway.routing import ExecutorPool

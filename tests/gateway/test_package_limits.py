@@ -9,7 +9,7 @@ import pytest
 from gateway.errors import GatewayError
 from gateway.package_limits import PackageLimits
 
-EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
+EXAMPLES = Path(__file__).resolve().parents[2] / "flowhost" / "examples"
 
 
 def _refusal(limits: PackageLimits, source: str) -> GatewayError:

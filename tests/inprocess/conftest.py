@@ -19,14 +19,14 @@ from typing import Any
 import httpx
 import pytest
 
-from cli.client import CLIENT_HEADERS
 from executors.server import ExecutorServer
 from executors.settings import ExecutorSettings
+from flowhost.client import CLIENT_HEADERS
 from gateway.app import GatewayApp, create_app
 from gateway.settings import GatewaySettings
 
 ROOT = Path(__file__).resolve().parents[2]
-EXAMPLES = ROOT / "examples"
+EXAMPLES = ROOT / "flowhost" / "examples"
 ADMIN = ("admin", "in-process-admin")
 LINK_TOKEN = "in-process-cluster-token"  # the executor link's shared secret
 

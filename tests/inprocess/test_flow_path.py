@@ -55,6 +55,7 @@ async def test_a_wrong_token_is_refused(cluster: InProcessCluster) -> None:
 async def test_a_user_of_another_runtime_may_not_call_the_service(
     cluster: InProcessCluster,
 ) -> None:
+    assert (await cluster.api.post("/api/runtimes/elsewhere")).status_code == 201
     async with cluster.flow(await cluster.user("other", runtime="elsewhere")) as flow:
         response = await flow.post("/fs/shop/actions/quote", json=QUOTE)
     assert response.status_code == 403

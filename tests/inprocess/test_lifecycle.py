@@ -22,8 +22,8 @@ import httpx
 import pytest
 from sqlalchemy.exc import OperationalError
 
-from cli.client import CLIENT_HEADERS
 from executors.server import ExecutorServer
+from flowhost.client import CLIENT_HEADERS
 from gateway.app import GatewayApp, create_app
 from tests.inprocess.conftest import ADMIN, EXAMPLES, executor_settings, gateway_settings
 from tests.inprocess.test_flow_path import QUOTE

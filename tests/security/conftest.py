@@ -12,11 +12,11 @@ from pathlib import Path
 import httpx
 import pytest
 
-from cli.up import Cluster
+from flowhost.devcluster import Cluster
 from tests.e2e.cluster import running_cluster
 
 ROOT = Path(__file__).resolve().parents[2]
-EXAMPLES = ROOT / "examples"
+EXAMPLES = ROOT / "flowhost" / "examples"
 
 QUOTE = {
     "inputs": [

@@ -18,8 +18,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis.errors import Unsatisfiable
 from schemathesis import GenerationMode, checks
 
-from cli.client import CLIENT_HEADERS, admin_from
-from cli.up import Cluster
+from flowhost.client import CLIENT_HEADERS, admin_from
+from flowhost.devcluster import Cluster
 from gateway.app import create_app
 from gateway.settings import GatewaySettings
 from tests.security.conftest import EXAMPLES, assert_serving

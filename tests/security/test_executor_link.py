@@ -20,8 +20,8 @@ import pytest
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection_pb2, reflection_pb2_grpc
 
-from cli.client import CLIENT_HEADERS, admin_from
-from cli.up import Cluster, free_port
+from flowhost.client import CLIENT_HEADERS, admin_from
+from flowhost.devcluster import Cluster, free_port
 from protos.flowhost.v1 import executor_pb2 as pb
 from protos.flowhost.v1 import executor_pb2_grpc as pb_grpc
 from tests.e2e.cluster import assert_eventually
@@ -182,7 +182,7 @@ def test_a_gateway_with_the_wrong_token_is_refused(
 def _up(*args: str, data_dir: Path, examples: Path) -> subprocess.Popen[str]:
     return subprocess.Popen(
         [
-            *(sys.executable, "-m", "cli.main", "up", "--data-dir", str(data_dir)),
+            *(sys.executable, "-m", "flowhost.cli.main", "up", "--data-dir", str(data_dir)),
             *("--examples", str(examples), "--executors", "1", *args),
         ],
         stdout=subprocess.PIPE,
@@ -358,7 +358,7 @@ def test_up_is_not_up_when_an_executor_fails_to_start(
     reason; it never prints "flowhost is up"."""
     up = subprocess.run(
         [
-            *(sys.executable, "-m", "cli.main", "up", "--data-dir", str(tmp_path / "c")),
+            *(sys.executable, "-m", "flowhost.cli.main", "up", "--data-dir", str(tmp_path / "c")),
             *("--http-port", str(free_port()), "--examples", str(stranger_examples)),
         ],
         env={**os.environ, "FLOWHOST_EXECUTOR_LINK_TOKEN": "short", "COLUMNS": "300"},

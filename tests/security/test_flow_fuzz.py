@@ -22,7 +22,7 @@ import pytest
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
-from cli.up import Cluster
+from flowhost.devcluster import Cluster
 from tests.security.conftest import assert_serving
 from tests.strategies import (
     HUGE_INTEGER_TEXT,

@@ -16,7 +16,7 @@ from typing import Any
 import httpx
 import pytest
 
-from cli.up import Cluster
+from flowhost.devcluster import Cluster
 from tests.e2e.cluster import assert_eventually, flowhost, running_cluster
 from tests.security.conftest import EXAMPLES, assert_serving
 

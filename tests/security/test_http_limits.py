@@ -16,7 +16,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from cli.up import Cluster
+from flowhost.devcluster import Cluster
 from tests.e2e.cluster import running_cluster
 from tests.security.conftest import EXAMPLES, assert_serving
 

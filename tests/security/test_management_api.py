@@ -12,8 +12,8 @@ import time
 import httpx
 import pytest
 
-from cli.client import admin_from
-from cli.up import Cluster
+from flowhost.client import admin_from
+from flowhost.devcluster import Cluster
 from tests.security.conftest import EXAMPLES, assert_serving
 
 EVIL = {"Origin": "https://evil.example"}

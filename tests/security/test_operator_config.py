@@ -26,7 +26,7 @@ from typing import Any
 import httpx
 import pytest
 
-from cli.up import Child, Cluster, free_port_run
+from flowhost.devcluster import Child, Cluster, free_port
 from tests.e2e.cluster import ROOT, assert_eventually, flowhost
 from tests.security.conftest import assert_serving
 
@@ -52,7 +52,7 @@ def _refused(response: httpx.Response, name: str) -> None:
 def _set(cluster: Cluster, *args: str, stdin: str | None = None) -> str:
     target = ["--url", cluster.url, "--data-dir", str(cluster.data_dir)]
     done = subprocess.run(
-        [sys.executable, "-m", "cli.main", "config", *args, *target],
+        [sys.executable, "-m", "flowhost.cli.main", "config", *args, *target],
         input=stdin,
         env={**os.environ, "COLUMNS": "200"},
         capture_output=True,
@@ -245,7 +245,7 @@ def test_a_tenant_value_overrides_the_runtime_value(
 def test_a_value_set_through_one_gateway_reaches_another_sharing_the_store(
     cluster: Cluster, flow_auth: tuple[str, str], probe: None, tmp_path: Path
 ) -> None:
-    port = free_port_run(1)
+    port = free_port()
     assert cluster.link is not None
     second = Child(
         "gateway-2",

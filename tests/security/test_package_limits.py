@@ -16,8 +16,8 @@ import grpc
 import httpx
 import pytest
 
-from cli.client import admin_from
-from cli.up import Cluster
+from flowhost.client import admin_from
+from flowhost.devcluster import Cluster
 from gateway.link import TOKEN_METADATA_KEY
 from protos.flowhost.v1 import executor_pb2 as pb
 from protos.flowhost.v1 import executor_pb2_grpc as pb_grpc

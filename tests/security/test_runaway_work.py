@@ -17,7 +17,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from cli.up import Cluster
+from flowhost.devcluster import Cluster
 from tests.e2e.cluster import assert_eventually
 from tests.security.conftest import QUOTE, assert_serving
 

@@ -20,8 +20,8 @@ import httpx
 import pytest
 from sqlalchemy.engine import make_url
 
-from cli.client import CLIENT_HEADERS
-from cli.up import Cluster
+from flowhost.client import CLIENT_HEADERS
+from flowhost.devcluster import Cluster
 from tests.e2e.cluster import assert_eventually, flowhost
 from tests.security.conftest import assert_serving
 
@@ -436,7 +436,7 @@ def test_every_executor_holds_the_policy_also_after_a_restart(
 
 
 def _admin(cluster: Cluster) -> tuple[str, str]:
-    from cli.client import admin_from
+    from flowhost.client import admin_from
 
     return admin_from(cluster.data_dir)
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from cli.up import Cluster
+from flowhost.devcluster import Cluster
 from tests.security.conftest import assert_serving
 
 

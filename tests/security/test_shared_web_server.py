@@ -17,8 +17,8 @@ from pathlib import Path
 import httpx
 import pytest
 
-from cli.client import CLIENT_HEADERS, admin_from
-from cli.up import Cluster, free_port_run
+from flowhost.client import CLIENT_HEADERS, admin_from
+from flowhost.devcluster import Cluster, free_port
 from tests.security.certificates import Certificates, make_certificates, needs_openssl
 from tests.security.conftest import QUOTE
 
@@ -37,7 +37,7 @@ def cluster(
 ) -> Iterator[Cluster]:
     """`flowhost up` over HTTPS, asking clients for certificates signed by the test CA."""
     data_dir = tmp_path_factory.mktemp("tls-cluster") / "data"
-    http_port, executor_port = free_port_run(1), free_port_run(2)
+    http_port = free_port()
     env = {
         **os.environ,
         "FLOWHOST_TLS_CLIENT_CA_FILE": str(certificates.ca),
@@ -46,8 +46,8 @@ def cluster(
     log = (data_dir.parent / "up.log").open("wb")
     up = subprocess.Popen(
         [
-            sys.executable, "-m", "cli.main", "up", "--data-dir", str(data_dir),
-            "--http-port", str(http_port), "--executor-port", str(executor_port),
+            sys.executable, "-m", "flowhost.cli.main", "up", "--data-dir", str(data_dir),
+            "--http-port", str(http_port),
             "--tls-cert", str(certificates.server.cert),
             "--tls-key", str(certificates.server.key),
         ],
@@ -78,7 +78,7 @@ def flow_auth(cluster: Cluster) -> tuple[str, str]:
 
 def flowhost_cli(cluster: Cluster, certificates: Certificates, *args: str) -> str:
     result = subprocess.run(
-        [sys.executable, "-m", "cli.main", *args, "--url", cluster.url,
+        [sys.executable, "-m", "flowhost.cli.main", *args, "--url", cluster.url,
          "--data-dir", str(cluster.data_dir)],
         env={**os.environ, "FLOWHOST_TLS_CA_FILE": str(certificates.ca), "COLUMNS": "200"},
         capture_output=True, text=True, timeout=60, cwd=ROOT,
@@ -116,7 +116,7 @@ def test_a_flow_request_over_https_is_answered(
     with pytest.raises(httpx.ConnectError):
         httpx.get(f"{cluster.url}/health", timeout=10)
     # The CLI's probe works against https with the CA, and fails without it.
-    probe = [sys.executable, "-m", "cli.main", "probe", cluster.url]
+    probe = [sys.executable, "-m", "flowhost.cli.main", "probe", cluster.url]
     env = {k: v for k, v in os.environ.items() if k != "FLOWHOST_TLS_CA_FILE"}
     ok = subprocess.run(
         [*probe, "--ca-file", str(certificates.ca)], env=env, capture_output=True, timeout=60

@@ -14,7 +14,8 @@ from pathlib import Path
 
 import httpx
 
-ROOT = Path(__file__).resolve().parent.parent
+# The checkout (or site-packages) holding the flowhost package; peer/ lives beside it.
+ROOT = Path(__file__).resolve().parents[2]
 PEER_DIR = Path(os.environ.get("FLOWHOST_PEER_DIR", ROOT / "peer"))
 PEER_CONFIG = Path(os.environ.get("FLOWHOST_PEER_CONFIG", ROOT.parent / "shared" / "peers"))
 _TICK = os.sysconf("SC_CLK_TCK")
@@ -48,7 +49,9 @@ def wait_http(url: str, timeout_s: float = 30.0, method: str = "GET") -> None:
 @contextmanager
 def fastapi_baseline(port: int) -> Iterator[subprocess.Popen[bytes]]:
     process = subprocess.Popen(
-        [sys.executable, "-m", "bench.baseline", str(port)], cwd=ROOT, start_new_session=True
+        [sys.executable, "-m", "flowhost.bench.baseline", str(port)],
+        cwd=ROOT,
+        start_new_session=True,
     )
     try:
         wait_http(f"http://127.0.0.1:{port}/docs")

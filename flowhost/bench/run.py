@@ -17,9 +17,9 @@ from pathlib import Path
 
 import orjson
 
-from bench import processes
-from bench.driver import LoadResult, drive
-from cli.up import Cluster, free_port, free_port_run
+from flowhost.bench import processes
+from flowhost.bench.driver import LoadResult, drive
+from flowhost.devcluster import Cluster, free_port
 
 PACKAGE = Path(__file__).with_name("package.yaml")
 QUOTE_PATH = "/fs/bench/actions/quote"
@@ -116,9 +116,7 @@ def flowhost_target(
     name: str = "flowhost",
 ) -> Iterator[Target]:
     """A cluster with the bench package deployed (executor ports from the OS)."""
-    cluster = Cluster(
-        data_dir=data_dir, http_port=free_port(), executors=executors, mtls=mtls, env=env or {}
-    )
+    cluster = Cluster(data_dir=data_dir, http_port=0, executors=executors, mtls=mtls, env=env or {})
     try:
         cluster.start()
         cluster.wait_ready()
@@ -151,7 +149,7 @@ def run(
         body = tmp / "quote.json"
         body.write_bytes(quote_request())
         targets = [stack.enter_context(flowhost_target(tmp / "cluster", executors))]
-        port = free_port_run(1)
+        port = free_port()
         baseline = stack.enter_context(processes.fastapi_baseline(port))
         targets.append(
             Target(
@@ -162,7 +160,7 @@ def run(
             )
         )
         if peer == "nodered":
-            port = free_port_run(1)
+            port = free_port()
             red = stack.enter_context(processes.nodered(port))
             targets.append(
                 Target("nodered", f"http://127.0.0.1:{port}{QUOTE_PATH}", "", {"node": red.pid})
@@ -193,7 +191,7 @@ def run(
             (report_dir / "bench.json").write_text(json.dumps(report, indent=2))
     if sweep and report_dir is not None:
         report["sweep_executors"] = sweep_executors(seconds, connections, report_dir)
-        from bench import plots
+        from flowhost.bench import plots
 
         plots.draw(report, report_dir)
         (report_dir / "bench.json").write_text(json.dumps(report, indent=2))

@@ -1,6 +1,6 @@
 """What the HTTP limits cost: the gateway's protocol with and without them, on one small app.
 
-    python -m bench.http_protocol_bench [--seconds 5] [--rounds 4] [--connections 64]
+    python -m flowhost.bench.http_protocol_bench [--seconds 5] [--rounds 4] [--connections 64]
 
 Two uvicorn servers (one process each, uvloop when installed) answer a small JSON POST, one
 with `CoalescingHttpToolsProtocol`, one with `LimitedHttpToolsProtocol` at the default limits
@@ -23,7 +23,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from bench.driver import drive
+from flowhost.bench.driver import drive
 
 ANSWER = b'{"invokeType":"FORWARD","outputs":[{"developerName":"total","contentValue":"37.5"}]}'
 
@@ -93,7 +93,9 @@ def main() -> None:
     kinds = ("coalescing", "limited")
     ports = {kind: _free_port() for kind in kinds}
     servers = [
-        subprocess.Popen([sys.executable, "-m", "bench.http_protocol_bench", "--serve", k, str(p)])
+        subprocess.Popen(
+            [sys.executable, "-m", "flowhost.bench.http_protocol_bench", "--serve", k, str(p)]
+        )
         for k, p in ports.items()
     ]
     pids = {kind: server.pid for kind, server in zip(kinds, servers, strict=True)}

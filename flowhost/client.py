@@ -8,6 +8,7 @@ import os
 import ssl
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 import httpx
 
@@ -66,6 +67,34 @@ def certificate_fingerprint(path: Path) -> str:
     return hashlib.sha256(der).hexdigest()
 
 
+def _is_json(response: httpx.Response) -> bool:
+    kind: str = response.headers.get("content-type", "")
+    return kind.split(";")[0].strip() == "application/json"
+
+
+def _problem(response: httpx.Response) -> dict[str, Any]:
+    """The gateway's JSON problem ({"error": code, "message": ...}, gateway/errors.py); any
+    other answer is from something that is not a flowhost gateway (a wrong --url)."""
+    try:
+        body = response.json() if _is_json(response) else None
+    except ValueError:
+        body = None
+    if not isinstance(body, dict) or not {"error", "message"} <= body.keys():
+        raise _not_flowhost(response)
+    return body
+
+
+def _not_flowhost(response: httpx.Response) -> ApiError:
+    """One line instead of someone else's HTML page: what answered, and what to check."""
+    kind = response.headers.get("content-type", "no content type").split(";")[0]
+    return ApiError(
+        response.status_code,
+        f"{response.request.url.copy_with(query=None)} answered HTTP {response.status_code} "
+        f"({kind}), not as a flowhost gateway does: is --url (FLOWHOST_URL) the gateway's "
+        "base URL?",
+    )
+
+
 class ManagementClient:
     def __init__(
         self,
@@ -99,20 +128,13 @@ class ManagementClient:
                 0, f"cannot reach the gateway at {self._http.base_url}: {error}"
             ) from None
         if response.status_code >= 400:
-            try:
-                body = response.json()
-            except ValueError:
-                body = {"message": response.text}
-            message = body.get("message") or body.get("detail") or response.reason_phrase
-            if isinstance(message, list):  # FastAPI's validation errors: field and reason
-                message = "; ".join(
-                    f"{'.'.join(str(p) for p in item.get('loc', [])[1:])}: {item.get('msg')}"
-                    for item in message
-                    if isinstance(item, dict)
-                )
+            body = _problem(response)
+            message = body.get("message") or response.reason_phrase
             raise ApiError(response.status_code, str(message), body.get("details"))
         if response.status_code == 204 or not response.content:
             return None
+        if not _is_json(response):
+            raise _not_flowhost(response)
         return response.json()
 
     def deploy(self, runtime: str, source: str, dry_run: bool) -> Any:
@@ -137,6 +159,17 @@ class ManagementClient:
 
     def undeploy(self, runtime: str, name: str) -> None:
         self.request("DELETE", f"/api/runtimes/{runtime}/packages/{name}")
+
+    def runtimes(self) -> Any:
+        return self.request("GET", "/api/runtimes")
+
+    def add_runtime(self, name: str) -> Any:
+        return self.request("POST", f"/api/runtimes/{quote(name, safe='')}")
+
+    def remove_runtime(self, name: str, force: bool) -> None:
+        self.request(
+            "DELETE", f"/api/runtimes/{quote(name, safe='')}", params={"force": str(force).lower()}
+        )
 
     def add_user(self, runtime: str, name: str) -> Any:
         return self.request("POST", f"/api/runtimes/{runtime}/users", json={"name": name})

@@ -2,62 +2,19 @@
 
 from __future__ import annotations
 
-import ast
-from pathlib import Path
-from typing import Annotated, Any, NoReturn
+from typing import Annotated, Any
 
 import typer
-from rich.console import Console
 
-from cli.client import ApiError, ManagementClient, admin_from
+from flowhost.cli.shared import Gateway, Runtime, console, fail, gateway_command
+from flowhost.client import ManagementClient
 
 app = typer.Typer(
     help="Runtime policies: the files root, databases, hosts and limits a runtime's processes "
     "may use. `flowhost policy show -r R`, `flowhost policy set -r R --allow-loopback`.",
     no_args_is_help=True,
 )
-console = Console(soft_wrap=True)
-errors = Console(stderr=True)
-
-# The CLI's common options, as cli/main.py spells them (importing them from there would make
-# an import circle: main registers this sub-app).
-Url = Annotated[str, typer.Option(envvar="FLOWHOST_URL", help="The gateway's base URL.")]
-DataDir = Annotated[
-    Path,
-    typer.Option(
-        envvar="FLOWHOST_DATA_DIR", help="The gateway's data folder (admin credentials live there)."
-    ),
-]
-Runtime = Annotated[str, typer.Option("--runtime", "-r", help="The runtime.")]
 LIMITS = ("documents_per_step", "document_bytes", "execution_bytes", "split_fanout")
-
-
-def _fail(message: str) -> NoReturn:
-    errors.print(f"[red]error:[/red] {message}", highlight=False, markup=True)
-    raise typer.Exit(1)
-
-
-def _request(url: str, data_dir: Path, method: str, path: str, **kwargs: Any) -> Any:
-    try:
-        with ManagementClient(url, admin_from(data_dir)) as client:
-            return client.request(method, path, **kwargs)
-    except ApiError as error:
-        _fail(_readable(error.message))
-
-
-def _readable(message: str) -> str:
-    """FastAPI's 422 detail (a list of problems) as one line per problem."""
-    try:  # the client hands FastAPI's list over as its repr
-        problems = ast.literal_eval(message)
-    except (ValueError, SyntaxError):
-        return message
-    if not isinstance(problems, list):
-        return message
-    return "; ".join(
-        f"{'.'.join(str(p) for p in item.get('loc', [])[1:])}: {item.get('msg', '')}"
-        for item in problems
-        if isinstance(item, dict)
-    )
 
 
 def describe(answer: dict[str, Any]) -> list[str]:
@@ -83,14 +40,14 @@ def describe(answer: dict[str, Any]) -> list[str]:
 
 
 @app.command()
+@gateway_command
 def show(
+    gateway: Gateway,
     runtime: Runtime = "default",
     as_json: Annotated[bool, typer.Option("--json", help="Print the API's JSON.")] = False,
-    url: Url = "http://127.0.0.1:8080",
-    data_dir: DataDir = Path(".flowhost"),
 ) -> None:
     """Show a runtime's policy and which executors hold it."""
-    answer = _request(url, data_dir, "GET", f"/api/runtimes/{runtime}/policy")
+    answer = gateway.request("GET", f"/api/runtimes/{runtime}/policy")
     if as_json:
         console.print_json(data=answer)
         return
@@ -99,7 +56,9 @@ def show(
 
 
 @app.command("set")
+@gateway_command
 def set_policy(
+    gateway: Gateway,
     runtime: Runtime = "default",
     files_root: Annotated[
         str | None, typer.Option(help="Absolute root folder of the file step ('' for default).")
@@ -128,11 +87,9 @@ def set_policy(
         list[str] | None,
         typer.Option(help=f"NAME=VALUE, NAME one of {', '.join(LIMITS)} (repeat)."),
     ] = None,
-    url: Url = "http://127.0.0.1:8080",
-    data_dir: DataDir = Path(".flowhost"),
 ) -> None:
     """Change a runtime's policy: options given replace those fields, the rest stay."""
-    current = _request(url, data_dir, "GET", f"/api/runtimes/{runtime}/policy")["policy"]
+    current = gateway.request("GET", f"/api/runtimes/{runtime}/policy")["policy"]
     if files_root is not None:
         current["files_root"] = files_root
     if database_url or no_database_urls:
@@ -146,21 +103,21 @@ def set_policy(
     for item in limit or []:
         name, _, value = item.partition("=")
         if name not in LIMITS or not value.isdigit():
-            _fail(f"--limit {item!r}: expected NAME=NUMBER, NAME one of {', '.join(LIMITS)}")
+            fail(f"--limit {item!r}: expected NAME=NUMBER, NAME one of {', '.join(LIMITS)}")
         current["limits"][name] = int(value)
-    answer = _request(url, data_dir, "PUT", f"/api/runtimes/{runtime}/policy", json=current)
+    answer = gateway.request("PUT", f"/api/runtimes/{runtime}/policy", json=current)
     for line in describe(answer):
         console.print(line, highlight=False, markup=False)
 
 
 @app.command()
+@gateway_command
 def reset(
+    gateway: Gateway,
     runtime: Runtime = "default",
-    url: Url = "http://127.0.0.1:8080",
-    data_dir: DataDir = Path(".flowhost"),
 ) -> None:
     """Forget a runtime's policy: the default applies again."""
-    answer = _request(url, data_dir, "DELETE", f"/api/runtimes/{runtime}/policy")
+    answer = gateway.request("DELETE", f"/api/runtimes/{runtime}/policy")
     for line in describe(answer):
         console.print(line, highlight=False, markup=False)
 

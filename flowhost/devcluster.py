@@ -2,8 +2,9 @@
 
 This is the same topology docker-compose.yml runs, as local processes: each component runs with
 the command its container runs (`python -m gateway`, `python -m executors`), configured through the
-same FLOWHOST_* settings. An executor that dies is started again; the gateway brings it back to its
-runtime's deployments by itself.
+same FLOWHOST_* settings. A child that dies (an executor or the gateway) is started again, with
+back-off; the gateway brings a restarted executor back to its runtime's deployments by itself,
+and a restarted gateway finds its state in the store.
 """
 
 from __future__ import annotations
@@ -12,7 +13,6 @@ import fcntl
 import functools
 import json
 import os
-import random
 import signal
 import socket
 import ssl
@@ -26,9 +26,10 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import yaml
 
-from cli.client import ApiError, ManagementClient, admin_from, tls_verify
-from cli.link import LinkFiles, ensure_link
+from flowhost.client import ApiError, ManagementClient, admin_from, tls_verify
+from flowhost.link import LinkFiles, ensure_link
 from gateway.data_folder import make_private
 
 DEMO_USER_FILE = "demo-user.json"
@@ -60,24 +61,6 @@ def check_free(host: str, port: int, what: str) -> None:
             ) from None
 
 
-def _free(port: int) -> bool:
-    with socket.socket() as probe:
-        try:
-            probe.bind(("127.0.0.1", port))
-        except OSError:
-            return False
-    return True
-
-
-def free_port_run(count: int) -> int:
-    """The first of `count` consecutive free ports."""
-    for _ in range(200):
-        base = random.randint(20000, 40000)
-        if all(_free(base + i) for i in range(count)):
-            return base
-    raise RuntimeError("no free port range")
-
-
 @dataclass
 class Child:
     name: str
@@ -85,9 +68,12 @@ class Child:
     env: dict[str, str]
     log_path: Path
     workdir: Path
+    #: Descriptors the child inherits (the gateway's listening socket).
+    pass_fds: tuple[int, ...] = ()
     process: subprocess.Popen[bytes] | None = None
     restarts: int = 0
     next_start: float = 0.0
+    started_at: float = 0.0
 
     def start(self) -> None:
         log = self.log_path.open("ab")
@@ -99,8 +85,10 @@ class Child:
             start_new_session=True,
             # Relative paths in packages (a SQLite file, a folder) land in the data folder.
             cwd=self.workdir,
+            pass_fds=self.pass_fds,
         )
         log.close()
+        self.started_at = time.monotonic()
 
     @property
     def alive(self) -> bool:
@@ -110,6 +98,7 @@ class Child:
 @dataclass
 class Cluster:
     data_dir: Path
+    #: 0: a port the OS picks (read back once bound, in start()).
     http_port: int = 8080
     executors: int = 2
     #: The first executor's port (the others follow it); None: ports the OS has free.
@@ -123,6 +112,7 @@ class Cluster:
     children: list[Child] = field(default_factory=list)
     link: LinkFiles | None = None
     _lock: int | None = None
+    _http_socket: socket.socket | None = None
 
     @property
     def executor_addresses(self) -> list[str]:
@@ -168,9 +158,27 @@ class Cluster:
             ) from None
         self._lock = fd
 
+    def _listen_http(self) -> socket.socket:
+        """The gateway's listening socket, bound here (port 0: the OS picks, read back) and
+        handed to every gateway child: no window between finding a port and using it, and a
+        restarted gateway serves on the same socket, connections made meanwhile waiting."""
+        sock = socket.socket(socket.AF_INET6 if ":" in self.host else socket.AF_INET)
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            sock.bind((self.host, self.http_port))
+        except OSError as error:
+            sock.close()
+            raise PortBusy(
+                f"port {self.http_port} on {self.host} (the gateway's HTTP port, --http-port) is "
+                f"in use ({error.strerror}): is another flowhost running? Choose another port, "
+                "or stop what holds it"
+            ) from None
+        sock.listen(2048)
+        self.http_port = sock.getsockname()[1]
+        return sock
+
     def _executor_ports(self) -> list[int]:
         """The asked-for ports, each checked free, or ports the OS has free; before any start."""
-        check_free(self.host, self.http_port, "the gateway's HTTP port, --http-port")
         if self.executor_port is None:
             return [free_port(self.host) for _ in range(self.executors)]
         ports = [self.executor_port + i for i in range(self.executors)]
@@ -183,6 +191,7 @@ class Cluster:
         make_private(self.data_dir)
         self._take_data_dir()
         ports = self._executor_ports()
+        self._http_socket = http = self._listen_http()
         self.link = link = ensure_link(self.data_dir, mtls=self.mtls)
         logs = self.data_dir / "logs"
         logs.mkdir(exist_ok=True)
@@ -213,6 +222,7 @@ class Cluster:
                     {
                         "FLOWHOST_HOST": self.host,
                         "FLOWHOST_PORT": str(self.http_port),
+                        "FLOWHOST_LISTEN_FD": str(http.fileno()),
                         "FLOWHOST_DATA_DIR": str(self.data_dir),
                         "FLOWHOST_EXECUTOR_TARGETS": ",".join(targets),
                         "FLOWHOST_DISCOVERY_INTERVAL_S": "1",
@@ -225,6 +235,7 @@ class Cluster:
                 ),
                 logs / "gateway.log",
                 self.data_dir,
+                pass_fds=(http.fileno(),),
             )
         )
         for child in self.children:
@@ -243,7 +254,7 @@ class Cluster:
         deadline = time.monotonic() + timeout_s
         problem = "gateway not started"
         while time.monotonic() < deadline:
-            self._check_children(executors_too=True)
+            self._check_children()
             try:
                 httpx.get(f"{self.url}/health", timeout=1.0, verify=self.verify).raise_for_status()
                 with self.client() as client:
@@ -251,6 +262,8 @@ class Cluster:
                 ours = set(self.executor_addresses)
                 ready = [e for e in executors if e["ready"] and e["address"] in ours]
                 if len(ready) >= self.executors:
+                    with self.client() as client:
+                        client.add_runtime(self.runtime)  # idempotent: users may join it
                     return
                 problem = f"{len(ready)}/{self.executors} executors ready"
             except (httpx.HTTPError, ApiError, OSError) as error:
@@ -258,10 +271,10 @@ class Cluster:
             time.sleep(0.2)
         raise RuntimeError(f"cluster not ready after {timeout_s:.0f}s: {problem}")
 
-    def _check_children(self, executors_too: bool = False) -> None:
-        """Raise when the gateway (or, while starting, an executor) has exited."""
-        gateway = self.children[-1]
-        for child in self.children if executors_too else [gateway]:
+    def _check_children(self) -> None:
+        """Raise when a child exited while the cluster starts: a child that cannot start is a
+        configuration to fix, not a crash to restart."""
+        for child in self.children:
             if child.process is not None and child.process.poll() is not None:
                 raise RuntimeError(
                     f"{child.name} exited with code {child.process.returncode}: "
@@ -272,11 +285,28 @@ class Cluster:
         return ManagementClient(self.url, admin_from(self.data_dir), verify=self.verify)
 
     def deploy_examples(self, folder: Path) -> list[dict[str, Any]]:
+        """Deploy each package of `folder` whose name the runtime has no version of.
+
+        A package the runtime knows is left alone, whichever version is active or none: `up`
+        never overrides what an operator deployed, rolled back or undeployed."""
         deployed = []
         with self.client() as client:
             for path in sorted(folder.glob("*.yaml")):
-                deployed.append(client.deploy(self.runtime, path.read_text(), dry_run=False))
+                source = path.read_text()
+                name = _package_name(source)
+                if name is not None and client.versions(self.runtime, name):
+                    continue
+                deployed.append(client.deploy(self.runtime, source, dry_run=False))
         return deployed
+
+    def services(self) -> list[dict[str, Any]]:
+        """What the runtime serves now: path, package, version and actions of each service."""
+        with self.client() as client:
+            state = client.status()
+        for runtime in state["runtimes"]:
+            if runtime["name"] == self.runtime:
+                return list(runtime["services"])
+        return []
 
     def demo_user(self) -> tuple[str, str]:
         """A runtime user for trying things out, kept in the data folder across restarts."""
@@ -297,21 +327,37 @@ class Cluster:
         return created["name"], created["token"]
 
     def supervise(self, poll_s: float = 0.5) -> None:
-        """Until interrupted: restart executors that died (with back-off)."""
+        """Until interrupted: restart children that died, executors and gateway alike."""
         while True:
             time.sleep(poll_s)
-            self._check_children()
-            now = time.monotonic()
-            for child in self.children[:-1]:
-                if child.alive:
-                    continue
-                if child.next_start == 0.0:
-                    child.restarts += 1
-                    child.next_start = now + min(30.0, 0.5 * 2 ** min(child.restarts, 6))
-                    print(f"{child.name} exited; restarting", file=sys.stderr)
-                elif now >= child.next_start:
-                    child.next_start = 0.0
-                    child.start()
+            self.restart_dead()
+
+    #: A child up this long has recovered: its next exit starts the back-off from the bottom.
+    STEADY_S = 30.0
+
+    def restart_dead(self) -> None:
+        """One supervision pass: note each dead child and start it again after its back-off
+        (0.5 s doubling to 30 s), saying so on stderr."""
+        now = time.monotonic()
+        for child in self.children:
+            if child.alive:
+                if child.restarts and now - child.started_at > self.STEADY_S:
+                    child.restarts = 0
+                continue
+            if child.next_start == 0.0:
+                delay = min(30.0, 0.5 * 2 ** min(child.restarts, 6))
+                child.restarts += 1
+                child.next_start = now + delay
+                code = child.process.returncode if child.process is not None else None
+                print(
+                    f"{child.name} exited (code {code}: {_last_line(child.log_path)}); "
+                    f"restarting in {delay:.1f}s (log: {child.log_path})",
+                    file=sys.stderr,
+                    flush=True,
+                )
+            elif now >= child.next_start:
+                child.next_start = 0.0
+                child.start()
 
     def stop(self, grace_s: float = 15.0) -> None:
         """SIGTERM everyone (the gateway first, so it stops sending work), then wait."""
@@ -327,9 +373,22 @@ class Cluster:
             except subprocess.TimeoutExpired:
                 child.process.kill()
                 child.process.wait()
+        if self._http_socket is not None:
+            self._http_socket.close()
+            self._http_socket = None
         if self._lock is not None:
             os.close(self._lock)
             self._lock = None
+
+
+def _package_name(source: str) -> str | None:
+    """The package's name, or None when the file does not parse (the deploy will say why)."""
+    try:
+        document = yaml.safe_load(source)
+    except yaml.YAMLError:
+        return None
+    name = document.get("name") if isinstance(document, dict) else None
+    return name if isinstance(name, str) else None
 
 
 def _last_line(path: Path) -> str:
@@ -343,7 +402,7 @@ def _last_line(path: Path) -> str:
 @contextmanager
 def running_cluster(data_dir: Path, executors: int = 2, *, mtls: bool = False) -> Iterator[Cluster]:
     """A cluster on ports from the OS, ready, stopped on exit: for tests, benchmarks, scripts."""
-    cluster = Cluster(data_dir=data_dir, http_port=free_port(), executors=executors, mtls=mtls)
+    cluster = Cluster(data_dir=data_dir, http_port=0, executors=executors, mtls=mtls)
     try:
         cluster.start()
         cluster.wait_ready(timeout_s=60)

@@ -1,6 +1,7 @@
 """The Python web floor: a lean single-worker FastAPI endpoint doing the quote in-process.
 
-`Request` -> orjson -> `Response`, as lean as FastAPI gets. Run: python -m bench.baseline PORT
+`Request` -> orjson -> `Response`, as lean as FastAPI gets.
+Run: python -m flowhost.bench.baseline PORT
 """
 
 from __future__ import annotations

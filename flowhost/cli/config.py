@@ -6,28 +6,16 @@ history; `flowhost config list` shows them as set, never their value.
 
 from __future__ import annotations
 
-import os
 import sys
 from pathlib import Path
-from typing import Annotated, Any, NoReturn
+from typing import Annotated
 from urllib.parse import quote
 
 import typer
-from rich.console import Console
 from rich.table import Table
 
-from cli.client import ApiError, ManagementClient, admin_from
+from flowhost.cli.shared import Gateway, Runtime, console, fail, gateway_command
 
-# The options and helpers cli/main.py also defines: importing them from there would make an
-# import circle (main registers this sub-app), so they are repeated here, small.
-Url = Annotated[str, typer.Option(envvar="FLOWHOST_URL", help="The gateway's base URL.")]
-DataDir = Annotated[
-    Path,
-    typer.Option(
-        envvar="FLOWHOST_DATA_DIR", help="The gateway's data folder (admin credentials live there)."
-    ),
-]
-Runtime = Annotated[str, typer.Option("--runtime", "-r", help="The runtime.")]
 Tenant = Annotated[
     str,
     typer.Option(
@@ -42,23 +30,6 @@ app = typer.Typer(
     help="Operator configuration: values of the runtime's packages, per runtime or Flow tenant.",
     no_args_is_help=True,
 )
-# As in cli/main.py: output piped to grep or a file gets whole table rows.
-_PIPED = not sys.stdout.isatty() and "COLUMNS" not in os.environ
-console = Console(soft_wrap=True, width=200 if _PIPED else None)
-errors = Console(stderr=True)
-
-
-def _fail(message: str) -> NoReturn:
-    errors.print(f"[red]error:[/red] {message}", highlight=False, markup=False)
-    raise typer.Exit(1)
-
-
-def _request(url: str, data_dir: Path, method: str, path: str, **kwargs: Any) -> Any:
-    try:
-        with ManagementClient(url, admin_from(data_dir)) as client:
-            return client.request(method, path, **kwargs)
-    except ApiError as error:
-        _fail(error.message + (f" (HTTP {error.status})" if error.status else ""))
 
 
 def _path(runtime: str, name: str = "") -> str:
@@ -69,11 +40,11 @@ def _path(runtime: str, name: str = "") -> str:
 def _read_value(value: str | None, file: Path | None) -> str:
     if file is not None:
         if value is not None:
-            _fail("give the value as an argument or with --file, not both")
+            fail("give the value as an argument or with --file, not both")
         try:
             text = file.read_text()
         except OSError as error:
-            _fail(f"cannot read {file}: {error}")
+            fail(f"cannot read {file}: {error}")
         return text.removesuffix("\n")
     if value is not None and value != "-":
         return value
@@ -83,7 +54,9 @@ def _read_value(value: str | None, file: Path | None) -> str:
 
 
 @app.command("set")
+@gateway_command
 def set_value(
+    gateway: Gateway,
     name: Annotated[str, typer.Argument(help="The configuration value's name.")],
     value: Annotated[
         str | None,
@@ -97,41 +70,39 @@ def set_value(
     file: Annotated[
         Path | None, typer.Option("--file", "-f", help="Read the value from this file.")
     ] = None,
-    url: Url = "http://127.0.0.1:8080",
-    data_dir: DataDir = Path(".flowhost"),
 ) -> None:
     """Set a configuration value; processes see it as $config.NAME from the next request on."""
     text = _read_value(value, file)
     params = {"tenant": tenant} if tenant else None
     body = {"value": text, "secret": secret}
-    answer = _request(url, data_dir, "PUT", _path(runtime, name), json=body, params=params)
+    answer = gateway.request("PUT", _path(runtime, name), json=body, params=params)
     where = f"tenant {tenant} of runtime {runtime}" if tenant else f"runtime {runtime}"
     kind = " (secret)" if answer["secret"] else ""
     console.print(f"{name} set for {where}{kind}", highlight=False, markup=False)
 
 
 @app.command("unset")
+@gateway_command
 def unset_value(
+    gateway: Gateway,
     name: Annotated[str, typer.Argument(help="The configuration value's name.")],
     runtime: Runtime = "default",
     tenant: Tenant = "",
-    url: Url = "http://127.0.0.1:8080",
-    data_dir: DataDir = Path(".flowhost"),
 ) -> None:
     """Remove a configuration value: the package default (or the runtime's value) applies."""
     params = {"tenant": tenant} if tenant else None
-    _request(url, data_dir, "DELETE", _path(runtime, name), params=params)
+    gateway.request("DELETE", _path(runtime, name), params=params)
     console.print(f"{name} unset", highlight=False, markup=False)
 
 
 @app.command("list")
+@gateway_command
 def list_values(
+    gateway: Gateway,
     runtime: Runtime = "default",
-    url: Url = "http://127.0.0.1:8080",
-    data_dir: DataDir = Path(".flowhost"),
 ) -> None:
     """List a runtime's configuration values; secret ones show as set, never their value."""
-    rows = _request(url, data_dir, "GET", _path(runtime))
+    rows = gateway.request("GET", _path(runtime))
     table = Table("name", "tenant", "value", "set by", "packages", "default")
     for row in rows:
         if not row["set"]:
@@ -152,12 +123,10 @@ def list_values(
 
 
 @app.command("rotate-key")
-def rotate_key(
-    url: Url = "http://127.0.0.1:8080",
-    data_dir: DataDir = Path(".flowhost"),
-) -> None:
+@gateway_command
+def rotate_key(gateway: Gateway) -> None:
     """Re-encrypt every secret value under the gateway's first configuration key."""
-    answer = _request(url, data_dir, "POST", "/api/config/rotate-key")
+    answer = gateway.request("POST", "/api/config/rotate-key")
     console.print(f"re-encrypted {answer['rotated']} secret values under the first key")
 
 

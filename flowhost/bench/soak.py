@@ -11,8 +11,8 @@ import tempfile
 import time
 from pathlib import Path
 
-from bench.driver import drive
-from bench.run import flowhost_target, quote_request
+from flowhost.bench.driver import drive
+from flowhost.bench.run import flowhost_target, quote_request
 
 
 def rss_mib(pid: int) -> float:

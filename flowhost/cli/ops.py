@@ -1,14 +1,20 @@
-"""Commands containers and load tests use: health probes and a load generator."""
+"""Commands containers, load tests and benchmarks use: the servers, health probes, load.
+
+The benchmark modules are imported inside the commands that need them: `flowhost --help`
+stays fast and the CLI needs nothing of `bench` (nor `bench` of it) to import."""
 
 from __future__ import annotations
 
 import base64
 import json
 import tempfile
+from enum import StrEnum
 from pathlib import Path
 from typing import Annotated
 
 import typer
+
+from flowhost.cli.shared import console, fail
 
 
 def probe(
@@ -26,7 +32,7 @@ def probe(
     if target.startswith(("http://", "https://")):
         import httpx
 
-        from cli.client import tls_verify
+        from flowhost.client import tls_verify
 
         try:
             httpx.get(
@@ -61,8 +67,8 @@ def load(
     seconds: Annotated[float, typer.Option(help="How long to drive it.")] = 30.0,
 ) -> None:
     """Drive the quote action with wrk and print throughput and latency percentiles."""
-    from bench.driver import drive
-    from bench.run import quote_request
+    from flowhost.bench.driver import drive
+    from flowhost.bench.run import quote_request
 
     user = json.loads(credentials.read_text())
     auth = "Basic " + base64.b64encode(f"{user['name']}:{user['token']}".encode()).decode()
@@ -91,7 +97,64 @@ def soak(
     slice_seconds: Annotated[float, typer.Option(help="Report every this many seconds.")] = 30.0,
 ) -> None:
     """Hold a steady load below peak and report every process's RSS, start to end."""
-    from bench.soak import soak as run_soak
+    from flowhost.bench.soak import soak as run_soak
 
     if run_soak(seconds, fraction, connections, executors, slice_seconds):
         raise typer.Exit(1)
+
+
+def gateway() -> None:
+    """Run one gateway (configured by FLOWHOST_* settings); what a gateway container runs."""
+    from gateway.__main__ import main
+
+    main()
+
+
+def executor(
+    runtime: Annotated[str, typer.Option(help="The runtime this executor joins.")] = "default",
+    port: Annotated[int, typer.Option(help="gRPC port.")] = 50051,
+    host: Annotated[str, typer.Option(help="Interface to listen on.")] = "127.0.0.1",
+) -> None:
+    """Run one executor of a runtime; what an executor container runs."""
+    from executors.__main__ import main
+    from executors.settings import ExecutorSettings
+
+    main(ExecutorSettings(runtime=runtime, port=port, host=host))
+
+
+class Peer(StrEnum):
+    nodered = "nodered"
+
+
+def bench(
+    seconds: Annotated[float, typer.Option(help="Length of each measured run.")] = 8.0,
+    rounds: Annotated[int, typer.Option(help="Interleaved rounds over all targets.")] = 3,
+    connections: Annotated[int, typer.Option(help="Concurrent connections.")] = 64,
+    executors: Annotated[int, typer.Option(help="Executors in the measured cluster.")] = 1,
+    peer: Annotated[Peer | None, typer.Option(help="Also measure a peer.")] = None,
+    warmup: Annotated[float, typer.Option(help="Warm-up seconds per target.")] = 3.0,
+    sweep: Annotated[
+        bool, typer.Option(help="Also sweep connections (1…256) and executors (1…4); plot PNGs.")
+    ] = False,
+    report: Annotated[Path, typer.Option(help="Folder for bench.json and the plots.")] = Path(
+        "reports/bench"
+    ),
+) -> None:
+    """Measure the quote action against the FastAPI floor (and Node-RED), interleaved."""
+    from flowhost.bench.run import print_report, run
+
+    try:
+        result = run(
+            seconds=seconds,
+            rounds=rounds,
+            connections=connections,
+            executors=executors,
+            peer=peer.value if peer else None,
+            warmup_s=warmup,
+            report_dir=report,
+            sweep=sweep,
+        )
+    except RuntimeError as error:
+        fail(str(error))
+    print_report(result)
+    console.print(f"report: {report}/bench.json")

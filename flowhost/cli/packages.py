@@ -1,0 +1,122 @@
+"""`flowhost deploy|versions|rollback|undeploy|status`: a runtime's packages and what serves them.
+
+These stay top-level commands (`flowhost deploy`, not `flowhost packages deploy`): they are the
+ones typed most, and every script and compose file spells them so.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.table import Table
+
+from flowhost.cli.shared import Gateway, Runtime, console, fail, gateway_command, timestamp
+
+app = typer.Typer()
+
+PackageName = Annotated[str, typer.Argument(help="Package name")]
+
+
+@app.command()
+@gateway_command
+def deploy(
+    gateway: Gateway,
+    file: Annotated[Path, typer.Argument(help="package.yaml, or a folder holding one")],
+    runtime: Runtime = "default",
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="Validate only.")] = False,
+) -> None:
+    """Validate and deploy a package to a runtime."""
+    path = file / "package.yaml" if file.is_dir() else file
+    if not path.is_file():
+        fail(f"no package at {path}")
+    with gateway.client() as client:
+        result = client.deploy(runtime, path.read_text(), dry_run)
+    if dry_run:
+        console.print(f"{result['name']} {result['version']} is valid (dry run, nothing deployed)")
+        return
+    state = "deployed" if result["created"] else "already deployed; activated"
+    hosts = len(result["executors"])
+    console.print(
+        f"{result['name']} {result['version']} {state} to runtime {runtime} "
+        f"(/fs/{result['service_path']}, on {hosts} executor{'s' if hosts != 1 else ''})",
+        highlight=False,
+    )
+
+
+@app.command()
+@gateway_command
+def versions(
+    gateway: Gateway,
+    name: Annotated[str | None, typer.Argument(help="Package name")] = None,
+    runtime: Runtime = "default",
+) -> None:
+    """List the package versions of a runtime."""
+    with gateway.client() as client:
+        rows = client.versions(runtime, name)
+    table = Table("package", "version", "active", "created (UTC)", "digest")
+    for row in rows:
+        table.add_row(
+            row["name"],
+            row["version"],
+            "yes" if row["active"] else "",
+            timestamp(row["created_at"]),
+            row["digest"][:12],
+        )
+    console.print(table)
+
+
+@app.command()
+@gateway_command
+def rollback(
+    gateway: Gateway,
+    name: PackageName,
+    version: Annotated[
+        str | None, typer.Option(help="Version to activate (default: previous)")
+    ] = None,
+    runtime: Runtime = "default",
+) -> None:
+    """Activate an earlier version of a package."""
+    with gateway.client() as client:
+        result = client.rollback(runtime, name, version)
+    console.print(f"{name} is now at {result['active_version']} in runtime {runtime}")
+
+
+@app.command()
+@gateway_command
+def undeploy(gateway: Gateway, name: PackageName, runtime: Runtime = "default") -> None:
+    """Stop serving a package in a runtime (its versions are kept)."""
+    with gateway.client() as client:
+        client.undeploy(runtime, name)
+    console.print(f"{name} undeployed from runtime {runtime}")
+
+
+@app.command()
+@gateway_command
+def status(gateway: Gateway) -> None:
+    """Runtimes, executors (ready or not) and deployed services."""
+    with gateway.client() as client:
+        state = client.status()
+    runtimes = Table("runtime", "ready executors", "service", "package", "actions")
+    for runtime in state["runtimes"]:
+        services = runtime["services"] or [None]
+        for service in services:
+            runtimes.add_row(
+                runtime["name"],
+                str(runtime["ready_executors"]),
+                f"/fs/{service['path']}" if service else "-",
+                f"{service['package']} {service['version']}" if service else "-",
+                ", ".join(service["actions"]) if service else "",
+            )
+    console.print(runtimes)
+    executors = Table("executor", "runtime", "state", "deployments", "in flight")
+    for e in state["executors"]:
+        executors.add_row(
+            e["address"],
+            e["runtime"] or "?",
+            "[green]ready[/green]" if e["ready"] else f"[red]not ready[/red] {e['problem']}",
+            ", ".join(e["deployments"]),
+            str(e["outstanding"]),
+        )
+    console.print(executors)

@@ -1,0 +1,1 @@
+"""Tests of the flowhost tools: the CLI, the dev cluster, the package as installed."""
