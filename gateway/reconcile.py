@@ -33,6 +33,7 @@ class ExecutorStatus:
     deployments: tuple[str, ...]
     outstanding: int
     problem: str
+    connected_at: float | None = None  # epoch seconds its stream opened; None: not streaming
 
 
 class Reconciler:
@@ -156,6 +157,7 @@ class Reconciler:
                     deployments=tuple(sorted(info.deployments)) if info else (),
                     outstanding=connection.outstanding,
                     problem=problem,
+                    connected_at=connection.connected_at if connection.streaming else None,
                 )
             )
         return result

@@ -8,6 +8,7 @@ caches credentials to replay to cross-site requests.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Annotated
 
 from fastapi import Depends, Request
@@ -24,11 +25,25 @@ _basic = HTTPBasic(auto_error=False, description="The gateway's admin credential
 def require_admin(request: Request, what: str = "management API") -> None:
     """Accept the admin's credentials, or raise Unauthorized / TooManyFailedLogins."""
     state = request.app.state
-    throttle: LoginThrottle = state.login_throttle
     host = request.client.host if request.client else None
+    header = request.headers.get("authorization")
+    throttled_login(
+        state.login_throttle,
+        host,
+        what,
+        lambda: check_admin(header, state.admin_user, state.admin_password),
+    )
+
+
+def throttled_login(
+    throttle: LoginThrottle, host: str | None, what: str, check: Callable[[], None]
+) -> None:
+    """Run an admin credential `check` behind the login throttle (the API's Basic auth and the
+    console's sign-in form count against the same address), or raise Unauthorized /
+    TooManyFailedLogins."""
     throttle.check(host)
     try:
-        check_admin(request.headers.get("authorization"), state.admin_user, state.admin_password)
+        check()
     except AuthError as error:
         if error.code != "missing_credentials":
             throttle.failed(host)
