@@ -29,6 +29,7 @@ from gateway.callbacks import CallbackPolicy, CallbackSender
 from gateway.configuration.keys import load_keys
 from gateway.configuration.store import ConfigStore
 from gateway.configuration.values import OperatorConfig
+from gateway.console import mount_console
 from gateway.control import ControlPlane
 from gateway.errors import GatewayError, api_problem, http_error, validation_error
 from gateway.flow.asgi import Receive, Scope, Send
@@ -213,6 +214,7 @@ def create_app(settings: GatewaySettings) -> GatewayApp:
         api.include_router(router)
     if settings.api_docs == "admin":
         install_admin_docs(api)
+    mount_console(api, settings, lambda: api.state)  # type: ignore[arg-type, return-value]
     document(api)
     api.add_middleware(ApiGuard, settings=settings)
 
