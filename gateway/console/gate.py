@@ -136,7 +136,10 @@ def action(handler: ActionHandler) -> Handler:
         if session is None:
             return _to_signin(request)
         form = await console.read_form(request)
-        csrf.check(session.csrf, form.get(csrf.FIELD))
-        return await handler(request, session, form)
+        try:
+            csrf.check(session.csrf, form.get(csrf.FIELD))
+            return await handler(request, session, form)
+        finally:
+            await form.close()  # an upload's spooled temporary file
 
     return wrapped

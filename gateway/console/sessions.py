@@ -45,7 +45,8 @@ sessions = Table(
     Column("notice", Text, nullable=False),  # one message for the next page: "kind\ttext"
 )
 
-#: Seen-at is written at most this often, so a busy page view is a read, not a write.
+#: Seen-at is written at most this often (or a tenth of the idle limit), so a busy page view
+#: is a read, not a write.
 _TOUCH_EVERY_S = 30.0
 
 
@@ -119,7 +120,7 @@ class SessionStore:
         if not current or now >= row.expires_at or now - row.seen_at >= self.idle_s:
             self.close(token)
             return None
-        if touch and now - row.seen_at >= _TOUCH_EVERY_S:
+        if touch and now - row.seen_at >= min(_TOUCH_EVERY_S, self.idle_s / 10):
             with self._engine.begin() as conn:
                 conn.execute(
                     update(sessions).where(sessions.c.id_hash == id_hash).values(seen_at=now)

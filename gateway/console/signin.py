@@ -62,6 +62,7 @@ async def signin_submit(request: Request) -> Response:
     csrf.check_fetch_site(request.headers.get("sec-fetch-site"))
     console = console_of(request)
     form = await console.read_form(request)
+    await form.close()  # plain fields only: nothing spooled to keep
     csrf.check(request.cookies.get(console.signin_cookie(request), ""), form.get(csrf.FIELD))
     username, password = form.get("username"), form.get("password")
     if not isinstance(username, str) or not isinstance(password, str):
@@ -98,7 +99,13 @@ async def signin_submit(request: Request) -> Response:
         httponly=True,
         samesite="strict",
     )
-    response.delete_cookie(console.signin_cookie(request), path="/")
+    response.delete_cookie(
+        console.signin_cookie(request),
+        path="/",
+        secure=console.secure(request),
+        httponly=True,
+        samesite="strict",
+    )
     return response
 
 
