@@ -62,6 +62,8 @@ async def test_root_and_pages_send_a_stranger_to_the_sign_in_form(
     async with browser(cluster) as client:
         root = await client.get("/")
         assert (root.status_code, root.headers["location"]) == (307, "/console/")
+        bare = await client.get("/console", follow_redirects=True)
+        assert bare.url.path == "/console/signin"
         for path in ("/console/", "/console/users", "/console/executions/x"):
             page = await client.get(path)
             assert (page.status_code, page.headers["location"]) == (303, "/console/signin")
@@ -345,3 +347,17 @@ async def test_an_unknown_execution_is_a_404_page(cluster: InProcessCluster) -> 
         bad_since = await client.get("/console/executions", params={"since": "yesterday"})
         assert bad_since.status_code == 200
         assert "expected a duration like 15m" in bad_since.text
+
+
+async def test_over_https_the_cookie_is_secure_and_host_bound(cluster: InProcessCluster) -> None:
+    async with httpx.AsyncClient(
+        transport=httpx.ASGITransport(app=cluster.app), base_url="https://gateway"
+    ) as client:
+        answer = await sign_in(client)
+        assert answer.status_code == 303, answer.text
+        cookie = next(
+            c for c in answer.headers.get_list("set-cookie") if c.startswith("__Host-flowhost-")
+        )
+        assert "secure" in cookie.lower() and "path=/" in cookie.lower()
+        assert "domain" not in cookie.lower()
+        assert (await client.get("/console/users")).status_code == 200
