@@ -13,17 +13,27 @@ from typing import Any
 
 import httpx
 import pytest
+import pytest_asyncio
 
 from tests.inprocess.conftest import ADMIN, EXAMPLES, InProcessCluster, in_process_cluster
 
 CSRF = re.compile(r'name="csrf" value="([^"]+)"')
 
 
+# One gateway and executor for the module (starting one is most of a test's time); the tests
+# that need other settings start their own.
+pytestmark = pytest.mark.asyncio(loop_scope="module")
+
+
 @asynccontextmanager
-async def browser(cluster: InProcessCluster) -> AsyncIterator[httpx.AsyncClient]:
-    """A cookie-keeping client with no credentials of its own, like a browser."""
+async def browser(
+    cluster: InProcessCluster, address: str = "127.0.0.1"
+) -> AsyncIterator[httpx.AsyncClient]:
+    """A cookie-keeping client with no credentials of its own, like a browser, at `address`
+    (the login throttle counts per address)."""
     async with httpx.AsyncClient(
-        transport=httpx.ASGITransport(app=cluster.app), base_url="http://gateway"
+        transport=httpx.ASGITransport(app=cluster.app, client=(address, 50000)),
+        base_url="http://gateway",
     ) as client:
         yield client
 
@@ -49,9 +59,10 @@ async def signed_in(client: httpx.AsyncClient) -> str:
     return csrf_of(await client.get("/console/"))
 
 
-@pytest.fixture
-async def cluster(tmp_path: Path) -> AsyncIterator[InProcessCluster]:
-    async with in_process_cluster(tmp_path, login_failures_free=2) as running:
+@pytest_asyncio.fixture(scope="module", loop_scope="module")
+async def cluster(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[InProcessCluster]:
+    data = tmp_path_factory.mktemp("console")
+    async with in_process_cluster(data, login_failures_free=2) as running:
         await running.deploy((EXAMPLES / "shop.yaml").read_text())
         yield running
 
@@ -96,7 +107,7 @@ async def test_signing_in_sets_a_strict_httponly_expiring_cookie(
 async def test_a_wrong_password_is_refused_and_throttled_with_the_api(
     cluster: InProcessCluster,
 ) -> None:
-    async with browser(cluster) as client:
+    async with browser(cluster, "192.0.2.7") as client:
         first = await sign_in(client, "wrong")
         assert first.status_code == 401
         assert "Wrong user name or password" in first.text
@@ -111,6 +122,8 @@ async def test_a_wrong_password_is_refused_and_throttled_with_the_api(
         assert int(locked.headers["retry-after"]) >= 1
         api = await client.get("/api/runtimes", auth=ADMIN)
         assert api.status_code == 429
+    async with browser(cluster, "192.0.2.8") as elsewhere:  # other addresses are not slowed
+        assert (await sign_in(elsewhere)).status_code == 303
 
 
 async def test_the_sign_in_form_needs_its_own_csrf_token(cluster: InProcessCluster) -> None:
