@@ -26,6 +26,7 @@ from gateway.api import runtimes as runtimes_api
 from gateway.api.deps import ManagementApi
 from gateway.api.docs import install_admin_docs
 from gateway.api.guard import ApiGuard, content_type, document
+from gateway.console import mount_console
 from gateway.errors import GatewayError, api_problem, http_error, validation_error
 from gateway.flow.asgi import Receive, Scope, Send
 from gateway.flow.routes import not_running
@@ -118,6 +119,7 @@ def create_app(settings: GatewaySettings) -> GatewayApp:
         api.include_router(router)
     if settings.api_docs == "admin":
         install_admin_docs(api)
+    mount_console(api, settings, api.running_gateway)
     document(api)
     api.add_middleware(ApiGuard, settings=settings)
 

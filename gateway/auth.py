@@ -33,6 +33,7 @@ __all__ = [
     "Authenticator",
     "RuntimeUser",
     "check_admin",
+    "check_admin_password",
     "hash_token",
 ]
 
@@ -261,6 +262,11 @@ def check_admin(header: bytes | str | None, username: str, password: str) -> Non
     nobody, so a missing setting cannot open the API.
     """
     name, secret = _parse_basic(header)
+    check_admin_password(name, secret, username, password)
+
+
+def check_admin_password(name: str, secret: str, username: str, password: str) -> None:
+    """`check_admin` for a name and password given apart (the console's sign-in form)."""
     name_ok = _equal(name, username)
     secret_ok = _equal(secret, password)
     if not (name_ok and secret_ok and password):

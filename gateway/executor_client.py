@@ -123,6 +123,9 @@ class ExecutorConnection:
         self._heard = 0.0
         #: Nothing heard for SILENCE_S: new requests go elsewhere until it speaks again.
         self.silent = False
+        #: When the execution stream last opened (epoch seconds): what the console shows as an
+        #: executor's uptime, since a restarted executor needs a new stream.
+        self.connected_at: float | None = None
 
     # -- state ---------------------------------------------------------------------------------
 
@@ -233,6 +236,7 @@ class ExecutorConnection:
         self._broken = None
         self._beats, self.silent, self._heard = False, False, time.monotonic()
         self._call = self._stub.Execute(metadata=self._metadata)
+        self.connected_at = time.time()
         self._tasks = [
             asyncio.create_task(self._write_loop(self._call), name=f"write {self.address}"),
             asyncio.create_task(self._read_loop(self._call), name=f"read {self.address}"),

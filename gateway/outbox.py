@@ -333,6 +333,16 @@ class Outbox:
             raise UnknownCallback(f"no callback {callback_id!r}", callback=callback_id)
         return dict(found)
 
+    def of_execution(self, execution_id: str) -> list[dict[str, Any]]:
+        """The callbacks one execution owes (its final one and any progress), oldest first."""
+        query = (
+            select(callbacks)
+            .where(callbacks.c.execution_id == execution_id)
+            .order_by(callbacks.c.created_at)
+        )
+        with self._engine.connect() as conn:
+            return [dict(r) for r in conn.execute(query).mappings()]
+
     def list(
         self, state: str | None = None, runtime: str | None = None, limit: int = 100
     ) -> list[dict[str, Any]]:

@@ -34,6 +34,7 @@ class ExecutorStatus:
     deployments: tuple[str, ...]
     outstanding: int
     problem: str
+    connected_at: float | None = None  # epoch seconds its stream opened; None: not streaming
 
 
 class Reconciler(Lifecycle):
@@ -157,6 +158,7 @@ class Reconciler(Lifecycle):
                     deployments=tuple(sorted(info.deployments)) if info else (),
                     outstanding=connection.outstanding,
                     problem=problem,
+                    connected_at=connection.connected_at if connection.streaming else None,
                 )
             )
         return result

@@ -207,6 +207,19 @@ class GatewaySettings(BaseSettings):
         "the least recently failed are forgotten first.",
     )
 
+    # -- the operator's console (docs/operations.md, "Console") --
+    console_session_s: float = Field(
+        8 * 3600.0,
+        gt=0,
+        description="Longest a console sign-in lasts, however busy; then sign in again.",
+    )
+    console_idle_s: float = Field(
+        3600.0,
+        gt=0,
+        description="A console session unused this long ends (live-refreshing pages do not "
+        "count as use).",
+    )
+
     # -- the executor link (docs/operations.md, "Security model") --
     link_token: str = Field(
         "",

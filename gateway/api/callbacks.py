@@ -10,6 +10,8 @@ from fastapi import APIRouter, Query, Request
 from pydantic import BaseModel, Field
 
 from gateway.api.deps import Control, running
+from gateway.callbacks import CallbackSender
+from gateway.control import ControlPlane
 from gateway.outbox import STATES, Outbox
 
 router = APIRouter(tags=["callbacks"])
@@ -72,7 +74,17 @@ async def list_callbacks(
     },
 )
 async def redeliver(callback_id: str, request: Request, control: Control) -> dict[str, Any]:
-    row = await control.call(_outbox(request).redeliver, callback_id)
-    running(request).sender.wake()
-    await asyncio.sleep(0)
+    row = await redeliver_callback(control, _outbox(request), running(request).sender, callback_id)
     return _out(row)
+
+
+async def redeliver_callback(
+    control: ControlPlane, outbox: Outbox, sender: CallbackSender | None, callback_id: str
+) -> dict[str, Any]:
+    """Make a dead (or delivered) callback pending again and wake the sender: the API's and
+    the console's redeliver."""
+    row = await control.call(outbox.redeliver, callback_id)
+    if sender is not None:
+        sender.wake()
+    await asyncio.sleep(0)
+    return row

@@ -11,6 +11,7 @@ caches credentials to replay to cross-site requests.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Annotated
 
 from fastapi import Depends, FastAPI, Request
@@ -19,6 +20,7 @@ from fastapi.security import HTTPBasic, HTTPBasicCredentials
 from gateway.auth import AuthError, check_admin
 from gateway.control import ControlPlane
 from gateway.errors import Unauthorized, Unavailable
+from gateway.login_throttle import LoginThrottle
 from gateway.running import Gateway
 
 _basic = HTTPBasic(auto_error=False, description="The gateway's admin credentials.")
@@ -29,28 +31,44 @@ class ManagementApi(FastAPI):
 
     gateway: Gateway | None = None
 
+    def running_gateway(self) -> Gateway:
+        """The running gateway's parts; 503 before they have started or after they stopped."""
+        if self.gateway is None:
+            raise Unavailable(
+                "the gateway is not running (it is starting or stopping); try again",
+                code="not_running",
+            )
+        return self.gateway
+
 
 def running(request: Request) -> Gateway:
     """The running gateway's parts; 503 before they have started or after they stopped."""
     api: ManagementApi = request.app
-    if api.gateway is None:
-        raise Unavailable(
-            "the gateway is not running (it is starting or stopping); try again",
-            code="not_running",
-        )
-    return api.gateway
+    return api.running_gateway()
 
 
 def require_admin(request: Request, what: str = "management API") -> None:
     """Accept the admin's credentials, or raise Unauthorized / TooManyFailedLogins."""
     gateway = running(request)
-    throttle = gateway.login_throttle
     host = request.client.host if request.client else None
+    header = request.headers.get("authorization")
+    throttled_login(
+        gateway.login_throttle,
+        host,
+        what,
+        lambda: check_admin(header, gateway.admin_user, gateway.admin_password),
+    )
+
+
+def throttled_login(
+    throttle: LoginThrottle, host: str | None, what: str, check: Callable[[], None]
+) -> None:
+    """Run an admin credential `check` behind the login throttle (the API's Basic auth and the
+    console's sign-in form count against the same address), or raise Unauthorized /
+    TooManyFailedLogins."""
     throttle.check(host)
     try:
-        check_admin(
-            request.headers.get("authorization"), gateway.admin_user, gateway.admin_password
-        )
+        check()
     except AuthError as error:
         if error.code != "missing_credentials":
             throttle.failed(host)

@@ -94,17 +94,53 @@ async def list_executions(
     status: str | None = Query(None, description="ok, failed, deadline, cancelled or lost"),
     since: str | None = Query(None, description="15m, 2h, 7d, or an ISO 8601 time"),
     limit: int = Query(50, ge=1, le=1000),
+    package: str | None = Query(None, description="The package (one service) that ran"),
 ) -> list[dict[str, Any]]:
-    history = _history(request)
-    rows = await asyncio.to_thread(
+    rows = await query_executions(
+        _history(request),
+        runtime=runtime,
+        package=package,
+        process=process,
+        status=status,
+        since=since,
+        limit=limit,
+    )
+    return [_out(r) for r in rows]
+
+
+async def query_executions(
+    history: History,
+    *,
+    runtime: str | None = None,
+    package: str | None = None,
+    process: str | None = None,
+    status: str | None = None,
+    since: str | None = None,
+    limit: int = 50,
+) -> list[dict[str, Any]]:
+    """Execution summaries newest first (the API's list and the console's): `since` as the
+    user typed it, refused with a 400 that says what it should look like."""
+    return await asyncio.to_thread(
         history.store.list,
         runtime=runtime,
+        package=package,
         process=process,
         status=status,
         since=parse_since(since) if since else None,
         limit=limit,
     )
-    return [_out(r) for r in rows]
+
+
+async def find_execution(history: History, execution_id: str) -> dict[str, Any]:
+    """One execution with its trace, looked for again after a flush (it may still be queued);
+    NotFound when the history has none."""
+    row = await asyncio.to_thread(history.store.get, execution_id)
+    if row is None:
+        await history.flush()
+        row = await asyncio.to_thread(history.store.get, execution_id)
+    if row is None:
+        raise NotFound(f"no execution {execution_id!r} in the history", code="unknown_execution")
+    return row
 
 
 @router.get(
@@ -114,14 +150,7 @@ async def list_executions(
     responses={404: {"description": "No such execution in the history"}},
 )
 async def show_execution(execution_id: str, request: Request, control: Control) -> dict[str, Any]:
-    history = _history(request)
-    row = await asyncio.to_thread(history.store.get, execution_id)
-    if row is None:
-        await history.flush()  # it may still be queued
-        row = await asyncio.to_thread(history.store.get, execution_id)
-    if row is None:
-        raise NotFound(f"no execution {execution_id!r} in the history", code="unknown_execution")
-    return _out(row)
+    return _out(await find_execution(_history(request), execution_id))
 
 
 @router.get(

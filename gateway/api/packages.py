@@ -9,7 +9,9 @@ from fastapi import APIRouter, Body, Query, Request
 from pydantic import BaseModel
 
 from gateway.api.deps import Control, running
+from gateway.control import ControlPlane, DeployOutcome
 from gateway.errors import BadRequest
+from gateway.package_limits import PackageLimits
 
 router = APIRouter(prefix="/api/runtimes/{runtime}/packages", tags=["packages"])
 
@@ -63,10 +65,9 @@ async def deploy(
     source: Annotated[str, Body(media_type="application/yaml")],
     dry_run: Annotated[bool, Query(description="Validate only.")] = False,
 ) -> DeployResult:
-    if not source.strip():
-        raise BadRequest("the package is empty", code="empty_package")
-    await asyncio.to_thread(running(request).package_limits.check, source)
-    outcome = await control.deploy(runtime, source, dry_run)
+    outcome = await deploy_package(
+        control, running(request).package_limits, runtime, source, dry_run
+    )
     spec = outcome.spec
     return DeployResult(
         name=spec.name,
@@ -79,6 +80,16 @@ async def deploy(
         actions=[a.name for a in spec.actions],
         processes=list(spec.processes),
     )
+
+
+async def deploy_package(
+    control: ControlPlane, limits: PackageLimits, runtime: str, source: str, dry_run: bool
+) -> DeployOutcome:
+    """Bound, validate and (unless `dry_run`) deploy a package: the API's and the console's."""
+    if not source.strip():
+        raise BadRequest("the package is empty", code="empty_package")
+    await asyncio.to_thread(limits.check, source)
+    return await control.deploy(runtime, source, dry_run)
 
 
 @router.get("", response_model=list[VersionOut], summary="List package versions")

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
+
 from fastapi import APIRouter
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 
 from gateway.api.deps import Control
+from gateway.control import ControlPlane
 
 router = APIRouter(tags=["status"])
 
@@ -18,6 +21,9 @@ class ExecutorOut(BaseModel):
     deployments: list[str]
     outstanding: int
     problem: str
+    connected_since: str | None = Field(
+        None, description="When its execution stream opened (a restart opens a new one)"
+    )
 
 
 class ServiceOut(BaseModel):
@@ -52,6 +58,9 @@ async def executors(control: Control) -> list[ExecutorOut]:
             deployments=list(s.deployments),
             outstanding=s.outstanding,
             problem=s.problem,
+            connected_since=None
+            if s.connected_at is None
+            else datetime.fromtimestamp(s.connected_at, UTC).isoformat(),
         )
         for s in control.reconciler.statuses()
     ]
@@ -61,7 +70,6 @@ async def executors(control: Control) -> list[ExecutorOut]:
 async def runtimes(control: Control) -> list[RuntimeOut]:
     records = {r.name: r for r in await control.call(control.store.runtime_records)}
     statuses = control.reconciler.statuses()
-    names = set(records) | {s.runtime for s in statuses if s.runtime}
     return [
         RuntimeOut(
             name=name,
@@ -78,8 +86,15 @@ async def runtimes(control: Control) -> list[RuntimeOut]:
                 for s in control.registry.services(name)
             ],
         )
-        for name in sorted(names)
+        for name in await runtime_names(control)
     ]
+
+
+async def runtime_names(control: ControlPlane) -> list[str]:
+    """Every runtime: those the store knows (users, deployments) and those executors join."""
+    names = set(await control.call(control.store.runtimes))
+    names |= {s.runtime for s in control.reconciler.statuses() if s.runtime}
+    return sorted(names)
 
 
 @router.get("/api/status", response_model=StatusOut, summary="Runtimes and executors at once")

@@ -6,6 +6,7 @@ from fastapi import APIRouter
 from pydantic import BaseModel, Field
 
 from gateway.api.deps import Control
+from gateway.control import ControlPlane
 
 router = APIRouter(tags=["users"])
 
@@ -58,11 +59,17 @@ async def list_users(control: Control, runtime: str | None = None) -> list[UserO
     responses={404: {"description": "No such user"}},
 )
 async def rotate_token(name: str, control: Control) -> UserToken:
+    runtime, token = await rotate_user_token(control, name)
+    return UserToken(name=name, runtime=runtime, token=token)
+
+
+async def rotate_user_token(control: ControlPlane, name: str) -> tuple[str, str]:
+    """Issue `name` a new token: (its runtime, the token), for the API and the console."""
     token = await control.rotate_token(name)
     runtime = next(
         u.runtime for u in await control.call(control.store.users, None) if u.name == name
     )
-    return UserToken(name=name, runtime=runtime, token=token)
+    return runtime, token
 
 
 @router.delete(

@@ -72,7 +72,7 @@ _ID, _STATUS, _STARTED, _RECORDED, _TRACE = (COLUMNS.index(c) for c in (
     "id", "status", "started_at", "recorded", "trace"
 ))  # fmt: skip
 _recorded_of, _started_of, _status_of = map(itemgetter, (_RECORDED, _STARTED, _STATUS))
-_FILTERED = {c: COLUMNS.index(c) for c in ("runtime", "process", "status")}
+_FILTERED = {c: COLUMNS.index(c) for c in ("runtime", "package", "process", "status")}
 _STEP_KEYS = ("path", "type", "duration_us", "documents_in", "documents_out", "error")
 
 blocks = Table(
@@ -177,11 +177,13 @@ class HistoryStore:
         status: str | None = None,
         since: float | None = None,
         limit: int = 50,
+        package: str | None = None,
     ) -> list[dict[str, Any]]:
         """Executions newest first, filtered; without their traces."""
+        filters = (("runtime", runtime), ("package", package), ("process", process))
         wanted = [
             (_FILTERED[name], value)
-            for name, value in (("runtime", runtime), ("process", process), ("status", status))
+            for name, value in (*filters, ("status", status))
             if value is not None
         ]
         query = select(blocks.c.id, blocks.c.started_max).order_by(blocks.c.started_max.desc())
