@@ -20,9 +20,9 @@ from starlette.exceptions import HTTPException
 
 from gateway.api import callbacks as callbacks_api
 from gateway.api import config as config_api
-from gateway.api import executions, packages, status, user_access, users
+from gateway.api import executions, listeners, packages, status, user_access, users
 from gateway.api import policy as policy_api
-from gateway.api.docs import install_admin_docs
+from gateway.api.docs import install_docs
 from gateway.api.guard import ApiGuard, content_type, document
 from gateway.auth import Authenticator
 from gateway.callbacks import CallbackPolicy, CallbackSender
@@ -37,6 +37,7 @@ from gateway.history.record import History
 from gateway.history.store import HistoryStore
 from gateway.history.writer import HistoryWriterProcess
 from gateway.link import ClusterLink
+from gateway.listeners.state import Listeners
 from gateway.login_throttle import LoginThrottle
 from gateway.outbox import Outbox
 from gateway.package_limits import PackageLimits
@@ -90,6 +91,7 @@ def create_app(settings: GatewaySettings) -> GatewayApp:
     pool = ExecutorPool()
     operator_config = OperatorConfig()
     policies = RuntimePolicies(settings.loopback_runtimes)
+    listener_state = Listeners()
     link = ClusterLink.from_settings(settings)  # no cluster credentials: no gateway
     admin_user, admin_password = admin_credentials(settings)
 
@@ -115,6 +117,7 @@ def create_app(settings: GatewaySettings) -> GatewayApp:
             config_store,
             operator_config,
             policies=policies,
+            listeners=listener_state,
         )
         api.state.control = control
         outbox = Outbox(store.engine)
@@ -180,15 +183,14 @@ def create_app(settings: GatewaySettings) -> GatewayApp:
             await pool.close()
             store.close()
 
-    public_docs = settings.api_docs == "public"
     api = FastAPI(
         title="flowhost gateway",
         version="0.1.0",
         summary="Management API of a flowhost cluster. Flow itself calls /fs/<service>/…",
         lifespan=lifespan,
-        docs_url="/docs" if public_docs else None,
-        redoc_url="/redoc" if public_docs else None,
-        openapi_url="/openapi.json" if public_docs else None,
+        docs_url=None,  # gateway/api/docs.py serves them, with assets of its own
+        redoc_url=None,
+        openapi_url=None,
         dependencies=[Depends(content_type)],  # every route, routers included later too
     )
     api.state.admin_user = admin_user
@@ -209,10 +211,11 @@ def create_app(settings: GatewaySettings) -> GatewayApp:
         config_api.router,
         policy_api.router,
         user_access.router,
+        listeners.router,
     ):
         api.include_router(router)
-    if settings.api_docs == "admin":
-        install_admin_docs(api)
+    if settings.api_docs != "off":
+        install_docs(api, admin_only=settings.api_docs == "admin")
     document(api)
     api.add_middleware(ApiGuard, settings=settings)
 
@@ -249,5 +252,6 @@ def create_app(settings: GatewaySettings) -> GatewayApp:
         upload_max_bytes=settings.upload_max_bytes,
         operator_config=operator_config,
         upload_name_max_bytes=settings.upload_file_name_max_bytes,
+        listeners=listener_state,
     )
     return GatewayApp(api, flow)
