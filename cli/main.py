@@ -14,6 +14,7 @@ from rich.console import Console
 from rich.table import Column, Table
 
 from cli import config, ops
+from cli import listeners as listeners_cli
 from cli import policy as policy_cli
 from cli.client import ApiError, ManagementClient, admin_from, certificate_fingerprint
 
@@ -37,6 +38,7 @@ callbacks_app = typer.Typer(
 app.add_typer(callbacks_app, name="callbacks")
 app.add_typer(config.app, name="config")
 app.add_typer(policy_cli.app, name="policy")
+app.add_typer(listeners_cli.app, name="listeners")
 
 # Tokens and curl lines must stay copyable; output piped to grep or a file gets whole table
 # rows (rich would fit them into 80 columns) unless COLUMNS says otherwise.
