@@ -8,7 +8,8 @@ Swagger UI's and ReDoc's scripts and styles come from the gateway itself (`/docs
 shipped by the fastapi-offline package), never from a CDN: the docs render on a machine without
 internet. The assets are the same for everyone and say nothing about this API, so they need no
 login. Swagger UI's validator badge (which would call validator.swagger.io) and ReDoc's Google
-fonts are off for the same reason.
+fonts are off for the same reason, and the pages' Content-Security-Policy lets the browser load
+nothing from anywhere but the gateway (ReDoc's sidebar would fetch Redocly's logo from its CDN).
 """
 
 from __future__ import annotations
@@ -27,6 +28,12 @@ from gateway.errors import Unauthorized
 OPENAPI_URL = "/openapi.json"
 ASSETS_URL = "/docs/assets"
 ASSETS = Path(str(files("fastapi_offline") / "static"))
+# Inline: the pages' one boot script and ReDoc's style; blob: ReDoc's search worker.
+_CSP = (
+    "default-src 'self'; script-src 'self' 'unsafe-inline'; style-src 'self' 'unsafe-inline'; "
+    "img-src 'self' data:; font-src 'self' data:; worker-src 'self' blob:; "
+    "frame-ancestors 'none'; form-action 'self'"
+)
 _CHALLENGE = {"WWW-Authenticate": 'Basic realm="flowhost API docs"'}
 
 
@@ -55,7 +62,7 @@ def install_docs(api: FastAPI, admin_only: bool) -> None:
     @api.get("/docs", include_in_schema=False)
     async def swagger(request: Request) -> HTMLResponse:
         check(request)
-        return get_swagger_ui_html(
+        page = get_swagger_ui_html(
             openapi_url=OPENAPI_URL,
             title=f"{api.title} - docs",
             swagger_js_url=f"{ASSETS_URL}/swagger-ui-bundle.js",
@@ -63,14 +70,18 @@ def install_docs(api: FastAPI, admin_only: bool) -> None:
             swagger_favicon_url=f"{ASSETS_URL}/favicon.png",
             swagger_ui_parameters={"validatorUrl": None},
         )
+        page.headers["Content-Security-Policy"] = _CSP
+        return page
 
     @api.get("/redoc", include_in_schema=False)
     async def redoc(request: Request) -> HTMLResponse:
         check(request)
-        return get_redoc_html(
+        page = get_redoc_html(
             openapi_url=OPENAPI_URL,
             title=f"{api.title} - ReDoc",
             redoc_js_url=f"{ASSETS_URL}/redoc.standalone.js",
             redoc_favicon_url=f"{ASSETS_URL}/favicon.png",
             with_google_fonts=False,
         )
+        page.headers["Content-Security-Policy"] = _CSP
+        return page
