@@ -6,8 +6,10 @@ listener's counters every few seconds, and a rate is the difference to the oldes
 inside the window. Counters are this gateway's own (each gateway of a cluster counts what it
 served) and start from zero when it starts.
 
-Measured with scripts/deadline_ab.py on the quote benchmark (this tree against main): see the
-commit that added this module for the figure.
+Measured: the lookup, increment and pause check cost 136 ns a request (timeit, on these 2-core
+machines), against ~285 µs of gateway CPU per quote request (scripts/deadline_ab.py): 0.05%. The
+A/B itself (this tree against main) could not resolve it from the shared machine's noise:
+gateway CPU per request 285 -> 288 µs in one run, 282 -> 294 in another, an A/A control as wide.
 """
 
 from __future__ import annotations
