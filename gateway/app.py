@@ -20,11 +20,11 @@ from starlette.exceptions import HTTPException
 
 from gateway.api import callbacks as callbacks_api
 from gateway.api import config as config_api
-from gateway.api import executions, packages, status, user_access, users
+from gateway.api import executions, listeners, packages, status, user_access, users
 from gateway.api import policy as policy_api
 from gateway.api import runtimes as runtimes_api
 from gateway.api.deps import ManagementApi
-from gateway.api.docs import install_admin_docs
+from gateway.api.docs import install_docs
 from gateway.api.guard import ApiGuard, content_type, document
 from gateway.console import mount_console
 from gateway.errors import GatewayError, api_problem, http_error, validation_error
@@ -94,15 +94,14 @@ def create_app(settings: GatewaySettings) -> GatewayApp:
             finally:
                 app.serve(None)
 
-    public_docs = settings.api_docs == "public"
     api = ManagementApi(
         title="flowhost gateway",
         version="0.1.0",
         summary="Management API of a flowhost cluster. Flow itself calls /fs/<service>/…",
         lifespan=lifespan,
-        docs_url="/docs" if public_docs else None,
-        redoc_url="/redoc" if public_docs else None,
-        openapi_url="/openapi.json" if public_docs else None,
+        docs_url=None,  # gateway/api/docs.py serves them, with assets of its own
+        redoc_url=None,
+        openapi_url=None,
         dependencies=[Depends(content_type)],  # every route, routers included later too
     )
     for router in (
@@ -115,10 +114,11 @@ def create_app(settings: GatewaySettings) -> GatewayApp:
         policy_api.router,
         user_access.router,
         runtimes_api.router,
+        listeners.router,
     ):
         api.include_router(router)
-    if settings.api_docs == "admin":
-        install_admin_docs(api)
+    if settings.api_docs != "off":
+        install_docs(api, admin_only=settings.api_docs == "admin")
     mount_console(api, settings, api.running_gateway)
     document(api)
     api.add_middleware(ApiGuard, settings=settings)

@@ -19,8 +19,10 @@ from gateway.access_store import AccessStore
 from gateway.auth import Authenticator
 from gateway.configuration.store import ConfigEntry, ConfigStore
 from gateway.configuration.values import OperatorConfig
-from gateway.errors import GatewayError, Unavailable, Unprocessable
+from gateway.errors import GatewayError, NotFound, Unavailable, Unprocessable
 from gateway.lifecycle import Lifecycle
+from gateway.listeners.state import Listeners
+from gateway.listeners.store import Pause, PauseStore
 from gateway.periodic import Periodic
 from gateway.policy import RuntimePolicies, RuntimePolicy
 from gateway.policy_store import PolicyStore
@@ -71,6 +73,7 @@ class ControlPlane(Lifecycle):
         config: ConfigStore | None = None,
         operator_config: OperatorConfig | None = None,
         policies: RuntimePolicies | None = None,
+        listeners: Listeners | None = None,
     ) -> None:
         self.store = store
         self.config = config
@@ -79,6 +82,9 @@ class ControlPlane(Lifecycle):
         self.policies = policies if policies is not None else RuntimePolicies()
         self.policy_store = PolicyStore(store)
         self.access = AccessStore(store)
+        #: Paused or not, and this gateway's traffic, per service (the Flow path reads it).
+        self.listeners = listeners if listeners is not None else Listeners()
+        self.pauses = PauseStore(store)
         self.registry = registry
         self.authenticator = authenticator
         self.reconciler = reconciler
@@ -90,8 +96,10 @@ class ControlPlane(Lifecycle):
         first pass must see the desired state, or it would undeploy everything)."""
         await self.refresh()
         self._poller.start()
+        self.listeners.start()
 
     async def stop(self) -> None:
+        await self.listeners.stop()
         await self._poller.stop()
 
     async def call(self, fn: Callable[..., T], *args: Any) -> T:
@@ -111,7 +119,13 @@ class ControlPlane(Lifecycle):
         """Load desired state and credentials from the store into memory."""
 
         def read() -> tuple[
-            int, list[Any], list[Any], list[ConfigEntry], dict[str, RuntimePolicy], list[Any]
+            int,
+            list[Any],
+            list[Any],
+            list[ConfigEntry],
+            dict[str, RuntimePolicy],
+            list[Any],
+            dict[tuple[str, str], Pause],
         ]:
             entries = self.config.entries() if self.config is not None else []
             return (
@@ -121,10 +135,20 @@ class ControlPlane(Lifecycle):
                 entries,
                 self.policy_store.all(),
                 self.access.all(),
+                self.pauses.all(),
             )
 
-        generation, active, credentials, entries, policies, access = await asyncio.to_thread(read)
+        (
+            generation,
+            active,
+            credentials,
+            entries,
+            policies,
+            access,
+            pauses,
+        ) = await asyncio.to_thread(read)
         self.registry.replace([(a.runtime, a.spec, a.source) for a in active])
+        self.listeners.load_pauses(pauses)
         self.authenticator.load(credentials, access)
         keys = self.config.keys if self.config is not None else None
         self.operator_config.load(entries, keys)
@@ -297,3 +321,44 @@ class ControlPlane(Lifecycle):
         else:
             await self.call(self.policy_store.set, runtime, policy)
         await self.changed()
+
+    # -- listeners -----------------------------------------------------------------------------
+
+    async def known_runtime(self, runtime: str) -> None:
+        """NotFound unless `runtime` is in the store or has a connected executor."""
+        names = set(await self.call(self.store.runtimes))
+        names |= {s.runtime for s in self.reconciler.statuses() if s.runtime}
+        if runtime not in names:
+            known = ", ".join(sorted(names)) or "none"
+            raise NotFound(
+                f"no runtime '{runtime}' (runtimes: {known})",
+                code="unknown_runtime",
+                details={"runtime": runtime},
+            )
+
+    async def set_paused(
+        self, runtime: str, service: str, paused: bool, reason: str = "", retry_after_s: int = 30
+    ) -> str:
+        """Pause or resume `service` in `runtime`; returns its normal path. Answers once this
+        gateway refuses (or serves) it; the others follow at their next store poll."""
+        path = service.strip("/")
+        await self.known_runtime(runtime)
+        if await asyncio.to_thread(self.store.generation) != self._generation:
+            await self.refresh()  # a deployment made through another gateway counts already
+        deployed = self.registry.lookup(runtime, path) is not None
+        # A paused service that was undeployed since can still be resumed.
+        resumable = not paused and self.listeners.pause_of(runtime, path) is not None
+        if not deployed and not resumable:
+            known = ", ".join(sorted(s.spec.service_path for s in self.registry.services(runtime)))
+            raise NotFound(
+                f"no service '{path}' is deployed in runtime '{runtime}' "
+                f"(services: {known or 'none'})",
+                code="unknown_service",
+                details={"runtime": runtime, "service": path},
+            )
+        if paused:
+            await self.call(self.pauses.pause, runtime, path, reason, retry_after_s)
+        else:
+            await self.call(self.pauses.resume, runtime, path)
+        await self.refresh()
+        return path

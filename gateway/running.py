@@ -24,6 +24,7 @@ from gateway.history.record import History
 from gateway.history.store import HistoryStore
 from gateway.history.writer import HistoryWriterProcess
 from gateway.link import ClusterLink
+from gateway.listeners.state import Listeners
 from gateway.login_throttle import LoginThrottle
 from gateway.outbox import Outbox
 from gateway.package_limits import PackageLimits
@@ -67,6 +68,7 @@ async def open_gateway(
     authenticator = Authenticator(trusted_proxies=s.trusted_proxies)
     operator_config = OperatorConfig()
     policies = RuntimePolicies(s.loopback_runtimes)
+    listeners = Listeners()
     async with AsyncExitStack() as stack:
         start = stack.enter_async_context
         store = await start(Store(s.store_url))
@@ -79,7 +81,7 @@ async def open_gateway(
         control = await start(
             ControlPlane(
                 store, registry, authenticator, reconciler, s.state_poll_interval_s, config,
-                operator_config, policies=policies,
+                operator_config, policies=policies, listeners=listeners,
             )
         )  # fmt: skip
         await start(reconciler)  # after the control plane's first read: it deploys what it holds
@@ -102,7 +104,7 @@ async def open_gateway(
             registry, authenticator, pool, history, waiting,
             request_max_bytes=s.request_max_bytes, wait_s=s.default_timeout_s,
             upload_max_bytes=s.upload_max_bytes, upload_name_max_bytes=s.upload_file_name_max_bytes,
-            operator_config=operator_config,
+            operator_config=operator_config, listeners=listeners,
         )  # fmt: skip
         yield Gateway(
             settings=s, admin_user=admin[0], admin_password=admin[1],

@@ -12,7 +12,7 @@ from typing import Annotated
 import typer
 
 import flowhost
-from flowhost.cli import config, history, ops, packages, policy, runtimes, users
+from flowhost.cli import config, history, listeners, ops, packages, policy, runtimes, users
 from flowhost.cli.up import up
 
 app = typer.Typer(
@@ -53,6 +53,7 @@ app.add_typer(history.executions_app, name="executions")
 app.add_typer(history.callbacks_app, name="callbacks")
 app.add_typer(config.app, name="config")
 app.add_typer(policy.app, name="policy")
+app.add_typer(listeners.app, name="listeners")
 app.command()(ops.probe)
 app.command()(ops.load)
 app.command()(ops.soak)

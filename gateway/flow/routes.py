@@ -26,6 +26,7 @@ from gateway.execution_ids import ExecutionIds
 from gateway.flow import actions, data, files
 from gateway.flow.asgi import Receive, Scope, Send, header, read_body, respond
 from gateway.flow.bodies import parse_json
+from gateway.listeners.state import Listener, ListenerPaused, Listeners
 from gateway.routing import ExecutorPool
 from gateway.services import DeployedService, ServiceRegistry
 
@@ -66,8 +67,10 @@ class FlowEndpoints:
         upload_max_bytes: int,
         upload_name_max_bytes: int,
         operator_config: OperatorConfig,
+        listeners: Listeners,
     ) -> None:
         self._registry = registry
+        self._listeners = listeners
         self._operator = operator_config
         self._auth = authenticator
         self._pool = pool
@@ -83,6 +86,7 @@ class FlowEndpoints:
         path: str = scope["path"]
         execution_id = self._new_execution_id()
         action_name: str | None = None
+        listener: Listener | None = None
         try:
             service_path, endpoint = _split(path)
             action_name = endpoint[len("/actions/") :] if endpoint.startswith("/actions/") else None
@@ -90,15 +94,23 @@ class FlowEndpoints:
             if user.access is not None:
                 self._authorize(scope, user, service_path)
             service = self._resolve(user, service_path)
+            listener = self._listeners.of(service.runtime, service_path)
+            listener.requests += 1
+            if listener.pause is not None:  # checked before anything runs; in-flight work ends
+                raise listener.refuse()
             status, body = await self._handle(
                 scope, receive, service, endpoint, action_name, user, execution_id
             )
             await respond(send, status, body, [(EXECUTION_HEADER, execution_id.encode())])
         except GatewayError as error:
+            if listener is not None:
+                listener.failed(error)
             await self._problem(send, error, path, action_name, execution_id)
         except Exception:
             log.exception("execution %s: unexpected error serving %s", execution_id, path)
             internal = GatewayError(f"internal error serving {path} (execution {execution_id})")
+            if listener is not None:
+                listener.failed(internal)
             await self._problem(send, internal, path, action_name, execution_id)
 
     async def _problem(
@@ -107,7 +119,9 @@ class FlowEndpoints:
         headers = [SERVICE_PROBLEM_HEADER, (EXECUTION_HEADER, execution_id.encode())]
         if isinstance(error, Unauthorized):
             headers.append(_CHALLENGE)
-        if error.status >= 500:
+        for name, value in error.headers.items():  # Retry-After of a paused listener
+            headers.append((name.lower().encode(), value.encode("latin-1")))
+        if error.status >= 500 and not isinstance(error, ListenerPaused):  # the operator's wish
             log.warning("execution %s: %s %s", execution_id, error.code, error.message)
         await respond(send, error.status, service_problem(error, path, action), headers)
 

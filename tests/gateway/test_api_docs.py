@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -71,3 +72,38 @@ async def test_admin_docs_ask_for_the_login_and_count_failures(admin: httpx.Asyn
     assert (await admin.get("/openapi.json", auth=("admin", "guess"))).status_code == 401
     locked = await admin.get("/api/status", auth=ADMIN)
     assert locked.status_code == 429 and int(locked.headers["retry-after"]) >= 1
+
+
+# --- /docs renders with no network: every asset comes from the gateway ------------------------
+
+_REFERENCE = re.compile(r"""(?:src|href|spec-url)="([^"]+)"|url: '([^']+)'""")
+
+
+async def _assets_of(client: httpx.AsyncClient, page: str) -> list[str]:
+    html = (await client.get(page, auth=ADMIN)).text
+    assert "http://" not in html and "https://" not in html, html  # no CDN, no fonts, no badge
+    found = [a or b for a, b in _REFERENCE.findall(html)]
+    assert found, html
+    return found
+
+
+@pytest.mark.parametrize("page", ["/docs", "/redoc"])
+@pytest.mark.parametrize("mode", ["admin", "public"])
+async def test_the_docs_pages_load_everything_from_the_gateway(
+    tmp_path: Path, mode: str, page: str
+) -> None:
+    async for client in _client(tmp_path, mode):
+        references = await _assets_of(client, page)
+        assert "/openapi.json" in references
+        scripts = [r for r in references if r.endswith(".js")]
+        assert len(scripts) == 1, references
+        for reference in references:
+            assert reference.startswith("/") and not reference.startswith("//"), reference
+            # The assets say nothing about this API: served without the login.
+            auth = ADMIN if reference == "/openapi.json" else None
+            response = await client.get(reference, auth=auth)
+            assert response.status_code == 200, reference
+            assert len(response.content) > 1000, reference
+        script = (await client.get(scripts[0])).text
+        assert ("SwaggerUIBundle" if page == "/docs" else "Redoc") in script
+        assert (await client.get("/docs/assets/nope.js")).status_code == 404
