@@ -535,6 +535,9 @@ def executions_list(
         str | None, typer.Option(help="ok, failed, deadline, cancelled or lost.")
     ] = None,
     since: Annotated[str | None, typer.Option(help="15m, 2h, 7d or an ISO 8601 time.")] = None,
+    kind: Annotated[
+        str | None, typer.Option(help="action, data (load/save/delete) or file (list/upload).")
+    ] = None,
     limit: Annotated[int, typer.Option(help="At most this many, newest first.")] = 50,
     url: Url = "http://127.0.0.1:8080",
     data_dir: DataDir = Path(".flowhost"),
@@ -545,11 +548,13 @@ def executions_list(
     with _client(url, data_dir) as client:
         rows = _call(
             lambda: client.executions(
-                runtime=runtime, process=process, status=status, since=since, limit=limit
+                runtime=runtime, process=process, status=status, since=since, limit=limit, kind=kind
             )
         )
     table = Table(
         "started (UTC)",
+        Column("kind", no_wrap=True),
+        Column("action", no_wrap=True),
         Column("process", no_wrap=True),
         Column("status", no_wrap=True),
         "ms",
@@ -561,6 +566,8 @@ def executions_list(
         table.add_row(
             row["id"],
             row["started_at"][5:19].replace("T", " "),
+            row.get("kind", "action"),
+            row["action"],
             row["process"],
             row["status"] + (" (WAIT)" if row["invoke"] == "WAIT" else ""),
             f"{row['duration_ms']:.1f}",

@@ -212,6 +212,7 @@ class FlowEndpoints:
                 execution_id,
                 self._wait_s,
                 self._operator.of(service.runtime),
+                self.history,
             )
         if endpoint == "/file":
             _allow(method, "POST", endpoint)
@@ -224,6 +225,7 @@ class FlowEndpoints:
                 execution_id,
                 self._wait_s,
                 self._operator.of(service.runtime),
+                self.history,
             )
         if endpoint == "/file/content":
             _allow(method, "POST", endpoint)
@@ -239,6 +241,7 @@ class FlowEndpoints:
                 self._max_bytes,
                 self._operator.of(service.runtime),
                 self._upload_name_max_bytes,
+                self.history,
             )
         what = "data actions" if endpoint.startswith("/data") else "file resources"
         raise NotFound(

@@ -42,6 +42,7 @@ class Summary(NamedTuple):
     result: ExecutionResult | None  # None: the result was lost (executor died)
     error: str = ""
     duration_ms: float = 0.0  # when there is no result to tell
+    kind: str = "action"  # action | data | file (gateway/history/store.py, COLUMNS)
 
 
 def to_row(summary: Summary, document_max_bytes: int) -> tuple[Any, ...]:
@@ -59,6 +60,7 @@ def _row(
     result: ExecutionResult | None,
     error: str = "",
     duration_ms: float = 0.0,
+    kind: str = "action",
 ) -> tuple[Any, ...]:
     """A row in `COLUMNS` order. This runs for every execution, so it only gathers: the
     executor sent the trace already encoded as the JSON the history stores, and it is written
@@ -66,7 +68,7 @@ def _row(
     if result is None:
         return (
             execution_id, *identity, executor, "lost", invoke,
-            started_at, duration_ms, "", error, 0, _NO_TRACE,
+            started_at, duration_ms, "", error, 0, _NO_TRACE, kind,
         )  # fmt: skip
     step = ""
     if result.error is not None:
@@ -78,7 +80,7 @@ def _row(
     )
     return (
         execution_id, *identity, executor, result.status, invoke,
-        started_at, result.duration_us / 1000, step, error, int(recorded), trace,
+        started_at, result.duration_us / 1000, step, error, int(recorded), trace, kind,
     )  # fmt: skip
 
 
@@ -149,13 +151,16 @@ class History:
         executor: str,
         started_at: float,
         result: ExecutionResult,
+        kind: str = "action",
     ) -> None:
-        """`record` for an execution answered at once (the hot path: no Summary in between)."""
+        """`record` for an execution answered at once (the hot path: no Summary in between).
+        `kind` is action, data or file; for the latter two `identity` names the operation in
+        its action field ("load Country", "upload /invoices")."""
         if self.enabled:
             self._append(
                 _row(
                     self._document_max_bytes, execution_id, identity, executor, started_at,
-                    "FORWARD", result,
+                    "FORWARD", result, "", 0.0, kind,
                 )
             )  # fmt: skip
 
