@@ -133,6 +133,10 @@ class Host:
     def in_flight(self) -> int:
         return len(self._running)
 
+    @property
+    def max_concurrency(self) -> int:
+        return self._max_concurrency
+
     def start(
         self,
         deployment: str,

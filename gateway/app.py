@@ -38,6 +38,8 @@ from gateway.history.store import HistoryStore
 from gateway.history.writer import HistoryWriterProcess
 from gateway.link import ClusterLink
 from gateway.login_throttle import LoginThrottle
+from gateway.metrics import endpoint as metrics_endpoint
+from gateway.metrics.collector import ClusterMetrics, ClusterSources
 from gateway.outbox import Outbox
 from gateway.package_limits import PackageLimits
 from gateway.policy import RuntimePolicies
@@ -162,6 +164,9 @@ def create_app(settings: GatewaySettings) -> GatewayApp:
         api.state.history = history
         flow.history = history
         flow.waiting = waiting
+        api.state.metrics = ClusterMetrics(
+            ClusterSources(flow.metrics, pool, reconciler, history, waiting, sender, outbox.counts)
+        )
         await control.start()
         history.start()
         sender.start()
@@ -200,6 +205,7 @@ def create_app(settings: GatewaySettings) -> GatewayApp:
         max_addresses=settings.login_throttle_addresses,
     )
     api.state.package_limits = PackageLimits.from_settings(settings)
+    api.state.metrics_public = settings.metrics_public
     for router in (
         packages.router,
         users.router,
@@ -209,6 +215,7 @@ def create_app(settings: GatewaySettings) -> GatewayApp:
         config_api.router,
         policy_api.router,
         user_access.router,
+        metrics_endpoint.router,
     ):
         api.include_router(router)
     if settings.api_docs == "admin":

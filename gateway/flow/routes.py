@@ -7,6 +7,7 @@ nowhere else on this path.
 from __future__ import annotations
 
 import logging
+import time
 from typing import TYPE_CHECKING, Any
 
 import orjson
@@ -26,6 +27,7 @@ from gateway.execution_ids import ExecutionIds
 from gateway.flow import actions, data, files
 from gateway.flow.asgi import Receive, Scope, Send, header, read_body, respond
 from gateway.flow.bodies import parse_json
+from gateway.metrics import flow as metrics
 from gateway.routing import ExecutorPool
 from gateway.services import DeployedService, ServiceRegistry
 
@@ -73,11 +75,16 @@ class FlowEndpoints:
         self.history: History | None = None
         self.waiting: WaitingExecutions | None = None
         self._new_execution_id = ExecutionIds()
+        #: Requests by service, operation and status, with latencies (gateway/metrics/).
+        self.metrics = metrics.FlowMetrics()
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        start = time.perf_counter()
         path: str = scope["path"]
         execution_id = self._new_execution_id()
         action_name: str | None = None
+        labels = metrics.UNRESOLVED
+        status = 500
         try:
             service_path, endpoint = _split(path)
             action_name = endpoint[len("/actions/") :] if endpoint.startswith("/actions/") else None
@@ -85,16 +92,26 @@ class FlowEndpoints:
             if user.access is not None:
                 self._authorize(scope, user, service_path)
             service = self._resolve(user, service_path)
+            labels = metrics.labels(
+                service.runtime,
+                service.spec.service_path,
+                endpoint,
+                scope["method"],
+                action_name if action_name in service.actions else None,
+            )
             status, body = await self._handle(
                 scope, receive, service, endpoint, action_name, user, execution_id
             )
             await respond(send, status, body, [(EXECUTION_HEADER, execution_id.encode())])
         except GatewayError as error:
+            status = error.status
             await self._problem(send, error, path, action_name, execution_id)
         except Exception:
             log.exception("execution %s: unexpected error serving %s", execution_id, path)
             internal = GatewayError(f"internal error serving {path} (execution {execution_id})")
             await self._problem(send, internal, path, action_name, execution_id)
+        finally:
+            self.metrics.observe(labels, status, time.perf_counter() - start)
 
     async def _problem(
         self, send: Send, error: GatewayError, path: str, action: str | None, execution_id: str

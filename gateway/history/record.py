@@ -138,6 +138,10 @@ class History:
         self._writer = Periodic("history writer", self._write, flush_interval_s, delay_first=True)
         self._pruner = Periodic("history pruner", self._prune, prune_interval_s)
         self.dropped = 0
+        #: Since start, for gateway/metrics: summaries handed to the store, and dropped.
+        self.written_total = 0
+        self.dropped_total = 0
+        self._queued_since = 0.0  # monotonic time the queue last stopped being empty
 
     def record(self, summary: Summary) -> None:
         """One compact row appended (and, rarely, a wake-up or a drop)."""
@@ -166,12 +170,15 @@ class History:
 
     def _append(self, row: tuple[Any, ...]) -> None:
         queue = self._queue
+        if not queue:
+            self._queued_since = time.monotonic()
         queue.append(row)
         length = len(queue)
         if length >= self._batch:
             if length > self._queue_max:
                 queue.popleft()
                 self.dropped += 1
+                self.dropped_total += 1
             self._writer.wake()
 
     def start(self) -> None:
@@ -198,6 +205,19 @@ class History:
                 await self._sink(block)
             else:
                 await asyncio.to_thread(self.store.insert_block, block)
+            self.written_total += len(taken)
+
+    @property
+    def queued(self) -> int:
+        """Summaries waiting to be written."""
+        return len(self._queue)
+
+    @property
+    def lag_s(self) -> float:
+        """How far the writer is behind: how long summaries have been waiting without the
+        queue emptying (0 when it is empty). Up to a flush interval or so is normal; more
+        means the database cannot keep up."""
+        return time.monotonic() - self._queued_since if self._queue else 0.0
 
     async def _write(self) -> None:
         await self.flush()
