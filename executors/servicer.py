@@ -166,6 +166,7 @@ def start_execution(
         list_filter=translate.list_filter_from_proto(request.data),
         progress=progress,
         secret_config=tuple(request.secret_config),
+        traceparent=request.traceparent,
     )
 
 

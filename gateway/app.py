@@ -48,6 +48,7 @@ from gateway.routing import ExecutorPool
 from gateway.services import ServiceRegistry
 from gateway.settings import GatewaySettings
 from gateway.store import Store
+from gateway.tracing import flow_tracer
 from gateway.waiting import WaitingExecutions
 
 log = logging.getLogger("flowhost.gateway")
@@ -257,4 +258,5 @@ def create_app(settings: GatewaySettings) -> GatewayApp:
         operator_config=operator_config,
         upload_name_max_bytes=settings.upload_file_name_max_bytes,
     )
+    flow.tracer = flow_tracer(settings.otel_enabled)
     return GatewayApp(api, flow)

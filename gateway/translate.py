@@ -9,6 +9,7 @@ import orjson
 
 from gateway.policy import RuntimePolicy
 from gateway.spec import ActionSpec, ConfigSpec, DataSpec, FileSpec, ServiceSpec
+from gateway.tracing import TRACEPARENT
 from protos.flowhost.v1 import executor_pb2 as pb
 
 STATUS_NAMES = {
@@ -42,8 +43,6 @@ class Execution:
     executor: str = ""
     #: Configuration keys the operator marked secret: the executor masks their values.
     secret_config: tuple[str, ...] = ()
-    #: W3C trace context of the gateway's span for it, when tracing is on (gateway/tracing.py).
-    traceparent: str = ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -117,7 +116,7 @@ def execution_to_proto(request_id: int, execution: Execution) -> pb.ExecuteReque
         data=_data_to_proto(execution),
         detachable=execution.detachable,
         secret_config=execution.secret_config,
-        traceparent=execution.traceparent,
+        traceparent=TRACEPARENT.get(),
     )
 
 

@@ -33,6 +33,7 @@ from gateway.services import DeployedService, ServiceRegistry
 
 if TYPE_CHECKING:
     from gateway.history.record import History
+    from gateway.tracing import FlowTracer
     from gateway.waiting import WaitingExecutions
 
 log = logging.getLogger("flowhost.gateway")
@@ -77,8 +78,18 @@ class FlowEndpoints:
         self._new_execution_id = ExecutionIds()
         #: Requests by service, operation and status, with latencies (gateway/metrics/).
         self.metrics = metrics.FlowMetrics()
+        #: A span per request when tracing is on (gateway/tracing.py); None costs nothing.
+        self.tracer: FlowTracer | None = None
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if self.tracer is None:
+            await self._serve(scope, receive, send)
+        else:
+            await self.tracer.serve(self._serve, scope, receive, send)
+
+    async def _serve(
+        self, scope: Scope, receive: Receive, send: Send
+    ) -> tuple[metrics.Labels, int, str]:
         start = time.perf_counter()
         path: str = scope["path"]
         execution_id = self._new_execution_id()
@@ -112,6 +123,7 @@ class FlowEndpoints:
             await self._problem(send, internal, path, action_name, execution_id)
         finally:
             self.metrics.observe(labels, status, time.perf_counter() - start)
+        return labels, status, execution_id
 
     async def _problem(
         self, send: Send, error: GatewayError, path: str, action: str | None, execution_id: str
