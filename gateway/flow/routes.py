@@ -27,6 +27,7 @@ from gateway.execution_ids import ExecutionIds
 from gateway.flow import actions, data, files
 from gateway.flow.asgi import Receive, Scope, Send, header, read_body, respond
 from gateway.flow.bodies import parse_json
+from gateway.logs import REQUEST
 from gateway.metrics import flow as metrics
 from gateway.routing import ExecutorPool
 from gateway.services import DeployedService, ServiceRegistry
@@ -110,6 +111,7 @@ class FlowEndpoints:
                 scope["method"],
                 action_name if action_name in service.actions else None,
             )
+            REQUEST.set((execution_id, service.runtime, service.spec.service_path))
             status, body = await self._handle(
                 scope, receive, service, endpoint, action_name, user, execution_id
             )
