@@ -133,3 +133,25 @@ async def test_metrics_can_be_public(tmp_path: Path) -> None:
             samples = await _scrape(anonymous)
     executor = {"runtime": "default", "executor": running.executors[0].address}
     assert _value(samples, "flowhost_executor_ready", **executor) == 1
+
+
+async def test_every_metric_is_documented_and_every_documented_one_is_served(
+    cluster: InProcessCluster,
+) -> None:
+    import re
+
+    from tests.inprocess.conftest import ROOT
+
+    async with cluster.flow(await cluster.user()) as flow:
+        assert (await flow.post("/fs/shop/actions/quote", json=QUOTE)).status_code == 200
+    response = await cluster.api.get("/metrics")
+    served = {
+        family.name
+        for family in text_string_to_metric_families(response.text)
+        if family.name.startswith("flowhost_") and "_process_" not in family.name
+    }
+    text = (ROOT / "docs" / "operations.md").read_text()
+    documented = set(re.findall(r"^\| `(flowhost_\w+)` \|", text, re.MULTILINE))
+    # The parser names a counter's family without its `_total`.
+    documented = {name.removesuffix("_total") for name in documented}
+    assert served == documented
