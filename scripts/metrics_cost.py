@@ -16,8 +16,8 @@ import timeit
 
 from gateway.logs import REQUEST
 from gateway.metrics.flow import FlowMetrics, labels
-from gateway.translate import Execution, execution_to_proto
 from gateway.tracing import TRACEPARENT
+from gateway.translate import Execution, execution_to_proto
 from protos.flowhost.v1 import executor_pb2 as pb
 
 N = 200_000
