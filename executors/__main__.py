@@ -4,13 +4,12 @@ from __future__ import annotations
 
 import asyncio
 import gc
-import logging
 import os
 import signal
 import sys
 from collections.abc import Callable
 
-from executors import redaction
+from executors import logs, redaction, tracing
 from executors.link import LinkCredentials, LinkMisconfigured
 from executors.runtime.redaction import install_log_filter
 from executors.server import ExecutorServer
@@ -41,10 +40,9 @@ def main(settings: ExecutorSettings | None = None) -> None:
     # Files this process writes (a package's SQLite files, uploads, logs under `flowhost up`'s
     # data folder) are the operator's alone: 0600, folders 0700.
     os.umask(0o077)
-    logging.basicConfig(
-        level=settings.log_level.upper(),
-        format="%(asctime)s %(levelname)s %(name)s %(message)s",
-    )
+    logs.configure(settings.log_level, settings.log_format, settings.runtime)
+    if settings.otel_enabled:
+        tracing.configure_export("flowhost-executor")
     # Secret configuration values are masked in every line written while an execution runs.
     install_log_filter()
     # As in the gateway: freeze start-up objects, collect the young generation less often; an

@@ -25,6 +25,7 @@ from executors.runtime.loader import YamlLimits
 from executors.runtime.package import Issue, Package, PackageInvalid, load_package
 from executors.runtime.policy import RuntimePolicy
 from executors.runtime.progress import progress_sink
+from executors.tracing import ExecutionTracer
 
 log = logging.getLogger("flowhost.executor")
 
@@ -60,6 +61,8 @@ class Host:
         self.draining = False
         #: Results of detached executions, until the gateway has taken them.
         self.kept = KeptResults()
+        #: Spans for executions the gateway traced (executors/tracing.py); None: tracing off.
+        self.tracer: ExecutionTracer | None = None
 
     # -- deployments -------------------------------------------------------------------------
 
@@ -133,6 +136,10 @@ class Host:
     def in_flight(self) -> int:
         return len(self._running)
 
+    @property
+    def max_concurrency(self) -> int:
+        return self._max_concurrency
+
     def start(
         self,
         deployment: str,
@@ -149,6 +156,7 @@ class Host:
         list_filter: dict[str, Any] | None = None,
         progress: Callable[[str], None] | None = None,
         secret_config: tuple[str, ...] = (),
+        traceparent: str = "",
     ) -> asyncio.Task[ProcessResult]:
         """Start an execution as a task, or raise Rejected.
 
@@ -167,21 +175,34 @@ class Host:
                 f"executor is running {len(self._running)} executions, its limit",
                 retryable=True,
             )
+        tracer = self.tracer if traceparent else None
+        run = package.run(
+            process,
+            documents,
+            props=props,
+            config=config,
+            flow=flow,
+            timeout_s=timeout_s,
+            execution_id=execution_id,
+            record=record,
+            data_type=data_type,
+            list_filter=list_filter,
+            secret_config=secret_config,
+            policy=self.policy,
+            step_hook=tracer.step if tracer is not None else None,
+        )
+        if tracer is not None:
+            run = tracer.execution(
+                run,
+                traceparent,
+                {
+                    "flowhost.execution_id": execution_id,
+                    "flowhost.deployment": deployment,
+                    "flowhost.process": process,
+                },
+            )
         task = asyncio.create_task(
-            package.run(
-                process,
-                documents,
-                props=props,
-                config=config,
-                flow=flow,
-                timeout_s=timeout_s,
-                execution_id=execution_id,
-                record=record,
-                data_type=data_type,
-                list_filter=list_filter,
-                secret_config=secret_config,
-                policy=self.policy,
-            ),
+            run,
             name=f"execution {execution_id}",
             context=_with_sink(progress) if progress is not None else None,
         )

@@ -49,6 +49,11 @@ class KeptResults:
             del self._done[oldest_id]
             log.warning("dropped the unacknowledged result of execution %s", oldest_id)
 
+    @property
+    def count(self) -> int:
+        """Results kept for a gateway to take."""
+        return len(self._done)
+
     def state(self, execution_id: str) -> tuple[State, ProcessResult | None]:
         kept = self._done.get(execution_id)
         if kept is not None:

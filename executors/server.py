@@ -20,6 +20,7 @@ from executors.runtime.jqworkers import WORKERS
 from executors.runtime.loader import YamlLimits
 from executors.servicer import ExecutorServicer
 from executors.settings import ExecutorSettings
+from executors.tracing import execution_tracer
 from protos.flowhost.v1 import executor_pb2, executor_pb2_grpc
 
 log = logging.getLogger("flowhost.executor")
@@ -59,6 +60,7 @@ class ExecutorServer:
                 max_nodes=s.package_max_nodes,
             ),
         )
+        self._host.tracer = execution_tracer(s.otel_enabled)
         WORKERS.configure(size=s.jq_workers, memory_mb=s.jq_worker_memory_mb)
         await WORKERS.start()
         server = grpc.aio.server(

@@ -15,6 +15,7 @@ from executors.link import LinkCredentials
 from executors.runtime.documents import Document
 from executors.runtime.engine import ProcessResult
 from executors.runtime.package import PackageInvalid
+from executors.stats import StreamStats
 from executors.uploads import SpooledUpload, UploadTooLarge
 from protos.flowhost.v1 import executor_pb2 as pb
 from protos.flowhost.v1 import executor_pb2_grpc as pb_grpc
@@ -38,6 +39,7 @@ class ExecutorServicer(pb_grpc.ExecutorServicer):  # type: ignore[misc]  # gener
         self._runtime = runtime
         self._executor_id = executor_id
         self._batch_max = batch_max
+        self._stats = StreamStats()
 
     async def Describe(
         self, request: pb.DescribeRequest, context: grpc.aio.ServicerContext
@@ -49,6 +51,7 @@ class ExecutorServicer(pb_grpc.ExecutorServicer):  # type: ignore[misc]  # gener
             draining=self._host.draining,
             policy_digest=self._host.policy_digest,
             proof=self._link.prove(request.nonce, context.invocation_metadata()),
+            stats=translate.stats_to_proto(self._stats, self._host),
         )
 
     async def Configure(
@@ -130,7 +133,7 @@ class ExecutorServicer(pb_grpc.ExecutorServicer):  # type: ignore[misc]  # gener
     async def Execute(
         self, request_iterator: AsyncIterator[pb.RequestBatch], context: grpc.aio.ServicerContext
     ) -> AsyncIterator[pb.ResultBatch]:
-        stream = _ExecutionStream(self._host)
+        stream = _ExecutionStream(self._host, self._stats)
         reader = asyncio.create_task(stream.read(request_iterator), name="execute stream reader")
         beat = asyncio.create_task(stream.heartbeat(HEARTBEAT_S), name="execute stream heartbeat")
         try:
@@ -163,6 +166,7 @@ def start_execution(
         list_filter=translate.list_filter_from_proto(request.data),
         progress=progress,
         secret_config=tuple(request.secret_config),
+        traceparent=request.traceparent,
     )
 
 
@@ -180,8 +184,9 @@ class _ExecutionStream:
     _END = None
     _BEAT = pb.ResultBatch()  # a marker in the queue: send an empty batch if nothing else goes
 
-    def __init__(self, host: Host) -> None:
+    def __init__(self, host: Host, stats: StreamStats) -> None:
         self._host = host
+        self._stats = stats
         self._out: asyncio.Queue[pb.ExecuteResult | pb.Progress | pb.ResultBatch | None] = (
             asyncio.Queue()
         )
@@ -194,7 +199,10 @@ class _ExecutionStream:
 
     async def read(self, request_iterator: AsyncIterator[pb.RequestBatch]) -> None:
         try:
+            stats = self._stats
             async for batch in request_iterator:
+                stats.request_batches += 1
+                stats.requests_received += len(batch.requests)
                 for request in batch.requests:
                     if request.cancel:
                         self._cancel(request.id)
@@ -221,6 +229,7 @@ class _ExecutionStream:
                 progress=self._progress_sink(request.id) if request.detachable else None,
             )
         except Rejected as rejected:
+            self._stats.rejected += 1
             self._out.put_nowait(
                 translate.rejection(
                     request.id, rejected.code, rejected.message, retryable=rejected.retryable
@@ -309,6 +318,10 @@ class _ExecutionStream:
                     return
                 _add(batch, item)
             self._sent_at = time.monotonic()
+            if batch.results:
+                stats = self._stats
+                stats.result_batches += 1
+                stats.results_sent += len(batch.results)
             yield batch
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Literal
 
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -27,6 +28,17 @@ class ExecutorSettings(BaseSettings):
         200, description="Connection pool size of the client the http step shares."
     )
     log_level: str = Field("info", description="Logging level.")
+    # -- observability (docs/operations.md, "Metrics, traces, logs") --
+    log_format: Literal["text", "json"] = Field(
+        "text",
+        description="text: readable lines; json: one JSON object per line, with execution_id "
+        "where known.",
+    )
+    otel_enabled: bool = Field(
+        False,
+        description="Trace executions the gateway traced (needs `pip install flowhost[otel]`): "
+        "a span per execution and per step, exported by the standard OTEL_* variables.",
+    )
 
     # -- runtime policy --
     files_dir: str = Field(

@@ -8,12 +8,13 @@ from typing import Any
 
 import orjson
 
-from executors.host import Rejected
+from executors.host import Host, Rejected
 from executors.runtime.context import RECORD_LIMIT, StepTrace
 from executors.runtime.documents import Document
 from executors.runtime.engine import ProcessResult
 from executors.runtime.package import Issue, Package
 from executors.runtime.policy import ExecutionLimits, RuntimePolicy
+from executors.stats import StreamStats
 from protos.flowhost.v1 import executor_pb2 as pb
 
 _STATUS = {
@@ -142,6 +143,21 @@ def _recorded(data: bytes) -> dict[str, Any]:
 
 def progress_to_proto(request_id: int, message: str) -> pb.Progress:
     return pb.Progress(id=request_id, message=message)
+
+
+def stats_to_proto(stats: StreamStats, host: Host) -> pb.ExecutorStats:
+    """The executor's counters and the host's gauges, as Describe reports them."""
+    return pb.ExecutorStats(
+        in_flight=host.in_flight,
+        max_concurrency=host.max_concurrency,
+        requests_received=stats.requests_received,
+        request_batches=stats.request_batches,
+        results_sent=stats.results_sent,
+        result_batches=stats.result_batches,
+        rejected=stats.rejected,
+        kept_results=host.kept.count,
+        uptime_s=stats.uptime_s,
+    )
 
 
 _KEPT = {"done": pb.KEPT_DONE, "running": pb.KEPT_RUNNING, "unknown": pb.KEPT_UNKNOWN}

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import gc
-import logging
 import socket
 import ssl
 import sys
@@ -11,7 +10,7 @@ from typing import NamedTuple
 
 import uvicorn
 
-from gateway import redaction
+from gateway import logs, redaction, tracing
 from gateway.app import create_app
 from gateway.data_folder import make_private
 from gateway.http_protocol import HttpLimits, LimitedHttpToolsProtocol
@@ -22,10 +21,9 @@ from gateway.settings import GatewaySettings
 def main(settings: GatewaySettings | None = None) -> None:
     settings = settings or GatewaySettings()
     redaction.install()  # before anything logs: no secret in any line (redaction.py)
-    logging.basicConfig(
-        level=settings.log_level.upper(),
-        format="%(asctime)s %(levelname)s %(name)s %(message)s",
-    )
+    logs.configure(settings.log_level, settings.log_format)
+    if settings.otel_enabled:
+        tracing.configure_export("flowhost-gateway")
     make_private(settings.data_dir)
     tls = tls_options(settings)
     try:
@@ -46,6 +44,8 @@ def main(settings: GatewaySettings | None = None) -> None:
         server_header=False,
         date_header=False,
         log_level=settings.log_level.lower(),
+        # JSON logs: uvicorn's loggers keep no handlers of their own and reach ours.
+        log_config=None if settings.log_format == "json" else uvicorn.config.LOGGING_CONFIG,
         timeout_graceful_shutdown=10,
         timeout_keep_alive=settings.http_keep_alive_s,
         # One write per response, HTTP limits, the TLS extension (http_protocol.py: why).

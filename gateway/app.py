@@ -31,6 +31,7 @@ from gateway.errors import GatewayError, api_problem, http_error, validation_err
 from gateway.flow.asgi import Receive, Scope, Send
 from gateway.flow.routes import not_running
 from gateway.link import ClusterLink
+from gateway.metrics import endpoint as metrics_endpoint
 from gateway.running import Gateway, open_gateway
 from gateway.settings import GatewaySettings
 
@@ -115,6 +116,7 @@ def create_app(settings: GatewaySettings) -> GatewayApp:
         user_access.router,
         runtimes_api.router,
         listeners.router,
+        metrics_endpoint.router,
     ):
         api.include_router(router)
     if settings.api_docs != "off":

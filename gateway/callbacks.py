@@ -260,6 +260,8 @@ class CallbackSender(Lifecycle):
         self._in_flight: set[asyncio.Task[None]] = set()
         self._delivering: dict[asyncio.Task[None], str] = {}
         self._loop = Periodic("callback sender", self._claim_due, poll_interval_s)
+        #: Delivery attempts by outcome: delivered, retry, dead (read by gateway/metrics).
+        self.attempts: dict[str, int] = {"delivered": 0, "retry": 0, "dead": 0}
 
     def wake(self) -> None:
         self._loop.wake()
@@ -324,6 +326,14 @@ class CallbackSender(Lifecycle):
                     "execution %s: callback delivery raised", row["execution_id"], exc_info=True
                 )
         execution = row["execution_id"]
+        outcome = (
+            "delivered"
+            if answer.delivered
+            else "retry"
+            if answer.retry and attempt < self._attempts
+            else "dead"
+        )
+        self.attempts[outcome] += 1
         try:
             if answer.delivered:
                 await asyncio.to_thread(self._outbox.delivered, callback_id, attempt)

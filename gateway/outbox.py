@@ -27,6 +27,7 @@ from sqlalchemy import (
     Text,
     and_,
     delete,
+    func,
     insert,
     or_,
     select,
@@ -342,6 +343,14 @@ class Outbox:
         )
         with self._engine.connect() as conn:
             return [dict(r) for r in conn.execute(query).mappings()]
+
+    def counts(self) -> dict[tuple[str, str], int]:
+        """How many callbacks each (runtime, state) holds, for /metrics."""
+        query = select(callbacks.c.runtime, callbacks.c.state, func.count()).group_by(
+            callbacks.c.runtime, callbacks.c.state
+        )
+        with self._engine.connect() as conn:
+            return {(runtime, state): count for runtime, state, count in conn.execute(query)}
 
     def list(
         self, state: str | None = None, runtime: str | None = None, limit: int = 100

@@ -26,6 +26,7 @@ from gateway.history.writer import HistoryWriterProcess
 from gateway.link import ClusterLink
 from gateway.listeners.state import Listeners
 from gateway.login_throttle import LoginThrottle
+from gateway.metrics.collector import ClusterMetrics, ClusterSources
 from gateway.outbox import Outbox
 from gateway.package_limits import PackageLimits
 from gateway.policy import RuntimePolicies
@@ -34,6 +35,7 @@ from gateway.routing import ExecutorPool
 from gateway.services import ServiceRegistry
 from gateway.settings import GatewaySettings
 from gateway.store import Store
+from gateway.tracing import flow_tracer
 from gateway.waiting import WaitingExecutions
 
 
@@ -55,6 +57,7 @@ class Gateway:
     sender: CallbackSender
     waiting: WaitingExecutions
     flow: FlowEndpoints
+    metrics: ClusterMetrics
 
 
 @asynccontextmanager
@@ -105,12 +108,16 @@ async def open_gateway(
             request_max_bytes=s.request_max_bytes, wait_s=s.default_timeout_s,
             upload_max_bytes=s.upload_max_bytes, upload_name_max_bytes=s.upload_file_name_max_bytes,
             operator_config=operator_config, listeners=listeners,
+            tracer=flow_tracer(s.otel_enabled),
         )  # fmt: skip
         yield Gateway(
             settings=s, admin_user=admin[0], admin_password=admin[1],
             login_throttle=_login_throttle(s), package_limits=PackageLimits.from_settings(s),
             store=store, pool=pool, control=control, reconciler=reconciler, outbox=outbox,
             history=history, sender=sender, waiting=waiting, flow=flow,
+            metrics=ClusterMetrics(ClusterSources(
+                flow.metrics, pool, reconciler, history, waiting, sender, outbox.counts
+            )),
         )  # fmt: skip
 
 

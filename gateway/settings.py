@@ -298,6 +298,23 @@ class GatewaySettings(BaseSettings):
         description="A keep-alive connection is closed (Connection: close) after this many "
         "requests; 0: no limit.",
     )
+    # -- observability: metrics, traces, logs (docs/operations.md, "Metrics, traces, logs") --
+    metrics_public: bool = Field(
+        False,
+        description="Serve /metrics without the admin login (for a scraper on a private "
+        "network); otherwise Prometheus sends the admin credentials (basic_auth).",
+    )
+    log_format: Literal["text", "json"] = Field(
+        "text",
+        description="text: one readable line per record; json: one JSON object per line, with "
+        "execution_id, runtime and service where known, uvicorn's own lines included.",
+    )
+    otel_enabled: bool = Field(
+        False,
+        description="Trace Flow requests with OpenTelemetry (needs `pip install "
+        "flowhost[otel]`): a span per request, continued in the executor; the exporter is "
+        "configured by the standard OTEL_* variables (OTLP when installed).",
+    )
 
     @field_validator("executor_targets", "loopback_runtimes", mode="before")
     @classmethod

@@ -9,6 +9,7 @@ import orjson
 
 from gateway.policy import RuntimePolicy
 from gateway.spec import ActionSpec, ConfigSpec, DataSpec, FileSpec, ServiceSpec
+from gateway.tracing import TRACEPARENT
 from protos.flowhost.v1 import executor_pb2 as pb
 
 STATUS_NAMES = {
@@ -67,12 +68,28 @@ class ExecutionResult:
 
 
 @dataclass(frozen=True, slots=True)
+class ExecutorStats:
+    """How busy an executor is, as it reported at the last Describe (executor.proto)."""
+
+    in_flight: int = 0
+    max_concurrency: int = 0
+    requests_received: int = 0
+    request_batches: int = 0
+    results_sent: int = 0
+    result_batches: int = 0
+    rejected: int = 0
+    kept_results: int = 0
+    uptime_s: float = 0.0
+
+
+@dataclass(frozen=True, slots=True)
 class ExecutorInfo:
     runtime: str
     executor_id: str
     deployments: frozenset[str]
     draining: bool
     policy_digest: str = ""  # of the runtime policy it holds; empty before Configure
+    stats: ExecutorStats = ExecutorStats()
 
 
 @dataclass(frozen=True, slots=True)
@@ -99,6 +116,7 @@ def execution_to_proto(request_id: int, execution: Execution) -> pb.ExecuteReque
         data=_data_to_proto(execution),
         detachable=execution.detachable,
         secret_config=execution.secret_config,
+        traceparent=TRACEPARENT.get(),
     )
 
 
@@ -183,6 +201,21 @@ def info_from_proto(message: pb.DescribeReply) -> ExecutorInfo:
         deployments=frozenset(message.deployments),
         draining=message.draining,
         policy_digest=message.policy_digest,
+        stats=_stats_from_proto(message.stats),
+    )
+
+
+def _stats_from_proto(stats: pb.ExecutorStats) -> ExecutorStats:
+    return ExecutorStats(
+        in_flight=stats.in_flight,
+        max_concurrency=stats.max_concurrency,
+        requests_received=stats.requests_received,
+        request_batches=stats.request_batches,
+        results_sent=stats.results_sent,
+        result_batches=stats.result_batches,
+        rejected=stats.rejected,
+        kept_results=stats.kept_results,
+        uptime_s=stats.uptime_s,
     )
 
 

@@ -66,8 +66,15 @@ class WaitingExecutions(Lifecycle):
         self._poll_interval_s = poll_interval_s
         self._wait_s = wait_s
         self._held: set[str] = set()  # followed through a live stream by this gateway
+        #: WAIT answers given, by runtime (gateway/metrics reads it at scrape time).
+        self.waits: dict[str, int] = {}
         self._tasks: set[asyncio.Task[None]] = set()
         self._poller = Periodic("waiting executions", self.poll_once, poll_interval_s)
+
+    @property
+    def following(self) -> int:
+        """Detached executions this gateway follows through a live stream."""
+        return len(self._held)
 
     async def start(self) -> None:
         self._poller.start()
@@ -123,6 +130,7 @@ class WaitingExecutions(Lifecycle):
                 "cannot record the callback this execution owes Flow; it was cancelled",
                 code="outbox_unavailable",
             ) from None
+        self.waits[service.runtime] = self.waits.get(service.runtime, 0) + 1
         log.info(
             "execution %s: answered WAIT after the sync timeout; the result will go to %s",
             waiting.execution_id,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import shlex
@@ -43,13 +44,22 @@ def _flowhost_invocations(service: dict[str, Any]) -> list[list[str]]:
     return [list(command)]
 
 
+def _ours(compose: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    """The services that run the flowhost image (not the monitoring profile's)."""
+    return {n: s for n, s in compose["services"].items() if s.get("image") == "flowhost:dev"}
+
+
 def test_the_services(compose: dict[str, Any]) -> None:
-    assert set(compose["services"]) == {"gateway", "executor", "deploy", "loadgen"}
+    assert set(_ours(compose)) == {"gateway", "executor", "deploy", "loadgen"}
+    monitoring = set(compose["services"]) - set(_ours(compose))
+    assert monitoring == {"prometheus", "grafana"}
+    for name in monitoring:  # not started by a plain `docker compose up`
+        assert compose["services"][name]["profiles"] == ["monitoring"]
 
 
 def test_every_command_exists_in_the_image(compose: dict[str, Any]) -> None:
     known = _cli_commands()
-    for name, service in compose["services"].items():
+    for name, service in _ours(compose).items():
         for argv in _flowhost_invocations(service):
             assert argv, name
             command = argv[0]
@@ -63,7 +73,7 @@ def test_files_the_services_use_are_in_the_image(compose: dict[str, Any]) -> Non
     copied = re.findall(r"^COPY (\S+)", dockerfile, re.MULTILINE)
     for source in copied:
         assert (ROOT / source).exists(), f"Dockerfile copies missing {source}"
-    for name, service in compose["services"].items():
+    for name, service in _ours(compose).items():
         text = " ".join(service.get("command", []))
         for path in re.findall(r"/app/(\S+)", text):
             assert (ROOT / path).exists(), f"service {name} uses /app/{path}, missing in the repo"
@@ -74,7 +84,7 @@ def test_environment_names_are_real_settings(compose: dict[str, Any]) -> None:
     gateway_fields = {f"FLOWHOST_{f.upper()}" for f in GatewaySettings.model_fields}
     executor_fields = {f"FLOWHOST_EXECUTOR_{f.upper()}" for f in ExecutorSettings.model_fields}
     cli_variables = {"FLOWHOST_ADMIN_PASSWORD", "FLOWHOST_ADMIN_USER", "FLOWHOST_URL"}
-    for name, service in compose["services"].items():
+    for name, service in _ours(compose).items():
         for variable in service.get("environment", {}):
             assert variable in gateway_fields | executor_fields | cli_variables, (name, variable)
 
@@ -162,3 +172,44 @@ def test_compose_refuses_to_start_without_the_secrets() -> None:
     )
     assert result.returncode != 0
     assert "FLOWHOST_" in result.stderr
+
+
+def test_prometheus_scrapes_the_gateway_with_the_admin_login(compose: dict[str, Any]) -> None:
+    services = compose["services"]
+    prometheus = services["prometheus"]
+    mounts = {v.split(":")[1]: ROOT / v.split(":")[0] for v in prometheus["volumes"] if "./" in v}
+    config = yaml.safe_load(mounts["/etc/prometheus/prometheus.yml"].read_text())
+    (job,) = config["scrape_configs"]
+    assert job["metrics_path"] == "/metrics"
+    (target,) = job["static_configs"][0]["targets"]
+    host, port = target.split(":")
+    assert host == "gateway" and port == services["gateway"]["environment"]["FLOWHOST_PORT"]
+    # The password file the container writes from the operator's secret, never a literal.
+    assert job["basic_auth"]["password_file"] in " ".join(prometheus["command"])
+    assert "FLOWHOST_ADMIN_PASSWORD" in prometheus["environment"]
+
+
+def test_grafana_loads_the_dashboard_from_prometheus(compose: dict[str, Any]) -> None:
+    grafana = compose["services"]["grafana"]
+    mounts = {v.split(":")[1]: ROOT / v.split(":")[0] for v in grafana["volumes"]}
+    provisioning = mounts["/etc/grafana/provisioning"]
+    (source,) = yaml.safe_load((provisioning / "datasources" / "prometheus.yml").read_text())[
+        "datasources"
+    ]
+    assert source["url"] == "http://prometheus:9090"
+    (provider,) = yaml.safe_load((provisioning / "dashboards" / "flowhost.yml").read_text())[
+        "providers"
+    ]
+    folder = mounts[provider["options"]["path"]]
+    dashboard = json.loads((folder / "flowhost.json").read_text())
+    targets = [t for p in dashboard["panels"] for t in p["targets"]]
+    assert targets and all(t["datasource"]["uid"] == source["uid"] for t in targets)
+    used = {m for t in targets for m in re.findall(r"flowhost_\w+", t["expr"])}
+    text = (ROOT / "docs" / "operations.md").read_text()
+    documented = set(re.findall(r"`(flowhost_[\w*]+)`", text))
+    families = {name.rstrip("*") for name in documented if name.endswith("*")}
+    suffixes = ("_total", "_bucket", "_count", "_sum")
+    for metric in used:
+        base = next((metric[: -len(x)] for x in suffixes if metric.endswith(x)), metric)
+        known = metric in documented or base in documented
+        assert known or metric.startswith(tuple(families)), f"{metric} is not in operations.md"

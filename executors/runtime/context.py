@@ -6,6 +6,7 @@ import asyncio
 import logging
 import time
 from collections.abc import Callable, Mapping
+from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -271,3 +272,19 @@ class RunContext:
         if self.redactor is not None:
             message = self.redactor.text(message)
         log.log(level, "execution %s: %s", self.execution_id or "-", message)
+
+
+#: Opens a span (or anything else) around one step; see `TracedRunContext`.
+StepHook = Callable[["StepNode"], AbstractContextManager[None]]
+
+
+class TracedRunContext(RunContext):
+    """A RunContext that runs every step inside `step_hook(node)`: the executor's tracing
+    (executors/tracing.py) opens a span there. Executions that are not traced use RunContext
+    itself, so they pay nothing for this. The engine sets `step_hook` after construction."""
+
+    step_hook: StepHook
+
+    async def run_step(self, node: StepNode, documents: list[Document]) -> list[Document]:
+        with self.step_hook(node):
+            return await super().run_step(node, documents)

@@ -13,7 +13,14 @@ import httpx
 
 from . import egress
 from .configuration import convert_config_value
-from .context import ProcessPlan, RunContext, StepTrace, StopExecution
+from .context import (
+    ProcessPlan,
+    RunContext,
+    StepHook,
+    StepTrace,
+    StopExecution,
+    TracedRunContext,
+)
 from .documents import Document
 from .errors import FlowhostRuntimeError, StepFailure
 from .limits import limit_exceeded
@@ -143,6 +150,7 @@ class CompiledPackage:
         list_filter: dict[str, Any] | None = None,
         secret_config: Iterable[str] = (),
         policy: RuntimePolicy | None = None,
+        step_hook: StepHook | None = None,
     ) -> ProcessResult:
         """Run ``process`` over ``documents``.
 
@@ -155,6 +163,7 @@ class CompiledPackage:
         ``password`` ones: their values are masked in the result's error and trace, in ``log``
         lines and in every log record written while the execution runs (redaction.py).
         ``policy`` is the runtime's (its ``limits`` bound the execution); default: the defaults.
+        ``step_hook`` wraps every step (a tracing span: executors/tracing.py).
 
         Never raises for a process problem: failures, deadlines and unknown processes come back
         as the result's status and error. Cancelling the calling task propagates.
@@ -184,7 +193,7 @@ class CompiledPackage:
                 )
                 return ProcessResult("failed", error=unknown, duration_us=_since(start))
             data = DataRequest(dtype, dict(list_filter or {}))
-        ctx = RunContext(
+        ctx = (RunContext if step_hook is None else TracedRunContext)(
             processes=self._plans,
             http=self._client,
             props=dict(props or {}),
@@ -196,6 +205,8 @@ class CompiledPackage:
             redactor=redactor,
             policy=policy or _DEFAULT_POLICY,
         )
+        if isinstance(ctx, TracedRunContext):
+            ctx.step_hook = step_hook  # type: ignore[assignment]  # set when traced
         # The HTTP client's network backend checks connections against this run's policy.
         policy_token = egress.set_current(ctx.policy)
         timeout = plan.timeout_s if timeout_s is None else timeout_s

@@ -28,6 +28,14 @@ class ExecutionStatus(StrEnum):
     lost = "lost"
 
 
+class ExecutionKind(StrEnum):
+    """What started an execution (GET /api/executions?kind=)."""
+
+    ACTION = "action"
+    DATA = "data"
+    FILE = "file"
+
+
 class CallbackState(StrEnum):
     """A callback's states in the outbox (docs/operations.md)."""
 
@@ -58,6 +66,10 @@ def executions_list(
     process: Annotated[str | None, typer.Option(help="Process name.")] = None,
     status: Annotated[ExecutionStatus | None, typer.Option(help="Only this status.")] = None,
     since: Annotated[str | None, typer.Option(help="15m, 2h, 7d or an ISO 8601 time.")] = None,
+    kind: Annotated[
+        ExecutionKind | None,
+        typer.Option(help="action, data (load/save/delete) or file (list/upload)."),
+    ] = None,
     limit: Annotated[int, typer.Option(help="At most this many, newest first.")] = 50,
 ) -> None:
     """List executions, newest first."""
@@ -69,10 +81,13 @@ def executions_list(
             process=process,
             status=status.value if status else None,
             since=since,
+            kind=kind.value if kind else None,
             limit=limit,
         )
     table = Table(
         "started (UTC)",
+        Column("kind", no_wrap=True),
+        Column("action", no_wrap=True),
         Column("process", no_wrap=True),
         Column("status", no_wrap=True),
         "ms",
@@ -84,6 +99,8 @@ def executions_list(
         table.add_row(
             row["id"],
             timestamp(row["started_at"]),
+            row.get("kind", "action"),
+            row["action"],
             row["process"],
             row["status"] + (" (WAIT)" if row["invoke"] == "WAIT" else ""),
             f"{row['duration_ms']:.1f}",

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, Literal
 
 from fastapi import APIRouter, Query, Request
 from pydantic import BaseModel, Field
@@ -25,7 +25,12 @@ class ExecutionOut(BaseModel):
     package: str
     version: str
     process: str
-    action: str
+    action: str = Field(
+        description="The message action; for data and file executions the operation and what "
+        "it is on: 'load Country', 'save Country', 'delete Country', 'list /invoices', "
+        "'upload /invoices'"
+    )
+    kind: str = Field(description="action | data | file")
     executor: str
     status: str = Field(description="ok | failed | deadline | cancelled | lost")
     invoke: str = Field(description="FORWARD: answered at once; WAIT: result sent by callback")
@@ -92,6 +97,9 @@ async def list_executions(
     runtime: str | None = None,
     process: str | None = None,
     status: str | None = Query(None, description="ok, failed, deadline, cancelled or lost"),
+    kind: Literal["action", "data", "file"] | None = Query(
+        None, description="action (message actions), data (load/save/delete) or file (list/upload)"
+    ),
     since: str | None = Query(None, description="15m, 2h, 7d, or an ISO 8601 time"),
     limit: int = Query(50, ge=1, le=1000),
     package: str | None = Query(None, description="The package (one service) that ran"),
@@ -104,6 +112,7 @@ async def list_executions(
         status=status,
         since=since,
         limit=limit,
+        kind=kind,
     )
     return [_out(r) for r in rows]
 
@@ -117,6 +126,7 @@ async def query_executions(
     status: str | None = None,
     since: str | None = None,
     limit: int = 50,
+    kind: str | None = None,
 ) -> list[dict[str, Any]]:
     """Execution summaries newest first (the API's list and the console's): `since` as the
     user typed it, refused with a 400 that says what it should look like."""
@@ -128,6 +138,7 @@ async def query_executions(
         status=status,
         since=parse_since(since) if since else None,
         limit=limit,
+        kind=kind,
     )
 
 

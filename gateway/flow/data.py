@@ -9,7 +9,8 @@ its id property. The contract is written for package authors in docs/packages.md
 
 from __future__ import annotations
 
-from typing import Any
+import time
+from typing import TYPE_CHECKING, Any
 
 import orjson
 
@@ -32,6 +33,9 @@ from gateway.routing import ExecutorPool
 from gateway.services import DeployedService
 from gateway.translate import Execution, ExecutionResult
 
+if TYPE_CHECKING:
+    from gateway.history.record import History
+
 
 def parse_request(body: bytes, what: str) -> dict[str, Any]:
     request = parse_json(body, what)
@@ -45,6 +49,25 @@ def parse_request(body: bytes, what: str) -> dict[str, Any]:
             code="not_a_request",
         )
     return request
+
+
+def record(
+    history: History | None,
+    service: DeployedService,
+    execution: Execution,
+    operation: str,
+    kind: str,
+    started: float,
+    result: ExecutionResult,
+) -> None:
+    """Put a data-action or file execution in the history, as message actions are: its
+    `action` is the operation and what it is on ("load Country", "upload /invoices")."""
+    if history is not None and history.enabled:
+        spec = service.spec
+        identity = (service.runtime, spec.name, spec.version, execution.process, operation)
+        history.record_result(
+            execution.execution_id, identity, execution.executor, started, result, kind
+        )
 
 
 def returned(process: str, result: ExecutionResult) -> list[Any]:
@@ -67,6 +90,7 @@ async def handle(
     execution_id: str,
     wait_s: float,
     operator: RuntimeConfig,
+    history: History | None = None,
 ) -> bytes:
     if not service.data:
         raise NotFound(
@@ -122,7 +146,9 @@ async def handle(
             execution.props["param_id"] = str(request["listFilter"]["id"])
     else:
         execution.documents = _object_documents(data, request.get("objectData"), verb)
+    started = time.time()
     result = await pool.run(service.runtime, execution, wait_s)
+    record(history, service, execution, f"{verb} {data.type_name}", "data", started, result)
     if result.status != "ok":
         raise failure(process, result)
     if verb == "delete":

@@ -8,7 +8,8 @@ the executor has written more than the limit. The process contract is in docs/pa
 
 from __future__ import annotations
 
-from typing import Any, Final
+import time
+from typing import TYPE_CHECKING, Any, Final
 
 import orjson
 
@@ -33,6 +34,9 @@ from gateway.routing import ExecutorPool
 from gateway.services import DeployedService
 from gateway.spec import FileSpec
 from gateway.translate import Execution
+
+if TYPE_CHECKING:
+    from gateway.history.record import History
 
 FILE_TYPE: Final = "$File"
 # $File properties (flow-protocol.md §4.3): name, content type, and the document keys read.
@@ -157,12 +161,15 @@ async def list_files(
     execution_id: str,
     wait_s: float,
     operator: RuntimeConfig,
+    history: History | None = None,
 ) -> bytes:
     request = data.parse_request(body, "FileDataRequest")
     resource = _resource(service, request, "list")
     execution = _execution(service, resource.list, request, user, execution_id, operator)
     execution.documents = [(orjson.dumps(_file_filter(request, resource)), {})]
+    started = time.time()
     result = await pool.run(service.runtime, execution, wait_s)
+    data.record(history, service, execution, f"list {resource.path}", "file", started, result)
     if result.status != "ok":
         raise failure(resource.list, result)
     objects = [file_object(d, i) for i, d in enumerate(data.returned(resource.list, result))]
@@ -181,6 +188,7 @@ async def upload(
     json_limit: int,
     operator: RuntimeConfig,
     name_max_bytes: int = 255,
+    history: History | None = None,
 ) -> bytes:
     if not service.spec.files:
         raise NotFound(
@@ -194,6 +202,7 @@ async def upload(
             code="no_executor",
         )
     call: UploadCall | None = None
+    started = time.time()
     size = 0
     more = True
     try:
@@ -227,8 +236,11 @@ async def upload(
         }
         tracked = {"file_name": reader.file.name, "file_content_type": reader.file.content_type}
         execution.documents = [(orjson.dumps(document), tracked)]
+        execution.executor = connection.address
         finishing, call = call, None
         result = await finishing.finish(execution, wait_s)
+        operation = f"upload {resource.path}"
+        data.record(history, service, execution, operation, "file", started, result)
     except GatewayError:  # too large, a refused file name, a malformed body
         if more:
             await _drain(receive)

@@ -7,6 +7,7 @@ nowhere else on this path.
 from __future__ import annotations
 
 import logging
+import time
 from typing import TYPE_CHECKING, Any
 
 import orjson
@@ -27,11 +28,14 @@ from gateway.flow import actions, data, files
 from gateway.flow.asgi import Receive, Scope, Send, header, read_body, respond
 from gateway.flow.bodies import parse_json
 from gateway.listeners.state import Listener, ListenerPaused, Listeners
+from gateway.logs import REQUEST
+from gateway.metrics import flow as metrics
 from gateway.routing import ExecutorPool
 from gateway.services import DeployedService, ServiceRegistry
 
 if TYPE_CHECKING:
     from gateway.history.record import History
+    from gateway.tracing import FlowTracer
     from gateway.waiting import WaitingExecutions
 
 log = logging.getLogger("flowhost.gateway")
@@ -68,6 +72,7 @@ class FlowEndpoints:
         upload_name_max_bytes: int,
         operator_config: OperatorConfig,
         listeners: Listeners,
+        tracer: FlowTracer | None = None,
     ) -> None:
         self._registry = registry
         self._listeners = listeners
@@ -81,12 +86,27 @@ class FlowEndpoints:
         self._upload_max_bytes = upload_max_bytes
         self._upload_name_max_bytes = upload_name_max_bytes
         self._new_execution_id = ExecutionIds()
+        #: Requests by service, operation and status, with latencies (gateway/metrics/).
+        self.metrics = metrics.FlowMetrics()
+        #: A span per request when tracing is on (gateway/tracing.py); None costs nothing.
+        self.tracer = tracer
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if self.tracer is None:
+            await self._serve(scope, receive, send)
+        else:
+            await self.tracer.serve(self._serve, scope, receive, send)
+
+    async def _serve(
+        self, scope: Scope, receive: Receive, send: Send
+    ) -> tuple[metrics.Labels, int, str]:
+        start = time.perf_counter()
         path: str = scope["path"]
         execution_id = self._new_execution_id()
         action_name: str | None = None
         listener: Listener | None = None
+        labels = metrics.UNRESOLVED
+        status = 500
         try:
             service_path, endpoint = _split(path)
             action_name = endpoint[len("/actions/") :] if endpoint.startswith("/actions/") else None
@@ -96,6 +116,14 @@ class FlowEndpoints:
             service = self._resolve(user, service_path)
             listener = self._listeners.of(service.runtime, service_path)
             listener.requests += 1
+            labels = metrics.labels(
+                service.runtime,
+                service.spec.service_path,
+                endpoint,
+                scope["method"],
+                action_name if action_name in service.actions else None,
+            )
+            REQUEST.set((execution_id, service.runtime, service.spec.service_path))
             if listener.pause is not None:  # checked before anything runs; in-flight work ends
                 raise listener.refuse()
             status, body = await self._handle(
@@ -103,6 +131,7 @@ class FlowEndpoints:
             )
             await respond(send, status, body, [(EXECUTION_HEADER, execution_id.encode())])
         except GatewayError as error:
+            status = error.status
             if listener is not None:
                 listener.failed(error)
             await self._problem(send, error, path, action_name, execution_id)
@@ -112,6 +141,9 @@ class FlowEndpoints:
             if listener is not None:
                 listener.failed(internal)
             await self._problem(send, internal, path, action_name, execution_id)
+        finally:
+            self.metrics.observe(labels, status, time.perf_counter() - start)
+        return labels, status, execution_id
 
     async def _problem(
         self, send: Send, error: GatewayError, path: str, action: str | None, execution_id: str
@@ -231,6 +263,7 @@ class FlowEndpoints:
                 execution_id,
                 self._wait_s,
                 self._operator.of(service.runtime),
+                self._history,
             )
         if endpoint == "/file":
             _allow(method, "POST", endpoint)
@@ -243,6 +276,7 @@ class FlowEndpoints:
                 execution_id,
                 self._wait_s,
                 self._operator.of(service.runtime),
+                self._history,
             )
         if endpoint == "/file/content":
             _allow(method, "POST", endpoint)
@@ -258,6 +292,7 @@ class FlowEndpoints:
                 self._max_bytes,
                 self._operator.of(service.runtime),
                 self._upload_name_max_bytes,
+                self._history,
             )
         what = "data actions" if endpoint.startswith("/data") else "file resources"
         raise NotFound(

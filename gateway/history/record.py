@@ -43,6 +43,7 @@ class Summary(NamedTuple):
     result: ExecutionResult | None  # None: the result was lost (executor died)
     error: str = ""
     duration_ms: float = 0.0  # when there is no result to tell
+    kind: str = "action"  # action | data | file (gateway/history/store.py, COLUMNS)
 
 
 def to_row(summary: Summary, document_max_bytes: int) -> tuple[Any, ...]:
@@ -60,6 +61,7 @@ def _row(
     result: ExecutionResult | None,
     error: str = "",
     duration_ms: float = 0.0,
+    kind: str = "action",
 ) -> tuple[Any, ...]:
     """A row in `COLUMNS` order. This runs for every execution, so it only gathers: the
     executor sent the trace already encoded as the JSON the history stores, and it is written
@@ -67,7 +69,7 @@ def _row(
     if result is None:
         return (
             execution_id, *identity, executor, "lost", invoke,
-            started_at, duration_ms, "", error, 0, _NO_TRACE,
+            started_at, duration_ms, "", error, 0, _NO_TRACE, kind,
         )  # fmt: skip
     step = ""
     if result.error is not None:
@@ -79,7 +81,7 @@ def _row(
     )
     return (
         execution_id, *identity, executor, result.status, invoke,
-        started_at, result.duration_us / 1000, step, error, int(recorded), trace,
+        started_at, result.duration_us / 1000, step, error, int(recorded), trace, kind,
     )  # fmt: skip
 
 
@@ -137,6 +139,10 @@ class History(Lifecycle):
         self._writer = Periodic("history writer", self._write, flush_interval_s, delay_first=True)
         self._pruner = Periodic("history pruner", self._prune, prune_interval_s)
         self.dropped = 0
+        #: Since start, for gateway/metrics: summaries handed to the store, and dropped.
+        self.written_total = 0
+        self.dropped_total = 0
+        self._queued_since = 0.0  # monotonic time the queue last stopped being empty
 
     def record(self, summary: Summary) -> None:
         """One compact row appended (and, rarely, a wake-up or a drop)."""
@@ -150,24 +156,30 @@ class History(Lifecycle):
         executor: str,
         started_at: float,
         result: ExecutionResult,
+        kind: str = "action",
     ) -> None:
-        """`record` for an execution answered at once (the hot path: no Summary in between)."""
+        """`record` for an execution answered at once (the hot path: no Summary in between).
+        `kind` is action, data or file; for the latter two `identity` names the operation in
+        its action field ("load Country", "upload /invoices")."""
         if self.enabled:
             self._append(
                 _row(
                     self._document_max_bytes, execution_id, identity, executor, started_at,
-                    "FORWARD", result,
+                    "FORWARD", result, "", 0.0, kind,
                 )
             )  # fmt: skip
 
     def _append(self, row: tuple[Any, ...]) -> None:
         queue = self._queue
+        if not queue:
+            self._queued_since = time.monotonic()
         queue.append(row)
         length = len(queue)
         if length >= self._batch:
             if length > self._queue_max:
                 queue.popleft()
                 self.dropped += 1
+                self.dropped_total += 1
             self._writer.wake()
 
     async def start(self) -> None:
@@ -194,6 +206,19 @@ class History(Lifecycle):
                 await self._sink(block)
             else:
                 await asyncio.to_thread(self.store.insert_block, block)
+            self.written_total += len(taken)
+
+    @property
+    def queued(self) -> int:
+        """Summaries waiting to be written."""
+        return len(self._queue)
+
+    @property
+    def lag_s(self) -> float:
+        """How far the writer is behind: how long summaries have been waiting without the
+        queue emptying (0 when it is empty). Up to a flush interval or so is normal; more
+        means the database cannot keep up."""
+        return time.monotonic() - self._queued_since if self._queue else 0.0
 
     async def _write(self) -> None:
         await self.flush()

@@ -67,12 +67,19 @@ COLUMNS = (
     "error",
     "recorded",  # 1 when step documents were recorded
     "trace",  # [[path, type, duration_us, documents_in, documents_out, error], ...]
+    # action: a message action; data: a data action (load, save, delete); file: a file resource
+    # (list, upload). Last, so blocks written before it (one field shorter) still read.
+    "kind",
 )
-_ID, _STATUS, _STARTED, _RECORDED, _TRACE = (COLUMNS.index(c) for c in (
-    "id", "status", "started_at", "recorded", "trace"
+_ID, _STATUS, _STARTED, _RECORDED, _TRACE, _KIND = (COLUMNS.index(c) for c in (
+    "id", "status", "started_at", "recorded", "trace", "kind"
 ))  # fmt: skip
+#: What a row written before a column existed holds in it.
+_MISSING = {_KIND: "action"}
+#: Columns a listing shows: all but the trace.
+_LISTED = tuple(c for c in COLUMNS if c != "trace")
 _recorded_of, _started_of, _status_of = map(itemgetter, (_RECORDED, _STARTED, _STATUS))
-_FILTERED = {c: COLUMNS.index(c) for c in ("runtime", "package", "process", "status")}
+_FILTERED = {c: COLUMNS.index(c) for c in ("runtime", "package", "process", "status", "kind")}
 _STEP_KEYS = ("path", "type", "duration_us", "documents_in", "documents_out", "error")
 
 blocks = Table(
@@ -123,7 +130,7 @@ def make_block(rows: Sequence[Sequence[Any]]) -> Block:
         recorded = [
             (r[_ID], r[_STARTED], orjson.dumps(r[_TRACE]).decode()) for r in rows if r[_RECORDED]
         ]
-        rows = [[*r[:_TRACE], None] if r[_RECORDED] else r for r in rows]
+        rows = [[*r[:_TRACE], None, *r[_TRACE + 1 :]] if r[_RECORDED] else r for r in rows]
     started = list(map(_started_of, rows))
     return Block(
         min(started),
@@ -178,14 +185,17 @@ class HistoryStore:
         since: float | None = None,
         limit: int = 50,
         package: str | None = None,
+        kind: str | None = None,
     ) -> list[dict[str, Any]]:
         """Executions newest first, filtered; without their traces."""
-        filters = (("runtime", runtime), ("package", package), ("process", process))
-        wanted = [
-            (_FILTERED[name], value)
-            for name, value in (*filters, ("status", status))
-            if value is not None
-        ]
+        filters = (
+            ("runtime", runtime),
+            ("package", package),
+            ("process", process),
+            ("status", status),
+            ("kind", kind),
+        )
+        wanted = [(_FILTERED[name], value) for name, value in filters if value is not None]
         query = select(blocks.c.id, blocks.c.started_max).order_by(blocks.c.started_max.desc())
         if since is not None:
             query = query.where(blocks.c.started_max >= since)
@@ -195,14 +205,17 @@ class HistoryStore:
         with self._engine.connect() as conn:
             heads = conn.execute(query).all()  # small: one row per block
             contents = (_executions(conn, block_id) for block_id, _ in heads)
-            for row in _newest_first((head.started_max for head in heads), contents):
-                if since is not None and row[_STARTED] < since:
+            for stored in _newest_first((head.started_max for head in heads), contents):
+                if since is not None and stored[_STARTED] < since:
                     continue
+                row = _complete(stored)
                 if all(row[i] == value for i, value in wanted):
                     found.append(row)
                     if len(found) == limit:
                         break
-        return [dict(zip(COLUMNS[:_TRACE], row, strict=False)) for row in found]
+        return [
+            dict(zip(_LISTED, (*row[:_TRACE], *row[_TRACE + 1 :]), strict=True)) for row in found
+        ]
 
     def get(self, execution_id: str) -> dict[str, Any] | None:
         """One execution with its step trace (and recorded documents), or None."""
@@ -210,7 +223,7 @@ class HistoryStore:
             row = _find(conn, execution_id)
             if row is None:
                 return None
-            summary = dict(zip(COLUMNS, row, strict=True))
+            summary = dict(zip(COLUMNS, _complete(row), strict=True))
             if summary["recorded"]:
                 recorded = conn.scalar(
                     select(recordings.c.trace).where(recordings.c.id == execution_id)
@@ -259,7 +272,10 @@ class HistoryStore:
         try:
             with self._engine.begin() as conn:
                 legacy = conn.execute(
-                    text(f"SELECT {', '.join(COLUMNS)} FROM {_LEGACY_TABLE} ORDER BY started_at")
+                    text(
+                        f"SELECT {', '.join(COLUMNS[: _TRACE + 1])} FROM {_LEGACY_TABLE} "
+                        "ORDER BY started_at"
+                    )
                 ).all()
                 for start in range(0, len(legacy), 500):
                     chunk = [_legacy_row(r) for r in legacy[start : start + 500]]
@@ -296,9 +312,16 @@ def _executions(conn: Connection, block_id: int) -> list[list[Any]]:
 
 
 def _legacy_row(row: Sequence[Any]) -> list[Any]:
-    moved = list(row)
+    moved = _complete(list(row))
     moved[_TRACE] = orjson.Fragment(moved[_TRACE] or "[]")
     return moved
+
+
+def _complete(row: list[Any]) -> list[Any]:
+    """A stored row with the columns added after it was written filled in."""
+    if len(row) < len(COLUMNS):
+        return [*row, *(_MISSING[i] for i in range(len(row), len(COLUMNS)))]
+    return row
 
 
 def _newest_first(

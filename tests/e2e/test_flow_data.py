@@ -12,7 +12,7 @@ import httpx
 import pytest
 
 from flowhost.devcluster import Cluster
-from tests.e2e.cluster import flowhost, running_cluster
+from tests.e2e.cluster import assert_eventually, flowhost, running_cluster
 
 pytestmark = pytest.mark.e2e
 
@@ -373,3 +373,55 @@ def test_metadata_installs_the_bound_type_and_says_what_the_service_provides(
         "active",
         "note",
     ]
+
+
+def test_data_and_file_executions_are_in_the_history_with_their_kind(
+    cluster: Cluster, fs: httpx.Client, config: dict[str, Any]
+) -> None:
+    """As an operator sees them: `flowhost executions --kind data|file` lists the executions a
+    load, a save, a delete, a file list and an upload ran, each with what it was."""
+    saved = fs.put("/data", json=_request(config, objectData=[_object(_row(5001))]))
+    assert saved.status_code == 200, saved.text
+    loaded = fs.post("/data", json=_request(config, listFilter={"id": "5001"}))
+    assert loaded.status_code == 200, loaded.text
+    deleted = fs.post(
+        "/data/delete", json=_request(config, objectData=[_object(_row(5001), "5001")])
+    )
+    assert deleted.status_code == 200, deleted.text
+    body, headers = _multipart(
+        [
+            ("FileDataRequest", None, "application/json", _file_request(config)),
+            ("file", "history.txt", "text/plain", b"kept"),
+        ]
+    )
+    uploaded = fs.post("/file/content", content=body, headers=headers)
+    assert uploaded.status_code == 200, uploaded.text
+    assert fs.post("/file", content=_file_request(config)).status_code == 200
+    ids = {
+        r.headers["x-flowhost-execution-id"]: what
+        for r, what in (
+            (saved, "save Row"),
+            (loaded, "load Row"),
+            (deleted, "delete Row"),
+            (uploaded, "upload /docs"),
+        )
+    }
+
+    def listed() -> tuple[str, str]:
+        data = flowhost(cluster, "executions", "--kind", "data", "--limit", "1000")
+        files = flowhost(cluster, "executions", "--kind", "file", "--limit", "1000")
+        assert data.returncode == 0 and files.returncode == 0, data.stderr + files.stderr
+        assert all(i in data.stdout + files.stdout for i in ids), data.stdout + files.stdout
+        return data.stdout, files.stdout
+
+    data, files = assert_eventually(listed)
+    rows = [line for line in data.splitlines() if line.startswith("│")]  # the table's body
+    assert rows and all("│ data " in row for row in rows), data
+    for execution_id, what in ids.items():
+        line = next(line for line in (data + files).splitlines() if execution_id in line)
+        assert what in line and ("data" if "Row" in what else "file") in line, line
+        assert " ok " in line, line
+    assert "list /docs" in files
+    with cluster.client() as api:
+        shown = api.execution(next(iter(ids)))
+    assert (shown["kind"], shown["action"], shown["process"]) == ("data", "save Row", "save")

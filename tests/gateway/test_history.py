@@ -200,6 +200,9 @@ def test_recorded_documents_are_kept_apart_and_pruned_with_their_block(
     assert history_store.count() == 0
 
 
+TRACE = COLUMNS.index("trace")
+
+
 def test_summaries_kept_one_row_each_are_moved_into_blocks(store: Store) -> None:
     """A gateway upgraded from a version that kept a row per execution loses none of them."""
     legacy = Table(
@@ -222,11 +225,15 @@ def test_summaries_kept_one_row_each_are_moved_into_blocks(store: Store) -> None
         conn.execute(
             legacy.insert(),
             [
-                {**dict(zip(COLUMNS, r, strict=True)), "trace": orjson.dumps(r[-1]).decode()}
+                {
+                    **dict(zip(COLUMNS[:TRACE], r, strict=False)),
+                    "trace": orjson.dumps(r[TRACE]).decode(),
+                }  # the legacy table had no `kind`
                 for r in rows
             ],
         )
     moved = HistoryStore(store.engine)
+    assert {r["kind"] for r in moved.list()} == {"action"}
     assert not inspect(store.engine).has_table("flowhost_executions")
     assert [r["id"] for r in moved.list()] == ["x-0", "x-1", "x-2"]
     failed = moved.get("x-1")
@@ -259,3 +266,23 @@ def test_the_hot_path_makes_the_same_row_as_a_summary(
     rows = [orjson.dumps(row) for row in history._queue]
     assert rows[0] == rows[1] and rows[2] == rows[3]
     assert orjson.loads(rows[2])[COLUMNS.index("status")] == status
+
+
+def test_kinds_are_kept_filtered_and_read_from_blocks_written_before_them(
+    history_store: HistoryStore,
+) -> None:
+    now = time.time()
+    data = to_row(_summary(1, started=now - 1)._replace(kind="data"), 1024)  # recorded documents
+    file = to_row(_summary(2, started=now - 2)._replace(kind="file"), 0)
+    older = to_row(_summary(3, started=now - 3), 0)[: TRACE + 1]  # a row of before `kind`
+    history_store.insert_many([data, file])
+    history_store.insert_many([older])
+    listed = {r["id"]: r["kind"] for r in history_store.list()}
+    assert listed == {"x-1": "data", "x-2": "file", "x-3": "action"}
+    assert [r["id"] for r in history_store.list(kind="data")] == ["x-1"]
+    assert [r["id"] for r in history_store.list(kind="action")] == ["x-3"]
+    recorded = history_store.get("x-1")
+    assert recorded is not None and recorded["kind"] == "data"
+    assert recorded["trace"][0]["inputs"][0]["text"] == '{"a":1}'
+    old = history_store.get("x-3")
+    assert old is not None and old["kind"] == "action"

@@ -38,20 +38,44 @@ class DescribeRequest(_message.Message):
     def __init__(self, nonce: _Optional[bytes] = ...) -> None: ...
 
 class DescribeReply(_message.Message):
-    __slots__ = ("runtime", "executor_id", "deployments", "draining", "policy_digest", "proof")
+    __slots__ = ("runtime", "executor_id", "deployments", "draining", "policy_digest", "proof", "stats")
     RUNTIME_FIELD_NUMBER: _ClassVar[int]
     EXECUTOR_ID_FIELD_NUMBER: _ClassVar[int]
     DEPLOYMENTS_FIELD_NUMBER: _ClassVar[int]
     DRAINING_FIELD_NUMBER: _ClassVar[int]
     POLICY_DIGEST_FIELD_NUMBER: _ClassVar[int]
     PROOF_FIELD_NUMBER: _ClassVar[int]
+    STATS_FIELD_NUMBER: _ClassVar[int]
     runtime: str
     executor_id: str
     deployments: _containers.RepeatedScalarFieldContainer[str]
     draining: bool
     policy_digest: str
     proof: bytes
-    def __init__(self, runtime: _Optional[str] = ..., executor_id: _Optional[str] = ..., deployments: _Optional[_Iterable[str]] = ..., draining: _Optional[bool] = ..., policy_digest: _Optional[str] = ..., proof: _Optional[bytes] = ...) -> None: ...
+    stats: ExecutorStats
+    def __init__(self, runtime: _Optional[str] = ..., executor_id: _Optional[str] = ..., deployments: _Optional[_Iterable[str]] = ..., draining: _Optional[bool] = ..., policy_digest: _Optional[str] = ..., proof: _Optional[bytes] = ..., stats: _Optional[_Union[ExecutorStats, _Mapping]] = ...) -> None: ...
+
+class ExecutorStats(_message.Message):
+    __slots__ = ("in_flight", "max_concurrency", "requests_received", "request_batches", "results_sent", "result_batches", "rejected", "kept_results", "uptime_s")
+    IN_FLIGHT_FIELD_NUMBER: _ClassVar[int]
+    MAX_CONCURRENCY_FIELD_NUMBER: _ClassVar[int]
+    REQUESTS_RECEIVED_FIELD_NUMBER: _ClassVar[int]
+    REQUEST_BATCHES_FIELD_NUMBER: _ClassVar[int]
+    RESULTS_SENT_FIELD_NUMBER: _ClassVar[int]
+    RESULT_BATCHES_FIELD_NUMBER: _ClassVar[int]
+    REJECTED_FIELD_NUMBER: _ClassVar[int]
+    KEPT_RESULTS_FIELD_NUMBER: _ClassVar[int]
+    UPTIME_S_FIELD_NUMBER: _ClassVar[int]
+    in_flight: int
+    max_concurrency: int
+    requests_received: int
+    request_batches: int
+    results_sent: int
+    result_batches: int
+    rejected: int
+    kept_results: int
+    uptime_s: float
+    def __init__(self, in_flight: _Optional[int] = ..., max_concurrency: _Optional[int] = ..., requests_received: _Optional[int] = ..., request_batches: _Optional[int] = ..., results_sent: _Optional[int] = ..., result_batches: _Optional[int] = ..., rejected: _Optional[int] = ..., kept_results: _Optional[int] = ..., uptime_s: _Optional[float] = ...) -> None: ...
 
 class ValidateRequest(_message.Message):
     __slots__ = ("source",)
@@ -210,7 +234,7 @@ class Document(_message.Message):
     def __init__(self, data: _Optional[bytes] = ..., properties_json: _Optional[bytes] = ...) -> None: ...
 
 class ExecuteRequest(_message.Message):
-    __slots__ = ("id", "cancel", "deployment", "process", "documents", "timeout_ms", "execution_id", "record", "data", "detachable", "detach", "properties_json", "config_json", "flow_json", "secret_config")
+    __slots__ = ("id", "cancel", "deployment", "process", "documents", "timeout_ms", "execution_id", "record", "data", "detachable", "detach", "properties_json", "config_json", "flow_json", "secret_config", "traceparent")
     ID_FIELD_NUMBER: _ClassVar[int]
     CANCEL_FIELD_NUMBER: _ClassVar[int]
     DEPLOYMENT_FIELD_NUMBER: _ClassVar[int]
@@ -226,6 +250,7 @@ class ExecuteRequest(_message.Message):
     CONFIG_JSON_FIELD_NUMBER: _ClassVar[int]
     FLOW_JSON_FIELD_NUMBER: _ClassVar[int]
     SECRET_CONFIG_FIELD_NUMBER: _ClassVar[int]
+    TRACEPARENT_FIELD_NUMBER: _ClassVar[int]
     id: int
     cancel: bool
     deployment: str
@@ -241,7 +266,8 @@ class ExecuteRequest(_message.Message):
     config_json: bytes
     flow_json: bytes
     secret_config: _containers.RepeatedScalarFieldContainer[str]
-    def __init__(self, id: _Optional[int] = ..., cancel: _Optional[bool] = ..., deployment: _Optional[str] = ..., process: _Optional[str] = ..., documents: _Optional[_Iterable[_Union[Document, _Mapping]]] = ..., timeout_ms: _Optional[int] = ..., execution_id: _Optional[str] = ..., record: _Optional[bool] = ..., data: _Optional[_Union[DataContext, _Mapping]] = ..., detachable: _Optional[bool] = ..., detach: _Optional[bool] = ..., properties_json: _Optional[bytes] = ..., config_json: _Optional[bytes] = ..., flow_json: _Optional[bytes] = ..., secret_config: _Optional[_Iterable[str]] = ...) -> None: ...
+    traceparent: str
+    def __init__(self, id: _Optional[int] = ..., cancel: _Optional[bool] = ..., deployment: _Optional[str] = ..., process: _Optional[str] = ..., documents: _Optional[_Iterable[_Union[Document, _Mapping]]] = ..., timeout_ms: _Optional[int] = ..., execution_id: _Optional[str] = ..., record: _Optional[bool] = ..., data: _Optional[_Union[DataContext, _Mapping]] = ..., detachable: _Optional[bool] = ..., detach: _Optional[bool] = ..., properties_json: _Optional[bytes] = ..., config_json: _Optional[bytes] = ..., flow_json: _Optional[bytes] = ..., secret_config: _Optional[_Iterable[str]] = ..., traceparent: _Optional[str] = ...) -> None: ...
 
 class RequestBatch(_message.Message):
     __slots__ = ("requests",)

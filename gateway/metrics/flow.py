@@ -1,0 +1,65 @@
+"""Flow requests counted as plain ints and floats on the request path.
+
+prometheus-client's `Histogram.labels(...).observe()` takes a lock and walks its label
+dictionary per call (~3 µs here); the Flow path instead adds to one list per label set and the
+collector (gateway/metrics/collector.py) turns the lists into Prometheus metrics at scrape time.
+What a request costs here: two clock reads, one dict lookup and a bisect (well under 1 µs).
+
+Labels are bounded by what is deployed: a request that names no service the gateway resolved
+(a wrong password, an unknown path) is counted with empty labels, never with what it asked for,
+so nobody can grow the series by inventing service or action names.
+"""
+
+from __future__ import annotations
+
+from bisect import bisect_left
+from typing import Final
+
+#: Upper bounds (seconds) of the latency histogram's buckets; `+Inf` follows.
+BUCKETS: Final = (
+    0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0,
+    60.0,
+)  # fmt: skip
+#: (runtime, service, kind, operation) of a request that reached no deployed service.
+UNRESOLVED: Final = ("", "", "", "")
+
+Labels = tuple[str, str, str, str]
+
+# Endpoints that are not message actions: (kind, operation) by endpoint, and by method for
+# /data, whose POST loads and PUT saves.
+_OPERATIONS: Final = {
+    "/metadata": ("metadata", "describe"),
+    "/metadata/install": ("metadata", "install"),
+    "/health": ("health", "health"),
+    "/data/delete": ("data", "delete"),
+    "/file": ("file", "list"),
+    "/file/content": ("file", "upload"),
+}
+
+
+def labels(runtime: str, service: str, endpoint: str, method: str, action: str | None) -> Labels:
+    """The labels of a request to a resolved service. `action` is the message action's name
+    when the service has one by that name, else None for an unknown one."""
+    if endpoint.startswith("/actions/"):
+        return (runtime, service, "action", action if action is not None else "")
+    if endpoint == "/data":
+        return (runtime, service, "data", "save" if method == "PUT" else "load")
+    kind, operation = _OPERATIONS.get(endpoint, ("", ""))
+    return (runtime, service, kind, operation)
+
+
+class FlowMetrics:
+    """Per (runtime, service, kind, operation, status): bucket counts, then +Inf, then the sum."""
+
+    __slots__ = ("series",)
+
+    def __init__(self) -> None:
+        self.series: dict[tuple[str, str, str, str, int], list[float]] = {}
+
+    def observe(self, labels: Labels, status: int, seconds: float) -> None:
+        key = (*labels, status)
+        series = self.series.get(key)
+        if series is None:
+            series = self.series[key] = [0.0] * (len(BUCKETS) + 2)
+        series[bisect_left(BUCKETS, seconds)] += 1
+        series[-1] += seconds
