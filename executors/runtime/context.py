@@ -7,7 +7,7 @@ import logging
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 import orjson
 
@@ -18,7 +18,6 @@ from .policy import RuntimePolicy
 if TYPE_CHECKING:
     import httpx
 
-    from .compile import StepNode
     from .documents import Document
     from .listfilter import DataRequest
     from .redaction import Redactor
@@ -70,6 +69,24 @@ class Frame:
 
 class StopExecution(Exception):
     """Raised by the `stop` step; ends the whole execution successfully."""
+
+
+# The step protocol lives here, with what runs it, so that compile.py (which builds StepNodes)
+# imports this module and never the other way round (issue 13: the compile <-> context circle).
+class Step(Protocol):
+    """A compiled step: takes the current documents, gives the next ones."""
+
+    async def run(self, documents: list[Document], ctx: RunContext) -> list[Document]: ...
+
+
+@dataclass(slots=True)
+class StepNode:
+    """A compiled step in place: where it is, what type it is, what it runs."""
+
+    path: str
+    type: str
+    name: str
+    step: Step
 
 
 @dataclass(frozen=True)
