@@ -139,6 +139,9 @@ class RunContext:
         self.depth = 0
         #: The step that was running when the execution was interrupted (deadline, cancel).
         self.interrupted: StepNode | None = None
+        #: When the execution's deadline fires, on the event loop's clock (None: no deadline).
+        #: Steps that would wait (``http``'s Retry-After) give up early rather than past it.
+        self.deadline: float | None = None
         self._steps_run = 0
         # Encoded variables for jq, made on first use; props again after each change.
         self._encoded: dict[str, bytes] = {}
