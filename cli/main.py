@@ -77,7 +77,8 @@ def _call(fn: Any, *args: Any) -> Any:
     except ApiError as error:
         issues = error.details.get("issues") if error.details else None
         if issues:
-            errors.print("[red]error:[/red] the package is invalid:", highlight=False)
+            what = "has warnings (--strict)" if error.details.get("strict") else "is invalid"
+            errors.print(f"[red]error:[/red] the package {what}:", highlight=False)
             for issue in issues:
                 errors.print(
                     f"  {issue['path']}: {issue['message']}", highlight=False, markup=False
@@ -226,6 +227,9 @@ def deploy(
     file: Annotated[Path, typer.Argument(help="package.yaml, or a folder holding one")],
     runtime: Runtime = "default",
     dry_run: Annotated[bool, typer.Option("--dry-run", help="Validate only.")] = False,
+    strict: Annotated[
+        bool, typer.Option("--strict", help="Refuse a package with warnings.")
+    ] = False,
     url: Url = "http://127.0.0.1:8080",
     data_dir: DataDir = Path(".flowhost"),
 ) -> None:
@@ -234,7 +238,11 @@ def deploy(
     if not path.is_file():
         _fail(f"no package at {path}")
     with _client(url, data_dir) as client:
-        result = _call(client.deploy, runtime, path.read_text(), dry_run)
+        result = _call(client.deploy, runtime, path.read_text(), dry_run, strict)
+    for warning in result.get("warnings", ()):
+        errors.print(
+            f"warning: {warning['path']}: {warning['message']}", highlight=False, markup=False
+        )
     if dry_run:
         console.print(f"{result['name']} {result['version']} is valid (dry run, nothing deployed)")
         return

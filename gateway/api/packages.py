@@ -15,6 +15,11 @@ from gateway.package_limits import PackageLimits
 router = APIRouter(prefix="/api/runtimes/{runtime}/packages", tags=["packages"])
 
 
+class WarningOut(BaseModel):
+    path: str
+    message: str
+
+
 class DeployResult(BaseModel):
     name: str
     version: str
@@ -25,6 +30,8 @@ class DeployResult(BaseModel):
     executors: list[str]
     actions: list[str]
     processes: list[str]
+    #: Valid but probably unmeant: a process without return, an unlisted outcome, unused parts.
+    warnings: list[WarningOut] = []
 
 
 class VersionOut(BaseModel):
@@ -63,12 +70,15 @@ async def deploy(
     control: Control,
     source: Annotated[str, Body(media_type="application/yaml")],
     dry_run: Annotated[bool, Query(description="Validate only.")] = False,
+    strict: Annotated[
+        bool, Query(description="Refuse (422 package_warnings) a package with warnings.")
+    ] = False,
 ) -> DeployResult:
     if not source.strip():
         raise BadRequest("the package is empty", code="empty_package")
     limits: PackageLimits = request.app.state.package_limits
     await asyncio.to_thread(limits.check, source)
-    outcome = await control.deploy(runtime, source, dry_run)
+    outcome = await control.deploy(runtime, source, dry_run, strict)
     spec = outcome.spec
     return DeployResult(
         name=spec.name,
@@ -80,6 +90,7 @@ async def deploy(
         executors=list(outcome.executors),
         actions=[a.name for a in spec.actions],
         processes=list(spec.processes),
+        warnings=[WarningOut(path=w.path, message=w.message) for w in spec.warnings],
     )
 
 
