@@ -12,6 +12,7 @@ import grpc
 from executors import translate
 from executors.host import Host, Rejected, failure_result
 from executors.link import LinkCredentials
+from executors.runtime.deploy_warnings import package_warnings
 from executors.runtime.documents import Document
 from executors.runtime.engine import ProcessResult
 from executors.runtime.package import PackageInvalid
@@ -68,7 +69,9 @@ class ExecutorServicer(pb_grpc.ExecutorServicer):  # type: ignore[misc]  # gener
             package = await asyncio.to_thread(self._host.validate, request.source)
         except PackageInvalid as invalid:
             return pb.ValidateReply(issues=translate.issues_to_proto(list(invalid.issues)))
-        return pb.ValidateReply(spec=translate.spec_to_proto(package))
+        spec = translate.spec_to_proto(package)
+        spec.warnings.extend(translate.issues_to_proto(package_warnings(package)))
+        return pb.ValidateReply(spec=spec)
 
     async def Deploy(
         self, request: pb.DeployRequest, context: grpc.aio.ServicerContext

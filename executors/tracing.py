@@ -14,8 +14,7 @@ from collections.abc import Coroutine, Iterator
 from contextlib import AbstractContextManager, contextmanager
 from typing import Any
 
-from executors.runtime.compile import StepNode
-from executors.runtime.context import StopExecution
+from executors.runtime.context import StepNode, StopExecution
 from executors.runtime.engine import ProcessResult
 
 log = logging.getLogger("flowhost.executor")

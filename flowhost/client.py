@@ -137,13 +137,13 @@ class ManagementClient:
             raise _not_flowhost(response)
         return response.json()
 
-    def deploy(self, runtime: str, source: str, dry_run: bool) -> Any:
+    def deploy(self, runtime: str, source: str, dry_run: bool, strict: bool = False) -> Any:
         return self.request(
             "POST",
             f"/api/runtimes/{runtime}/packages",
             content=source.encode(),
             headers={"content-type": "application/yaml"},
-            params={"dry_run": str(dry_run).lower()},
+            params={"dry_run": str(dry_run).lower(), "strict": str(strict).lower()},
         )
 
     def versions(self, runtime: str, name: str | None) -> Any:

@@ -209,8 +209,20 @@ class ControlPlane(Lifecycle):
             )
         return result
 
-    async def deploy(self, runtime: str, source: str, dry_run: bool = False) -> DeployOutcome:
+    async def deploy(
+        self, runtime: str, source: str, dry_run: bool = False, strict: bool = False
+    ) -> DeployOutcome:
         spec = await self.validate(runtime, source)
+        if strict and spec.warnings:  # --strict: what would only be warned about is refused
+            listing = "; ".join(f"{w.path}: {w.message}" for w in spec.warnings)
+            raise Unprocessable(
+                f"package has warnings (strict): {listing}",
+                code="package_warnings",
+                details={
+                    "issues": [{"path": w.path, "message": w.message} for w in spec.warnings],
+                    "strict": True,
+                },
+            )
         if dry_run:
             return DeployOutcome(spec, runtime, created=False, dry_run=True, executors=())
         created = await self.call(self.store.add_version, runtime, spec, source)

@@ -58,12 +58,35 @@ class Reconciler(Lifecycle):
         self._lock = asyncio.Lock()
         self._problems: dict[str, str] = {}
         self._loop = Periodic("reconciler", self.reconcile, interval_s)
+        #: Per unreachable executor: a task that wakes the loop the moment it connects again.
+        self._watchers: dict[str, asyncio.Task[None]] = {}
 
     async def start(self) -> None:
         self._loop.start()
 
     async def stop(self) -> None:
         await self._loop.stop()
+        for task in self._watchers.values():
+            task.cancel()
+        await asyncio.gather(*self._watchers.values(), return_exceptions=True)
+        self._watchers.clear()
+
+    def _watch(self, connection: ExecutorConnection) -> None:
+        """Reconcile as soon as ``connection`` connects, not at the next pass (issue 19)."""
+        watcher = self._watchers.get(connection.address)
+        if connection.connected or (watcher is not None and not watcher.done()):
+            return  # a problem other than reachability waits for the next pass, as before
+        self._watchers[connection.address] = asyncio.create_task(
+            self._wake_when_reachable(connection), name=f"reach {connection.address}"
+        )
+
+    async def _wake_when_reachable(self, connection: ExecutorConnection) -> None:
+        try:
+            await connection.until_reachable()
+        except Exception:  # a closed channel: the connection is gone, nothing to wake for
+            return
+        if not connection.closed:
+            self._loop.wake()
 
     async def reconcile(self) -> None:
         """One pass over every executor; callers await it to know a change has been applied."""
@@ -71,6 +94,9 @@ class Reconciler(Lifecycle):
             addresses = await self._addresses()
             connections = self._pool.connections
             for address in set(connections) - addresses:
+                watcher = self._watchers.pop(address, None)
+                if watcher is not None:
+                    watcher.cancel()
                 log.info("executor %s is no longer listed; dropping it", address)
                 await connections.pop(address).close()
             for address in addresses - set(connections):
@@ -126,6 +152,7 @@ class Reconciler(Lifecycle):
             if self._problems.get(address) != problem:
                 log.warning("executor %s not ready: %s", address, problem)
             self._problems[address] = problem
+            self._watch(connection)
 
     async def _addresses(self) -> set[str]:
         addresses = set(self._targets)

@@ -60,6 +60,14 @@ class FileSpec:
 
 
 @dataclass(frozen=True, slots=True)
+class DeployWarning:
+    """Valid but probably unmeant (executors/runtime/deploy_warnings.py); `path` in the file."""
+
+    path: str
+    message: str
+
+
+@dataclass(frozen=True, slots=True)
 class ServiceSpec:
     """One package version: its identity and the service it offers Flow."""
 
@@ -75,6 +83,8 @@ class ServiceSpec:
     processes: tuple[str, ...] = ()
     #: Each process's deadline (ms); empty for a spec stored before executors sent them.
     process_timeouts_ms: dict[str, int] = field(default_factory=dict)
+    #: What the executor's validation warned about (empty for a spec stored before warnings).
+    warnings: tuple[DeployWarning, ...] = ()
 
     @property
     def key(self) -> str:
@@ -108,6 +118,7 @@ class ServiceSpec:
             files=tuple(FileSpec(**f) for f in raw.get("files", ())),
             processes=tuple(raw.get("processes", ())),
             process_timeouts_ms=dict(raw.get("process_timeouts_ms", {})),
+            warnings=tuple(DeployWarning(**w) for w in raw.get("warnings", ())),
         )
 
 

@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 import orjson
 
 from gateway.policy import RuntimePolicy
-from gateway.spec import ActionSpec, ConfigSpec, DataSpec, FileSpec, ServiceSpec
+from gateway.spec import ActionSpec, ConfigSpec, DataSpec, DeployWarning, FileSpec, ServiceSpec
 from gateway.tracing import TRACEPARENT
 from protos.flowhost.v1 import executor_pb2 as pb
 
@@ -258,6 +258,7 @@ def spec_from_proto(spec: pb.PackageSpec) -> ServiceSpec:
         files=tuple(FileSpec(f.path, f.list, f.upload) for f in spec.files),
         processes=tuple(spec.processes),
         process_timeouts_ms=dict(spec.process_timeouts_ms),
+        warnings=tuple(DeployWarning(w.path, w.message) for w in spec.warnings),
     )
 
 

@@ -42,6 +42,11 @@ _ECHOED = ("token", "tenantId", "culture", "outcomes")
 # An executor that says it does not know an execution is believed after this long (a result
 # may still be on its way through the stream just after detaching).
 _UNKNOWN_GRACE_S = 10.0
+#: An execution whose executor cannot be asked (gone, not answering) is given up this long after
+#: its deadline: Flow gets an `executor_lost` fault then, not never (issue 19). The executor
+#: ends the execution at its deadline itself; the grace covers an executor restarting or a
+#: result on its way. A result arriving later finds its callback already answered.
+EXECUTOR_LOST_GRACE_S = 5.0
 
 
 class WaitingExecutions(Lifecycle):
@@ -260,12 +265,19 @@ class WaitingExecutions(Lifecycle):
             and (
                 kept.executor_id != row["executor_id"] or now - row["created_at"] > _UNKNOWN_GRACE_S
             )
-        ) or now > row["started_at"] + self._wait_s + 60:
-            # The executor restarted (or never kept it), or it is gone for longer than any
-            # execution may run: the result is lost.
+        ) or now > self._given_up_at(row):
+            # The executor restarted (or never kept it), or it is still unreachable past the
+            # execution's deadline: the result is lost.
             await self._complete_row(row, None)
         else:
             await asyncio.to_thread(self._outbox.postpone, execution_id, next_at, problem)
+
+    def _given_up_at(self, row: dict[str, Any]) -> float:
+        """The execution's deadline (its process's timeout, else the gateway's) plus the grace."""
+        service = self._registry.lookup(row["runtime"], row["service_path"])
+        timeout_ms = service.spec.timeout_ms(row["process"]) if service is not None else 0
+        deadline_s = timeout_ms / 1000 if timeout_ms else self._wait_s
+        return float(row["started_at"]) + deadline_s + EXECUTOR_LOST_GRACE_S
 
     async def _complete_row(self, row: dict[str, Any], result: ExecutionResult | None) -> None:
         request = orjson.loads(row["request"])

@@ -102,3 +102,79 @@ def test_the_cli_imports_the_benchmark_only_inside_its_commands() -> None:
         if module == "flowhost.bench" or module.startswith("flowhost.bench.")
     ]
     assert eager == []
+
+
+def _module_name(path: Path) -> str:
+    parts = list(path.relative_to(ROOT).with_suffix("").parts)
+    return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+
+
+def _module_graph(*packages: str) -> dict[str, set[str]]:
+    """Module → the modules of ``packages`` it imports, TYPE_CHECKING imports included.
+
+    Relative imports are resolved; ``from . import x`` is an arrow to ``x``, not to the package.
+    """
+    paths = {
+        _module_name(path): path for package in packages for path in (ROOT / package).rglob("*.py")
+    }
+    graph: dict[str, set[str]] = {}
+    for name, path in paths.items():
+        here = name if path.name == "__init__.py" else name.rpartition(".")[0]
+        targets: set[str] = set()
+        for node in ast.walk(ast.parse(path.read_text(), filename=str(path))):
+            if isinstance(node, ast.Import):
+                targets.update(alias.name for alias in node.names)
+            elif isinstance(node, ast.ImportFrom):
+                if node.level:
+                    base = ".".join(here.split(".")[: len(here.split(".")) - node.level + 1])
+                    module = f"{base}.{node.module}" if node.module else base
+                else:
+                    module = node.module or ""
+                submodules = {f"{module}.{alias.name}" for alias in node.names} & paths.keys()
+                targets.update(submodules or {module})
+        graph[name] = {target for target in targets if target in paths and target != name}
+    return graph
+
+
+def _circles(graph: dict[str, set[str]]) -> list[list[str]]:
+    """The strongly connected groups of more than one module (Tarjan), each sorted."""
+    index: dict[str, int] = {}
+    low: dict[str, int] = {}
+    stack: list[str] = []
+    found: list[list[str]] = []
+
+    def visit(module: str) -> None:
+        index[module] = low[module] = len(index)
+        stack.append(module)
+        for target in graph[module]:
+            if target not in index:
+                visit(target)
+                low[module] = min(low[module], low[target])
+            elif target in stack:
+                low[module] = min(low[module], index[target])
+        if low[module] == index[module]:
+            group = [stack.pop()]
+            while group[-1] != module:
+                group.append(stack.pop())
+            if len(group) > 1:
+                found.append(sorted(group))
+
+    for module in graph:
+        if module not in index:
+            visit(module)
+    return found
+
+
+@pytest.mark.parametrize(
+    "package",
+    ["gateway", "executors", "executors/runtime", "flowhost", "flowhost/cli", "flowhost/bench"],
+)
+def test_no_import_circles(package: str) -> None:
+    """Two modules that import each other (even only for types) mean a third is missing."""
+    assert _circles(_module_graph(package)) == []
+
+
+def test_the_circle_check_sees_a_circle() -> None:
+    graph = _module_graph("executors/runtime")
+    graph["executors.runtime.context"].add("executors.runtime.compile")
+    assert ["executors.runtime.compile", "executors.runtime.context"] in _circles(graph)

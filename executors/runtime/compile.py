@@ -10,24 +10,15 @@ from __future__ import annotations
 import difflib
 from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import Any, Protocol
 
+from .context import Step, StepNode
 from .durations import parse_duration
 from .errors import Issue
 from .expressions import JqCompileError, JqProgram
 
-if TYPE_CHECKING:
-    from .context import RunContext
-    from .documents import Document
-
 #: Keys a step may carry besides its one step-type key.
 STEP_META_KEYS = ("name", "id")
-
-
-class Step(Protocol):
-    """A compiled step: takes the current documents, gives the next ones."""
-
-    async def run(self, documents: list[Document], ctx: RunContext) -> list[Document]: ...
 
 
 class StepType(Protocol):
@@ -45,16 +36,6 @@ class StepTypeDef:
 
     name: str
     compile: Callable[[Any, CompileContext], Step]
-
-
-@dataclass(slots=True)
-class StepNode:
-    """A compiled step in place: where it is, what type it is, what it runs."""
-
-    path: str
-    type: str
-    name: str
-    step: Step
 
 
 def join_path(path: str, key: str | int) -> str:

@@ -8,7 +8,7 @@ import time
 from collections.abc import Callable, Mapping
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 import orjson
 
@@ -19,7 +19,6 @@ from .policy import RuntimePolicy
 if TYPE_CHECKING:
     import httpx
 
-    from .compile import StepNode
     from .documents import Document
     from .listfilter import DataRequest
     from .redaction import Redactor
@@ -73,6 +72,24 @@ class StopExecution(Exception):
     """Raised by the `stop` step; ends the whole execution successfully."""
 
 
+# The step protocol lives here, with what runs it, so that compile.py (which builds StepNodes)
+# imports this module and never the other way round (issue 13: the compile <-> context circle).
+class Step(Protocol):
+    """A compiled step: takes the current documents, gives the next ones."""
+
+    async def run(self, documents: list[Document], ctx: RunContext) -> list[Document]: ...
+
+
+@dataclass(slots=True)
+class StepNode:
+    """A compiled step in place: where it is, what type it is, what it runs."""
+
+    path: str
+    type: str
+    name: str
+    step: Step
+
+
 @dataclass(frozen=True)
 class ProcessPlan:
     """A compiled process."""
@@ -123,6 +140,9 @@ class RunContext:
         self.depth = 0
         #: The step that was running when the execution was interrupted (deadline, cancel).
         self.interrupted: StepNode | None = None
+        #: When the execution's deadline fires, on the event loop's clock (None: no deadline).
+        #: Steps that would wait (``http``'s Retry-After) give up early rather than past it.
+        self.deadline: float | None = None
         self._steps_run = 0
         # Encoded variables for jq, made on first use; props again after each change.
         self._encoded: dict[str, bytes] = {}

@@ -210,6 +210,7 @@ class CompiledPackage:
         # The HTTP client's network backend checks connections against this run's policy.
         policy_token = egress.set_current(ctx.policy)
         timeout = plan.timeout_s if timeout_s is None else timeout_s
+        ctx.deadline = asyncio.get_running_loop().time() + timeout
         status = "ok"
         error: ExecutionFailure | None = None
         active = ACTIVE.set(redactor) if redactor is not None else None

@@ -13,6 +13,7 @@ from .context import ProcessPlan
 from .durations import parse_duration
 from .errors import Issue, PackageInvalid
 from .loader import YamlLimits, load_yaml
+from .profile_refs import resolve_profiles
 from .profiles import profile_issues
 from .registry import step_types
 
@@ -362,13 +363,17 @@ class _Checker:
                 path, f"expected a mapping of profile names to JSON Schemas, got {describe(raw)}"
             )
             return {}
+        # References are inlined first (profile_refs.py), so the checks below and everything
+        # after deploy see plain schemas.
+        resolved, ref_issues = resolve_profiles({str(k): v for k, v in raw.items()}, path)
+        self.issues.extend(ref_issues)
         profiles = {}
-        for name, schema in raw.items():
-            here = join_path(path, str(name))
+        for name, schema in resolved.items():
+            here = join_path(path, name)
             issues = profile_issues(schema, here)
             self.issues.extend(issues)
             if isinstance(schema, dict) and not any(i.path == here for i in issues):
-                profiles[str(name)] = schema
+                profiles[name] = schema
         return profiles
 
     def actions(

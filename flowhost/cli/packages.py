@@ -12,7 +12,15 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
-from flowhost.cli.shared import Gateway, Runtime, console, fail, gateway_command, timestamp
+from flowhost.cli.shared import (
+    Gateway,
+    Runtime,
+    console,
+    errors,
+    fail,
+    gateway_command,
+    timestamp,
+)
 
 app = typer.Typer()
 
@@ -26,13 +34,20 @@ def deploy(
     file: Annotated[Path, typer.Argument(help="package.yaml, or a folder holding one")],
     runtime: Runtime = "default",
     dry_run: Annotated[bool, typer.Option("--dry-run", help="Validate only.")] = False,
+    strict: Annotated[
+        bool, typer.Option("--strict", help="Refuse a package with warnings.")
+    ] = False,
 ) -> None:
     """Validate and deploy a package to a runtime."""
     path = file / "package.yaml" if file.is_dir() else file
     if not path.is_file():
         fail(f"no package at {path}")
     with gateway.client() as client:
-        result = client.deploy(runtime, path.read_text(), dry_run)
+        result = client.deploy(runtime, path.read_text(), dry_run, strict)
+    for warning in result.get("warnings", ()):
+        errors.print(
+            f"warning: {warning['path']}: {warning['message']}", highlight=False, markup=False
+        )
     if dry_run:
         console.print(f"{result['name']} {result['version']} is valid (dry run, nothing deployed)")
         return

@@ -141,7 +141,8 @@ def report(error: ApiError) -> NoReturn:
     """The one place an API error becomes what the user reads, and the exit code."""
     issues = error.details.get("issues") if error.details else None
     if issues:
-        errors.print("[red]error:[/red] the package is invalid:", highlight=False)
+        what = "has warnings (--strict)" if error.details.get("strict") else "is invalid"
+        errors.print(f"[red]error:[/red] the package {what}:", highlight=False)
         for issue in issues:
             errors.print(f"  {issue['path']}: {issue['message']}", highlight=False, markup=False)
         raise typer.Exit(1)

@@ -32,6 +32,7 @@ from fastapi.openapi.utils import get_openapi
 from fastapi.routing import APIRoute
 
 from gateway.errors import GatewayError, PayloadTooLarge, api_problem
+from gateway.flow import openapi as flow_openapi
 from gateway.flow.asgi import Message, Receive, Scope, Send
 from gateway.settings import GatewaySettings
 
@@ -252,6 +253,7 @@ def document(api: FastAPI) -> None:
                             "schema": {"type": "string", "minLength": 1, "pattern": "^[!-~]+$"},
                         }
                     )
+        flow_openapi.add_to(schema)  # the /fs/ endpoints are plain ASGI: described by hand
         api.openapi_schema = orjson.loads(orjson.dumps(schema))
         return api.openapi_schema
 

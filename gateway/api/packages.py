@@ -16,6 +16,11 @@ from gateway.package_limits import PackageLimits
 router = APIRouter(prefix="/api/runtimes/{runtime}/packages", tags=["packages"])
 
 
+class WarningOut(BaseModel):
+    path: str
+    message: str
+
+
 class DeployResult(BaseModel):
     name: str
     version: str
@@ -26,6 +31,8 @@ class DeployResult(BaseModel):
     executors: list[str]
     actions: list[str]
     processes: list[str]
+    #: Valid but probably unmeant: a process without return, an unlisted outcome, unused parts.
+    warnings: list[WarningOut] = []
 
 
 class VersionOut(BaseModel):
@@ -64,9 +71,12 @@ async def deploy(
     control: Control,
     source: Annotated[str, Body(media_type="application/yaml")],
     dry_run: Annotated[bool, Query(description="Validate only.")] = False,
+    strict: Annotated[
+        bool, Query(description="Refuse (422 package_warnings) a package with warnings.")
+    ] = False,
 ) -> DeployResult:
     outcome = await deploy_package(
-        control, running(request).package_limits, runtime, source, dry_run
+        control, running(request).package_limits, runtime, source, dry_run, strict
     )
     spec = outcome.spec
     return DeployResult(
@@ -79,17 +89,23 @@ async def deploy(
         executors=list(outcome.executors),
         actions=[a.name for a in spec.actions],
         processes=list(spec.processes),
+        warnings=[WarningOut(path=w.path, message=w.message) for w in spec.warnings],
     )
 
 
 async def deploy_package(
-    control: ControlPlane, limits: PackageLimits, runtime: str, source: str, dry_run: bool
+    control: ControlPlane,
+    limits: PackageLimits,
+    runtime: str,
+    source: str,
+    dry_run: bool,
+    strict: bool = False,
 ) -> DeployOutcome:
     """Bound, validate and (unless `dry_run`) deploy a package: the API's and the console's."""
     if not source.strip():
         raise BadRequest("the package is empty", code="empty_package")
     await asyncio.to_thread(limits.check, source)
-    return await control.deploy(runtime, source, dry_run)
+    return await control.deploy(runtime, source, dry_run, strict)
 
 
 @router.get("", response_model=list[VersionOut], summary="List package versions")

@@ -10,7 +10,9 @@ Type names follow Boomi's Flow Services Server: an object or array entry ``lines
 profile of action ``quote`` is the type ``quote REQUEST - lines`` (``RESPONSE`` for the response
 profile); deeper nesting appends `` - <entry>`` per level (``quote RESPONSE - lines - product``).
 A data action's profile is the type named by the data action; its nested entries are
-``<Type> - <entry>``. An array entry names the type of its items.
+``<Type> - <entry>``. An array entry names the type of its items. An object that came from a
+``$ref`` is named after what it references, wherever it is used: ``Address`` for the profile
+``Address``, ``Order - Address`` for ``Order``'s ``#/$defs/Address``; so it is one Flow type.
 """
 
 from __future__ import annotations
@@ -29,6 +31,9 @@ CONTENT_TYPES: dict[str, str] = {
     "object": "ContentObject",
     "list": "ContentList",
 }
+#: Set by the executor on an object schema it inlined from a ``$ref`` (executors/runtime/
+#: profile_refs.py): the stable name of its Flow type.
+TYPE_MARK = "x-flowhost-type"
 SCALAR_KINDS = frozenset({"string", "number", "integer", "boolean", "datetime"})
 
 
@@ -102,7 +107,7 @@ def _object(
     if not isinstance(schema, Mapping):
         raise ProfileError(path, "expected a JSON Schema object")
     if "$ref" in schema:
-        raise ProfileError(path, "$ref is not supported; inline the schema")
+        raise ProfileError(path, "an unresolved $ref (deploy resolves them)")
     if _type_of(schema, path) != "object":
         raise ProfileError(path, "expected type: object")
     props = schema.get("properties") or {}
@@ -119,21 +124,28 @@ def _field(name: str, schema: Any, required: bool, prefix: str, path: str) -> Fi
     if not isinstance(schema, Mapping):
         raise ProfileError(path, "expected a JSON Schema object")
     if "$ref" in schema:
-        raise ProfileError(path, "$ref is not supported; inline the schema")
+        raise ProfileError(path, "an unresolved $ref (deploy resolves them)")
     t = _type_of(schema, path)
-    child = f"{prefix} - {name}"
+    child = _named(schema, f"{prefix} - {name}")
     if t == "object":
         return FieldShape(name, "object", required, t, _object(schema, child, child, path))
     if t == "array":
         items = schema.get("items")
         if not isinstance(items, Mapping) or _type_of(items, path + ".items") != "object":
             raise ProfileError(path, "Flow lists hold objects: items must be type: object")
+        child = _named(items, child)
         return FieldShape(name, "list", required, t, _object(items, child, child, path + ".items"))
     if t == "string" and schema.get("format") == "date-time":
         return FieldShape(name, "datetime", required, "date-time")
     if t in SCALAR_KINDS:
         return FieldShape(name, t, required, t)
     raise ProfileError(path, f"unsupported type {t!r}")
+
+
+def _named(schema: Mapping[str, Any], default: str) -> str:
+    """The type name of a referenced schema (one type wherever it is used), else ``default``."""
+    mark = schema.get(TYPE_MARK)
+    return mark if isinstance(mark, str) and mark else default
 
 
 def _type_of(schema: Mapping[str, Any], path: str) -> str:

@@ -11,8 +11,8 @@ from typing import Any
 
 import httpx
 import pytest
-from flowhost.devcluster import Cluster
 
+from flowhost.devcluster import Cluster
 from tests.e2e.cluster import assert_eventually, flowhost, running_cluster
 
 pytestmark = pytest.mark.e2e

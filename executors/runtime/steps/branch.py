@@ -7,8 +7,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from ..compile import CompileContext, StepNode, StepTypeDef, describe
-from ..context import RunContext
+from ..compile import CompileContext, StepTypeDef, describe
+from ..context import RunContext, StepNode
 from ..documents import Document
 
 

@@ -8,8 +8,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from ..compile import CompileContext, StepNode, StepTypeDef
-from ..context import RunContext
+from ..compile import CompileContext, StepTypeDef
+from ..context import RunContext, StepNode
 from ..documents import Document
 from ..expressions import JqProgram
 

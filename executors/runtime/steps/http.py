@@ -2,7 +2,10 @@
 
 The response becomes the document: parsed as JSON when the response says it is JSON, else the
 body as a JSON string (null when empty). Properties ``http_status`` and ``http_content_type`` are
-set. A non-2xx status fails the step; 5xx, timeouts and connection errors are retried first.
+set. A non-2xx status fails the step; 5xx, 429, timeouts and connection errors are retried first,
+for idempotent methods only unless the step sets ``retry_unsafe`` (a retried POST whose first
+attempt reached the server runs its side effect twice), waiting as long as ``Retry-After`` asks
+when that still ends before the execution's deadline.
 
 Every connection goes through the runtime's egress policy (egress.py): a destination it does not
 allow fails the step with ``egress_refused`` before anything is sent, and is not retried.
@@ -11,6 +14,9 @@ allow fails the step with ``egress_refused`` before anything is sent, and is not
 from __future__ import annotations
 
 import asyncio
+import datetime
+import email.utils
+import uuid
 from typing import Any
 
 import httpx
@@ -27,11 +33,27 @@ from .set import as_property
 
 METHODS = ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS")
 NO_DEFAULT_BODY = ("GET", "HEAD")
+#: Methods whose repetition has the effect of one request (RFC 9110 9.2.2): retried by default.
+IDEMPOTENT = frozenset(("GET", "HEAD", "PUT", "DELETE", "OPTIONS"))
+#: Sent with POST and PATCH when the step opts into their retries (``retry_unsafe: true``).
+IDEMPOTENCY_HEADER = "Idempotency-Key"
+#: Failures before any byte of the request left: retried whatever the method.
+NOT_SENT = (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout)
 BODY_SNIPPET = 200
 
 
 class Http:
-    __slots__ = ("backoff_s", "body", "headers", "method", "query", "retries", "timeout_s", "url")
+    __slots__ = (
+        "backoff_s",
+        "body",
+        "headers",
+        "method",
+        "query",
+        "retries",
+        "retry_unsafe",
+        "timeout_s",
+        "url",
+    )
 
     def __init__(
         self,
@@ -43,6 +65,7 @@ class Http:
         timeout_s: float,
         retries: int,
         backoff_s: float,
+        retry_unsafe: bool = False,
     ):
         self.method = method
         self.url = url
@@ -52,6 +75,7 @@ class Http:
         self.timeout_s = timeout_s
         self.retries = retries
         self.backoff_s = backoff_s
+        self.retry_unsafe = retry_unsafe
 
     async def run(self, documents: list[Document], ctx: RunContext) -> list[Document]:
         return [await self.request(document, ctx) for document in documents]
@@ -100,6 +124,11 @@ class Http:
         request = await self.build(document, ctx)
         # Never the query string or userinfo: either may carry a secret.
         where = f"{self.method} {request.url.copy_with(query=None, username=None, password=None)}"
+        retry_sent = self.method in IDEMPOTENT or self.retry_unsafe
+        if self.method not in IDEMPOTENT and self.retry_unsafe:
+            # One key per request, the same on each of its attempts: a server that deduplicates
+            # by it runs the side effect once however many attempts reach it.
+            request.headers.setdefault(IDEMPOTENCY_HEADER, str(uuid.uuid4()))
         attempt = 0
         limit = ctx.policy.limits.document_bytes
         while True:
@@ -117,26 +146,78 @@ class Http:
                 ) from None
             except httpx.TransportError as error:  # timeouts, refused connections, resets
                 cause = f"{where} failed: {type(error).__name__}{(error and f': {error}') or ''}"
-                if attempt < self.retries:
-                    attempt = await self._backoff(attempt)
+                # A connection that never opened sent nothing: safe to retry for any method.
+                if attempt < self.retries and (retry_sent or isinstance(error, NOT_SENT)):
+                    attempt = await self._backoff(attempt, None)
                     continue
                 raise StepError(
-                    _tries(cause, attempt), code="http_error", retryable=True
+                    _tries(cause, attempt) + _unsafe_hint(self, retry_sent, attempt),
+                    code="http_error",
+                    retryable=True,
                 ) from error
-            if response.status_code >= 500 and attempt < self.retries:
-                attempt = await self._backoff(attempt)
-                continue
+            status = response.status_code
+            if (status >= 500 or status == 429) and attempt < self.retries and retry_sent:
+                wait = _retry_after(response.headers.get("retry-after"))
+                delay = self._delay(attempt, wait)
+                if _fits_deadline(delay, ctx):
+                    attempt = await self._backoff(attempt, wait)
+                    continue
+                asked = "" if wait is None else f" (Retry-After: {wait:g}s)"
+                hint = f"; not retried: waiting {delay:g}s{asked} would pass the deadline"
+                raise _failure(response, body, where, attempt, hint)
             break
         if not response.is_success:
-            snippet = body[:BODY_SNIPPET].decode(response.encoding or "utf-8", errors="replace")
-            cause = f"{where} returned {response.status_code} {response.reason_phrase}"
-            cause = _tries(cause, attempt) + (f": {snippet}" if snippet else "")
-            raise StepError(cause, code="http_error", retryable=response.status_code >= 500)
+            retryable = response.status_code >= 500 or response.status_code == 429
+            hint = _unsafe_hint(self, retry_sent, attempt) if retryable else ""
+            raise _failure(response, body, where, attempt, hint)
         return _response_document(response, body, document)
 
-    async def _backoff(self, attempt: int) -> int:
-        await asyncio.sleep(self.backoff_s * (2**attempt))
+    def _delay(self, attempt: int, retry_after: float | None) -> float:
+        backoff: float = self.backoff_s * 2.0**attempt
+        return backoff if retry_after is None else max(backoff, retry_after)
+
+    async def _backoff(self, attempt: int, retry_after: float | None) -> int:
+        await asyncio.sleep(self._delay(attempt, retry_after))
         return attempt + 1
+
+
+def _fits_deadline(delay: float, ctx: RunContext) -> bool:
+    """Whether waiting ``delay`` seconds still leaves the execution time before its deadline."""
+    if ctx.deadline is None:
+        return True
+    return asyncio.get_running_loop().time() + delay < ctx.deadline
+
+
+def _retry_after(header: str | None) -> float | None:
+    """Seconds a ``Retry-After`` header asks for (delta-seconds or an HTTP date), None if none."""
+    if not header:
+        return None
+    text = header.strip()
+    if text.isdigit():
+        return float(text)
+    try:
+        when = email.utils.parsedate_to_datetime(text)
+    except (TypeError, ValueError):
+        return None  # unreadable: the step's own back-off applies
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=datetime.UTC)
+    return max(0.0, (when - datetime.datetime.now(datetime.UTC)).total_seconds())
+
+
+def _unsafe_hint(http: Http, retry_sent: bool, attempt: int) -> str:
+    if retry_sent or not http.retries or attempt:
+        return ""
+    return f" (not retried: {http.method} is not idempotent; `retry_unsafe: true` opts in)"
+
+
+def _failure(
+    response: httpx.Response, body: bytes, where: str, attempt: int, hint: str
+) -> StepError:
+    snippet = body[:BODY_SNIPPET].decode(response.encoding or "utf-8", errors="replace")
+    cause = f"{where} returned {response.status_code} {response.reason_phrase}"
+    cause = _tries(cause, attempt) + hint + (f": {snippet}" if snippet else "")
+    retryable = response.status_code >= 500 or response.status_code == 429
+    return StepError(cause, code="http_error", retryable=retryable)
 
 
 def _tries(cause: str, retries: int) -> str:
@@ -192,8 +273,21 @@ def compile_http(config: Any, ctx: CompileContext) -> Http:
     options = ctx.options(
         config,
         required=("url",),
-        optional=("method", "headers", "query", "body", "timeout", "retries", "retry_backoff"),
+        optional=(
+            "method",
+            "headers",
+            "query",
+            "body",
+            "timeout",
+            "retries",
+            "retry_backoff",
+            "retry_unsafe",
+        ),
     )
+    retry_unsafe = options.get("retry_unsafe", False)
+    if not isinstance(retry_unsafe, bool):
+        ctx.issue(f"expected true or false, got {retry_unsafe!r}", "retry_unsafe")
+        retry_unsafe = False
     method = options.get("method", "GET")
     if not isinstance(method, str) or method.upper() not in METHODS:
         ctx.issue(f"expected one of {', '.join(METHODS)}, got {method!r}", "method")
@@ -207,6 +301,7 @@ def compile_http(config: Any, ctx: CompileContext) -> Http:
         timeout_s=ctx.duration(options.get("timeout"), "timeout", 10.0),
         retries=ctx.integer(options.get("retries"), "retries", 2),
         backoff_s=ctx.duration(options.get("retry_backoff"), "retry_backoff", 0.2),
+        retry_unsafe=retry_unsafe,
     )
 
 

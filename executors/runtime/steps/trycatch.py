@@ -12,8 +12,8 @@ import asyncio
 import logging
 from typing import Any
 
-from ..compile import CompileContext, StepNode, StepTypeDef
-from ..context import RunContext
+from ..compile import CompileContext, StepTypeDef
+from ..context import RunContext, StepNode
 from ..documents import Document
 from ..errors import StepFailure
 

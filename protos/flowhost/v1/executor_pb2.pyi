@@ -100,7 +100,7 @@ class PackageIssue(_message.Message):
     def __init__(self, path: _Optional[str] = ..., message: _Optional[str] = ...) -> None: ...
 
 class PackageSpec(_message.Message):
-    __slots__ = ("name", "version", "service_path", "summary", "configuration", "profiles", "actions", "data", "files", "processes", "process_timeouts_ms")
+    __slots__ = ("name", "version", "service_path", "summary", "configuration", "profiles", "actions", "data", "files", "processes", "process_timeouts_ms", "warnings")
     class ProfilesEntry(_message.Message):
         __slots__ = ("key", "value")
         KEY_FIELD_NUMBER: _ClassVar[int]
@@ -126,6 +126,7 @@ class PackageSpec(_message.Message):
     FILES_FIELD_NUMBER: _ClassVar[int]
     PROCESSES_FIELD_NUMBER: _ClassVar[int]
     PROCESS_TIMEOUTS_MS_FIELD_NUMBER: _ClassVar[int]
+    WARNINGS_FIELD_NUMBER: _ClassVar[int]
     name: str
     version: str
     service_path: str
@@ -137,7 +138,8 @@ class PackageSpec(_message.Message):
     files: _containers.RepeatedCompositeFieldContainer[FileResource]
     processes: _containers.RepeatedScalarFieldContainer[str]
     process_timeouts_ms: _containers.ScalarMap[str, int]
-    def __init__(self, name: _Optional[str] = ..., version: _Optional[str] = ..., service_path: _Optional[str] = ..., summary: _Optional[str] = ..., configuration: _Optional[_Iterable[_Union[ConfigValue, _Mapping]]] = ..., profiles: _Optional[_Mapping[str, str]] = ..., actions: _Optional[_Iterable[_Union[Action, _Mapping]]] = ..., data: _Optional[_Iterable[_Union[DataAction, _Mapping]]] = ..., files: _Optional[_Iterable[_Union[FileResource, _Mapping]]] = ..., processes: _Optional[_Iterable[str]] = ..., process_timeouts_ms: _Optional[_Mapping[str, int]] = ...) -> None: ...
+    warnings: _containers.RepeatedCompositeFieldContainer[PackageIssue]
+    def __init__(self, name: _Optional[str] = ..., version: _Optional[str] = ..., service_path: _Optional[str] = ..., summary: _Optional[str] = ..., configuration: _Optional[_Iterable[_Union[ConfigValue, _Mapping]]] = ..., profiles: _Optional[_Mapping[str, str]] = ..., actions: _Optional[_Iterable[_Union[Action, _Mapping]]] = ..., data: _Optional[_Iterable[_Union[DataAction, _Mapping]]] = ..., files: _Optional[_Iterable[_Union[FileResource, _Mapping]]] = ..., processes: _Optional[_Iterable[str]] = ..., process_timeouts_ms: _Optional[_Mapping[str, int]] = ..., warnings: _Optional[_Iterable[_Union[PackageIssue, _Mapping]]] = ...) -> None: ...
 
 class ConfigValue(_message.Message):
     __slots__ = ("name", "type", "required", "default", "summary", "set_by")

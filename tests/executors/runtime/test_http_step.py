@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import email.utils
 import functools
 import json
 import socket
@@ -11,15 +12,15 @@ from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from urllib.parse import parse_qs, urlsplit
+from urllib.parse import parse_qs, quote, urlsplit
 
 import httpx
 import pytest
 
-from executors.runtime import CompiledPackage, Document, load_package
+from executors.runtime import CompiledPackage, Document, PackageInvalid, load_package
 from executors.runtime.policy import RuntimePolicy
+from executors.testing import compile_package, values
 from executors.testing import run_process as _run_process
-from executors.testing import values
 
 from .helpers import package, process
 
@@ -33,6 +34,8 @@ run_process = functools.partial(_run_process, policy=LOOPBACK)
 class Server:
     url: str
     hits: Counter[str] = field(default_factory=Counter)
+    #: (method, path, Idempotency-Key header or None, monotonic time) of every request.
+    seen: list[tuple[str, str, str | None, float]] = field(default_factory=list)
 
 
 class Handler(BaseHTTPRequestHandler):
@@ -53,6 +56,10 @@ class Handler(BaseHTTPRequestHandler):
         parts = urlsplit(self.path)
         hits: Counter[str] = self.server.hits  # type: ignore[attr-defined]
         hits[parts.path] += 1
+        seen: list[tuple[str, str, str | None, float]] = self.server.seen  # type: ignore[attr-defined]
+        seen.append(
+            (self.command, parts.path, self.headers.get("idempotency-key"), time.monotonic())
+        )
         length = int(self.headers.get("content-length") or 0)
         body = self.rfile.read(length) if length else b""
         if parts.path.startswith("/orders/"):
@@ -72,6 +79,14 @@ class Handler(BaseHTTPRequestHandler):
                 self._send(503, b"try later", "text/plain")
             else:
                 self._send(200, b'{"ok": true}')
+        elif parts.path == "/busy":  # asks for a pause first: Retry-After in seconds, then a date
+            if hits[parts.path] == 1:
+                self.send_response(503)
+                self.send_header("retry-after", parse_qs(parts.query)["after"][0])
+                self.send_header("content-length", "0")
+                self.end_headers()
+            else:
+                self._send(200, b'{"ok": true}')
         elif parts.path == "/down":
             self._send(503, b"down", "text/plain")
         elif parts.path == "/text":
@@ -85,7 +100,7 @@ class Handler(BaseHTTPRequestHandler):
         else:
             self._send(404, b'{"error": "not found"}')
 
-    do_GET = do_POST = do_PUT = do_DELETE = _handle
+    do_GET = do_POST = do_PUT = do_DELETE = do_PATCH = do_HEAD = do_OPTIONS = _handle
 
 
 class QuietServer(ThreadingHTTPServer):
@@ -101,10 +116,12 @@ def server() -> Iterator[Server]:
     httpd = QuietServer(("127.0.0.1", 0), Handler)
     hits: Counter[str] = Counter()
     httpd.hits = hits  # type: ignore[attr-defined]
+    seen: list[tuple[str, str, str | None, float]] = []
+    httpd.seen = seen  # type: ignore[attr-defined]
     thread = threading.Thread(target=httpd.serve_forever, args=(0.01,), daemon=True)
     thread.start()
     try:
-        yield Server(f"http://127.0.0.1:{httpd.server_address[1]}", hits)
+        yield Server(f"http://127.0.0.1:{httpd.server_address[1]}", hits, seen)
     finally:
         httpd.shutdown()
         httpd.server_close()
@@ -249,3 +266,119 @@ async def test_a_shared_client_is_used_and_left_open(server: Server) -> None:
         await compiled.aclose()  # not ours to close
         assert not client.is_closed
     assert [v["orderId"] for v in values(result)] == ["0", "1", "2", "3", "4"]
+
+
+@pytest.mark.parametrize("method", ["GET", "HEAD", "PUT", "DELETE", "OPTIONS"])
+async def test_idempotent_methods_are_retried_by_default(server: Server, method: str) -> None:
+    source = process(
+        f"- http: {{method: {method}, url: '\"{server.url}/down\"', retry_backoff: 1ms}}"
+    )
+    result = await run_process(source, "p")
+    assert result.status == "failed" and result.error is not None
+    assert [seen[0] for seen in server.seen] == [method] * 3
+    assert "after 3 attempts" in result.error.message
+
+
+@pytest.mark.parametrize("method", ["POST", "PATCH"])
+async def test_post_and_patch_are_not_retried_unless_the_step_opts_in(
+    server: Server, method: str
+) -> None:
+    """A POST whose first attempt reached the server is sent once: its side effect runs once."""
+    source = process(
+        f"- http: {{method: {method}, url: '\"{server.url}/down\"', retry_backoff: 1ms}}"
+    )
+    result = await run_process(source, "p")
+    assert result.status == "failed" and result.error is not None
+    assert server.hits["/down"] == 1
+    assert [key for _, _, key, _ in server.seen] == [None]  # no opt-in: no Idempotency-Key
+    assert f"{method} is not idempotent; `retry_unsafe: true` opts in" in result.error.message
+    assert result.error.retryable  # the execution as a whole may still be retried by its caller
+
+
+async def test_a_timed_out_post_is_not_sent_again(server: Server) -> None:
+    source = process(f"- http: {{method: POST, url: '\"{server.url}/slow\"', timeout: 50ms}}")
+    result = await run_process(source, "p")
+    assert result.status == "failed" and result.error is not None
+    assert "ReadTimeout" in result.error.message
+    assert server.hits["/slow"] == 1
+
+
+async def test_a_post_that_never_connected_is_retried() -> None:
+    """Nothing was sent, so nothing can run twice: connection errors are retried for any method."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    source = process(
+        f"- http: {{method: POST, url: '\"http://127.0.0.1:{port}/x\"', retry_backoff: 1ms}}"
+    )
+    result = await run_process(source, "p")
+    assert result.status == "failed" and result.error is not None
+    assert "ConnectError" in result.error.message and "after 3 attempts" in result.error.message
+
+
+@pytest.mark.parametrize("method", ["POST", "PATCH"])
+async def test_opted_in_retries_send_one_idempotency_key_per_request(
+    server: Server, method: str
+) -> None:
+    source = process(
+        f"""
+        - http:
+            {{method: {method}, url: '"{server.url}/flaky"', retry_unsafe: true,
+             retry_backoff: 1ms}}
+        - return: {{}}
+        """
+    )
+    result = await run_process(source, "p", [{"n": 1}, {"n": 2}])
+    assert result.status == "ok", result.error
+    keys = [key for _, path, key, _ in server.seen if path == "/flaky"]
+    # Document 1: 503, 503, 200 (three attempts, one key); document 2: 200 at once, its own key.
+    assert len(keys) == 4 and all(keys)
+    assert keys[0] == keys[1] == keys[2] != keys[3]
+
+
+async def test_the_step_s_own_idempotency_key_is_kept(server: Server) -> None:
+    source = process(
+        f"""
+        - http:
+            method: POST
+            url: '"{server.url}/flaky"'
+            retry_unsafe: true
+            retry_backoff: 1ms
+            headers: {{Idempotency-Key: '"order-" + (.id | tostring)'}}
+        - return: {{}}
+        """
+    )
+    result = await run_process(source, "p", [{"id": 7}])
+    assert result.status == "ok", result.error
+    assert [key for _, _, key, _ in server.seen] == ["order-7"] * 3
+
+
+def test_retry_unsafe_must_be_a_boolean() -> None:
+    with pytest.raises(PackageInvalid) as refused:
+        compile_package(process("- http: {method: POST, url: '\"http://x\"', retry_unsafe: 'yes'}"))
+    assert "retry_unsafe" in str(refused.value) and "expected true or false" in str(refused.value)
+
+
+@pytest.mark.parametrize("after", ["1", "date"])
+async def test_retry_after_is_waited_for(server: Server, after: str) -> None:
+    """The server asks for 1 s; the step's own back-off (1 ms) would have hammered it."""
+    if after == "date":
+        after = email.utils.formatdate(time.time() + 3, usegmt=True)  # whole seconds: 2-3 s away
+    url = f"{server.url}/busy?after={quote(after)}"
+    source = process(f"- http: {{url: '\"{url}\"', retry_backoff: 1ms}}\n- return: {{}}")
+    result = await run_process(source, "p")
+    assert result.status == "ok", result.error
+    first, second = (at for _, path, _, at in server.seen if path == "/busy")
+    assert second - first >= 0.9
+
+
+async def test_a_retry_after_past_the_deadline_fails_at_once(server: Server) -> None:
+    source = process(f"- http: {{url: '\"{server.url}/busy?after=60\"'}}\n- return: {{}}")
+    started = time.monotonic()
+    result = await run_process(source, "p", timeout_s=5)
+    assert time.monotonic() - started < 2
+    assert result.status == "failed" and result.error is not None
+    assert result.error.code == "http_error"
+    assert "503" in result.error.message
+    assert "waiting 60s (Retry-After: 60s) would pass the deadline" in result.error.message
+    assert server.hits["/busy"] == 1

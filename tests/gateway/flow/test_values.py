@@ -390,7 +390,7 @@ def test_output_errors_name_the_output(document: Any, message: str) -> None:
         ),
         (
             {"type": "object", "properties": {"x": {"$ref": "#/defs/x"}}},
-            "profile properties.x: $ref is not supported; inline the schema",
+            "profile properties.x: an unresolved $ref (deploy resolves them)",
         ),
         (
             {"type": "object", "properties": {"x": {"type": ["string", "number"]}}},
