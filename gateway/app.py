@@ -25,7 +25,9 @@ from gateway.api import policy as policy_api
 from gateway.api.docs import install_admin_docs
 from gateway.api.guard import ApiGuard, content_type, document
 from gateway.auth import Authenticator
-from gateway.callbacks import CallbackPolicy, CallbackSender
+from gateway.callbacks.outbox import Outbox
+from gateway.callbacks.sender import CallbackPolicy, CallbackSender
+from gateway.callbacks.waiting import WaitingExecutions
 from gateway.configuration.keys import load_keys
 from gateway.configuration.store import ConfigStore
 from gateway.configuration.values import OperatorConfig
@@ -38,7 +40,6 @@ from gateway.history.store import HistoryStore
 from gateway.history.writer import HistoryWriterProcess
 from gateway.link import ClusterLink
 from gateway.login_throttle import LoginThrottle
-from gateway.outbox import Outbox
 from gateway.package_limits import PackageLimits
 from gateway.policy import RuntimePolicies
 from gateway.reconcile import Reconciler
@@ -46,7 +47,6 @@ from gateway.routing import ExecutorPool
 from gateway.services import ServiceRegistry
 from gateway.settings import GatewaySettings
 from gateway.store import Store
-from gateway.waiting import WaitingExecutions
 
 log = logging.getLogger("flowhost.gateway")
 

@@ -15,18 +15,18 @@ from dataclasses import dataclass
 from typing import Any, TypeVar
 
 from gateway import store as store_module
-from gateway.access_store import AccessStore
 from gateway.auth import Authenticator
 from gateway.configuration.store import ConfigEntry, ConfigStore
 from gateway.configuration.values import OperatorConfig
 from gateway.errors import GatewayError, Unavailable, Unprocessable
 from gateway.periodic import Periodic
 from gateway.policy import RuntimePolicies, RuntimePolicy
-from gateway.policy_store import PolicyStore
 from gateway.reconcile import Reconciler
 from gateway.services import ServiceRegistry
 from gateway.spec import ServiceSpec
 from gateway.store import Store
+from gateway.store.access import AccessStore
+from gateway.store.policies import PolicyStore
 
 log = logging.getLogger("flowhost.gateway")
 T = TypeVar("T")

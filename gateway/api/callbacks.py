@@ -10,7 +10,7 @@ from fastapi import APIRouter, Query, Request
 from pydantic import BaseModel, Field
 
 from gateway.api.deps import Control
-from gateway.outbox import STATES, Outbox
+from gateway.callbacks.outbox import STATES, Outbox
 
 router = APIRouter(tags=["callbacks"])
 

@@ -23,7 +23,7 @@ from sqlalchemy.engine import Connection
 from sqlalchemy.sql.elements import ColumnElement
 
 from gateway.configuration.keys import ConfigKeyError, ConfigKeys
-from gateway.store import Store, StoreError, metadata
+from gateway.store.store import Store, StoreError, metadata
 
 __all__ = [
     "ConfigEntry",

@@ -24,8 +24,8 @@ from gateway.services import DeployedAction, DeployedService
 from gateway.translate import Execution, ExecutionResult
 
 if TYPE_CHECKING:
+    from gateway.callbacks.waiting import WaitingExecutions
     from gateway.history.record import History
-    from gateway.waiting import WaitingExecutions
 
 # Request fields that become $flow facts for the process.
 _FLOW_FIELDS = ("token", "tenantId", "stateId", "callbackUri")

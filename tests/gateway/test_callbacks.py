@@ -11,7 +11,8 @@ from typing import Any
 import httpx
 import pytest
 
-from gateway.callbacks import (
+from gateway.callbacks.outbox import Outbox, Waiting
+from gateway.callbacks.sender import (
     CallbackPolicy,
     CallbackSender,
     backoff_s,
@@ -20,7 +21,6 @@ from gateway.callbacks import (
     uri_problem,
 )
 from gateway.errors import BadRequest, Forbidden
-from gateway.outbox import Outbox, Waiting
 from gateway.policy import RuntimePolicy
 from gateway.store import Store
 

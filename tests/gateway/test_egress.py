@@ -8,10 +8,10 @@ from pathlib import Path
 
 import pytest
 
-from gateway.callbacks import CallbackPolicy, CallbackSender
+from gateway.callbacks.outbox import Outbox, Waiting
+from gateway.callbacks.sender import CallbackPolicy, CallbackSender
 from gateway.egress import check_uri
 from gateway.errors import BadRequest
-from gateway.outbox import Outbox, Waiting
 from gateway.policy import RuntimePolicies, RuntimePolicy
 from gateway.store import Store
 

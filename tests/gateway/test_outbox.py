@@ -6,7 +6,7 @@ import time
 
 import pytest
 
-from gateway.outbox import Outbox, UnknownCallback, Waiting
+from gateway.callbacks.outbox import Outbox, UnknownCallback, Waiting
 from gateway.store import Store, StoreError
 
 

@@ -15,8 +15,8 @@ from typing import Any
 from sqlalchemy import JSON, Column, ForeignKey, String, Table, insert, select, update
 from sqlalchemy.engine import Row
 
-from gateway import store as store_module
 from gateway.store import Store, StoreError, UnknownUser
+from gateway.store import store as store_module
 
 __all__ = ["AccessStore", "CertificateInUse", "UserAccess"]
 

@@ -27,8 +27,8 @@ import httpx
 import orjson
 
 from gateway import egress
+from gateway.callbacks.outbox import Outbox
 from gateway.errors import BadRequest, Forbidden
-from gateway.outbox import Outbox
 from gateway.periodic import Periodic
 from gateway.policy import RuntimePolicy
 

@@ -23,12 +23,12 @@ from typing import Any
 
 import orjson
 
-from gateway.callbacks import CallbackPolicy, CallbackSender
+from gateway.callbacks.outbox import Outbox, Waiting
+from gateway.callbacks.sender import CallbackPolicy, CallbackSender
 from gateway.errors import GatewayError, Unavailable
 from gateway.executor_client import Detached
 from gateway.flow import responses
 from gateway.history.record import History, Summary
-from gateway.outbox import Outbox, Waiting
 from gateway.periodic import Periodic
 from gateway.routing import ExecutorPool
 from gateway.services import DeployedAction, DeployedService, ServiceRegistry

@@ -12,7 +12,7 @@ from datetime import UTC, datetime
 from sqlalchemy import JSON, Column, String, Table, delete, insert, select, update
 
 from gateway.policy import RuntimePolicy
-from gateway.store import _NAME, Store, _check_name, _UTCDateTime, metadata
+from gateway.store.store import _NAME, Store, _check_name, _UTCDateTime, metadata
 
 policies = Table(
     "flowhost_runtime_policies",

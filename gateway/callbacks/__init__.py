@@ -1,0 +1,1 @@
+"""WAIT and callbacks: what Flow is owed when it cannot wait, and its delivery."""
