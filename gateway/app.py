@@ -26,7 +26,8 @@ from gateway.api.docs import install_admin_docs
 from gateway.api.guard import ApiGuard, content_type, document
 from gateway.auth import Authenticator
 from gateway.callbacks.outbox import Outbox
-from gateway.callbacks.sender import CallbackPolicy, CallbackSender
+from gateway.callbacks.policy import CallbackPolicy
+from gateway.callbacks.sender import CallbackSender
 from gateway.callbacks.waiting import WaitingExecutions
 from gateway.configuration.keys import load_keys
 from gateway.configuration.store import ConfigStore

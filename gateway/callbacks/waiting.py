@@ -24,7 +24,8 @@ from typing import Any
 import orjson
 
 from gateway.callbacks.outbox import Outbox, Waiting
-from gateway.callbacks.sender import CallbackPolicy, CallbackSender
+from gateway.callbacks.policy import CallbackPolicy
+from gateway.callbacks.sender import CallbackSender
 from gateway.errors import GatewayError, Unavailable
 from gateway.executor_client import Detached
 from gateway.flow import responses

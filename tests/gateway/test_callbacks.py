@@ -12,14 +12,8 @@ import httpx
 import pytest
 
 from gateway.callbacks.outbox import Outbox, Waiting
-from gateway.callbacks.sender import (
-    CallbackPolicy,
-    CallbackSender,
-    backoff_s,
-    failed,
-    interpret,
-    uri_problem,
-)
+from gateway.callbacks.policy import CallbackPolicy, uri_problem
+from gateway.callbacks.sender import CallbackSender, backoff_s, failed, interpret
 from gateway.errors import BadRequest, Forbidden
 from gateway.policy import RuntimePolicy
 from gateway.store import Store

@@ -9,7 +9,8 @@ from pathlib import Path
 import pytest
 
 from gateway.callbacks.outbox import Outbox, Waiting
-from gateway.callbacks.sender import CallbackPolicy, CallbackSender
+from gateway.callbacks.policy import CallbackPolicy
+from gateway.callbacks.sender import CallbackSender
 from gateway.egress import check_uri
 from gateway.errors import BadRequest
 from gateway.policy import RuntimePolicies, RuntimePolicy
