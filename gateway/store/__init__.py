@@ -1,24 +1,34 @@
-"""The gateway's desired state in one SQL database: `from gateway.store import Store`."""
+"""The gateway's desired state in one SQL database: `from gateway.store import Store`.
 
-from gateway.store.store import (
-    ActiveDeployment,
-    Credential,
+`errors` (what the store refuses), `records` (what it returns), `schema` (its tables), `store`
+(the operations and the write transaction every writer shares); `access` and `policies` keep
+runtime users' access rules and runtime policies in the same database.
+"""
+
+from gateway.store.errors import (
+    CertificateInUse,
     InvalidName,
     NothingToRollBack,
     PathConflict,
-    Store,
     StoreError,
     UnknownPackage,
     UnknownUser,
     UnknownVersion,
     UserExists,
-    UserRecord,
     VersionConflict,
+)
+from gateway.store.records import (
+    ActiveDeployment,
+    Credential,
+    UserAccess,
+    UserRecord,
     VersionRecord,
 )
+from gateway.store.store import Store, Write
 
 __all__ = [
     "ActiveDeployment",
+    "CertificateInUse",
     "Credential",
     "InvalidName",
     "NothingToRollBack",
@@ -28,8 +38,10 @@ __all__ = [
     "UnknownPackage",
     "UnknownUser",
     "UnknownVersion",
+    "UserAccess",
     "UserExists",
     "UserRecord",
     "VersionConflict",
     "VersionRecord",
+    "Write",
 ]

@@ -10,8 +10,8 @@ import pytest
 from sqlalchemy import text
 
 from gateway.auth import AccessDenied, Authenticator, AuthError, RuntimeUser
-from gateway.store import Store, UnknownUser
-from gateway.store.access import AccessStore, CertificateInUse, UserAccess
+from gateway.store import CertificateInUse, Store, UnknownUser, UserAccess
+from gateway.store.access import AccessStore
 
 CERT = "ab" * 32
 OTHER = "cd" * 32
