@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from dataclasses import asdict
 from datetime import UTC, datetime
 from typing import Any
 
@@ -10,7 +11,7 @@ from fastapi import APIRouter, Query, Request
 from pydantic import BaseModel, Field
 
 from gateway.api.deps import Control
-from gateway.callbacks.outbox import STATES, Outbox
+from gateway.callbacks.outbox import STATES, Callback, Outbox
 
 router = APIRouter(tags=["callbacks"])
 
@@ -41,13 +42,13 @@ def _time(value: float | None) -> str | None:
     return None if value is None else datetime.fromtimestamp(value, UTC).isoformat()
 
 
-def _out(row: dict[str, Any]) -> dict[str, Any]:
-    waiting = row["state"] in ("running", "pending")
+def _out(row: Callback) -> dict[str, Any]:
+    waiting = row.state in ("running", "pending")
     return {
-        **row,
-        "created_at": _time(row["created_at"]),
-        "next_at": _time(row["next_at"]) if waiting else None,
-        "delivered_at": _time(row["delivered_at"]),
+        **asdict(row),
+        "created_at": _time(row.created_at),
+        "next_at": _time(row.next_at) if waiting else None,
+        "delivered_at": _time(row.delivered_at),
     }
 
 

@@ -20,13 +20,12 @@ import random
 import ssl
 import time
 from collections.abc import Callable
-from typing import Any
 
 import httpx
 import orjson
 
 from gateway import egress
-from gateway.callbacks.outbox import Outbox
+from gateway.callbacks.outbox import Callback, Outbox
 from gateway.callbacks.policy import default_policy
 from gateway.periodic import Periodic
 from gateway.policy import RuntimePolicy
@@ -165,9 +164,9 @@ class CallbackSender:
         lease = self._timeout_s + 30.0
         due = await asyncio.to_thread(self._outbox.claim, time.time(), lease, free)
         for row in due:
-            task = asyncio.create_task(self._deliver(row), name=f"callback {row['id']}")
+            task = asyncio.create_task(self._deliver(row), name=f"callback {row.id}")
             self._in_flight.add(task)
-            self._delivering[task] = row["id"]
+            self._delivering[task] = row.id
             task.add_done_callback(self._done)
 
     def _done(self, task: asyncio.Task[None]) -> None:
@@ -176,20 +175,20 @@ class CallbackSender:
             self._delivering.pop(task, None)
         self._loop.wake()  # a slot is free
 
-    async def _deliver(self, row: dict[str, Any]) -> None:
-        attempt = int(row["attempts"]) + 1
-        callback_id = row["id"]
+    async def _deliver(self, row: Callback) -> None:
+        attempt = row.attempts + 1
+        callback_id = row.id
         # Bytes, as they came in (latin-1 both ways): httpx would refuse non-ASCII text.
         headers = {
-            "content-type": b"application/json",
-            "ManyWhoTenant": row["tenant_id"].encode("latin-1", "replace"),
+            b"content-type": b"application/json",
+            b"ManyWhoTenant": row.tenant_id.encode("latin-1", "replace"),
         }
-        if row["flow_user"]:
-            headers["authorization"] = row["flow_user"].encode("latin-1", "replace")
-        egress.delivering_for(self._policy(row["runtime"]))  # this task's connections only
+        if row.flow_user:
+            headers[b"authorization"] = row.flow_user.encode("latin-1", "replace")
+        egress.delivering_for(self._policy(row.runtime))  # this task's connections only
         try:
             response = await self._http.post(
-                row["callback_uri"], content=row["body"].encode(), headers=headers
+                row.callback_uri, content=(row.body or "").encode(), headers=headers
             )
             answer = interpret(response.status_code, response.content)
         except egress.EgressRefused as refused:  # the policy will not change its mind: no retry
@@ -198,16 +197,16 @@ class CallbackSender:
             answer = failed(error)
             if not isinstance(error, httpx.HTTPError | httpx.InvalidURL):
                 log.warning(
-                    "execution %s: callback delivery raised", row["execution_id"], exc_info=True
+                    "execution %s: callback delivery raised", row.execution_id, exc_info=True
                 )
-        execution = row["execution_id"]
+        execution = row.execution_id
         try:
             if answer.delivered:
                 await asyncio.to_thread(self._outbox.delivered, callback_id, attempt)
                 log.info(
                     "execution %s: %s callback delivered (attempt %d, Flow said %s)",
                     execution,
-                    row["kind"],
+                    row.kind,
                     attempt,
                     answer.detail,
                 )

@@ -93,13 +93,13 @@ async def test_delivery_checks_the_resolved_address_and_dead_letters(tmp_path: P
         sender.start()
         try:
             for _ in range(200):
-                if outbox.get("e-1")["state"] == "dead":
+                if outbox.get("e-1").state == "dead":
                     break
                 await asyncio.sleep(0.02)
         finally:
             await sender.stop()
             server.close()
         row = outbox.get("e-1")
-        assert (row["state"], row["attempts"]) == ("dead", 1), row
-        assert "egress policy" in row["last_error"] and "loopback" in row["last_error"]
+        assert (row.state, row.attempts) == ("dead", 1), row
+        assert "egress policy" in row.last_error and "loopback" in row.last_error
     assert connected == []
