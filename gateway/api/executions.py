@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from dataclasses import asdict
 from datetime import UTC, datetime
 from typing import Any
 
@@ -13,6 +14,7 @@ from pydantic import BaseModel, Field
 from gateway.api.deps import Control
 from gateway.errors import BadRequest, NotFound
 from gateway.history.record import History
+from gateway.history.store import ExecutionSummary
 
 log = logging.getLogger("flowhost.gateway")
 
@@ -52,12 +54,8 @@ def _history(request: Request) -> History:
     return history
 
 
-def _out(row: dict[str, Any]) -> dict[str, Any]:
-    return {
-        **row,
-        "started_at": datetime.fromtimestamp(row["started_at"], UTC).isoformat(),
-        "recorded": bool(row["recorded"]),
-    }
+def _out(row: ExecutionSummary) -> dict[str, Any]:
+    return {**asdict(row), "started_at": datetime.fromtimestamp(row.started_at, UTC).isoformat()}
 
 
 def parse_since(since: str) -> float:
