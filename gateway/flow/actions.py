@@ -3,7 +3,7 @@ out.
 
 When the request carries a `callbackUri` the execution is detachable: if it has not finished at
 the action's sync timeout the answer is `WAIT` at once, the execution runs on, and
-`gateway.waiting` POSTs the final ServiceResponse to the callbackUri later.
+`gateway.callbacks.waiting` POSTs the final ServiceResponse to the callbackUri later.
 """
 
 from __future__ import annotations
