@@ -22,8 +22,7 @@ from typing import TYPE_CHECKING
 from gateway.tokens import hash_token
 
 if TYPE_CHECKING:
-    from gateway.access_store import UserAccess
-    from gateway.store import Credential
+    from gateway.store import Credential, UserAccess
 
 __all__ = [
     "CLIENT_CERT_SHA256",

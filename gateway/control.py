@@ -14,43 +14,25 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
-from gateway import store as store_module
-from gateway.access_store import AccessStore
 from gateway.auth import Authenticator
 from gateway.configuration.store import ConfigEntry, ConfigStore
 from gateway.configuration.values import OperatorConfig
-from gateway.errors import GatewayError, NotFound, Unavailable, Unprocessable
+from gateway.errors import GatewayError, NotFound, Unavailable, Unprocessable, from_store_error
 from gateway.lifecycle import Lifecycle
 from gateway.listeners.state import Listeners
 from gateway.listeners.store import Pause, PauseStore
 from gateway.periodic import Periodic
 from gateway.policy import RuntimePolicies, RuntimePolicy
-from gateway.policy_store import PolicyStore
 from gateway.reconcile import Reconciler
 from gateway.services import ServiceRegistry
 from gateway.spec import ServiceSpec
-from gateway.store import Store
+from gateway.store import Store, StoreError
+from gateway.store.access import AccessStore
+from gateway.store.policies import PolicyStore
+from gateway.store.schema import check_name
 
 log = logging.getLogger("flowhost.gateway")
 T = TypeVar("T")
-
-# Store error codes -> HTTP status; the one place store errors become gateway errors.
-_STORE_STATUS = {
-    "user_exists": 409,
-    "unknown_user": 404,
-    "version_conflict": 409,
-    "unknown_version": 404,
-    "unknown_package": 404,
-    "nothing_to_roll_back": 409,
-    "path_conflict": 409,
-    "unknown_callback": 404,
-    "unknown_configuration": 404,
-    "no_config_key": 409,
-    "undecryptable_configuration": 409,
-    "certificate_in_use": 409,
-    "unknown_runtime": 404,
-    "runtime_in_use": 409,
-}
 
 
 @dataclass(frozen=True, slots=True)
@@ -106,14 +88,8 @@ class ControlPlane(Lifecycle):
         """Run a store method off the event loop, translating its errors."""
         try:
             return await asyncio.to_thread(fn, *args)
-        except store_module.StoreError as error:
-            code = getattr(error, "code", "store_error")
-            raise GatewayError(
-                str(error),
-                status=_STORE_STATUS.get(code, 400),
-                code=code,
-                details=getattr(error, "details", None),
-            ) from None
+        except StoreError as error:
+            raise from_store_error(error) from None
 
     async def refresh(self) -> None:
         """Load desired state and credentials from the store into memory."""
@@ -276,7 +252,7 @@ class ControlPlane(Lifecycle):
 
     async def _known_runtime(self, name: str) -> None:
         """Users join runtimes the operator created: a typo must not make a new one."""
-        await self.call(store_module._check_name, "runtime", name)  # a bad name is a 400 first
+        await self.call(check_name, "runtime", name)  # a bad name is a 400 first
         if not await self.call(self.store.has_runtime, name):
             raise GatewayError(
                 f"no runtime {name!r}: create it first with `flowhost runtimes add {name}` "

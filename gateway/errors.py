@@ -2,7 +2,9 @@
 
 Every error a user can cause or meet is a `GatewayError` with an HTTP status, a machine-readable
 code and a message that names what was wrong. On `/fs/` paths it is answered as a Flow
-ServiceProblem; on the management API as `{"error": code, "message": ...}`.
+ServiceProblem; on the management API as `{"error": code, "message": ...}`. What the store
+refuses (`StoreError`, which knows nothing of HTTP) becomes a `GatewayError` here too
+(`from_store_error`), by its code.
 """
 
 from __future__ import annotations
@@ -10,6 +12,8 @@ from __future__ import annotations
 from typing import Any
 
 import orjson
+
+from gateway.store.errors import StoreError
 
 SERVICE_PROBLEM_HEADER = (b"x-manywho-service-problem-kind", b"service")
 # Codes of failed executions that are the caller's mistake, not the service's, and the HTTP
@@ -29,6 +33,29 @@ CLIENT_FAILURES: dict[str, int] = {
     "egress_refused": 403,
     # the work asked for passed one of the runtime's execution limits (the message names it)
     "limit_exceeded": 422,
+}
+
+
+# Store error codes -> HTTP status. Every `StoreError` subclass has its code here (a test walks
+# them), so a new refusal gets a status by decision, not by default.
+STORE_STATUS: dict[str, int] = {
+    "store_error": 400,
+    "invalid_name": 400,
+    "user_exists": 409,
+    "unknown_user": 404,
+    "version_conflict": 409,
+    "unknown_version": 404,
+    "unknown_package": 404,
+    "nothing_to_roll_back": 409,
+    "path_conflict": 409,
+    "certificate_in_use": 409,
+    "unknown_callback": 404,
+    "unknown_configuration": 404,
+    "invalid_configuration": 400,
+    "no_config_key": 409,
+    "undecryptable_configuration": 409,
+    "unknown_runtime": 404,
+    "runtime_in_use": 409,
 }
 
 
@@ -112,6 +139,16 @@ class ExecutionFailed(GatewayError):
 class DeadlineExceeded(GatewayError):
     status = 504
     code = "deadline_exceeded"
+
+
+def from_store_error(error: StoreError) -> GatewayError:
+    """What the store refused, as the gateway error the API answers with."""
+    return GatewayError(
+        error.message,
+        status=STORE_STATUS.get(error.code, 400),
+        code=error.code,
+        details=error.details,
+    )
 
 
 def service_problem(error: GatewayError, uri: str, action: str | None = None) -> bytes:

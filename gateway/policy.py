@@ -1,6 +1,6 @@
 """A runtime's policy as the operator sets it: files, databases, egress and execution limits.
 
-The gateway keeps one per runtime in its store (policy_store.py), serves it at
+The gateway keeps one per runtime in its store (gateway/store/policies.py), serves it at
 `/api/runtimes/{runtime}/policy`, and pushes it to every executor of the runtime (the reconciler,
 through `Configure`), where the step engine enforces it. The same egress rule guards the
 gateway's own callbacks to Flow (egress.py). The executor's copy lives in

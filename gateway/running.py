@@ -14,7 +14,10 @@ from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass
 
 from gateway.auth import Authenticator
-from gateway.callbacks import CallbackPolicy, CallbackSender
+from gateway.callbacks.outbox import Outbox
+from gateway.callbacks.policy import CallbackPolicy
+from gateway.callbacks.sender import CallbackSender
+from gateway.callbacks.waiting import WaitingExecutions
 from gateway.configuration.keys import load_keys
 from gateway.configuration.store import ConfigStore
 from gateway.configuration.values import OperatorConfig
@@ -27,7 +30,6 @@ from gateway.link import ClusterLink
 from gateway.listeners.state import Listeners
 from gateway.login_throttle import LoginThrottle
 from gateway.metrics.collector import ClusterMetrics, ClusterSources
-from gateway.outbox import Outbox
 from gateway.package_limits import PackageLimits
 from gateway.policy import RuntimePolicies
 from gateway.reconcile import Reconciler
@@ -36,7 +38,6 @@ from gateway.services import ServiceRegistry
 from gateway.settings import GatewaySettings
 from gateway.store import Store
 from gateway.tracing import flow_tracer
-from gateway.waiting import WaitingExecutions
 
 
 @dataclass(frozen=True)

@@ -37,7 +37,7 @@ class Execution:
     #: Data actions: the type (objectDataType.developerName) and the normalised list filter.
     data_type: str = ""
     list_filter: bytes = b""
-    #: The gateway may answer Flow WAIT and take the result later (see gateway/waiting.py).
+    #: The gateway may answer Flow WAIT and take the result later (gateway/callbacks/waiting.py).
     detachable: bool = False
     #: The address of the executor it ran on, set by the pool when one took it.
     executor: str = ""

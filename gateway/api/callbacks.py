@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from dataclasses import asdict
 from datetime import UTC, datetime
 from typing import Any
 
@@ -10,9 +11,9 @@ from fastapi import APIRouter, Query, Request
 from pydantic import BaseModel, Field
 
 from gateway.api.deps import Control, running
-from gateway.callbacks import CallbackSender
+from gateway.callbacks.outbox import STATES, Callback, Outbox
+from gateway.callbacks.sender import CallbackSender
 from gateway.control import ControlPlane
-from gateway.outbox import STATES, Outbox
 
 router = APIRouter(tags=["callbacks"])
 
@@ -42,13 +43,13 @@ def _time(value: float | None) -> str | None:
     return None if value is None else datetime.fromtimestamp(value, UTC).isoformat()
 
 
-def _out(row: dict[str, Any]) -> dict[str, Any]:
-    waiting = row["state"] in ("running", "pending")
+def _out(row: Callback) -> dict[str, Any]:
+    waiting = row.state in ("running", "pending")
     return {
-        **row,
-        "created_at": _time(row["created_at"]),
-        "next_at": _time(row["next_at"]) if waiting else None,
-        "delivered_at": _time(row["delivered_at"]),
+        **asdict(row),
+        "created_at": _time(row.created_at),
+        "next_at": _time(row.next_at) if waiting else None,
+        "delivered_at": _time(row.delivered_at),
     }
 
 
@@ -80,7 +81,7 @@ async def redeliver(callback_id: str, request: Request, control: Control) -> dic
 
 async def redeliver_callback(
     control: ControlPlane, outbox: Outbox, sender: CallbackSender | None, callback_id: str
-) -> dict[str, Any]:
+) -> Callback:
     """Make a dead (or delivered) callback pending again and wake the sender: the API's and
     the console's redeliver."""
     row = await control.call(outbox.redeliver, callback_id)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from dataclasses import asdict
 from datetime import UTC, datetime
 from typing import Any, Literal
 
@@ -13,6 +14,8 @@ from pydantic import BaseModel, Field
 from gateway.api.deps import Control, running
 from gateway.errors import BadRequest, NotFound
 from gateway.history.record import History
+from gateway.history.store import ExecutionDetail as StoredExecution
+from gateway.history.store import ExecutionSummary
 
 log = logging.getLogger("flowhost.gateway")
 
@@ -56,12 +59,8 @@ def _history(request: Request) -> History:
     return running(request).history
 
 
-def _out(row: dict[str, Any]) -> dict[str, Any]:
-    return {
-        **row,
-        "started_at": datetime.fromtimestamp(row["started_at"], UTC).isoformat(),
-        "recorded": bool(row["recorded"]),
-    }
+def _out(row: ExecutionSummary) -> dict[str, Any]:
+    return {**asdict(row), "started_at": datetime.fromtimestamp(row.started_at, UTC).isoformat()}
 
 
 def parse_since(since: str) -> float:
@@ -127,7 +126,7 @@ async def query_executions(
     since: str | None = None,
     limit: int = 50,
     kind: str | None = None,
-) -> list[dict[str, Any]]:
+) -> list[ExecutionSummary]:
     """Execution summaries newest first (the API's list and the console's): `since` as the
     user typed it, refused with a 400 that says what it should look like."""
     return await asyncio.to_thread(
@@ -142,7 +141,7 @@ async def query_executions(
     )
 
 
-async def find_execution(history: History, execution_id: str) -> dict[str, Any]:
+async def find_execution(history: History, execution_id: str) -> StoredExecution:
     """One execution with its trace, looked for again after a flush (it may still be queued);
     NotFound when the history has none."""
     row = await asyncio.to_thread(history.store.get, execution_id)

@@ -5,25 +5,23 @@ start when missing). `tenant` is "" for the value of every tenant of the runtime
 tenant id whose value overrides it. Secret values are kept encrypted (`keys.ConfigKeys`); the
 rest in clear, so an operator can read them in the database.
 
-Writes take the store-wide write lock and bump its generation, like every store write, so other
-gateways sharing the database reload their in-memory copy.
+Writes go through the store's write transaction (`Store.write()`) and bump its generation, like
+every store write, so other gateways sharing the database reload their in-memory copy.
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from sqlalchemy import Boolean, Column, String, Table, Text, and_, delete, select, text, update
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.engine import Connection
 from sqlalchemy.sql.elements import ColumnElement
 
 from gateway.configuration.keys import ConfigKeyError, ConfigKeys
-from gateway.store import Store, StoreError, metadata
+from gateway.store import Store, StoreError
+from gateway.store.schema import NAME_MAX, metadata
 
 __all__ = [
     "ConfigEntry",
@@ -34,14 +32,12 @@ __all__ = [
     "UnknownConfig",
 ]
 
-_NAME = 200
-
 config_values = Table(
     "flowhost_config_values",
     metadata,
-    Column("runtime", String(_NAME), primary_key=True),
-    Column("tenant", String(_NAME), primary_key=True),  # "" = every tenant
-    Column("name", String(_NAME), primary_key=True),
+    Column("runtime", String(NAME_MAX), primary_key=True),
+    Column("tenant", String(NAME_MAX), primary_key=True),  # "" = every tenant
+    Column("name", String(NAME_MAX), primary_key=True),
     Column("value", Text, nullable=False),  # a Fernet token when secret
     Column("secret", Boolean, nullable=False),
     Column("updated_at", String(40), nullable=False),  # ISO 8601, UTC
@@ -93,14 +89,6 @@ class ConfigStore:
                 conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _SCHEMA_LOCK_KEY})
             config_values.create(conn, checkfirst=True)
 
-    @contextmanager
-    def _write(self) -> Iterator[Connection]:
-        # The store's write lock (see gateway/store.py, Store._write): the meta row first.
-        with self._engine.begin() as conn:
-            conn.execute(text("UPDATE flowhost_meta SET generation = generation WHERE id = 1"))
-            yield conn
-            conn.execute(text("UPDATE flowhost_meta SET generation = generation + 1 WHERE id = 1"))
-
     def set(self, runtime: str, tenant: str, name: str, value: str, secret: bool) -> None:
         """Set (or replace) a value; a secret one is encrypted first."""
         _check(name, _CONFIG_NAME, "configuration name", "name")
@@ -121,7 +109,6 @@ class ConfigStore:
                     name=name,
                 )
             value = self.keys.encrypt(value)
-        self._store.ensure_runtime(runtime)
         row = {
             "runtime": runtime,
             "tenant": tenant,
@@ -132,17 +119,19 @@ class ConfigStore:
         }
         dialect = postgresql if self._store.postgres else sqlite
         upsert = dialect.insert(config_values).values(**row)
-        with self._write() as conn:
-            conn.execute(
+        with self._store.write() as write:
+            write.ensure_runtime(runtime)
+            write.connection.execute(
                 upsert.on_conflict_do_update(
                     index_elements=["runtime", "tenant", "name"],
                     set_={k: row[k] for k in ("value", "secret", "updated_at")},
                 )
             )
+            write.changed()
 
     def unset(self, runtime: str, tenant: str, name: str) -> None:
-        with self._write() as conn:
-            removed = conn.execute(
+        with self._store.write() as write:
+            removed = write.connection.execute(
                 delete(config_values).where(_key(runtime, tenant, name))
             ).rowcount
             if not removed:
@@ -153,6 +142,7 @@ class ConfigStore:
                     name=name,
                     tenant=tenant,
                 )
+            write.changed()
 
     def entries(self, runtime: str | None = None) -> list[ConfigEntry]:
         query = select(config_values).order_by(
@@ -175,7 +165,8 @@ class ConfigStore:
         if self.keys is None or not keys:
             return 0
         sealed = 0
-        with self._write() as conn:
+        with self._store.write() as write:
+            conn = write.connection
             for runtime, tenant, name in keys:
                 where = _key(runtime, tenant, name) & (config_values.c.secret.is_(False))
                 value = conn.execute(select(config_values.c.value).where(where)).scalar()
@@ -186,6 +177,7 @@ class ConfigStore:
                         .values(value=self.keys.encrypt(value), secret=True)
                     )
                     sealed += 1
+                    write.changed()
         return sealed
 
     def rotate(self) -> int:
@@ -197,7 +189,8 @@ class ConfigStore:
         if self.keys is None:
             raise NoConfigKey("the gateway has no configuration key to rotate to")
         keys = self.keys
-        with self._write() as conn:
+        with self._store.write() as write:
+            conn = write.connection
             rows = conn.execute(
                 select(
                     config_values.c.runtime,
@@ -221,6 +214,7 @@ class ConfigStore:
                     .where(_key(r.runtime, r.tenant, r.name))
                     .values(value=rotated)
                 )
+                write.changed()
         return len(rows)
 
 
@@ -233,9 +227,9 @@ def _key(runtime: str, tenant: str, name: str) -> ColumnElement[bool]:
 
 
 def _check(value: str, pattern: re.Pattern[str], what: str, field: str) -> None:
-    if len(value) > _NAME or not pattern.fullmatch(value):
+    if len(value) > NAME_MAX or not pattern.fullmatch(value):
         raise InvalidConfig(
             f"invalid {what} {value!r}: use letters, digits and _ (names) or . _ @ - (tenants), "
-            f"at most {_NAME} characters",
+            f"at most {NAME_MAX} characters",
             **{field: value},
         )

@@ -11,12 +11,21 @@ from starlette.responses import Response
 
 from gateway.api.executions import find_execution, query_executions
 from gateway.api.status import runtime_names
+from gateway.callbacks.outbox import (
+    DEAD,
+    DELIVERED,
+    PENDING,
+    RUNNING,
+    STATES,
+    SUPERSEDED,
+    Callback,
+)
 from gateway.console.backend import Backend
 from gateway.console.gate import console_of, live, page
 from gateway.console.render import render
 from gateway.console.sessions import Session
 from gateway.errors import GatewayError
-from gateway.outbox import DEAD, DELIVERED, PENDING, RUNNING, STATES, SUPERSEDED
+from gateway.history.store import ExecutionSummary
 from gateway.reconcile import ExecutorStatus
 
 __all__ = [
@@ -144,7 +153,7 @@ async def executions(request: Request, session: Session) -> Response:
         name: _query(request, name) for name in ("runtime", "package", "process", "status", "since")
     }
     problem = ""
-    rows: list[dict[str, Any]] = []
+    rows: list[ExecutionSummary] = []
     try:
         rows = await query_executions(backend.history, **filters, limit=_LIST_LIMIT)
     except GatewayError as error:
@@ -183,10 +192,10 @@ async def callbacks(request: Request, session: Session) -> Response:
     if view not in CALLBACK_VIEWS:
         view = "waiting"
     runtime = _query(request, "runtime")
-    rows: list[dict[str, Any]] = []
+    rows: list[Callback] = []
     for state in CALLBACK_VIEWS[view] if view != "all" else (None,):
         rows.extend(await backend.control.call(backend.outbox.list, state, runtime, _LIST_LIMIT))
-    rows.sort(key=lambda r: r["created_at"], reverse=True)
+    rows.sort(key=lambda r: r.created_at, reverse=True)
     return render(
         request,
         "callbacks.html",

@@ -3,7 +3,7 @@ out.
 
 When the request carries a `callbackUri` the execution is detachable: if it has not finished at
 the action's sync timeout the answer is `WAIT` at once, the execution runs on, and
-`gateway.waiting` POSTs the final ServiceResponse to the callbackUri later.
+`gateway.callbacks.waiting` POSTs the final ServiceResponse to the callbackUri later.
 """
 
 from __future__ import annotations
@@ -24,8 +24,8 @@ from gateway.services import DeployedAction, DeployedService
 from gateway.translate import Execution, ExecutionResult
 
 if TYPE_CHECKING:
+    from gateway.callbacks.waiting import WaitingExecutions
     from gateway.history.record import History
-    from gateway.waiting import WaitingExecutions
 
 # Request fields that become $flow facts for the process.
 _FLOW_FIELDS = ("token", "tenantId", "stateId", "callbackUri")

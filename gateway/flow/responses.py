@@ -1,5 +1,6 @@
 """Flow ServiceResponses: FORWARD with a finished execution's outputs, WAIT, and a failure as
-a root fault. Message actions answer with them at once; gateway/waiting.py in callbacks."""
+a root fault. Message actions answer with them at once; gateway/callbacks/waiting.py in
+callbacks."""
 
 from __future__ import annotations
 

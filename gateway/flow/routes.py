@@ -34,9 +34,9 @@ from gateway.routing import ExecutorPool
 from gateway.services import DeployedService, ServiceRegistry
 
 if TYPE_CHECKING:
+    from gateway.callbacks.waiting import WaitingExecutions
     from gateway.history.record import History
     from gateway.tracing import FlowTracer
-    from gateway.waiting import WaitingExecutions
 
 log = logging.getLogger("flowhost.gateway")
 

@@ -22,6 +22,7 @@ import heapq
 import logging
 import zlib
 from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass
 from operator import itemgetter
 from typing import Any, NamedTuple
 
@@ -111,6 +112,42 @@ _LEGACY_TABLE = "flowhost_executions"
 _ID_EARLIEST_S, _ID_LATEST_S = 1.0, 120.0
 
 
+@dataclass(frozen=True, slots=True)
+class ExecutionSummary:
+    """One execution as the history lists it (the fields of `COLUMNS` but its trace)."""
+
+    id: str
+    runtime: str
+    package: str
+    version: str
+    process: str
+    action: str
+    executor: str
+    status: str  # ok | failed | deadline | cancelled | lost
+    invoke: str  # FORWARD | WAIT
+    started_at: float  # epoch seconds
+    duration_ms: float
+    failing_step: str
+    error: str
+    recorded: bool  # step documents were recorded
+    kind: str  # action | data | file
+
+
+@dataclass(frozen=True, slots=True)
+class ExecutionDetail(ExecutionSummary):
+    """One execution with its step trace: per step path, type, duration_us, documents_in,
+    documents_out, error, and the recorded inputs/outputs when there are any."""
+
+    trace: list[dict[str, Any]]
+
+
+def _summary_fields(row: Sequence[Any]) -> dict[str, Any]:
+    """A complete row's fields but its trace (`_complete` fills in columns added later)."""
+    fields = dict(zip(_LISTED, (*row[:_TRACE], *row[_TRACE + 1 :]), strict=True))
+    fields["recorded"] = bool(fields["recorded"])
+    return fields
+
+
 class Block(NamedTuple):
     """A batch of executions as stored; `executions` is their JSON, recorded traces apart."""
 
@@ -186,7 +223,7 @@ class HistoryStore:
         limit: int = 50,
         package: str | None = None,
         kind: str | None = None,
-    ) -> list[dict[str, Any]]:
+    ) -> list[ExecutionSummary]:
         """Executions newest first, filtered; without their traces."""
         filters = (
             ("runtime", runtime),
@@ -213,24 +250,23 @@ class HistoryStore:
                     found.append(row)
                     if len(found) == limit:
                         break
-        return [
-            dict(zip(_LISTED, (*row[:_TRACE], *row[_TRACE + 1 :]), strict=True)) for row in found
-        ]
+        return [ExecutionSummary(**_summary_fields(row)) for row in found]
 
-    def get(self, execution_id: str) -> dict[str, Any] | None:
+    def get(self, execution_id: str) -> ExecutionDetail | None:
         """One execution with its step trace (and recorded documents), or None."""
         with self._engine.connect() as conn:
             row = _find(conn, execution_id)
             if row is None:
                 return None
-            summary = dict(zip(COLUMNS, _complete(row), strict=True))
-            if summary["recorded"]:
+            row = _complete(row)
+            trace = row[_TRACE]
+            if row[_RECORDED]:
                 recorded = conn.scalar(
                     select(recordings.c.trace).where(recordings.c.id == execution_id)
                 )
-                summary["trace"] = orjson.loads(recorded) if recorded is not None else []
-        summary["trace"] = [_expand(step) for step in summary["trace"] or ()]
-        return summary
+                trace = orjson.loads(recorded) if recorded is not None else []
+        steps = [_expand(step) for step in trace or ()]
+        return ExecutionDetail(**_summary_fields(row), trace=steps)
 
     def prune(self, *, older_than: float, keep: int) -> int:
         """Remove the blocks whose executions all started before `older_than`, then the oldest

@@ -14,7 +14,8 @@ from datetime import UTC, datetime
 
 from sqlalchemy import Column, ForeignKey, Integer, String, Table, delete, insert, select, update
 
-from gateway.store import _NAME, Store, _UTCDateTime, metadata
+from gateway.store import Store
+from gateway.store.schema import NAME_MAX, UTCDateTime, metadata
 
 __all__ = ["REASON_MAX_CHARS", "Pause", "PauseStore"]
 
@@ -23,11 +24,11 @@ REASON_MAX_CHARS = 500  # the pause's reason is shown to Flow in the 503's messa
 _pauses = Table(
     "flowhost_listener_pauses",
     metadata,
-    Column("runtime", String(_NAME), ForeignKey("flowhost_runtimes.name"), primary_key=True),
+    Column("runtime", String(NAME_MAX), ForeignKey("flowhost_runtimes.name"), primary_key=True),
     Column("service_path", String(1000), primary_key=True),
     Column("reason", String(REASON_MAX_CHARS), nullable=False),
     Column("retry_after_s", Integer, nullable=False),
-    Column("paused_at", _UTCDateTime, nullable=False),
+    Column("paused_at", UTCDateTime, nullable=False),
 )
 
 
@@ -53,7 +54,8 @@ class PauseStore:
 
     def pause(self, runtime: str, path: str, reason: str, retry_after_s: int) -> Pause:
         """Pause (or re-pause with a new reason); the first pause's time is kept."""
-        with self._store._write() as conn:
+        with self._store.write() as write:
+            conn = write.connection
             found = conn.execute(
                 select(_pauses).where(_pauses.c.runtime == runtime, _pauses.c.service_path == path)
             ).first()
@@ -77,15 +79,15 @@ class PauseStore:
                 )
             else:
                 return Pause(found.reason, found.retry_after_s, found.paused_at)
-            self._store._bump(conn)
+            write.changed()
         return pause
 
     def resume(self, runtime: str, path: str) -> bool:
         """Lift the pause; False when the service was not paused."""
-        with self._store._write() as conn:
-            gone = conn.execute(
+        with self._store.write() as write:
+            gone = write.connection.execute(
                 delete(_pauses).where(_pauses.c.runtime == runtime, _pauses.c.service_path == path)
             ).rowcount
             if gone:
-                self._store._bump(conn)
+                write.changed()
         return bool(gone)

@@ -26,11 +26,11 @@ from prometheus_client.registry import Collector
 from gateway.metrics.flow import BUCKETS, FlowMetrics
 
 if TYPE_CHECKING:
-    from gateway.callbacks import CallbackSender
+    from gateway.callbacks.sender import CallbackSender
+    from gateway.callbacks.waiting import WaitingExecutions
     from gateway.history.record import History
     from gateway.reconcile import Reconciler
     from gateway.routing import ExecutorPool
-    from gateway.waiting import WaitingExecutions
 
 _FLOW_LABELS = ["runtime", "service", "kind", "operation", "status"]
 _EXECUTOR_LABELS = ["runtime", "executor"]

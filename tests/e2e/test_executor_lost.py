@@ -15,7 +15,7 @@ from typing import Any
 import httpx
 import pytest
 
-from gateway.waiting import EXECUTOR_LOST_GRACE_S
+from gateway.callbacks.waiting import EXECUTOR_LOST_GRACE_S
 from tests.e2e.cluster import assert_eventually, flowhost, running_cluster
 
 pytestmark = pytest.mark.e2e

@@ -8,10 +8,11 @@ from pathlib import Path
 
 import pytest
 
-from gateway.callbacks import CallbackPolicy, CallbackSender
+from gateway.callbacks.outbox import Outbox, Waiting
+from gateway.callbacks.policy import CallbackPolicy
+from gateway.callbacks.sender import CallbackSender
 from gateway.egress import check_uri
 from gateway.errors import BadRequest
-from gateway.outbox import Outbox, Waiting
 from gateway.policy import RuntimePolicies, RuntimePolicy
 from gateway.store import Store
 
@@ -92,13 +93,13 @@ async def test_delivery_checks_the_resolved_address_and_dead_letters(tmp_path: P
         await sender.start()
         try:
             for _ in range(200):
-                if outbox.get("e-1")["state"] == "dead":
+                if outbox.get("e-1").state == "dead":
                     break
                 await asyncio.sleep(0.02)
         finally:
             await sender.stop()
             server.close()
         row = outbox.get("e-1")
-        assert (row["state"], row["attempts"]) == ("dead", 1), row
-        assert "egress policy" in row["last_error"] and "loopback" in row["last_error"]
+        assert (row.state, row.attempts) == ("dead", 1), row
+        assert "egress policy" in row.last_error and "loopback" in row.last_error
     assert connected == []

@@ -4,6 +4,7 @@ queries, documents within their budget, and retention."""
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import time
 from dataclasses import replace
 
@@ -15,7 +16,7 @@ from executors.runtime.context import StepTrace
 from executors.translate import trace_json
 from gateway.execution_ids import ExecutionIds, issued_at
 from gateway.history.record import History, Summary, to_row
-from gateway.history.store import COLUMNS, HistoryStore
+from gateway.history.store import COLUMNS, ExecutionDetail, ExecutionSummary, HistoryStore
 from gateway.store import Store
 from gateway.translate import ExecutionError, ExecutionResult
 
@@ -84,13 +85,13 @@ def test_queries_filter_and_show_the_trace(history_store: HistoryStore) -> None:
     now = time.time()
     rows = [to_row(_summary(i, "failed" if i == 3 else "ok", now - i), 1024) for i in range(6)]
     history_store.insert_many(rows)
-    assert [r["id"] for r in history_store.list(status="failed")] == ["x-3"]
-    assert {r["process"] for r in history_store.list(process="quote")} == {"quote"}
-    assert [r["id"] for r in history_store.list(since=now - 1.5)] == ["x-0", "x-1"]
+    assert [r.id for r in history_store.list(status="failed")] == ["x-3"]
+    assert {r.process for r in history_store.list(process="quote")} == {"quote"}
+    assert [r.id for r in history_store.list(since=now - 1.5)] == ["x-0", "x-1"]
     shown = history_store.get("x-3")
     assert shown is not None
-    assert (shown["failing_step"], shown["error"]) == ("processes.p.steps[1]", "boom")
-    step = shown["trace"][0]
+    assert (shown.failing_step, shown.error) == ("processes.p.steps[1]", "boom")
+    step = shown.trace[0]
     assert step["inputs"] == [{"text": '{"a":1}', "size": 7, "truncated": False}]
     assert history_store.get("nope") is None
 
@@ -110,8 +111,8 @@ def test_traces_without_documents_read_back_in_full(history_store: HistoryStore)
     summary = _summary(1)._replace(result=ExecutionResult("ok", [], trace=trace))
     history_store.insert_many([to_row(summary, 0)])
     shown = history_store.get("x-1")
-    assert shown is not None and shown["recorded"] == 0
-    assert shown["trace"] == [
+    assert shown is not None and shown.recorded is False
+    assert shown.trace == [
         {
             "path": "p.steps[0]",
             "type": "map",
@@ -129,7 +130,7 @@ def test_retention_by_age_and_count(history_store: HistoryStore) -> None:
         history_store.insert_many([to_row(_summary(i, started=now - i * 3600), 0)])
     assert history_store.prune(older_than=now - 5.5 * 3600, keep=100) == 4  # 6..9 h old
     assert history_store.prune(older_than=0, keep=3) == 3
-    assert [r["id"] for r in history_store.list()] == ["x-0", "x-1", "x-2"]
+    assert [r.id for r in history_store.list()] == ["x-0", "x-1", "x-2"]
 
 
 def _at(i: int, started: float, status: str = "ok") -> tuple[object, ...]:
@@ -144,11 +145,11 @@ def test_listing_is_newest_first_across_blocks_that_overlap_in_time(
     # Written later, started in between: e.g. an execution that answered WAIT and ended later.
     history_store.insert_many([_at(3, now - 5), _at(4, now - 3)])
     history_store.insert_many([_at(5, now - 2, "failed")])
-    assert [r["id"] for r in history_store.list()] == ["x-2", "x-5", "x-4", "x-3", "x-1"]
-    assert [r["id"] for r in history_store.list(limit=3)] == ["x-2", "x-5", "x-4"]
-    assert [r["id"] for r in history_store.list(since=now - 4)] == ["x-2", "x-5", "x-4"]
-    assert [r["id"] for r in history_store.list(status="ok", limit=2)] == ["x-2", "x-4"]
-    assert [r["id"] for r in history_store.list(status="failed")] == ["x-5"]
+    assert [r.id for r in history_store.list()] == ["x-2", "x-5", "x-4", "x-3", "x-1"]
+    assert [r.id for r in history_store.list(limit=3)] == ["x-2", "x-5", "x-4"]
+    assert [r.id for r in history_store.list(since=now - 4)] == ["x-2", "x-5", "x-4"]
+    assert [r.id for r in history_store.list(status="ok", limit=2)] == ["x-2", "x-4"]
+    assert [r.id for r in history_store.list(status="failed")] == ["x-5"]
     assert history_store.count() == 5
 
 
@@ -163,7 +164,7 @@ def test_an_execution_is_found_by_the_id_the_gateway_gave_it(history_store: Hist
         history_store.insert_many(rows)
     for wanted in (ids[0], ids[261], ids[-1]):
         shown = history_store.get(wanted)
-        assert shown is not None and shown["id"] == wanted
+        assert shown is not None and shown.id == wanted
     assert history_store.get(new_id()) is None  # well formed, never recorded
     assert history_store.get(ids[7][:-1]) is None  # a prefix of a real id is not that id
 
@@ -189,12 +190,12 @@ def test_recorded_documents_are_kept_apart_and_pruned_with_their_block(
     history_store.insert_many([old])
     history_store.insert_many([new, _at(3, now)])
     shown = history_store.get("x-1")
-    assert shown is not None and shown["recorded"] == 1
-    assert shown["trace"][0]["outputs"] == [{"text": '{"b":2}', "size": 7, "truncated": False}]
+    assert shown is not None and shown.recorded is True
+    assert shown.trace[0]["outputs"] == [{"text": '{"b":2}', "size": 7, "truncated": False}]
     assert history_store.prune(older_than=now - 3600, keep=100) == 1
     assert history_store.get("x-1") is None
     kept = history_store.get("x-2")
-    assert kept is not None and kept["trace"][0]["inputs"][0]["text"] == '{"a":1}'
+    assert kept is not None and kept.trace[0]["inputs"][0]["text"] == '{"a":1}'
     # The count limit takes whole blocks, oldest first, and never keeps more than asked.
     assert history_store.prune(older_than=0, keep=1) == 2
     assert history_store.count() == 0
@@ -233,13 +234,13 @@ def test_summaries_kept_one_row_each_are_moved_into_blocks(store: Store) -> None
             ],
         )
     moved = HistoryStore(store.engine)
-    assert {r["kind"] for r in moved.list()} == {"action"}
+    assert {r.kind for r in moved.list()} == {"action"}
     assert not inspect(store.engine).has_table("flowhost_executions")
-    assert [r["id"] for r in moved.list()] == ["x-0", "x-1", "x-2"]
+    assert [r.id for r in moved.list()] == ["x-0", "x-1", "x-2"]
     failed = moved.get("x-1")
-    assert failed is not None and failed["error"] == "boom"
+    assert failed is not None and failed.error == "boom"
     recorded = moved.get("x-2")
-    assert recorded is not None and recorded["trace"][0]["inputs"][0]["text"] == '{"a":1}'
+    assert recorded is not None and recorded.trace[0]["inputs"][0]["text"] == '{"a":1}'
     assert HistoryStore(store.engine).count() == 3  # a second start moves nothing twice
 
 
@@ -277,12 +278,19 @@ def test_kinds_are_kept_filtered_and_read_from_blocks_written_before_them(
     older = to_row(_summary(3, started=now - 3), 0)[: TRACE + 1]  # a row of before `kind`
     history_store.insert_many([data, file])
     history_store.insert_many([older])
-    listed = {r["id"]: r["kind"] for r in history_store.list()}
+    listed = {r.id: r.kind for r in history_store.list()}
     assert listed == {"x-1": "data", "x-2": "file", "x-3": "action"}
-    assert [r["id"] for r in history_store.list(kind="data")] == ["x-1"]
-    assert [r["id"] for r in history_store.list(kind="action")] == ["x-3"]
+    assert [r.id for r in history_store.list(kind="data")] == ["x-1"]
+    assert [r.id for r in history_store.list(kind="action")] == ["x-3"]
     recorded = history_store.get("x-1")
-    assert recorded is not None and recorded["kind"] == "data"
-    assert recorded["trace"][0]["inputs"][0]["text"] == '{"a":1}'
+    assert recorded is not None and recorded.kind == "data"
+    assert recorded.trace[0]["inputs"][0]["text"] == '{"a":1}'
     old = history_store.get("x-3")
-    assert old is not None and old["kind"] == "action"
+    assert old is not None and old.kind == "action"
+
+
+def test_the_records_hold_every_column() -> None:
+    """A column added to COLUMNS without a field would fail every listing."""
+    summary = [f.name for f in dataclasses.fields(ExecutionSummary)]
+    assert summary == [c for c in COLUMNS if c != "trace"]
+    assert [f.name for f in dataclasses.fields(ExecutionDetail)] == [*summary, "trace"]

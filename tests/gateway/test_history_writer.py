@@ -39,8 +39,8 @@ def test_rows_reach_the_database_through_the_child(store_url: str, store: Store)
     assert history_store.count() == 250
     row = history_store.get("x-1")
     assert row is not None
-    assert (row["process"], row["status"]) == ("quote", "ok")
-    assert row["trace"][0]["path"] == "processes.p.steps[0]"
+    assert (row.process, row.status) == ("quote", "ok")
+    assert row.trace[0]["path"] == "processes.p.steps[0]"
 
 
 def test_a_writer_that_died_is_replaced(store_url: str, store: Store) -> None:

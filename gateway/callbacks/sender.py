@@ -1,4 +1,4 @@
-"""Callbacks to Flow: check a callbackUri at request time, and deliver the outbox.
+"""Deliver the outbox: POST each due callback to Flow, retry, dead-letter.
 
 Delivery POSTs each due callback's ServiceResponse to its `callbackUri` with the headers Flow
 expects (`Content-Type: application/json`, `ManyWhoTenant`, and `Authorization` carrying Flow's
@@ -17,19 +17,17 @@ import asyncio
 import contextlib
 import logging
 import random
-import re
 import ssl
 import time
-from collections.abc import Callable, Mapping
-from typing import Any
+from collections.abc import Callable
 
 import httpx
 import orjson
 
 from gateway import egress
-from gateway.errors import BadRequest, Forbidden
+from gateway.callbacks.outbox import Callback, Outbox
+from gateway.callbacks.policy import default_policy
 from gateway.lifecycle import Lifecycle
-from gateway.outbox import Outbox
 from gateway.periodic import Periodic
 from gateway.policy import RuntimePolicy
 
@@ -45,127 +43,6 @@ def backoff_s(
     "equal jitter" (half fixed, half random) so retries of many callbacks spread out."""
     delay = min(max_s, base_s * 2.0 ** max(0, attempt - 1))
     return delay / 2 + delay / 2 * rand()
-
-
-def _default_policy(runtime: str) -> RuntimePolicy:
-    return RuntimePolicy()
-
-
-# The URL rules httpx does not apply itself (it percent-encodes spaces, takes any scheme).
-_HOST_NAME = re.compile(r"[A-Za-z0-9._-]+")  # after IDNA: no %-escapes, no spaces
-_HOST_IP6 = re.compile(r"[0-9A-Fa-f:.]+")
-_TENANT_MAX_CHARS = 200  # the outbox's tenant_id column
-
-
-def uri_problem(uri: object, max_chars: int) -> str | None:
-    """Why httpx could not POST to `uri` (or a receiver could not be meant by it); None if fine.
-
-    httpx's own parsing first (control characters, ports that are not numbers, IDNA), then what
-    it lets through: other schemes, no host, spaces, ports outside 1-65535, over-long URLs.
-    """
-    if not isinstance(uri, str):
-        return f"must be text, got {json_type(uri)}"
-    if len(uri) > max_chars:
-        return f"is {len(uri)} characters long; the limit is {max_chars} (callback_uri_max_chars)"
-    if any(c.isspace() for c in uri):
-        return "must not contain spaces or line breaks"
-    try:
-        url = httpx.URL(uri)
-        port, _ = url.port, url.host  # .host decodes IDNA, which may fail ("xn--")
-    except (httpx.InvalidURL, UnicodeError, ValueError) as error:
-        return f"is not a URL httpx accepts: {str(error)[:100]}"
-    if url.scheme not in ("http", "https"):
-        return f"must be an http or https URL, not {url.scheme or 'a relative one'!r}"
-    host = url.raw_host.decode("ascii", "replace")
-    if not (_HOST_NAME.fullmatch(host) or (":" in host and _HOST_IP6.fullmatch(host))):
-        return "must name a host (letters, digits, dots, dashes, underscores, or an IP address)"
-    if port is not None and not 0 < port < 65536:
-        return f"has port {port}; a port is 1 to 65535"
-    return None
-
-
-def json_type(value: object) -> str:
-    return {dict: "an object", list: "an array", bool: "a boolean"}.get(
-        type(value), "a number" if isinstance(value, int | float) else "null"
-    )
-
-
-class CallbackPolicy:
-    """Which callbackUris each runtime may use: the `callback_hosts` allow-lists (default any
-    host), and the runtime policy's egress rule on the address (gateway/egress.py)."""
-
-    def __init__(
-        self,
-        allowed_hosts: Mapping[str, list[str]],
-        policy: Callable[[str], RuntimePolicy] = _default_policy,
-        *,
-        uri_max_chars: int = 2048,
-    ) -> None:
-        self._allowed = {r: {h.lower() for h in hosts} for r, hosts in allowed_hosts.items()}
-        self._checked: dict[tuple[str, str, str], None] = {}
-        # URIs that passed `uri_problem`: Flow sends the same one with every request, and
-        # parsing it each time cost the quote benchmark ~25 us a request (scripts/deadline_ab.py).
-        self._well_formed: dict[str, None] = {}
-        #: The runtime's policy, whose egress rule callbacks follow.
-        self.policy = policy
-        self.uri_max_chars = uri_max_chars
-
-    def check_request(self, request: Mapping[str, Any]) -> None:
-        """At request time: a callbackUri (and the tenantId sent with it) that could never be
-        delivered is a 400 naming the field, whether or not this execution will call back."""
-        uri = request.get("callbackUri")
-        if uri is None or uri == "":
-            return
-        if not isinstance(uri, str) or uri not in self._well_formed:
-            problem = uri_problem(uri, self.uri_max_chars)
-            if problem is not None:
-                raise BadRequest(f"callbackUri {problem}", code="bad_callback_uri")
-            assert isinstance(uri, str)  # uri_problem refuses anything else
-            if len(self._well_formed) > 1024:
-                self._well_formed.clear()
-            self._well_formed[uri] = None
-        tenant = request.get("tenantId")
-        if tenant is not None and not (
-            isinstance(tenant, str)
-            and len(tenant) <= _TENANT_MAX_CHARS
-            and tenant.isascii()
-            and tenant.isprintable()
-        ):
-            raise BadRequest(
-                f"tenantId must be text of at most {_TENANT_MAX_CHARS} printable ASCII "
-                "characters (it is sent back as the ManyWhoTenant header of the callback)",
-                code="bad_tenant_id",
-            )
-
-    async def check(self, runtime: str, uri: str) -> None:
-        """Raise a 400/403 GatewayError when the runtime may not call `uri` back."""
-        policy = self.policy(runtime)
-        key = (runtime, uri, policy.digest)
-        if key in self._checked:  # Flow sends the same callbackUri over and over
-            return
-        problem = uri_problem(uri, self.uri_max_chars)
-        if problem is not None:
-            raise BadRequest(f"callbackUri {problem}", code="bad_callback_uri")
-        url = httpx.URL(uri)
-        host = url.host.lower()
-        allowed = self._allowed.get(runtime)
-        if allowed is not None and host not in allowed and "*" not in allowed:
-            raise Forbidden(
-                f"callbackUri host {host!r} is not allowed for runtime '{runtime}' "
-                f"(allowed: {', '.join(sorted(allowed)) or 'none'})",
-                code="callback_not_allowed",
-            )
-        port = url.port or (443 if url.scheme == "https" else 80)
-        refused = await egress.check_uri(policy, host, port)
-        if refused is not None:
-            raise BadRequest(
-                f"callbackUri {uri[:200]!r} is refused by runtime '{runtime}' egress policy: "
-                f"{refused}",
-                code="callback_not_allowed",
-            )
-        if len(self._checked) > 1024:
-            self._checked.clear()
-        self._checked[key] = None
 
 
 class Answer:
@@ -239,7 +116,7 @@ class CallbackSender(Lifecycle):
         timeout_s: float,
         concurrency: int,
         poll_interval_s: float,
-        policy: Callable[[str], RuntimePolicy] = _default_policy,
+        policy: Callable[[str], RuntimePolicy] = default_policy,
     ) -> None:
         self._outbox = outbox
         # Each delivery connects under its runtime's egress policy (checked on the address).
@@ -290,9 +167,9 @@ class CallbackSender(Lifecycle):
         lease = self._timeout_s + 30.0
         due = await asyncio.to_thread(self._outbox.claim, time.time(), lease, free)
         for row in due:
-            task = asyncio.create_task(self._deliver(row), name=f"callback {row['id']}")
+            task = asyncio.create_task(self._deliver(row), name=f"callback {row.id}")
             self._in_flight.add(task)
-            self._delivering[task] = row["id"]
+            self._delivering[task] = row.id
             task.add_done_callback(self._done)
 
     def _done(self, task: asyncio.Task[None]) -> None:
@@ -301,20 +178,20 @@ class CallbackSender(Lifecycle):
             self._delivering.pop(task, None)
         self._loop.wake()  # a slot is free
 
-    async def _deliver(self, row: dict[str, Any]) -> None:
-        attempt = int(row["attempts"]) + 1
-        callback_id = row["id"]
+    async def _deliver(self, row: Callback) -> None:
+        attempt = row.attempts + 1
+        callback_id = row.id
         # Bytes, as they came in (latin-1 both ways): httpx would refuse non-ASCII text.
         headers = {
-            "content-type": b"application/json",
-            "ManyWhoTenant": row["tenant_id"].encode("latin-1", "replace"),
+            b"content-type": b"application/json",
+            b"ManyWhoTenant": row.tenant_id.encode("latin-1", "replace"),
         }
-        if row["flow_user"]:
-            headers["authorization"] = row["flow_user"].encode("latin-1", "replace")
-        egress.delivering_for(self._policy(row["runtime"]))  # this task's connections only
+        if row.flow_user:
+            headers[b"authorization"] = row.flow_user.encode("latin-1", "replace")
+        egress.delivering_for(self._policy(row.runtime))  # this task's connections only
         try:
             response = await self._http.post(
-                row["callback_uri"], content=row["body"].encode(), headers=headers
+                row.callback_uri, content=(row.body or "").encode(), headers=headers
             )
             answer = interpret(response.status_code, response.content)
         except egress.EgressRefused as refused:  # the policy will not change its mind: no retry
@@ -323,9 +200,9 @@ class CallbackSender(Lifecycle):
             answer = failed(error)
             if not isinstance(error, httpx.HTTPError | httpx.InvalidURL):
                 log.warning(
-                    "execution %s: callback delivery raised", row["execution_id"], exc_info=True
+                    "execution %s: callback delivery raised", row.execution_id, exc_info=True
                 )
-        execution = row["execution_id"]
+        execution = row.execution_id
         outcome = (
             "delivered"
             if answer.delivered
@@ -340,7 +217,7 @@ class CallbackSender(Lifecycle):
                 log.info(
                     "execution %s: %s callback delivered (attempt %d, Flow said %s)",
                     execution,
-                    row["kind"],
+                    row.kind,
                     attempt,
                     answer.detail,
                 )

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import dataclasses
 import time
 
 import pytest
 
-from gateway.outbox import Outbox, UnknownCallback, Waiting
+from gateway.callbacks.outbox import Callback, Outbox, UnknownCallback, Waiting, callbacks
 from gateway.store import Store, StoreError
 
 
@@ -35,17 +36,17 @@ def outbox(store: Store) -> Outbox:
 
 def test_a_running_callback_becomes_due_once_its_result_is_in(outbox: Outbox) -> None:
     outbox.add_running(_waiting(), poll_at=time.time() - 1)
-    assert [r["id"] for r in outbox.running_due(time.time(), 10)] == ["e-1"]
+    assert [r.id for r in outbox.running_due(time.time(), 10)] == ["e-1"]
     assert outbox.claim(time.time(), 30, 10) == []  # nothing to deliver yet
     assert outbox.complete("e-1", '{"invokeType": "FORWARD"}') is True
     assert outbox.complete("e-1", "{}") is False  # the stream and a poll both brought it
     assert outbox.running_due(time.time(), 10) == []
     claimed = outbox.claim(time.time(), 30, 10)
-    assert [c["body"] for c in claimed] == ['{"invokeType": "FORWARD"}']
+    assert [c.body for c in claimed] == ['{"invokeType": "FORWARD"}']
     assert outbox.claim(time.time(), 30, 10) == []  # leased
     outbox.delivered("e-1", 1)
     row = outbox.get("e-1")
-    assert (row["state"], row["attempts"]) == ("delivered", 1)
+    assert (row.state, row.attempts) == ("delivered", 1)
 
 
 def test_retry_then_dead_letter_then_redeliver(outbox: Outbox) -> None:
@@ -56,11 +57,11 @@ def test_retry_then_dead_letter_then_redeliver(outbox: Outbox) -> None:
     assert outbox.claim(time.time(), 30, 10) == []  # not due for a minute
     assert len(outbox.claim(time.time() + 61, 30, 10)) == 1
     outbox.dead("e-1", 2, "HTTP 500")
-    assert [r["id"] for r in outbox.list(state="dead")] == ["e-1"]
-    assert outbox.get("e-1")["last_error"] == "HTTP 500"
+    assert [r.id for r in outbox.list(state="dead")] == ["e-1"]
+    assert outbox.get("e-1").last_error == "HTTP 500"
     outbox.redeliver("e-1")
     again = outbox.claim(time.time(), 30, 10)
-    assert [(r["id"], r["attempts"]) for r in again] == [("e-1", 0)]
+    assert [(r.id, r.attempts) for r in again] == [("e-1", 0)]
     with pytest.raises(StoreError, match="only dead or delivered"):
         outbox.redeliver("e-1")
     with pytest.raises(UnknownCallback):
@@ -73,11 +74,11 @@ def test_progress_is_replaced_and_then_superseded(outbox: Outbox) -> None:
     assert outbox.progress("e-1", '{"waitMessage": "one"}') is True
     assert outbox.progress("e-1", '{"waitMessage": "two"}') is True
     pending = outbox.list(state="pending")
-    assert [(r["kind"], r["body"]) for r in pending] == [("progress", '{"waitMessage": "two"}')]
+    assert [(r.kind, r.body) for r in pending] == [("progress", '{"waitMessage": "two"}')]
     outbox.complete("e-1", "{}")
-    assert outbox.get("e-1~progress")["state"] == "superseded"
+    assert outbox.get("e-1~progress").state == "superseded"
     assert outbox.progress("e-1", "{}") is False  # after the result, progress means nothing
-    assert [r["kind"] for r in outbox.claim(time.time(), 30, 10)] == ["final"]
+    assert [r.kind for r in outbox.claim(time.time(), 30, 10)] == ["final"]
 
 
 def test_two_claimers_never_share_a_callback(store_url: str) -> None:
@@ -87,8 +88,8 @@ def test_two_claimers_never_share_a_callback(store_url: str) -> None:
             first.add_running(_waiting(f"e-{i}"), poll_at=time.time())
             first.complete(f"e-{i}", "{}")
         now = time.time()
-        a = {r["id"] for r in first.claim(now, 30, 3)}
-        b = {r["id"] for r in second.claim(now, 30, 10)}
+        a = {r.id for r in first.claim(now, 30, 3)}
+        b = {r.id for r in second.claim(now, 30, 10)}
         assert a.isdisjoint(b) and len(a | b) == 5
 
 
@@ -99,7 +100,7 @@ def test_prune_keeps_what_is_still_owed(outbox: Outbox) -> None:
     outbox.claim(time.time(), 30, 10)
     outbox.delivered("e-2", 1)
     assert outbox.prune(time.time() + 1) == 1
-    assert [r["id"] for r in outbox.list()] == ["e-1"]
+    assert [r.id for r in outbox.list()] == ["e-1"]
 
 
 def test_released_leases_are_claimable_at_once(outbox: Outbox) -> None:
@@ -108,3 +109,8 @@ def test_released_leases_are_claimable_at_once(outbox: Outbox) -> None:
     assert len(outbox.claim(time.time(), 30, 10)) == 1
     outbox.release(["e-1"])
     assert len(outbox.claim(time.time(), 30, 10)) == 1
+
+
+def test_a_callback_record_holds_every_column_of_its_row() -> None:
+    """A column added to the table without a field would fail every read of the outbox."""
+    assert [f.name for f in dataclasses.fields(Callback)] == [c.name for c in callbacks.columns]

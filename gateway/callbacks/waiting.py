@@ -18,18 +18,18 @@ import asyncio
 import contextlib
 import logging
 import time
-from dataclasses import asdict
 from typing import Any
 
 import orjson
 
-from gateway.callbacks import CallbackPolicy, CallbackSender
+from gateway.callbacks.outbox import Callback, Outbox, Waiting
+from gateway.callbacks.policy import CallbackPolicy
+from gateway.callbacks.sender import CallbackSender
 from gateway.errors import GatewayError, Unavailable
 from gateway.executor_client import Detached
 from gateway.flow import responses
 from gateway.history.record import History, Summary
 from gateway.lifecycle import Lifecycle
-from gateway.outbox import Outbox, Waiting
 from gateway.periodic import Periodic
 from gateway.routing import ExecutorPool
 from gateway.services import DeployedAction, DeployedService, ServiceRegistry
@@ -196,33 +196,31 @@ class WaitingExecutions(Lifecycle):
         action: DeployedAction | None,
         execution: Execution | None,
         result: ExecutionResult | None,
-        waiting: Waiting | dict[str, Any],
+        waiting: Waiting | Callback,
     ) -> None:
         stored = await asyncio.to_thread(self._outbox.complete, execution_id, body.decode())
         if stored:
             self._sender.wake()
             self._record(waiting, result, execution)
-        address = waiting.executor if isinstance(waiting, Waiting) else waiting["executor"]
-        connection = self._pool.connections.get(address)
+        connection = self._pool.connections.get(waiting.executor)
         if connection is not None and result is not None:
             with contextlib.suppress(Exception):
                 await connection.ack_result(execution_id)
 
     def _record(
         self,
-        waiting: Waiting | dict[str, Any],
+        waiting: Waiting | Callback,
         result: ExecutionResult | None,
         execution: Execution | None,
     ) -> None:
-        row = asdict(waiting) if isinstance(waiting, Waiting) else waiting
-        name, _, version = str(row["deployment"]).partition("@")
-        started = float(row["started_at"])
-        identity = (str(row["runtime"]), name, version, str(row["process"]), str(row["action"]))
+        name, _, version = waiting.deployment.partition("@")
+        started = waiting.started_at
+        identity = (waiting.runtime, name, version, waiting.process, waiting.action)
         self._history.record(
             Summary(
-                str(row["execution_id"]),
+                waiting.execution_id,
                 identity,
-                str(row["executor"]),
+                waiting.executor,
                 started,
                 "WAIT",
                 result,
@@ -237,34 +235,32 @@ class WaitingExecutions(Lifecycle):
         now = time.time()
         rows = await asyncio.to_thread(self._outbox.running_due, now, 100)
         for row in rows:
-            execution_id = row["id"]
+            execution_id = row.id
             next_at = now + self._poll_interval_s
             if execution_id in self._held:
                 await asyncio.to_thread(self._outbox.postpone, execution_id, next_at)
                 continue
             await self._poll_row(row, now, next_at)
 
-    async def _poll_row(self, row: dict[str, Any], now: float, next_at: float) -> None:
-        execution_id = row["id"]
-        connection = self._pool.connections.get(row["executor"])
+    async def _poll_row(self, row: Callback, now: float, next_at: float) -> None:
+        execution_id = row.id
+        connection = self._pool.connections.get(row.executor)
         kept = None
         problem = ""
         if connection is None:
-            problem = f"executor {row['executor']} is not connected"
+            problem = f"executor {row.executor} is not connected"
         else:
             try:
                 kept = await connection.take_result(execution_id)
             except Exception as error:
-                problem = f"executor {row['executor']} did not answer: {error}"[:300]
+                problem = f"executor {row.executor} did not answer: {error}"[:300]
         if kept is not None and kept.state == "done" and kept.result is not None:
             await self._complete_row(row, kept.result)
         elif kept is not None and kept.state == "running":
             await asyncio.to_thread(self._outbox.postpone, execution_id, next_at)
         elif (
             kept is not None
-            and (
-                kept.executor_id != row["executor_id"] or now - row["created_at"] > _UNKNOWN_GRACE_S
-            )
+            and (kept.executor_id != row.executor_id or now - row.created_at > _UNKNOWN_GRACE_S)
         ) or now > self._given_up_at(row):
             # The executor restarted (or never kept it), or it is still unreachable past the
             # execution's deadline: the result is lost.
@@ -272,35 +268,34 @@ class WaitingExecutions(Lifecycle):
         else:
             await asyncio.to_thread(self._outbox.postpone, execution_id, next_at, problem)
 
-    def _given_up_at(self, row: dict[str, Any]) -> float:
+    def _given_up_at(self, row: Callback) -> float:
         """The execution's deadline (its process's timeout, else the gateway's) plus the grace."""
-        service = self._registry.lookup(row["runtime"], row["service_path"])
-        timeout_ms = service.spec.timeout_ms(row["process"]) if service is not None else 0
+        service = self._registry.lookup(row.runtime, row.service_path)
+        timeout_ms = service.spec.timeout_ms(row.process) if service is not None else 0
         deadline_s = timeout_ms / 1000 if timeout_ms else self._wait_s
-        return float(row["started_at"]) + deadline_s + EXECUTOR_LOST_GRACE_S
+        return float(row.started_at) + deadline_s + EXECUTOR_LOST_GRACE_S
 
-    async def _complete_row(self, row: dict[str, Any], result: ExecutionResult | None) -> None:
-        request = orjson.loads(row["request"])
-        service = self._registry.lookup(row["runtime"], row["service_path"])
-        action = service.actions.get(row["action"]) if service is not None else None
+    async def _complete_row(self, row: Callback, result: ExecutionResult | None) -> None:
+        request = orjson.loads(row.request)
+        service = self._registry.lookup(row.runtime, row.service_path)
+        action = service.actions.get(row.action) if service is not None else None
         if result is None:
             lost = Unavailable(
-                f"the executor running process '{row['process']}' was lost before it finished; "
+                f"the executor running process '{row.process}' was lost before it finished; "
                 "it may or may not have completed",
                 code="executor_lost",
             )
             body = responses.fault_response(request, lost)
         elif action is None:
             gone = GatewayError(
-                f"action '{row['action']}' of {row['deployment']} is no longer deployed in "
-                f"runtime '{row['runtime']}'; its result cannot be translated",
+                f"action '{row.action}' of {row.deployment} is no longer deployed in "
+                f"runtime '{row.runtime}'; its result cannot be translated",
                 code="undeployed",
             )
             body = responses.fault_response(request, gone)
         else:
             body = _final_body(action, request, result)
-        row = {**row, "execution_id": row["id"]}
-        await self._complete(row["id"], body, service, action, None, result, row)
+        await self._complete(row.id, body, service, action, None, result, row)
 
 
 def _final_body(action: DeployedAction, request: dict[str, Any], result: ExecutionResult) -> bytes:

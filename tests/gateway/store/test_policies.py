@@ -8,8 +8,8 @@ import pytest
 from sqlalchemy import inspect
 
 from gateway.policy import ExecutionLimits, RuntimePolicy
-from gateway.policy_store import PolicyStore
 from gateway.store import InvalidName, Store
+from gateway.store.policies import PolicyStore
 
 
 def test_set_read_and_reset_bump_the_generation_only_on_change(store: Store) -> None:

@@ -8,241 +8,53 @@ method is synchronous and short; the gateway calls them from management endpoint
 Writes are serialised: each write transaction first locks the single `meta` row, so two gateways
 on one PostgreSQL database (or two processes on one SQLite file) cannot interleave a check and
 the write that depends on it, such as the service path check on activation. The same row holds
-the generation counter, bumped by every write that changes something.
+the generation counter, bumped by every write that changes something. The other modules keeping
+state in this database (user access, runtime policies, operator configuration) write through the
+same transaction, `Store.write()`, rather than into the store's insides.
 """
 
 from __future__ import annotations
 
 import hashlib
-import re
 import secrets
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import (
-    JSON,
-    Column,
-    DateTime,
-    Dialect,
-    Engine,
-    ForeignKey,
-    ForeignKeyConstraint,
-    Integer,
-    MetaData,
-    String,
-    Table,
-    Text,
-    create_engine,
-    event,
-    insert,
-    select,
-    text,
-    update,
-)
+from sqlalchemy import Engine, create_engine, event, insert, select, text, update
 from sqlalchemy.engine import Connection, Row, make_url
-from sqlalchemy.types import TypeDecorator
 
 from gateway.lifecycle import Lifecycle
 from gateway.spec import ServiceSpec
+from gateway.store.errors import (
+    NothingToRollBack,
+    PathConflict,
+    RuntimeInUse,
+    UnknownPackage,
+    UnknownRuntime,
+    UnknownUser,
+    UnknownVersion,
+    UserExists,
+    VersionConflict,
+)
+from gateway.store.records import (
+    ActiveDeployment,
+    Credential,
+    RuntimeRecord,
+    UserRecord,
+    VersionRecord,
+)
+from gateway.store.schema import SCHEMA_LOCK_KEY, check_name, metadata
+from gateway.store.schema import deployments as _deployments
+from gateway.store.schema import meta as _meta
+from gateway.store.schema import runtimes as _runtimes
+from gateway.store.schema import users as _users
+from gateway.store.schema import versions as _versions
 from gateway.tokens import hash_token
 
-__all__ = [
-    "ActiveDeployment",
-    "Credential",
-    "InvalidName",
-    "NothingToRollBack",
-    "PathConflict",
-    "RuntimeInUse",
-    "RuntimeRecord",
-    "Store",
-    "StoreError",
-    "UnknownPackage",
-    "UnknownRuntime",
-    "UnknownUser",
-    "UnknownVersion",
-    "UserExists",
-    "UserRecord",
-    "VersionConflict",
-    "VersionRecord",
-]
-
-
-# --- errors -------------------------------------------------------------------------------------
-
-
-class StoreError(Exception):
-    """Root of every error the store raises.
-
-    `code` is stable and machine-readable; `details` names what the error is about (runtime,
-    user, name, version, path) so an API can answer with it.
-    """
-
-    code = "store_error"
-
-    def __init__(self, message: str, **details: str) -> None:
-        super().__init__(message)
-        self.message = message
-        self.details = details
-
-
-class InvalidName(StoreError):
-    code = "invalid_name"
-
-
-class UserExists(StoreError):
-    code = "user_exists"
-
-
-class UnknownUser(StoreError):
-    code = "unknown_user"
-
-
-class VersionConflict(StoreError):
-    code = "version_conflict"
-
-
-class UnknownVersion(StoreError):
-    code = "unknown_version"
-
-
-class UnknownPackage(StoreError):
-    code = "unknown_package"
-
-
-class NothingToRollBack(StoreError):
-    code = "nothing_to_roll_back"
-
-
-class PathConflict(StoreError):
-    code = "path_conflict"
-
-
-# --- records ------------------------------------------------------------------------------------
-# Timestamps are timezone-aware UTC datetimes everywhere.
-
-
-@dataclass(frozen=True, slots=True)
-class UserRecord:
-    name: str
-    runtime: str
-    created_at: datetime
-
-
-@dataclass(frozen=True, slots=True)
-class Credential:
-    """What the authenticator caches: never the token itself, only its hash."""
-
-    name: str
-    runtime: str
-    token_hash: str
-
-
-@dataclass(frozen=True, slots=True)
-class VersionRecord:
-    name: str
-    version: str
-    digest: str
-    created_at: datetime
-    active: bool
-
-
-@dataclass(frozen=True, slots=True)
-class ActiveDeployment:
-    runtime: str
-    spec: ServiceSpec
-    source: str
-
-
-# --- schema -------------------------------------------------------------------------------------
-
-
-class _UTCDateTime(TypeDecorator[datetime]):
-    """Aware UTC datetimes in and out, on SQLite (which keeps no zone) and PostgreSQL alike."""
-
-    impl = DateTime(timezone=True)
-    cache_ok = True
-
-    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
-        if value is None:
-            return None
-        value = value.astimezone(UTC)
-        return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
-
-    def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
-        if value is None:
-            return None
-        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
-
-
-_NAME = 200  # generous bound for runtime, user, package and version names
-
-metadata = MetaData()
-
-_meta = Table(
-    "flowhost_meta",
-    metadata,
-    Column("id", Integer, primary_key=True),
-    Column("generation", Integer, nullable=False),
-)
-
-_runtimes = Table(
-    "flowhost_runtimes",
-    metadata,
-    Column("name", String(_NAME), primary_key=True),
-    Column("created_at", _UTCDateTime, nullable=False),
-)
-
-_users = Table(
-    "flowhost_users",
-    metadata,
-    # Unique across the gateway: the credentials alone select the runtime.
-    Column("name", String(_NAME), primary_key=True),
-    Column("runtime", String(_NAME), ForeignKey(_runtimes.c.name), nullable=False, index=True),
-    Column("token_hash", String(64), nullable=False),
-    Column("created_at", _UTCDateTime, nullable=False),
-    Column("rotated_at", _UTCDateTime, nullable=False),
-)
-
-_versions = Table(
-    "flowhost_versions",
-    metadata,
-    Column("runtime", String(_NAME), ForeignKey(_runtimes.c.name), primary_key=True),
-    Column("name", String(_NAME), primary_key=True),
-    Column("version", String(_NAME), primary_key=True),
-    Column("service_path", String(1000), nullable=False),
-    Column("spec", JSON, nullable=False),
-    Column("source", Text, nullable=False),
-    Column("digest", String(64), nullable=False),
-    Column("created_at", _UTCDateTime, nullable=False),
-)
-
-# One row per package ever activated in a runtime; `version` is NULL once undeployed, and
-# `previous_version` is what a rollback without an explicit version goes back to.
-_deployments = Table(
-    "flowhost_deployments",
-    metadata,
-    Column("runtime", String(_NAME), primary_key=True),
-    Column("name", String(_NAME), primary_key=True),
-    Column("version", String(_NAME), nullable=True),
-    Column("previous_version", String(_NAME), nullable=True),
-    Column("updated_at", _UTCDateTime, nullable=False),
-    ForeignKeyConstraint(
-        ["runtime", "name", "version"],
-        [_versions.c.runtime, _versions.c.name, _versions.c.version],
-    ),
-    ForeignKeyConstraint(
-        ["runtime", "name", "previous_version"],
-        [_versions.c.runtime, _versions.c.name, _versions.c.version],
-    ),
-)
-
-# Any constant shared by every flowhost gateway: serialises concurrent first start-ups on one
-# PostgreSQL database, where simultaneous CREATE TABLEs would otherwise collide.
-_SCHEMA_LOCK_KEY = 0x666C6F77
+__all__ = ["Store", "Write"]
 
 
 def _now() -> datetime:
@@ -255,20 +67,6 @@ def _digest(source: str) -> str:
 
 def _normal_path(path: str) -> str:
     return path.strip("/")
-
-
-# Runtime and user names travel in URLs, CLI arguments and basic auth (where a colon would end
-# the user name), so they are kept plain.
-_VALID_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._@-]*")
-
-
-def _check_name(kind: str, name: str) -> None:
-    if len(name) > _NAME or not _VALID_NAME.fullmatch(name):
-        raise InvalidName(
-            f"invalid {kind} name {name!r}: use letters, digits and . _ @ - "
-            f"(starting with a letter or digit, at most {_NAME} characters)",
-            **{kind: name},
-        )
 
 
 # --- the store ----------------------------------------------------------------------------------
@@ -293,7 +91,7 @@ class Store(Lifecycle):
     def _create_schema(self) -> None:
         with self._engine.begin() as conn:
             if self._postgres:
-                conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _SCHEMA_LOCK_KEY})
+                conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": SCHEMA_LOCK_KEY})
             metadata.create_all(conn)
             if conn.execute(select(_meta.c.id).where(_meta.c.id == 1)).first() is None:
                 conn.execute(insert(_meta).values(id=1, generation=0))
@@ -323,20 +121,22 @@ class Store(Lifecycle):
         self.close()
 
     @contextmanager
-    def _write(self) -> Iterator[Connection]:
+    def write(self) -> Iterator[Write]:
         """A write transaction that holds the store-wide write lock from its first statement.
 
         The no-op UPDATE takes the `meta` row lock on PostgreSQL and the database write lock on
         SQLite before anything is read, so checks made inside see the latest committed state
-        and stay true until commit.
+        and stay true until commit. Every module keeping state in this database writes through
+        here (user access, runtime policies, operator configuration), so one lock orders them
+        all and one generation counts their changes. Leaving by an exception rolls back.
         """
         with self._engine.begin() as conn:
-            conn.execute(update(_meta).where(_meta.c.id == 1).values(generation=_meta.c.generation))
-            yield conn
-
-    @staticmethod
-    def _bump(conn: Connection) -> None:
-        conn.execute(update(_meta).where(_meta.c.id == 1).values(generation=_meta.c.generation + 1))
+            lock = _meta.update().where(_meta.c.id == 1)
+            conn.execute(lock.values(generation=_meta.c.generation))
+            write = Write(conn)
+            yield write
+            if write.changes:
+                conn.execute(lock.values(generation=_meta.c.generation + 1))
 
     # -- runtimes --
 
@@ -344,15 +144,8 @@ class Store(Lifecycle):
         """Create the runtime unless it exists already."""
         if name in self.runtimes():
             return
-        _check_name("runtime", name)
-        with self._write() as conn:
-            self._ensure_runtime(conn, name)
-
-    def _ensure_runtime(self, conn: Connection, name: str) -> None:
-        found = conn.execute(select(_runtimes.c.name).where(_runtimes.c.name == name)).first()
-        if found is None:
-            conn.execute(insert(_runtimes).values(name=name, created_at=_now()))
-            self._bump(conn)
+        with self.write() as write:
+            write.ensure_runtime(name)
 
     def runtimes(self) -> list[str]:
         with self._engine.connect() as conn:
@@ -365,20 +158,19 @@ class Store(Lifecycle):
 
         The token is returned this once; only its hash is stored.
         """
-        _check_name("runtime", runtime)
-        _check_name("user", name)
+        check_name("runtime", runtime)
+        check_name("user", name)
         token = secrets.token_urlsafe(32)
-        with self._write() as conn:
-            existing = conn.execute(
-                select(_users.c.runtime).where(_users.c.name == name)
-            ).scalar_one_or_none()
+        with self.write() as write:
+            conn = write.connection
+            existing = write.user_runtime(name)
             if existing is not None:
                 raise UserExists(
                     f"user {name!r} already exists (in runtime {existing!r})",
                     user=name,
                     runtime=existing,
                 )
-            self._ensure_runtime(conn, runtime)
+            write.ensure_runtime(runtime)
             now = _now()
             conn.execute(
                 insert(_users).values(
@@ -389,13 +181,14 @@ class Store(Lifecycle):
                     rotated_at=now,
                 )
             )
-            self._bump(conn)
+            write.changed()
         return token
 
     def rotate_token(self, name: str) -> str:
         """Give the user a new token; the old one stops working at the next `credentials()`."""
         token = secrets.token_urlsafe(32)
-        with self._write() as conn:
+        with self.write() as write:
+            conn = write.connection
             changed = conn.execute(
                 update(_users)
                 .where(_users.c.name == name)
@@ -403,14 +196,15 @@ class Store(Lifecycle):
             ).rowcount
             if not changed:
                 raise UnknownUser(f"no user {name!r}", user=name)
-            self._bump(conn)
+            write.changed()
         return token
 
     def remove_user(self, name: str) -> None:
-        with self._write() as conn:
+        with self.write() as write:
+            conn = write.connection
             if not conn.execute(_users.delete().where(_users.c.name == name)).rowcount:
                 raise UnknownUser(f"no user {name!r}", user=name)
-            self._bump(conn)
+            write.changed()
 
     def users(self, runtime: str | None = None) -> list[UserRecord]:
         query = select(_users.c.name, _users.c.runtime, _users.c.created_at).order_by(
@@ -434,9 +228,10 @@ class Store(Lifecycle):
         Versions are immutable: storing the same content again returns False; different content
         under an existing name and version raises `VersionConflict`.
         """
-        _check_name("runtime", runtime)
+        check_name("runtime", runtime)
         digest = _digest(source)
-        with self._write() as conn:
+        with self.write() as write:
+            conn = write.connection
             existing = conn.execute(
                 select(_versions.c.digest).where(
                     _versions.c.runtime == runtime,
@@ -454,7 +249,7 @@ class Store(Lifecycle):
                     name=spec.name,
                     version=spec.version,
                 )
-            self._ensure_runtime(conn, runtime)
+            write.ensure_runtime(runtime)
             conn.execute(
                 insert(_versions).values(
                     runtime=runtime,
@@ -467,17 +262,18 @@ class Store(Lifecycle):
                     created_at=_now(),
                 )
             )
-            self._bump(conn)
+            write.changed()
         return True
 
     def activate(self, runtime: str, name: str, version: str) -> None:
         """Make `version` the one active version of package `name` in `runtime`."""
-        with self._write() as conn:
-            self._activate(conn, runtime, name, version)
+        with self.write() as write:
+            self._activate(write, runtime, name, version)
 
     def deactivate(self, runtime: str, name: str) -> None:
         """Undeploy: no version of `name` stays active in `runtime` (its versions are kept)."""
-        with self._write() as conn:
+        with self.write() as write:
+            conn = write.connection
             current = self._deployment(conn, runtime, name)
             if current is None or current.version is None:
                 raise UnknownPackage(
@@ -488,7 +284,7 @@ class Store(Lifecycle):
                 .where(_deployments.c.runtime == runtime, _deployments.c.name == name)
                 .values(version=None, previous_version=current.version, updated_at=_now())
             )
-            self._bump(conn)
+            write.changed()
 
     def rollback(self, runtime: str, name: str, version: str | None = None) -> str:
         """Activate `version`, or else the version active before the current one.
@@ -496,7 +292,8 @@ class Store(Lifecycle):
         Rolling back twice returns to where it started. After `deactivate`, a rollback without
         a version brings back the version that was undeployed. Returns the version now active.
         """
-        with self._write() as conn:
+        with self.write() as write:
+            conn = write.connection
             if version is None:
                 current = self._deployment(conn, runtime, name)
                 version = current.previous_version if current is not None else None
@@ -506,7 +303,7 @@ class Store(Lifecycle):
                         runtime=runtime,
                         name=name,
                     )
-            self._activate(conn, runtime, name, version)
+            self._activate(write, runtime, name, version)
         return version
 
     def _deployment(self, conn: Connection, runtime: str, name: str) -> Row[Any, Any] | None:
@@ -516,7 +313,8 @@ class Store(Lifecycle):
             )
         ).first()
 
-    def _activate(self, conn: Connection, runtime: str, name: str, version: str) -> None:
+    def _activate(self, write: Write, runtime: str, name: str, version: str) -> None:
+        conn = write.connection
         path = conn.execute(
             select(_versions.c.service_path).where(
                 _versions.c.runtime == runtime,
@@ -578,7 +376,7 @@ class Store(Lifecycle):
                     updated_at=now,
                 )
             )
-        self._bump(conn)
+        write.changed()
 
     def versions(self, runtime: str, name: str | None = None) -> list[VersionRecord]:
         active = (
@@ -637,11 +435,14 @@ class Store(Lifecycle):
 
     def add_runtime(self, name: str) -> bool:
         """Create a runtime; False when it exists already."""
-        _check_name("runtime", name)
-        with self._write() as conn:
-            if conn.execute(select(_runtimes.c.name).where(_runtimes.c.name == name)).first():
+        check_name("runtime", name)
+        with self.write() as write:
+            found = write.connection.execute(
+                select(_runtimes.c.name).where(_runtimes.c.name == name)
+            ).first()
+            if found:
                 return False
-            self._ensure_runtime(conn, name)
+            write.ensure_runtime(name)
         return True
 
     def has_runtime(self, name: str) -> bool:
@@ -673,7 +474,8 @@ class Store(Lifecycle):
         Refused (`RuntimeInUse`) while it has users or an active deployment, unless `force`,
         which removes those too: a runtime is not dropped from under a Flow connector by a
         typo. Execution history and the callbacks outbox keep their rows (what happened)."""
-        with self._write() as conn:
+        with self.write() as write:
+            conn = write.connection
             if not conn.execute(select(_runtimes.c.name).where(_runtimes.c.name == name)).first():
                 raise UnknownRuntime(f"no runtime {name!r}", runtime=name)
             users = list(conn.scalars(select(_users.c.name).where(_users.c.runtime == name)))
@@ -704,23 +506,39 @@ class Store(Lifecycle):
                     (fk,) = [fk for fk in table.foreign_keys if fk.column.table is _users]
                     conn.execute(table.delete().where(fk.parent.in_(users)))
             conn.execute(_runtimes.delete().where(_runtimes.c.name == name))
-            self._bump(conn)
+            write.changed()
 
 
-@dataclass(frozen=True, slots=True)
-class RuntimeRecord:
-    name: str
-    created_at: datetime
-    users: int
-    active_deployments: int
+class Write:
+    """One write transaction of the store (`Store.write()`): its connection, and what changed.
 
+    Call `changed()` after a change other gateways must see: the generation moves once, at
+    commit, however many changes the transaction made.
+    """
 
-class UnknownRuntime(StoreError):
-    code = "unknown_runtime"
+    def __init__(self, connection: Connection) -> None:
+        self.connection = connection
+        self.changes = 0
 
+    def changed(self) -> None:
+        self.changes += 1
 
-class RuntimeInUse(StoreError):
-    code = "runtime_in_use"
+    def ensure_runtime(self, name: str) -> None:
+        """Create the runtime in this transaction unless it exists already."""
+        check_name("runtime", name)
+        found = self.connection.execute(
+            select(_runtimes.c.name).where(_runtimes.c.name == name)
+        ).first()
+        if found is None:
+            self.connection.execute(insert(_runtimes).values(name=name, created_at=_now()))
+            self.changed()
+
+    def user_runtime(self, name: str) -> str | None:
+        """The runtime of user `name`, None when there is no such user."""
+        runtime: str | None = self.connection.execute(
+            select(_users.c.runtime).where(_users.c.name == name)
+        ).scalar_one_or_none()
+        return runtime
 
 
 def _sqlite_on_connect(dbapi_connection: Any, _record: Any) -> None:

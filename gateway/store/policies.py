@@ -9,25 +9,20 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from sqlalchemy import JSON, Column, String, Table, delete, insert, select, update
+from sqlalchemy import delete, insert, select, update
 
 from gateway.policy import RuntimePolicy
-from gateway.store import _NAME, Store, _check_name, _UTCDateTime, metadata
+from gateway.store.schema import check_name
+from gateway.store.schema import runtime_policies as policies
+from gateway.store.store import Store
 
-policies = Table(
-    "flowhost_runtime_policies",
-    metadata,
-    Column("runtime", String(_NAME), primary_key=True),
-    Column("policy", JSON, nullable=False),
-    Column("digest", String(64), nullable=False),
-    Column("updated_at", _UTCDateTime, nullable=False),
-)
+__all__ = ["PolicyStore"]
 
 
 class PolicyStore:
     def __init__(self, store: Store) -> None:
         self._store = store
-        # An existing flowhost.db gets the table on first start after an upgrade.
+        # The store creates it; this covers a table dropped since (or a store made before it).
         policies.create(store.engine, checkfirst=True)
 
     def all(self) -> dict[str, RuntimePolicy]:
@@ -38,14 +33,15 @@ class PolicyStore:
 
     def set(self, runtime: str, policy: RuntimePolicy) -> None:
         """Store `runtime`'s policy (the runtime is created if needed)."""
-        _check_name("runtime", runtime)
+        check_name("runtime", runtime)
         values = {
             "policy": policy.model_dump(mode="json"),
             "digest": policy.digest,
             "updated_at": datetime.now(UTC),
         }
-        with self._store._write() as conn:
-            self._store._ensure_runtime(conn, runtime)
+        with self._store.write() as write:
+            write.ensure_runtime(runtime)
+            conn = write.connection
             found = conn.execute(
                 select(policies.c.digest).where(policies.c.runtime == runtime)
             ).first()
@@ -55,10 +51,12 @@ class PolicyStore:
                 conn.execute(update(policies).where(policies.c.runtime == runtime).values(values))
             else:
                 return
-            self._store._bump(conn)
+            write.changed()
 
     def reset(self, runtime: str) -> None:
         """Forget `runtime`'s policy: it runs under the default again."""
-        with self._store._write() as conn:
-            if conn.execute(delete(policies).where(policies.c.runtime == runtime)).rowcount:
-                self._store._bump(conn)
+        with self._store.write() as write:
+            if write.connection.execute(
+                delete(policies).where(policies.c.runtime == runtime)
+            ).rowcount:
+                write.changed()

@@ -9,9 +9,9 @@ from pathlib import Path
 import pytest
 from sqlalchemy import text
 
-from gateway.access_store import AccessStore, CertificateInUse, UserAccess
 from gateway.auth import AccessDenied, Authenticator, AuthError, RuntimeUser
-from gateway.store import Store, UnknownUser
+from gateway.store import CertificateInUse, Store, UnknownUser, UserAccess
+from gateway.store.access import AccessStore
 
 CERT = "ab" * 32
 OTHER = "cd" * 32

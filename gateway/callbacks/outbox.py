@@ -85,6 +85,40 @@ class UnknownCallback(StoreError):
 
 
 @dataclass(frozen=True, slots=True)
+class Callback:
+    """One row of the outbox, as the outbox returns it (times in epoch seconds)."""
+
+    id: str  # the execution id, or "<execution id>~progress"
+    execution_id: str
+    kind: str  # FINAL | PROGRESS
+    state: str  # one of STATES
+    runtime: str
+    service_path: str
+    action: str
+    deployment: str
+    process: str
+    executor: str  # address
+    executor_id: str
+    callback_uri: str
+    tenant_id: str
+    flow_user: str  # Flow's user string, for Authorization
+    request: str  # token, tenantId, culture, outcomes (JSON)
+    body: str | None  # the ServiceResponse to POST, once known
+    attempts: int
+    next_at: float  # next attempt, or next poll while running
+    lease_until: float | None
+    last_error: str
+    started_at: float
+    created_at: float
+    updated_at: float
+    delivered_at: float | None
+
+
+def _callback(row: RowMapping) -> Callback:
+    return Callback(**row)
+
+
+@dataclass(frozen=True, slots=True)
 class Waiting:
     """What the outbox needs when the gateway answers WAIT."""
 
@@ -208,7 +242,7 @@ class Outbox:
         with self._engine.begin() as conn:
             conn.execute(update(callbacks).where(callbacks.c.id == callback_id).values(**values))
 
-    def claim(self, now: float, lease_s: float, limit: int) -> list[dict[str, Any]]:
+    def claim(self, now: float, lease_s: float, limit: int) -> list[Callback]:
         """Pending callbacks due now, leased to the caller for lease_s."""
         with self._engine.begin() as conn:
             candidates = list(
@@ -239,7 +273,7 @@ class Outbox:
                     row = conn.execute(
                         select(callbacks).where(callbacks.c.id == callback_id)
                     ).mappings()
-                    claimed.append(dict(row.one()))
+                    claimed.append(_callback(row.one()))
         return claimed
 
     def release(self, callback_ids: list[str]) -> None:
@@ -253,7 +287,7 @@ class Outbox:
                     .values(lease_until=None)
                 )
 
-    def running_due(self, now: float, limit: int) -> list[dict[str, Any]]:
+    def running_due(self, now: float, limit: int) -> list[Callback]:
         with self._engine.connect() as conn:
             rows = conn.execute(
                 select(callbacks)
@@ -261,7 +295,7 @@ class Outbox:
                 .order_by(callbacks.c.next_at)
                 .limit(limit)
             ).mappings()
-            return [dict(r) for r in rows]
+            return [_callback(r) for r in rows]
 
     def delivered(self, callback_id: str, attempts: int) -> None:
         now = time.time()
@@ -291,7 +325,7 @@ class Outbox:
                 .values(updated_at=time.time(), **values)
             )
 
-    def redeliver(self, callback_id: str) -> dict[str, Any]:
+    def redeliver(self, callback_id: str) -> Callback:
         """Send a dead (or delivered) callback again, from the first attempt."""
         now = time.time()
         with self._engine.begin() as conn:
@@ -306,7 +340,7 @@ class Outbox:
         row = self.get(callback_id)
         if not changed:
             raise StoreError(
-                f"callback {callback_id} is {row['state']}; only dead or delivered callbacks "
+                f"callback {callback_id} is {row.state}; only dead or delivered callbacks "
                 "can be redelivered",
                 callback=callback_id,
             )
@@ -326,15 +360,15 @@ class Outbox:
 
     # -- reads ----------------------------------------------------------------------------------
 
-    def get(self, callback_id: str) -> dict[str, Any]:
+    def get(self, callback_id: str) -> Callback:
         with self._engine.connect() as conn:
             row = conn.execute(select(callbacks).where(callbacks.c.id == callback_id)).mappings()
             found: RowMapping | None = row.first()
         if found is None:
             raise UnknownCallback(f"no callback {callback_id!r}", callback=callback_id)
-        return dict(found)
+        return _callback(found)
 
-    def of_execution(self, execution_id: str) -> list[dict[str, Any]]:
+    def of_execution(self, execution_id: str) -> list[Callback]:
         """The callbacks one execution owes (its final one and any progress), oldest first."""
         query = (
             select(callbacks)
@@ -342,7 +376,7 @@ class Outbox:
             .order_by(callbacks.c.created_at)
         )
         with self._engine.connect() as conn:
-            return [dict(r) for r in conn.execute(query).mappings()]
+            return [_callback(r) for r in conn.execute(query).mappings()]
 
     def counts(self) -> dict[tuple[str, str], int]:
         """How many callbacks each (runtime, state) holds, for /metrics."""
@@ -354,7 +388,7 @@ class Outbox:
 
     def list(
         self, state: str | None = None, runtime: str | None = None, limit: int = 100
-    ) -> list[dict[str, Any]]:
+    ) -> list[Callback]:
         query = select(callbacks).order_by(callbacks.c.created_at.desc()).limit(limit)
         conditions = []
         if state is not None:
@@ -364,7 +398,7 @@ class Outbox:
         if conditions:
             query = query.where(and_(*conditions))
         with self._engine.connect() as conn:
-            return [dict(r) for r in conn.execute(query).mappings()]
+            return [_callback(r) for r in conn.execute(query).mappings()]
 
 
 def _fields(waiting: Waiting) -> dict[str, Any]:

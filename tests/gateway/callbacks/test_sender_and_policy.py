@@ -6,21 +6,14 @@ import asyncio
 import ssl
 import time
 from pathlib import Path
-from typing import Any
 
 import httpx
 import pytest
 
-from gateway.callbacks import (
-    CallbackPolicy,
-    CallbackSender,
-    backoff_s,
-    failed,
-    interpret,
-    uri_problem,
-)
+from gateway.callbacks.outbox import Callback, Outbox, Waiting
+from gateway.callbacks.policy import CallbackPolicy, uri_problem
+from gateway.callbacks.sender import CallbackSender, backoff_s, failed, interpret
 from gateway.errors import BadRequest, Forbidden
-from gateway.outbox import Outbox, Waiting
 from gateway.policy import RuntimePolicy
 from gateway.store import Store
 
@@ -79,8 +72,8 @@ def test_a_receiver_that_never_answers_is_timed_out_and_dead_lettered(tmp_path: 
         row = await _deliver_until_dead(
             tmp_path, f"http://127.0.0.1:{port}/cb", "ten", attempts=2, timeout_s=0.2
         )
-        assert (row["state"], row["attempts"]) == ("dead", 2)
-        assert "Timeout" in row["last_error"]
+        assert (row.state, row.attempts) == ("dead", 2)
+        assert "Timeout" in row.last_error
         for writer in held:
             writer.close()
         server.close()
@@ -184,9 +177,9 @@ def test_a_delivery_that_can_never_work_is_dead_lettered_on_the_first_attempt(
         row = await _deliver_until_dead(
             tmp_path, uri.format(port=port), tenant, attempts=10, timeout_s=0.5
         )
-        assert (row["state"], row["attempts"]) == ("dead", 1), row
-        assert row["last_error"].startswith(reason), row["last_error"]
-        assert row["lease_until"] is None
+        assert (row.state, row.attempts) == ("dead", 1), row
+        assert row.last_error.startswith(reason), row.last_error
+        assert row.lease_until is None
         server.close()
         await server.wait_closed()
 
@@ -195,7 +188,7 @@ def test_a_delivery_that_can_never_work_is_dead_lettered_on_the_first_attempt(
 
 async def _deliver_until_dead(
     tmp_path: Path, uri: str, tenant: str, *, attempts: int, timeout_s: float
-) -> dict[str, Any]:
+) -> Callback:
     """One finished execution's callback to `uri`, delivered by a real sender (loopback
     allowed: the receivers listen on 127.0.0.1) until it is dead-lettered or 5 s pass; its row."""
     with Store(f"sqlite:///{tmp_path / 'f.db'}") as store:
@@ -219,10 +212,9 @@ async def _deliver_until_dead(
         await sender.start()
         try:
             for _ in range(250):
-                if outbox.get("e-1")["state"] == "dead":
+                if outbox.get("e-1").state == "dead":
                     break
                 await asyncio.sleep(0.02)
         finally:
             await sender.stop()
-        row: dict[str, Any] = outbox.get("e-1")
-        return row
+        return outbox.get("e-1")

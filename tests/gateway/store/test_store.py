@@ -394,3 +394,36 @@ def test_concurrent_activations_cannot_both_take_a_path(store_url: str) -> None:
         assert sorted(outcomes) == ["conflict"] * rounds + ["ok"] * rounds
         paths = [d.spec.service_path for d in one.active("prod")]
         assert sorted(paths) == sorted(f"p{i}" for i in range(rounds))
+
+
+# --- the write transaction other modules share ------------------------------------------------
+
+
+def test_a_write_moves_the_generation_once_at_commit_and_only_when_something_changed(
+    store: Store,
+) -> None:
+    before = store.generation()
+    with store.write() as write:
+        write.ensure_runtime("prod")
+        write.ensure_runtime("dev")
+        assert write.user_runtime("nobody") is None
+    assert store.runtimes() == ["dev", "prod"]
+    assert store.generation() == before + 1  # two changes, one transaction
+    with store.write() as write:
+        write.ensure_runtime("prod")  # already there: nothing changed
+    assert store.generation() == before + 1
+
+
+def test_a_write_left_by_an_exception_changes_nothing(store: Store) -> None:
+    before = store.generation()
+    with pytest.raises(RuntimeError), store.write() as write:
+        write.ensure_runtime("prod")
+        raise RuntimeError("the caller's check failed")
+    assert store.runtimes() == []
+    assert store.generation() == before
+
+
+def test_a_write_refuses_an_invalid_runtime_name(store: Store) -> None:
+    with pytest.raises(InvalidName), store.write() as write:
+        write.ensure_runtime("no spaces")
+    assert store.runtimes() == []

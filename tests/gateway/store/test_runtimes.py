@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import pytest
 
-from gateway.access_store import AccessStore
 from gateway.configuration.store import ConfigStore
 from gateway.policy import RuntimePolicy
-from gateway.policy_store import PolicyStore
 from gateway.store import InvalidName, RuntimeInUse, Store, UnknownRuntime
-from tests.gateway.test_store import active_versions, deploy
+from gateway.store.access import AccessStore
+from gateway.store.policies import PolicyStore
+from tests.gateway.store.test_store import active_versions, deploy
 
 
 def test_add_runtime_creates_once(store: Store) -> None:

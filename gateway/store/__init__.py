@@ -1,0 +1,53 @@
+"""The gateway's desired state in one SQL database: `from gateway.store import Store`.
+
+`errors` (what the store refuses), `records` (what it returns), `schema` (its tables), `store`
+(the operations and the write transaction every writer shares); `access` and `policies` keep
+runtime users' access rules and runtime policies in the same database.
+"""
+
+from gateway.store.errors import (
+    CertificateInUse,
+    InvalidName,
+    NothingToRollBack,
+    PathConflict,
+    RuntimeInUse,
+    StoreError,
+    UnknownPackage,
+    UnknownRuntime,
+    UnknownUser,
+    UnknownVersion,
+    UserExists,
+    VersionConflict,
+)
+from gateway.store.records import (
+    ActiveDeployment,
+    Credential,
+    RuntimeRecord,
+    UserAccess,
+    UserRecord,
+    VersionRecord,
+)
+from gateway.store.store import Store, Write
+
+__all__ = [
+    "ActiveDeployment",
+    "CertificateInUse",
+    "Credential",
+    "InvalidName",
+    "NothingToRollBack",
+    "PathConflict",
+    "RuntimeInUse",
+    "RuntimeRecord",
+    "Store",
+    "StoreError",
+    "UnknownPackage",
+    "UnknownRuntime",
+    "UnknownUser",
+    "UnknownVersion",
+    "UserAccess",
+    "UserExists",
+    "UserRecord",
+    "VersionConflict",
+    "VersionRecord",
+    "Write",
+]

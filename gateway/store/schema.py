@@ -1,0 +1,170 @@
+"""The store's tables, in one SQLAlchemy `MetaData`, and the rules for the names kept in them.
+
+`Store` creates every table listed here at start (`create_all` only adds what is missing, so a
+database made by an older flowhost gains the newer tables: user access, runtime policies). Other
+modules sharing the database may put their tables on the same `metadata`.
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import UTC, datetime
+
+from sqlalchemy import (
+    JSON,
+    Column,
+    DateTime,
+    Dialect,
+    ForeignKey,
+    ForeignKeyConstraint,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+)
+from sqlalchemy.types import TypeDecorator
+
+from gateway.store.errors import InvalidName
+
+__all__ = [
+    "NAME_MAX",
+    "SCHEMA_LOCK_KEY",
+    "UTCDateTime",
+    "check_name",
+    "deployments",
+    "meta",
+    "metadata",
+    "runtime_policies",
+    "runtimes",
+    "user_access",
+    "users",
+    "versions",
+]
+
+
+class UTCDateTime(TypeDecorator[datetime]):
+    """Aware UTC datetimes in and out, on SQLite (which keeps no zone) and PostgreSQL alike."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        value = value.astimezone(UTC)
+        return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
+
+    def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+NAME_MAX = 200  # generous bound for runtime, user, package and version names
+
+# Any constant shared by every flowhost gateway: serialises concurrent first start-ups on one
+# PostgreSQL database, where simultaneous CREATE TABLEs would otherwise collide.
+SCHEMA_LOCK_KEY = 0x666C6F77
+
+metadata = MetaData()
+
+# One row (id 1): its lock serialises writes, its generation counts them (see Store.write).
+meta = Table(
+    "flowhost_meta",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("generation", Integer, nullable=False),
+)
+
+runtimes = Table(
+    "flowhost_runtimes",
+    metadata,
+    Column("name", String(NAME_MAX), primary_key=True),
+    Column("created_at", UTCDateTime, nullable=False),
+)
+
+users = Table(
+    "flowhost_users",
+    metadata,
+    # Unique across the gateway: the credentials alone select the runtime.
+    Column("name", String(NAME_MAX), primary_key=True),
+    Column("runtime", String(NAME_MAX), ForeignKey(runtimes.c.name), nullable=False, index=True),
+    Column("token_hash", String(64), nullable=False),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("rotated_at", UTCDateTime, nullable=False),
+)
+
+versions = Table(
+    "flowhost_versions",
+    metadata,
+    Column("runtime", String(NAME_MAX), ForeignKey(runtimes.c.name), primary_key=True),
+    Column("name", String(NAME_MAX), primary_key=True),
+    Column("version", String(NAME_MAX), primary_key=True),
+    Column("service_path", String(1000), nullable=False),
+    Column("spec", JSON, nullable=False),
+    Column("source", Text, nullable=False),
+    Column("digest", String(64), nullable=False),
+    Column("created_at", UTCDateTime, nullable=False),
+)
+
+# One row per package ever activated in a runtime; `version` is NULL once undeployed, and
+# `previous_version` is what a rollback without an explicit version goes back to.
+deployments = Table(
+    "flowhost_deployments",
+    metadata,
+    Column("runtime", String(NAME_MAX), primary_key=True),
+    Column("name", String(NAME_MAX), primary_key=True),
+    Column("version", String(NAME_MAX), nullable=True),
+    Column("previous_version", String(NAME_MAX), nullable=True),
+    Column("updated_at", UTCDateTime, nullable=False),
+    ForeignKeyConstraint(
+        ["runtime", "name", "version"],
+        [versions.c.runtime, versions.c.name, versions.c.version],
+    ),
+    ForeignKeyConstraint(
+        ["runtime", "name", "previous_version"],
+        [versions.c.runtime, versions.c.name, versions.c.version],
+    ),
+)
+
+# One row per restricted runtime user; a user without one has no restriction.
+user_access = Table(
+    "flowhost_user_access",
+    metadata,
+    Column(
+        "name",
+        String(NAME_MAX),
+        ForeignKey(users.c.name, ondelete="CASCADE"),
+        primary_key=True,
+    ),
+    # A certificate logs in one user only.
+    Column("client_cert_sha256", String(64), nullable=True, unique=True),
+    Column("allow_ips", JSON, nullable=False),
+    Column("services", JSON, nullable=False),
+    Column("updated_at", UTCDateTime, nullable=False),
+)
+
+# One row per runtime the operator set a policy for; the others run under the default.
+runtime_policies = Table(
+    "flowhost_runtime_policies",
+    metadata,
+    Column("runtime", String(NAME_MAX), primary_key=True),
+    Column("policy", JSON, nullable=False),
+    Column("digest", String(64), nullable=False),
+    Column("updated_at", UTCDateTime, nullable=False),
+)
+
+# Runtime and user names travel in URLs, CLI arguments and basic auth (where a colon would end
+# the user name), so they are kept plain.
+_VALID_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._@-]*")
+
+
+def check_name(kind: str, name: str) -> None:
+    """Raise `InvalidName` naming `kind` unless `name` is a plain runtime or user name."""
+    if len(name) > NAME_MAX or not _VALID_NAME.fullmatch(name):
+        raise InvalidName(
+            f"invalid {kind} name {name!r}: use letters, digits and . _ @ - "
+            f"(starting with a letter or digit, at most {NAME_MAX} characters)",
+            **{kind: name},
+        )
