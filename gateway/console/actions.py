@@ -24,8 +24,18 @@ from gateway.console.pages import deployments_context, users_context
 from gateway.console.render import render
 from gateway.console.sessions import Session
 from gateway.errors import GatewayError
+from gateway.listeners.store import REASON_MAX_CHARS
 
-__all__ = ["add_user", "deploy", "redeliver", "remove_user", "rollback", "rotate_user"]
+__all__ = [
+    "add_user",
+    "deploy",
+    "pause_listener",
+    "redeliver",
+    "remove_user",
+    "resume_listener",
+    "rollback",
+    "rotate_user",
+]
 
 
 def _text(form: FormData, name: str, max_chars: int = 200) -> str:
@@ -92,6 +102,31 @@ async def deploy(request: Request, session: Session, form: FormData) -> Response
         issues=issues,
         chosen_runtime=runtime,
     )
+
+
+@action
+async def pause_listener(request: Request, session: Session, form: FormData) -> Response:
+    """Flow calls to the service get 503 listener_paused; running executions finish."""
+    control = console_of(request).backend.control
+    runtime, service = _text(form, "runtime"), _text(form, "service", 1000)
+    reason = _text(form, "reason", REASON_MAX_CHARS)
+    try:
+        path = await control.set_paused(runtime, service, True, reason)
+    except GatewayError as error:
+        return await _refused(request, session, error.message, "/services")
+    text = f"/fs/{path} in {runtime} is paused: Flow calls get 503 listener_paused."
+    return await _done(request, session, text, "/services")
+
+
+@action
+async def resume_listener(request: Request, session: Session, form: FormData) -> Response:
+    control = console_of(request).backend.control
+    runtime, service = _text(form, "runtime"), _text(form, "service", 1000)
+    try:
+        path = await control.set_paused(runtime, service, False)
+    except GatewayError as error:
+        return await _refused(request, session, error.message, "/services")
+    return await _done(request, session, f"/fs/{path} in {runtime} is serving.", "/services")
 
 
 @action

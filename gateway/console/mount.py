@@ -47,6 +47,8 @@ def console_app(settings: GatewaySettings, backend_of: Callable[[], Backend]) ->
         Route("/signout", signin.signout, methods=["POST"]),
         Route("/fragments/runtimes", pages.runtimes_fragment),
         Route("/services", pages.services),
+        Route("/services/pause", actions.pause_listener, methods=["POST"]),
+        Route("/services/resume", actions.resume_listener, methods=["POST"]),
         Route("/deployments", pages.deployments, methods=["GET"]),
         Route("/deployments", actions.deploy, methods=["POST"]),
         Route("/deployments/rollback", actions.rollback, methods=["POST"]),

@@ -104,8 +104,15 @@ async def services(request: Request, session: Session) -> Response:
         for record in versions:
             by_name[record.name].append(record)
         for service in control.registry.services(runtime):
+            path = service.spec.service_path.strip("/")
             found.append(
-                {"runtime": runtime, "service": service, "versions": by_name[service.spec.name]}
+                {
+                    "runtime": runtime,
+                    "service": service,
+                    "versions": by_name[service.spec.name],
+                    "pause": control.listeners.pause_of(runtime, path),
+                    "traffic": control.listeners.traffic(runtime, path),
+                }
             )
     return render(request, "services.html", session, services=found)
 

@@ -127,8 +127,15 @@ def test_an_operator_walks_through_the_console(
     with cluster.client() as client:  # what `flowhost deploy` calls, without its start-up
         for package in (WAITS, SHOP):
             client.deploy("default", package.read_text(), dry_run=False)
+        flow_token = client.add_user("default", "flow-shop")["token"]
     execution_id = _wait_for_a_dead_callback(cluster, receiver)
     user, password = admin_from(cluster.data_dir)
+
+    def flow_status() -> int:
+        """What Flow gets from the shop service's describe endpoint now."""
+        url = f"{cluster.url}/fs/shop/metadata"
+        return httpx.get(url, auth=("flow-shop", flow_token), timeout=10).status_code
+
     executor = cluster.children[0]
     address = cluster.executor_addresses[0]
     expect = sync_api.expect
@@ -170,12 +177,24 @@ def test_an_operator_walks_through_the_console(
         expect(row.locator(".badge")).to_have_text("ready", timeout=20_000)
         assert row.locator("td").nth(1).inner_text() != first_id  # a new process
 
-        # Services: what the runtime serves.
+        # Services: what the runtime serves, and the traffic of each listener.
+        assert flow_status() == 200
         page.click("nav >> text=Services")
         shop = page.locator("section.service[data-service=shop]")
         expect(shop).to_contain_text("quote")
         expect(shop.locator(".active-version")).to_have_text("1.1.0")
+        expect(shop.locator(".traffic")).to_contain_text("1 requests")
+
+        # Pause the listener: Flow is answered 503 listener_paused; resume: 200 again.
+        shop.locator("input[name=reason]").fill("maintenance")
+        shop.locator("button", has_text="Pause listener").click()
+        expect(page.locator(".notice")).to_contain_text("/fs/shop in default is paused")
+        expect(shop.locator(".listener")).to_contain_text("maintenance")
+        assert flow_status() == 503
         _shot(page, "services")
+        shop.locator("button", has_text="Resume listener").click()
+        expect(page.locator(".notice")).to_contain_text("/fs/shop in default is serving")
+        assert flow_status() == 200
 
         # Deploy a broken package by upload: the error at its path.
         source = SHOP.read_text()
