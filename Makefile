@@ -3,7 +3,7 @@ PY ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 
-.PHONY: venv run test check coverage lint typecheck proto bench clean
+.PHONY: venv run test check coverage lint typecheck proto bench diagram clean
 
 $(BIN)/flowhost: pyproject.toml
 	$(PY) -m venv $(VENV)
@@ -37,6 +37,10 @@ typecheck: venv
 ## Regenerate protobuf code after editing protos/**/*.proto.
 proto: venv
 	$(BIN)/python -m protos.generate
+
+## Redraw docs/architecture.svg from docs/architecture.dot (needs Graphviz: apt-get install graphviz).
+diagram:
+	dot -Tsvg docs/architecture.dot -o docs/architecture.svg
 
 ## Benchmark the quote action against the FastAPI floor (and Node-RED when scripts/install-nodered.sh ran).
 bench: venv

@@ -66,3 +66,20 @@ def test_the_example_says_how_many_message_actions_it_has() -> None:
     assert claimed is not None
     actions = yaml.safe_load(text)["service"]["actions"]
     assert numbers[claimed.group(1)] == len(actions)
+
+
+def test_the_architecture_picture_names_only_what_exists() -> None:
+    """docs/architecture.dot names each room's files in its tooltips: a move or a rename that
+    forgets the picture fails here (redraw with `make diagram`)."""
+    source = (ROOT / "docs" / "architecture.dot").read_text()
+    named = [
+        path
+        for tooltip in re.findall(r'tooltip="([^"]*)"', source)
+        for path in tooltip.split()
+        if path != "-"
+    ]
+    assert len(named) > 20
+    assert [path for path in named if not (ROOT / path).exists()] == []
+    svg = (ROOT / "docs" / "architecture.svg").read_text()
+    labels = re.findall(r'label="([^"\\]+)', source)
+    assert all(label.split(" ")[0] in svg for label in labels if label[:1].isalpha())
