@@ -1,4 +1,4 @@
-"""docker-compose.yml stays valid and in step with the code (no Docker engine runs here)."""
+"""docker-compose.yml stays valid and in step with the code; `make compose-test` runs it."""
 
 from __future__ import annotations
 
