@@ -405,7 +405,6 @@ def steady_load(cluster: Cluster, report: dict[str, Any], folder: Path) -> None:
         raise Failed(f"the deploy job failed:\n{cluster.docker('logs', deploy)}")
     log("the deploy job completed")
     (loadgen,) = cluster.containers("loadgen")
-    load_started = time.time()
     cluster.docker("wait", loadgen, timeout=180)
     output = cluster.docker("logs", loadgen)
     (folder / "loadgen-steady.txt").write_text(output)
@@ -413,7 +412,8 @@ def steady_load(cluster: Cluster, report: dict[str, Any], folder: Path) -> None:
     log(f"steady load: {load.line()}")
     executors = cluster.containers("executor")
     names = {cluster.address(c): c for c in executors}
-    counts = per_replica(cluster.history(load_started - 5), names, 0, float("inf"))
+    # Since before `up`: the load generator starts while `up` is still waiting on the others.
+    counts = per_replica(cluster.history(started), names, 0, float("inf"))
     log(f"requests per replica (gateway history): {dict(counts)}")
     report["steady"] = {**load.__dict__, "per_replica": dict(counts)}
     if cluster.exit_code(loadgen) or load.errors:
@@ -508,7 +508,8 @@ def summary(report: dict[str, Any]) -> list[str]:
             f"p99 {steady['p99_ms']:.1f} ms; {steady['requests']} requests, "
             f"{steady['errors']} errors ({steady['seconds']:.0f} s, {steady['connections']} "
             "connections)",
-            f"requests per replica: {replicas}",
+            f"requests per replica: {replicas} ({sum(steady['per_replica'].values())} in the "
+            f"gateway's history, which also holds the requests wrk sent past its window)",
         ]
     failover = report.get("failover")
     if failover:
