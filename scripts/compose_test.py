@@ -378,7 +378,7 @@ def per_replica(
 #: One request as the load generator sends it, from its container: what wrk only counts.
 ONE_REQUEST = """
 import json, httpx
-from bench.run import quote_request
+from flowhost.bench.run import quote_request
 user = json.load(open("/shared/bench-user.json"))
 reply = httpx.post(
     "http://gateway:8080/fs/bench/actions/quote", content=quote_request(None),
