@@ -3,7 +3,7 @@ PY ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 
-.PHONY: venv run test check coverage lint typecheck proto bench diagram clean
+.PHONY: venv run test check coverage lint typecheck proto bench compose-test diagram clean
 
 $(BIN)/flowhost: pyproject.toml
 	$(PY) -m venv $(VENV)
@@ -46,6 +46,11 @@ diagram:
 bench: venv
 	$(BIN)/pip install --quiet -e '.[dev,bench]'
 	$(BIN)/flowhost bench $(if $(wildcard peer/nodered/node_modules/node-red),--peer nodered,) $(BENCH_ARGS)
+
+## Build the image and run docker-compose.yml end to end under load, failover included (root;
+## Debian's docker.io, docker-compose, debootstrap; no registry needed). README "Load test with compose".
+compose-test: venv
+	nice -n 10 $(BIN)/python scripts/compose_test.py $(COMPOSE_TEST_ARGS)
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache .flowhost .coverage .coverage.*

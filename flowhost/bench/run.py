@@ -25,8 +25,14 @@ PACKAGE = Path(__file__).with_name("package.yaml")
 QUOTE_PATH = "/fs/bench/actions/quote"
 
 
-def quote_request() -> bytes:
-    """The Flow ServiceRequest the peer answers too (shared/peers/quote-request.json's shape)."""
+#: Where the benchmark's requests say Flow waits for callbacks: a closed port on loopback (the
+#: quote action answers at once, so nothing calls it; local clusters allow loopback callbacks).
+LOOPBACK_CALLBACK = "http://127.0.0.1:9/api/run/1/response"
+
+
+def quote_request(callback_uri: str | None = LOOPBACK_CALLBACK) -> bytes:
+    """The Flow ServiceRequest the peer answers too (shared/peers/quote-request.json's shape);
+    without `callback_uri`, the request names none."""
     value = {
         "valueElementId": None,
         "typeElementId": None,
@@ -40,7 +46,7 @@ def quote_request() -> bytes:
             "token": "0b7c1f3e-5a2d-4c8e-9f61-2d3b4a5c6d7e",
             "tenantId": "6a1e2b3c-4d5e-4f60-8172-93a4b5c6d7e8",
             "stateId": "2c3d4e5f-6071-4829-a3b4-c5d6e7f80912",
-            "callbackUri": "http://127.0.0.1:9/api/run/1/response",
+            **({"callbackUri": callback_uri} if callback_uri else {}),
             "culture": {"language": "EN", "country": "USA"},
             "configurationValues": [],
             "inputs": [

@@ -65,8 +65,15 @@ def load(
     ],
     connections: Annotated[int, typer.Option(help="Concurrent connections.")] = 64,
     seconds: Annotated[float, typer.Option(help="How long to drive it.")] = 30.0,
+    callback_uri: Annotated[
+        str, typer.Option(help="callbackUri the requests carry; empty: none.")
+    ] = "",
 ) -> None:
-    """Drive the quote action with wrk and print throughput and latency percentiles."""
+    """Drive the quote action with wrk and print throughput and latency percentiles.
+
+    The requests carry no callbackUri by default: the gateway checks one against the runtime's
+    egress policy, and a cluster in containers refuses loopback there (the benchmark's requests
+    name one, which `flowhost up` allows). The quote action answers at once either way."""
     from flowhost.bench.driver import drive
     from flowhost.bench.run import quote_request
 
@@ -74,7 +81,7 @@ def load(
     auth = "Basic " + base64.b64encode(f"{user['name']}:{user['token']}".encode()).decode()
     with tempfile.TemporaryDirectory() as tmp:
         body = Path(tmp) / "quote.json"
-        body.write_bytes(quote_request())
+        body.write_bytes(quote_request(callback_uri or None))
         try:
             result = drive(url, body, auth, connections, seconds)
         except RuntimeError as error:
