@@ -33,7 +33,7 @@ from fastapi.routing import APIRoute
 
 from gateway.errors import GatewayError, PayloadTooLarge, api_problem
 from gateway.flow import openapi as flow_openapi
-from gateway.flow.asgi import Message, Receive, Scope, Send
+from gateway.flow.asgi import Receive, Scope, Send, replay_body
 from gateway.settings import GatewaySettings
 
 __all__ = ["CLIENT_HEADER", "MUTATIONS", "ApiGuard", "content_type", "document"]
@@ -76,7 +76,7 @@ class ApiGuard:
         except GatewayError as error:
             await _answer(send, error)
             return
-        await self.app(scope, _replay(body, receive), send)
+        await self.app(scope, replay_body(body, receive), send)
 
     async def _read(self, headers: dict[bytes, bytes], receive: Receive) -> bytes:
         """The whole body, or PayloadTooLarge as soon as it passes the bound."""
@@ -150,19 +150,6 @@ def content_type(request: Request) -> None:
             code="unsupported_media_type",
             details={"accepted": sorted(allowed)},
         )
-
-
-def _replay(body: bytes, receive: Receive) -> Receive:
-    sent = False
-
-    async def replay() -> Message:
-        nonlocal sent
-        if sent:
-            return await receive()
-        sent = True
-        return {"type": "http.request", "body": body, "more_body": False}
-
-    return replay
 
 
 async def _answer(send: Send, error: GatewayError) -> None:

@@ -12,7 +12,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from gateway.flow.asgi import Message, Receive, Scope, Send
+from gateway.errors import BadRequest, PayloadTooLarge
+from gateway.flow.asgi import Message, Receive, Scope, Send, read_body, replay_body
 
 __all__ = ["CSP", "BodyBound", "SecurityHeaders"]
 
@@ -69,31 +70,14 @@ class BodyBound:
         if declared.isdigit() and int(declared) > self.limit:
             await self._refuse(send)
             return
-        chunks: list[bytes] = []
-        size = 0
-        while True:
-            message = await receive()
-            if message["type"] != "http.request":
-                break
-            chunk = message.get("body", b"")
-            size += len(chunk)
-            if size > self.limit:
-                await self._refuse(send)
-                return
-            chunks.append(chunk)
-            if not message.get("more_body", False):
-                break
-        body = b"".join(chunks)
-        sent = False
-
-        async def replay() -> Message:
-            nonlocal sent
-            if sent:
-                return await receive()
-            sent = True
-            return {"type": "http.request", "body": body, "more_body": False}
-
-        await self.app(scope, replay, send)
+        try:
+            body = await read_body(receive, self.limit)
+        except PayloadTooLarge:
+            await self._refuse(send)
+            return
+        except BadRequest:
+            return  # the browser went away before its form was complete: nothing to answer
+        await self.app(scope, replay_body(body, receive), send)
 
     async def _refuse(self, send: Send) -> None:
         body = (

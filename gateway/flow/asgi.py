@@ -52,6 +52,21 @@ async def read_body(receive: Receive, limit: int) -> bytes:
     return b"".join(chunks)
 
 
+def replay_body(body: bytes, receive: Receive) -> Receive:
+    """A `receive` that gives an application the body already read, then the connection's own
+    messages (a disconnect): for middleware that must read a body before passing it on."""
+    sent = False
+
+    async def replay() -> Message:
+        nonlocal sent
+        if sent:
+            return await receive()
+        sent = True
+        return {"type": "http.request", "body": body, "more_body": False}
+
+    return replay
+
+
 def _incomplete() -> BadRequest:
     # The client went away (or the server closed a slow one) before the body was complete:
     # never act on part of a request.
