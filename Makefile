@@ -17,15 +17,17 @@ venv: $(BIN)/flowhost
 run: venv
 	$(BIN)/flowhost up
 
-## Run the test suite (what CI runs).
+## Run the test suite (what CI runs), in parallel workers: the tests mostly wait on real
+## processes, so 3 workers fit 2 cores (TEST_WORKERS=0 runs them in this process).
+TEST_WORKERS ?= 3
 test: venv
-	$(BIN)/python -m pytest -q
+	$(BIN)/python -m pytest -q -n $(TEST_WORKERS)
 
 ## Lint, type-check, and run the suite measuring coverage (the floor is in pyproject.toml).
 check: venv lint typecheck coverage
 
 coverage: venv
-	$(BIN)/python -m pytest -q --cov --cov-report=term
+	$(BIN)/python -m pytest -q -n $(TEST_WORKERS) --cov --cov-report=term
 
 lint: venv
 	$(BIN)/ruff check .
