@@ -36,6 +36,7 @@ from sqlalchemy import (
 from sqlalchemy.engine import Engine, RowMapping
 
 from gateway.store import StoreError
+from gateway.store.schema import create_tables
 
 RUNNING, PENDING, DELIVERED, DEAD, SUPERSEDED = (
     "running",
@@ -140,7 +141,7 @@ class Waiting:
 class Outbox:
     def __init__(self, engine: Engine) -> None:
         self._engine = engine
-        metadata.create_all(engine)
+        create_tables(engine, metadata)
 
     # -- writes ---------------------------------------------------------------------------------
 

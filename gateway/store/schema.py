@@ -22,7 +22,9 @@ from sqlalchemy import (
     String,
     Table,
     Text,
+    text,
 )
+from sqlalchemy.engine import Engine
 from sqlalchemy.types import TypeDecorator
 
 from gateway.store.errors import InvalidName
@@ -32,6 +34,7 @@ __all__ = [
     "SCHEMA_LOCK_KEY",
     "UTCDateTime",
     "check_name",
+    "create_tables",
     "deployments",
     "meta",
     "metadata",
@@ -68,6 +71,19 @@ NAME_MAX = 200  # generous bound for runtime, user, package and version names
 SCHEMA_LOCK_KEY = 0x666C6F77
 
 metadata = MetaData()
+
+
+def create_tables(engine: Engine, tables: MetaData) -> None:
+    """Create whatever of `tables` is missing. On PostgreSQL under SCHEMA_LOCK_KEY: gateways
+    started together on an empty database would otherwise both find a table missing and the
+    second CREATE TABLE fail, so that gateway would not start. The outbox, the history and the
+    console's sessions keep their tables in the store's database and create them through here.
+    """
+    with engine.begin() as conn:
+        if conn.dialect.name == "postgresql":
+            conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": SCHEMA_LOCK_KEY})
+        tables.create_all(conn)
+
 
 # One row (id 1): its lock serialises writes, its generation counts them (see Store.write).
 meta = Table(
