@@ -42,7 +42,7 @@ WAITS = 4
 
 # The balancer as docs/operations.md ("Several gateways") and deploy/haproxy.cfg configure it:
 # health checks on /health, a failed connection or an empty answer (a gateway that died with the
-# request) retried on the other gateway.
+# request) retried on the other gateway, the whole request buffered first so that it can be.
 HAPROXY_CFG = """\
 global
     maxconn 256
@@ -57,6 +57,7 @@ defaults
     retries 3
     option redispatch 1
     retry-on conn-failure empty-response
+    option http-buffer-request
     option http-keep-alive
 frontend flow
     bind fd@{listen_fd}
@@ -279,6 +280,7 @@ def test_a_gateway_killed_under_load_loses_nothing(topology: Topology) -> None:
         thread.start()
     wait_until(lambda: done >= REQUESTS // 5, 30, "a fifth of the load")
     owed_at_kill = [topology.receiver.of(token) for token in tokens]
+    killed_at = time.monotonic()
     topology.gateways["a"].kill9()
     for thread in threads:
         thread.join(60)
@@ -289,9 +291,10 @@ def test_a_gateway_killed_under_load_loses_nothing(topology: Topology) -> None:
         f"slowest {slowest:.2f}s"
     )
     assert owed_at_kill == [[]] * WAITS  # the callbacks were still owed when A died
-    # The few in flight on A when it died and that HAProxy could not retry (it closes the
-    # client's connection without an answer); everything else is answered by B.
-    assert len(errors) <= 5, errors
+    # Measured: none (HAProxy retries those in flight on A on B). Without
+    # `option http-buffer-request` a few were lost: HAProxy closed the client's connection
+    # without an answer instead of retrying.
+    assert len(errors) <= 3, errors
 
     # Every callback A owed arrives once, delivered by B.
     def all_called_back() -> bool:
@@ -300,6 +303,8 @@ def test_a_gateway_killed_under_load_loses_nothing(topology: Topology) -> None:
     wait_until(all_called_back, 20, "every owed callback")
     time.sleep(1.0)  # a second delivery would come within a few poll intervals
     calls = {token: topology.receiver.of(token) for token in tokens}
+    after = sorted(c[0]["at"] - killed_at for c in calls.values() if c)
+    print(f"callbacks A owed, delivered by B {after[0]:.1f} to {after[-1]:.1f}s after the kill")
     assert {token: len(c) for token, c in calls.items()} == dict.fromkeys(tokens, 1), calls
     for token in tokens:
         body = calls[token][0]["body"]
