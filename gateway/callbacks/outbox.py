@@ -298,32 +298,44 @@ class Outbox:
             ).mappings()
             return [_callback(r) for r in rows]
 
-    def delivered(self, callback_id: str, attempts: int) -> None:
-        now = time.time()
-        self._finish(
-            callback_id,
+    def delivered(self, claimed: Callback, attempts: int) -> bool:
+        return self._finish(
+            claimed,
             state=DELIVERED,
             attempts=attempts,
-            delivered_at=now,
+            delivered_at=time.time(),
             lease_until=None,
             last_error="",
         )
 
-    def retry(self, callback_id: str, attempts: int, next_at: float, error: str) -> None:
-        self._finish(
-            callback_id, attempts=attempts, next_at=next_at, lease_until=None, last_error=error
+    def retry(self, claimed: Callback, attempts: int, next_at: float, error: str) -> bool:
+        return self._finish(
+            claimed, attempts=attempts, next_at=next_at, lease_until=None, last_error=error
         )
 
-    def dead(self, callback_id: str, attempts: int, error: str) -> None:
-        self._finish(callback_id, state=DEAD, attempts=attempts, lease_until=None, last_error=error)
+    def dead(self, claimed: Callback, attempts: int, error: str) -> bool:
+        return self._finish(
+            claimed, state=DEAD, attempts=attempts, lease_until=None, last_error=error
+        )
 
-    def _finish(self, callback_id: str, **values: Any) -> None:
-        # Only while still pending: a superseded progress callback stays superseded.
+    def _finish(self, claimed: Callback, **values: Any) -> bool:
+        """Record the outcome of an attempt made under `claimed`'s lease, only while that lease
+        is still the row's: a gateway whose lease ran out (it was paused, or Flow answered it
+        later than the lease) and whose callback another gateway claimed since must not
+        overwrite that attempt; clearing the other's lease would let a third gateway send the
+        callback too. And only while pending: a superseded progress callback stays superseded.
+        False when the outcome was not recorded."""
         with self._engine.begin() as conn:
-            conn.execute(
-                update(callbacks)
-                .where(callbacks.c.id == callback_id, callbacks.c.state == PENDING)
-                .values(updated_at=time.time(), **values)
+            return bool(
+                conn.execute(
+                    update(callbacks)
+                    .where(
+                        callbacks.c.id == claimed.id,
+                        callbacks.c.state == PENDING,
+                        callbacks.c.lease_until == claimed.lease_until,
+                    )
+                    .values(updated_at=time.time(), **values)
+                ).rowcount
             )
 
     def redeliver(self, callback_id: str) -> Callback:
