@@ -101,8 +101,14 @@ def _listening() -> socket.socket:
 class Topology:
     """Two executors, two gateways on one database, HAProxy in front; stopped on exit."""
 
-    def __init__(self, folder: Path, database: str, receiver: Receiver) -> None:
+    def __init__(self, receiver: Receiver) -> None:
         self.processes: list[Process] = []
+        self.gateways: dict[str, Process] = {}
+        self.urls: dict[str, str] = {}
+        self.balancer = ""
+        self.receiver = receiver
+
+    def start(self, folder: Path, database: str) -> None:
         link = ensure_link(folder / "link", mtls=False)
         targets = []
         for i in (1, 2):
@@ -115,8 +121,6 @@ class Topology:
                 **link.executor_env(),
             )
             self._start(f"executor-{i}", python("executors"), env, folder)
-        self.gateways: dict[str, Process] = {}
-        self.urls: dict[str, str] = {}
         for name in ("a", "b"):
             sock = _listening()
             port = sock.getsockname()[1]
@@ -161,7 +165,6 @@ class Topology:
         )
         self.balancer = f"http://127.0.0.1:{front.getsockname()[1]}"
         front.close()
-        self.receiver = receiver
 
     def _start(
         self,
@@ -188,8 +191,9 @@ def topology(tmp_path_factory: pytest.TempPathFactory, database: str) -> Iterato
     if shutil.which("haproxy") is None:
         pytest.skip("haproxy is not installed (apt-get install haproxy)")
     receiver = Receiver()
-    running = Topology(tmp_path_factory.mktemp("gateways-lb"), database, receiver)
+    running = Topology(receiver)
     try:
+        running.start(tmp_path_factory.mktemp("gateways-lb"), database)
         for url in running.urls.values():
             wait_until(lambda u=url: _ready(u), 60, f"gateway {url} with 2 ready executors")
         yield running

@@ -37,9 +37,14 @@ DELAY_S = 0.010  # each way, per chunk: 20 ms a round trip
 class Machines:
     """Executors in the spokes, a gateway (and optionally a proxy) in the hub."""
 
-    def __init__(self, net: Star, folder: Path, runtimes: list[str], targets: list[str]) -> None:
+    def __init__(self, net: Star, folder: Path) -> None:
         self.net = net
+        self.folder = folder
         self.processes: list[Process] = []
+
+    def boot(self, runtimes: list[str], targets: list[str]) -> None:
+        folder = self.folder
+        net = self.net
         link = ensure_link(folder / "link", mtls=False)
         for spoke, runtime in zip(net.spokes, runtimes, strict=True):
             env = clean_env(
@@ -65,7 +70,6 @@ class Machines:
             **link.gateway_env(),
         )
         self.start("gateway", python("gateway", *in_ns(net.hub)), gateway_env, folder)
-        self.folder = folder
 
     def start(self, name: str, command: list[str], env: dict[str, str], folder: Path) -> Process:
         process = Process(name, command, env, folder / f"{name}.log").start()
@@ -117,27 +121,23 @@ def machines(tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[Machine
     kind: str = request.param
     with star(2) as net:
         first, second = net.spokes
-        if kind == "partition":
-            targets = [f"{s.address}:{PORT}" for s in net.spokes]
-            running = Machines(net, tmp_path, ["default", "default"], targets)
-        else:
-            proxy_port = PORT + 10
-            targets = [f"{first.address}:{PORT}", f"127.0.0.1:{proxy_port}"]
-            running = Machines(net, tmp_path, ["direct", "proxied"], targets)
-            running.start(
-                "proxy",
-                in_ns(
-                    net.hub,
-                    *python("tests.netns"),
-                    "proxy",
-                    f"127.0.0.1:{proxy_port}",
-                    f"{second.address}:{PORT}",
-                    str(DELAY_S),
-                ),
-                clean_env(),
-                tmp_path,
-            )
+        running = Machines(net, tmp_path)
         try:
+            if kind == "partition":
+                running.boot(["default", "default"], [f"{s.address}:{PORT}" for s in net.spokes])
+            else:
+                proxy = f"127.0.0.1:{PORT + 10}"
+                running.boot(["direct", "proxied"], [f"{first.address}:{PORT}", proxy])
+                running.start(
+                    "proxy",
+                    in_ns(
+                        net.hub,
+                        *python("tests.netns"),
+                        *("proxy", proxy, f"{second.address}:{PORT}", str(DELAY_S)),
+                    ),
+                    clean_env(),
+                    tmp_path,
+                )
             yield running
         finally:
             running.close()
