@@ -73,6 +73,12 @@ def main() -> None:
             }
             shown = " ".join(f"{process} {us:.0f}" for process, us in cpu.items())
             print(f"{name} CPU µs per request (median): {shown} total {sum(cpu.values()):.0f}")
+            switches = {
+                process: statistics.median(run[process] for run in target.switches_per_request)
+                for process in target.pids
+            }
+            shown = " ".join(f"{process} {n:.2f}" for process, n in switches.items())
+            print(f"{name} context switches per request (median): {shown}")
         print(
             f"median after/before: {statistics.median(ratios):.3f} "
             f"(min {min(ratios):.3f}, max {max(ratios):.3f})"

@@ -14,7 +14,7 @@ from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import orjson
 
@@ -75,6 +75,12 @@ def quote_request(callback_uri: str | None = LOOPBACK_CALLBACK) -> bytes:
     )
 
 
+class Load(NamedTuple):
+    result: LoadResult
+    cpu_us_per_request: dict[str, float]
+    switches_per_request: dict[str, float]
+
+
 @dataclass
 class Target:
     name: str
@@ -84,24 +90,31 @@ class Target:
     cluster: Cluster | None = None  # flowhost's own, for its management API
     runs: list[LoadResult] = field(default_factory=list)
     cpu_us_per_request: list[dict[str, float]] = field(default_factory=list)
+    switches_per_request: list[dict[str, float]] = field(default_factory=list)
 
-    def load(
-        self, body: Path, connections: int, seconds: float
-    ) -> tuple[LoadResult, dict[str, float]]:
-        """One run of wrk, and the CPU each process spent per request meanwhile (from /proc:
-        unlike wall time, it hardly moves when other work shares the machine)."""
-        before = {n: processes.cpu_seconds(p) for n, p in self.pids.items()}
+    def load(self, body: Path, connections: int, seconds: float) -> Load:
+        """One run of wrk, and per process the CPU and context switches per request meanwhile
+        (from /proc: unlike wall time, they hardly move when other work shares the machine)."""
+        cpu = {n: processes.cpu_seconds(p) for n, p in self.pids.items()}
+        switches = {n: processes.context_switches(p) for n, p in self.pids.items()}
         result = drive(self.url, body, self.auth, connections, seconds)
-        after = {n: processes.cpu_seconds(p) for n, p in self.pids.items()}
         requests = max(result.requests, 1)
-        return result, {n: (after[n] - before[n]) * 1e6 / requests for n in self.pids}
+        return Load(
+            result,
+            {n: (processes.cpu_seconds(p) - cpu[n]) * 1e6 / requests for n, p in self.pids.items()},
+            {
+                n: (processes.context_switches(p) - switches[n]) / requests
+                for n, p in self.pids.items()
+            },
+        )
 
     def measure(self, body: Path, connections: int, seconds: float) -> LoadResult:
         """`load`, kept for the summary of the rounds."""
-        result, cpu = self.load(body, connections, seconds)
-        self.runs.append(result)
-        self.cpu_us_per_request.append(cpu)
-        return result
+        load = self.load(body, connections, seconds)
+        self.runs.append(load.result)
+        self.cpu_us_per_request.append(load.cpu_us_per_request)
+        self.switches_per_request.append(load.switches_per_request)
+        return load.result
 
     def summary(self) -> dict[str, object]:
         def median(attr: str) -> float:
@@ -240,7 +253,7 @@ def sweep_connections(targets: list[Target], body: Path, seconds: float) -> list
     rows: list[dict[str, object]] = []
     for connections in SWEEP_CONNECTIONS:
         for target in targets:
-            result, cpu = target.load(body, connections, max(seconds / 2, 2))
+            result, cpu, switches = target.load(body, connections, max(seconds / 2, 2))
             rows.append(
                 {
                     "target": target.name,
@@ -250,12 +263,14 @@ def sweep_connections(targets: list[Target], body: Path, seconds: float) -> list
                     "p99_ms": result.p99_ms,
                     "errors": result.errors,
                     "cpu_us_per_request": cpu,
+                    "switches_per_request": switches,
                 }
             )
-            shown = " ".join(f"{n} {us:.0f}" for n, us in cpu.items())
+            shown = " ".join(f"{n} {us:.0f} ({switches[n]:.1f} cs)" for n, us in cpu.items())
             print(
                 f"sweep c={connections:3d} {target.name:14s} {result.rps:8.0f} req/s "
-                f"p50 {result.p50_ms:6.2f} ms p99 {result.p99_ms:6.1f} ms CPU µs/req {shown}",
+                f"p50 {result.p50_ms:6.2f} ms p99 {result.p99_ms:6.1f} ms "
+                f"CPU µs/req (context switches/req) {shown}",
                 flush=True,
             )
     return rows
