@@ -76,6 +76,8 @@ def quote_request(callback_uri: str | None = LOOPBACK_CALLBACK) -> bytes:
 
 
 class Load(NamedTuple):
+    """What one run of one target measured: wrk's figures, and per process of the target."""
+
     result: LoadResult
     cpu_us_per_request: dict[str, float]
     switches_per_request: dict[str, float]
