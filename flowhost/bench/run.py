@@ -223,10 +223,13 @@ def run(
             (report_dir / "bench.json").write_text(json.dumps(report, indent=2))
     if sweep and report_dir is not None:
         report["sweep_executors"] = sweep_executors(seconds, connections, report_dir)
+        (report_dir / "bench.json").write_text(json.dumps(report, indent=2))
         from flowhost.bench import plots
 
-        plots.draw(report, report_dir)
-        (report_dir / "bench.json").write_text(json.dumps(report, indent=2))
+        try:
+            plots.draw(report, report_dir)
+        except ImportError:  # minutes of measuring are not lost for want of the plots
+            print("no plots: matplotlib is not installed (pip install 'flowhost[bench]')")
     return report
 
 
