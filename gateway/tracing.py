@@ -27,7 +27,7 @@ log = logging.getLogger("flowhost.gateway")
 #: The W3C trace context of the Flow request being served, for the executor ("" untraced).
 TRACEPARENT: ContextVar[str] = ContextVar("flowhost_traceparent", default="")
 
-Served = tuple["Labels", int, str]  # (runtime, service, kind, operation), status, execution id
+Served = tuple["Labels", int, str]  # (runtime, service, version, kind, operation), status, id
 Serve = Callable[[Scope, Receive, Send], Awaitable[Served]]
 
 

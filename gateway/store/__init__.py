@@ -6,8 +6,12 @@ runtime users' access rules and runtime policies in the same database.
 """
 
 from gateway.store.errors import (
+    CanaryExists,
     CertificateInUse,
+    InvalidLabel,
     InvalidName,
+    NoCanary,
+    NothingToCanary,
     NothingToRollBack,
     PathConflict,
     RuntimeInUse,
@@ -21,6 +25,7 @@ from gateway.store.errors import (
 )
 from gateway.store.records import (
     ActiveDeployment,
+    CanaryDeployment,
     Credential,
     RuntimeRecord,
     UserAccess,
@@ -31,9 +36,14 @@ from gateway.store.store import Store, Write
 
 __all__ = [
     "ActiveDeployment",
+    "CanaryDeployment",
+    "CanaryExists",
     "CertificateInUse",
     "Credential",
+    "InvalidLabel",
     "InvalidName",
+    "NoCanary",
+    "NothingToCanary",
     "NothingToRollBack",
     "PathConflict",
     "RuntimeInUse",
