@@ -57,7 +57,7 @@ class FlowTracer:
             self._propagator.inject(outgoing)
             token = TRACEPARENT.set(outgoing.get("traceparent", ""))
             try:
-                (runtime, service, kind, operation), status, execution_id = await serve(
+                (runtime, service, version, kind, operation), status, execution_id = await serve(
                     scope, receive, send
                 )
             finally:
@@ -72,6 +72,7 @@ class FlowTracer:
                     "flowhost.execution_id": execution_id,
                     "flowhost.runtime": runtime,
                     "flowhost.service": service,
+                    "flowhost.version": version,
                     "flowhost.kind": kind,
                     "flowhost.operation": operation,
                 }
