@@ -49,7 +49,7 @@ async def add_runtime(
     response: Response,
     label: Annotated[list[str], Query(description="A label key=value to set (repeatable).")] = [],  # noqa: B006
 ) -> RuntimeCreated:
-    labels = dict(parse_label(text) for text in label)  # a bad one is a 400 before any write
+    labels = dict([await control.call(parse_label, text) for text in label])  # 400 before a write
     created = await control.add_runtime(runtime)
     if not created:
         response.status_code = 200
