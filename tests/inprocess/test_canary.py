@@ -6,11 +6,13 @@ then. Real gateway application, real executor over gRPC, real callback receiver.
 from __future__ import annotations
 
 import asyncio
+import re
 import time
 from collections import Counter
 from pathlib import Path
 from typing import Any
 
+from tests.console.test_console_http import browser, signed_in
 from tests.inprocess.conftest import InProcessCluster, in_process_cluster
 from tests.inprocess.test_metrics import _scrape, _value
 from tests.inprocess.test_waiting import Receiver, receiver  # noqa: F401  (the fixture)
@@ -96,6 +98,14 @@ async def test_a_canary_takes_its_share_is_counted_per_version_and_is_promoted(
         labels = {"runtime": "default", "service": "hello", "kind": "action", "status": "200"}
         canary = {**labels, "version": "2.0.0", "operation": "hello"}
         assert _value(samples, "flowhost_flow_requests_total", **canary) == 20
+
+        async with browser(cluster) as console:
+            await signed_in(console)
+            page = (await console.get("/console/services")).text
+        row = re.search(r'<tr data-version="2\.0\.0">.*?</tr>', page, re.S)
+        assert row is not None, page
+        assert "canary 10%" in row.group(0)
+        assert '<td class="num requests">20</td>' in row.group(0)
 
         listed = (await cluster.api.get("/api/runtimes/default/packages")).json()
         assert [(v["version"], v["active"], v["canary_percent"]) for v in listed] == [
