@@ -408,12 +408,10 @@ class ControlPlane(Lifecycle):
         return self.config
 
     def password_names(self, runtime: str) -> set[str]:
-        """Names the runtime's active packages declare as `password`: always kept secret."""
+        """Names the runtime's hosted packages (active, canary, kept) declare as `password`:
+        always kept secret."""
         return {
-            c.name
-            for s in self.registry.services(runtime)
-            for c in s.spec.configuration
-            if c.secret
+            c.name for s in self.registry.hosted(runtime) for c in s.spec.configuration if c.secret
         }
 
     async def set_config(

@@ -165,15 +165,9 @@ class ServiceRegistry:
         return service
 
     def version(self, runtime: str, key: str) -> DeployedService | None:
-        """The hosted version with deployment key `key` (active, canary or retained): what an
+        """The hosted version with deployment key `key` (active, canary or kept): what an
         execution that started on it finishes with."""
-        for service in self._by_runtime.get(runtime, {}).values():
-            if service.key == key:
-                return service
-        for (canary_runtime, _), canary in self._canaries.items():
-            if canary_runtime == runtime and canary.service.key == key:
-                return canary.service
-        return self._retained.get((runtime, key))
+        return next((s for s in self.hosted(runtime) if s.key == key), None)
 
     def canary(self, runtime: str, path: str) -> Canary | None:
         return self._canaries.get((runtime, path.strip("/")))
@@ -192,14 +186,13 @@ class ServiceRegistry:
     def desired(self, runtime: str) -> dict[str, str]:
         """Deployment key -> package source, for every version the runtime's executors host:
         the active ones, the canaries, and those kept for owed WAITs."""
-        hosted = {s.key: s.source for s in self._by_runtime.get(runtime, {}).values()}
-        if self._canaries or self._retained:
-            for (canary_runtime, _), canary in self._canaries.items():
-                if canary_runtime == runtime:
-                    hosted[canary.service.key] = canary.service.source
-            for service in self.retained(runtime):
-                hosted[service.key] = service.source
-        return hosted
+        return {s.key: s.source for s in self.hosted(runtime)}
 
     def services(self, runtime: str) -> list[DeployedService]:
+        """The active version of each service of the runtime."""
         return list(self._by_runtime.get(runtime, {}).values())
+
+    def hosted(self, runtime: str) -> list[DeployedService]:
+        """Every version the runtime's executors host: active, canary, kept for WAITs."""
+        canaries = [c.service for (r, _), c in self._canaries.items() if r == runtime]
+        return [*self.services(runtime), *canaries, *self.retained(runtime)]
