@@ -119,6 +119,12 @@ async def test_a_canary_takes_its_share_is_counted_per_version_and_is_promoted(
         assert refused["failed"] == 1
         assert refused["results"][0]["code"] == "canary_exists"
         assert "2.0.0" in refused["results"][0]["reason"]
+        single = await cluster.api.post(
+            "/api/runtimes/default/packages",
+            content=package("3.0.0").encode(),
+            headers={"content-type": "application/yaml"},
+        )
+        assert single.status_code == 409 and single.json()["error"] == "canary_exists"
         rollback = await cluster.api.post(
             "/api/runtimes/default/packages/hello/rollback", params={"version": "2.0.0"}
         )
