@@ -28,10 +28,10 @@ from sqlalchemy.engine import Connection, Row, make_url
 
 from gateway.lifecycle import Lifecycle
 from gateway.spec import ServiceSpec
+from gateway.store import canaries as canary_rules
 from gateway.store.errors import (
     CanaryExists,
     NoCanary,
-    NothingToCanary,
     NothingToRollBack,
     PathConflict,
     RuntimeInUse,
@@ -249,7 +249,10 @@ class Store(Lifecycle):
             if canary is None:
                 self._activate(write, runtime, spec.name, spec.version)
             else:
-                self._set_canary(write, runtime, spec.name, spec.version, canary)
+                current = self._deployment(write.connection, runtime, spec.name)
+                active = current.version if current is not None else None
+                if canary_rules.put(write.connection, runtime, spec, active, canary):
+                    write.changed()
         return created
 
     def _add_version(self, write: Write, runtime: str, spec: ServiceSpec, source: str) -> bool:
@@ -356,7 +359,7 @@ class Store(Lifecycle):
         current = self._deployment(conn, runtime, name)
         if current is not None and current.version == version:
             return  # already active: nothing changes, so no generation bump
-        canary = self._canary(conn, runtime, name)
+        canary = canary_rules.of(conn, runtime, name)
         if canary is not None:
             raise CanaryExists(
                 f"{name} {canary.version} is the canary of {name} in runtime {runtime!r}; "
@@ -412,84 +415,13 @@ class Store(Lifecycle):
             )
         write.changed()
 
-    # -- canaries: a second version of a service beside the active one ------------------------
-
-    def _canary(self, conn: Connection, runtime: str, name: str) -> Row[Any, Any] | None:
-        return conn.execute(
-            select(_canaries.c.version, _canaries.c.percent).where(
-                _canaries.c.runtime == runtime, _canaries.c.name == name
-            )
-        ).first()
+    # -- canaries: a second version of a service beside the active one (rules: canaries.py) ---
 
     def _drop_canary(self, write: Write, runtime: str, name: str) -> str | None:
-        canary = self._canary(write.connection, runtime, name)
-        if canary is None:
-            return None
-        write.connection.execute(
-            _canaries.delete().where(_canaries.c.runtime == runtime, _canaries.c.name == name)
-        )
-        write.changed()
-        return str(canary.version)
-
-    def _set_canary(
-        self, write: Write, runtime: str, name: str, version: str, percent: int
-    ) -> None:
-        conn = write.connection
-        current = self._deployment(conn, runtime, name)
-        if current is None or current.version is None:
-            raise NothingToCanary(
-                f"{name} is not deployed in runtime {runtime!r}: a canary runs beside an active "
-                "version; deploy it without --canary first",
-                runtime=runtime,
-                name=name,
-            )
-        if current.version == version:
-            raise NothingToCanary(
-                f"{name} {version} is the active version in runtime {runtime!r} already",
-                runtime=runtime,
-                name=name,
-                version=version,
-            )
-        paths = dict(
-            conn.execute(
-                select(_versions.c.version, _versions.c.service_path).where(
-                    _versions.c.runtime == runtime,
-                    _versions.c.name == name,
-                    _versions.c.version.in_([version, current.version]),
-                )
-            ).all()
-        )
-        if paths[version] != paths[current.version]:
-            raise NothingToCanary(
-                f"{name} {version} serves /fs/{paths[version]} but the active {current.version} "
-                f"serves /fs/{paths[current.version]}; a canary shares its service's path",
-                runtime=runtime,
-                name=name,
-                version=version,
-            )
-        existing = self._canary(conn, runtime, name)
-        if existing is not None and existing.version != version:
-            raise CanaryExists(
-                f"{name} {existing.version} is the canary of {name} in runtime {runtime!r} "
-                f"already; promote or abort it before deploying {version}",
-                runtime=runtime,
-                name=name,
-                version=existing.version,
-            )
-        if existing is not None and existing.percent == percent:
-            return
-        values = {"percent": percent, "updated_at": _now()}
-        if existing is None:
-            conn.execute(
-                insert(_canaries).values(runtime=runtime, name=name, version=version, **values)
-            )
-        else:  # the same version again with another share: the operator turns it up or down
-            conn.execute(
-                update(_canaries)
-                .where(_canaries.c.runtime == runtime, _canaries.c.name == name)
-                .values(values)
-            )
-        write.changed()
+        version = canary_rules.drop(write.connection, runtime, name)
+        if version is not None:
+            write.changed()
+        return version
 
     def promote(self, runtime: str, name: str) -> str:
         """Make the canary the active version (the active one becomes the rollback target)."""
@@ -514,23 +446,8 @@ class Store(Lifecycle):
 
     def canaries(self, runtime: str | None = None) -> list[CanaryDeployment]:
         """The canaries, of one runtime or of all."""
-        query = (
-            select(_versions.c.runtime, _versions.c.spec, _versions.c.source, _canaries.c.percent)
-            .join(
-                _canaries,
-                (_canaries.c.runtime == _versions.c.runtime)
-                & (_canaries.c.name == _versions.c.name)
-                & (_canaries.c.version == _versions.c.version),
-            )
-            .order_by(_versions.c.runtime, _versions.c.name)
-        )
-        if runtime is not None:
-            query = query.where(_versions.c.runtime == runtime)
         with self._engine.connect() as conn:
-            return [
-                CanaryDeployment(r.runtime, ServiceSpec.from_json(r.spec), r.source, r.percent)
-                for r in conn.execute(query)
-            ]
+            return canary_rules.listed(conn, runtime)
 
     def stored(self, runtime: str, name: str, version: str) -> ActiveDeployment | None:
         """One stored version, active or not (what an owed WAIT keeps hosted)."""
