@@ -1,8 +1,9 @@
 """The gateway's desired state in one SQL database: `from gateway.store import Store`.
 
 `errors` (what the store refuses), `records` (what it returns), `schema` (its tables), `store`
-(the operations and the write transaction every writer shares); `access` and `policies` keep
-runtime users' access rules and runtime policies in the same database.
+(the operations and the write transaction every writer shares); `access`, `policies` and
+`labels` keep runtime users' access rules, runtime policies and runtime labels in the same
+database; `canaries` holds the rules a canary version follows.
 """
 
 from gateway.store.errors import (
