@@ -56,6 +56,10 @@ STORE_STATUS: dict[str, int] = {
     "undecryptable_configuration": 409,
     "unknown_runtime": 404,
     "runtime_in_use": 409,
+    "invalid_label": 400,
+    "canary_exists": 409,
+    "nothing_to_canary": 409,
+    "no_canary": 404,
 }
 
 

@@ -82,17 +82,18 @@ async def open_gateway(
             link, policy=policies.of,
         )  # fmt: skip
         config = ConfigStore(store, load_keys(s), s.config_value_max_bytes)
+        outbox = Outbox(store.engine)  # the control plane keeps versions WAITs are owed from
         control = await start(
             ControlPlane(
                 store, registry, authenticator, reconciler, s.state_poll_interval_s, config,
                 operator_config, policies=policies, listeners=listeners,
+                owed=outbox.owed_deployments, labels_max=s.runtime_labels_max,
             )
         )  # fmt: skip
         await start(reconciler)  # after the control plane's first read: it deploys what it holds
         writer = None
         if s.history_writer_process and s.history_enabled:
             writer = await start(HistoryWriterProcess(s.store_url))
-        outbox = Outbox(store.engine)
         history = await start(_history(s, store, outbox, writer))
         sender = await start(_sender(s, outbox, policies))
         callback_policy = CallbackPolicy(

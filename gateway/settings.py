@@ -148,6 +148,10 @@ class GatewaySettings(BaseSettings):
         64 * 1024, ge=1, description="Largest configuration value an operator may set."
     )
 
+    runtime_labels_max: int = Field(
+        64, ge=1, le=10_000, description="Most labels one runtime may carry (runtimes label)."
+    )
+
     # -- runtime policies (docs/operations.md, "Runtime policies") --
     loopback_runtimes: Annotated[list[str], NoDecode] = Field(
         default_factory=list,

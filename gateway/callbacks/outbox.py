@@ -298,6 +298,17 @@ class Outbox:
             ).mappings()
             return [_callback(r) for r in rows]
 
+    def owed_deployments(self) -> set[tuple[str, str]]:
+        """(runtime, deployment key) of every execution still running behind a WAIT: the
+        versions executors must keep hosting until their callbacks are owed no more."""
+        query = (
+            select(callbacks.c.runtime, callbacks.c.deployment)
+            .where(callbacks.c.state == RUNNING)
+            .distinct()
+        )
+        with self._engine.connect() as conn:
+            return {(r.runtime, r.deployment) for r in conn.execute(query)}
+
     def delivered(self, claimed: Callback, attempts: int) -> bool:
         return self._finish(
             claimed,

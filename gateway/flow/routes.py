@@ -113,12 +113,13 @@ class FlowEndpoints:
             user = self._authenticate(scope)
             if user.access is not None:
                 self._authorize(scope, user, service_path)
-            service = self._resolve(user, service_path)
+            service = self._resolve(user, service_path, endpoint)
             listener = self._listeners.of(service.runtime, service_path)
             listener.requests += 1
             labels = metrics.labels(
                 service.runtime,
                 service.spec.service_path,
+                service.spec.version,
                 endpoint,
                 scope["method"],
                 action_name if action_name in service.actions else None,
@@ -178,8 +179,13 @@ class FlowEndpoints:
         except AccessDenied as error:
             raise Forbidden(error.message, code=error.code) from None
 
-    def _resolve(self, user: RuntimeUser, service_path: str) -> DeployedService:
-        service = self._registry.lookup(user.runtime, service_path)
+    def _resolve(self, user: RuntimeUser, service_path: str, endpoint: str) -> DeployedService:
+        """The version serving this request: metadata and health are the active version's;
+        whatever runs something may go to the service's canary (`ServiceRegistry.route`)."""
+        if endpoint.startswith(("/metadata", "/health")):
+            service = self._registry.lookup(user.runtime, service_path)
+        else:
+            service = self._registry.route(user.runtime, service_path)
         if service is not None:
             return service
         elsewhere = self._registry.runtimes_serving(service_path)
