@@ -13,6 +13,7 @@ from .context import ProcessPlan
 from .durations import parse_duration
 from .errors import Issue, PackageInvalid
 from .loader import YamlLimits, load_yaml
+from .package_tests import PackageTest, parse_tests
 from .profile_refs import resolve_profiles
 from .profiles import profile_issues
 from .registry import step_types
@@ -110,6 +111,8 @@ class Package:
     service: ServiceDef
     processes: dict[str, ProcessDef]
     source: str
+    #: The package's own tests (``tests:``); `flowhost test` runs them, executors ignore them.
+    tests: list[PackageTest] = field(default_factory=list)
     # The processes compiled while validating, so nothing is compiled twice.
     _plans: dict[str, ProcessPlan] | None = field(default=None, compare=False, repr=False)
 
@@ -236,7 +239,9 @@ class _Checker:
     # the package ---------------------------------------------------------------------------
 
     def package(self, raw: Any, source: str) -> Package | None:
-        top = self.mapping(raw, "", ("name", "version", "service", "processes"), ("summary",))
+        top = self.mapping(
+            raw, "", ("name", "version", "service", "processes"), ("summary", "tests")
+        )
         if top is None:
             return None
         name = self.string(top.get("name"), "name", pattern=PACKAGE_NAME, what="package name")
@@ -246,6 +251,10 @@ class _Checker:
         processes = self.processes(top.get("processes"), "processes")
         service = self.service(top.get("service"), "service", processes)
         plans = _compile_processes(processes, self.issues)
+        actions = {action.name: action.process for action in service.actions}
+        types = [data.type for data in service.data]
+        tests, test_issues = parse_tests(top.get("tests"), "tests", processes, actions, types)
+        self.issues.extend(test_issues)
         return Package(
             name=name,
             version=version,
@@ -253,6 +262,7 @@ class _Checker:
             service=service,
             processes=processes,
             source=source,
+            tests=tests,
             _plans=plans,
         )
 

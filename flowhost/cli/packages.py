@@ -21,6 +21,7 @@ from flowhost.cli.shared import (
     gateway_command,
     timestamp,
 )
+from flowhost.cli.testing import run_package_tests, summary
 
 app = typer.Typer()
 
@@ -37,11 +38,20 @@ def deploy(
     strict: Annotated[
         bool, typer.Option("--strict", help="Refuse a package with warnings.")
     ] = False,
+    test: Annotated[
+        bool,
+        typer.Option("--test", help="Run the package's tests first; refuse it if one fails."),
+    ] = False,
 ) -> None:
     """Validate and deploy a package to a runtime."""
     path = file / "package.yaml" if file.is_dir() else file
     if not path.is_file():
         fail(f"no package at {path}")
+    if test:
+        verdict, passed = summary(run_package_tests([path]))
+        if not passed:
+            fail(f"{verdict}: the package's tests must pass (--test); nothing deployed")
+        console.print(verdict, highlight=False)
     with gateway.client() as client:
         result = client.deploy(runtime, path.read_text(), dry_run, strict)
     for warning in result.get("warnings", ()):
