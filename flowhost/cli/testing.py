@@ -12,26 +12,24 @@ import asyncio
 import xml.etree.ElementTree as ET
 from collections.abc import Iterable
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.markup import escape
 
-from executors.package_test_runner import (
-    SIDECAR_SUFFIX,
-    Verdict,
-    load_tested_package,
-    run_tests,
-)
-from executors.runtime import PackageInvalid
 from flowhost.cli.shared import console, errors, fail
 from flowhost.examples import FOLDER as EXAMPLES
+
+if TYPE_CHECKING:
+    from executors.package_test_runner import Verdict
 
 PACKAGE_SUFFIXES = (".yaml", ".yml")
 
 
 def package_files(paths: Iterable[Path]) -> list[Path]:
     """The package files named: files as given, folders' ``*.yaml`` (not the test sidecars)."""
+    from executors.package_test_runner import SIDECAR_SUFFIX
+
     found: list[Path] = []
     for path in paths:
         if path.is_dir():
@@ -49,6 +47,10 @@ def package_files(paths: Iterable[Path]) -> list[Path]:
 
 def run_package_tests(files: list[Path], timeout_s: float | None = None) -> list[Verdict]:
     """Run and print the tests of every package in ``files``; exit 1 on an invalid package."""
+    # The step engine is imported when tests run, not by every `flowhost` command.
+    from executors.package_test_runner import load_tested_package, run_tests
+    from executors.runtime import PackageInvalid
+
     results: list[Verdict] = []
     for path in files:
         try:

@@ -88,3 +88,17 @@ def test_an_invalid_package_or_no_tests_at_all_fails(tmp_path: Path) -> None:
 def test_the_examples_folder_holds_only_packages() -> None:
     """`flowhost up` deploys every *.yaml of the folder, so its tests live inside the packages."""
     assert not list(EXAMPLES.glob("*.test.yaml"))
+
+
+
+def test_a_folder_runs_each_package_with_the_tests_beside_it(tmp_path: Path) -> None:
+    (tmp_path / "greeter.yaml").write_text(PACKAGE)
+    (tmp_path / "greeter.test.yaml").write_text(
+        "- {name: greets Bob, action: greet, input: {name: Bob}, "
+        "expect: {document: {greeting: 'Hello, Bob'}}}\n"
+    )
+    result = run("test", str(tmp_path))
+    assert result.exit_code == 0, result.output
+    assert "greeter 1" in result.output and "2 tests" in result.output
+    assert "PASS  greets Bob" in result.output
+    assert result.output.strip().splitlines()[-1] == "2 passed, 0 failed"
