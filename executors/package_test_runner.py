@@ -31,6 +31,9 @@ from .runtime.package import Package, load_package
 from .runtime.package_tests import CannedAnswer, PackageTest, parse_tests
 from .runtime.policy import RuntimePolicy
 
+#: The longest a test may run when its process allows longer: a hung test (a `sleep`, a call
+#: that never answers) fails in CI after this, not after a process's 300 s default.
+TEST_TIMEOUT_S = 60.0
 #: Beside ``shop.yaml``, ``shop.test.yaml`` holds more tests of that package.
 SIDECAR_SUFFIX = ".test.yaml"
 
@@ -96,8 +99,9 @@ def load_tested_package(path: Path) -> Package:
     return dataclasses.replace(package, tests=[*package.tests, *more])
 
 
-async def run_tests(package: Package, timeout_s: float | None = None) -> list[Verdict]:
-    """Run every test of ``package``; ``timeout_s`` replaces the processes' own deadlines."""
+async def run_tests(package: Package, timeout_s: float = TEST_TIMEOUT_S) -> list[Verdict]:
+    """Run every test of ``package``, each within its process's deadline or ``timeout_s``,
+    whichever is shorter (a test of a deadline still sees its process's own)."""
     compiled = CompiledPackage.compile(package)
     try:
         return [await _run(compiled, test, timeout_s) for test in package.tests]
@@ -105,7 +109,7 @@ async def run_tests(package: Package, timeout_s: float | None = None) -> list[Ve
         await compiled.aclose()
 
 
-async def _run(compiled: CompiledPackage, test: PackageTest, timeout_s: float | None) -> Verdict:
+async def _run(compiled: CompiledPackage, test: PackageTest, timeout_s: float) -> Verdict:
     answers = CannedAnswers(test.answers)
     start = time.perf_counter()
     with tempfile.TemporaryDirectory(prefix="flowhost-test-") as root:
@@ -114,7 +118,7 @@ async def _run(compiled: CompiledPackage, test: PackageTest, timeout_s: float | 
             [Document.from_value(value, dict(test.properties)) for value in test.inputs],
             props=test.props,
             config=test.config,
-            timeout_s=timeout_s,
+            timeout_s=min(timeout_s, compiled.package.processes[test.process].timeout_ms / 1000),
             execution_id=f"test:{test.name}",
             data_type=test.data,
             policy=RuntimePolicy(files_root=root),
@@ -172,4 +176,11 @@ def _json(value: Any) -> str:
     return orjson.dumps(value, option=orjson.OPT_INDENT_2 | orjson.OPT_SORT_KEYS).decode()
 
 
-__all__ = ["SIDECAR_SUFFIX", "CannedAnswers", "Verdict", "load_tested_package", "run_tests"]
+__all__ = [
+    "SIDECAR_SUFFIX",
+    "TEST_TIMEOUT_S",
+    "CannedAnswers",
+    "Verdict",
+    "load_tested_package",
+    "run_tests",
+]

@@ -67,7 +67,8 @@ def run_package_tests(files: list[Path], timeout_s: float | None = None) -> list
             highlight=False,
             markup=False,
         )
-        for result in asyncio.run(run_tests(package, timeout_s)):
+        running = run_tests(package) if timeout_s is None else run_tests(package, timeout_s)
+        for result in asyncio.run(running):
             word = "[green]PASS[/green]" if result.passed else "[red]FAIL[/red]"
             console.print(f"  {word}  {escape(result.name)} ({result.duration_s:.2f} s)")
             for line in result.problem.splitlines():
@@ -125,7 +126,11 @@ def test(
     ] = None,
     timeout: Annotated[
         float | None,
-        typer.Option(help="Seconds each test may run (default: its process's timeout)."),
+        typer.Option(
+            min=0.001,
+            help="Seconds each test may run at most (default 60; its process's timeout if "
+            "shorter).",
+        ),
     ] = None,
 ) -> None:
     """Run packages' tests (`tests:` and `<name>.test.yaml`) in-process, without a cluster."""

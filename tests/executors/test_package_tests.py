@@ -216,3 +216,21 @@ async def test_the_example_in_docs_packages_md_passes() -> None:
         ("converts at the day's rate", True, ""),
         ("an unknown currency fails the action", True, ""),
     ]
+
+
+async def test_a_hung_test_fails_at_the_test_timeout_and_a_deadline_test_keeps_its_own() -> None:
+    package = """
+name: slow
+version: '1'
+service: {path: slow}
+processes:
+  hang: {steps: [{sleep: 30s}, {return: {}}]}
+  quick-deadline: {timeout: 100ms, steps: [{sleep: 30s}, {return: {}}]}
+tests:
+  - {name: hangs, process: hang, expect: {documents: []}}
+  - {name: deadline, process: quick-deadline, expect: {error: deadline_exceeded}}
+"""
+    hung, deadline = await run_tests(load_package(package), timeout_s=0.2)
+    assert hung.problem.startswith("the process failed: deadline_exceeded")
+    assert "deadline of 0.2s exceeded" in hung.problem
+    assert deadline.passed, deadline.problem

@@ -90,7 +90,6 @@ def test_the_examples_folder_holds_only_packages() -> None:
     assert not list(EXAMPLES.glob("*.test.yaml"))
 
 
-
 def test_a_folder_runs_each_package_with_the_tests_beside_it(tmp_path: Path) -> None:
     (tmp_path / "greeter.yaml").write_text(PACKAGE)
     (tmp_path / "greeter.test.yaml").write_text(
