@@ -70,11 +70,13 @@ class DataDef:
 
 @dataclass(frozen=True)
 class FileDef:
-    """A file resource: ``list`` and ``upload`` processes."""
+    """A file resource: ``list``, ``upload`` and ``download`` processes."""
 
     path: str
     list: str = ""
     upload: str = ""
+    #: Points a listed file's download link at the file to stream (docs/packages.md).
+    download: str = ""
 
 
 @dataclass(frozen=True)
@@ -457,11 +459,13 @@ class _Checker:
     def files(self, raw: Any, path: str, processes: dict[str, ProcessDef]) -> list[FileDef]:
         result = []
         for here, item in self.items(raw, path):
-            body = self.mapping(item, here, ("path",), ("list", "upload"))
+            body = self.mapping(item, here, ("path",), ("list", "upload", "download"))
             if body is None:
                 continue
             if "list" not in body and "upload" not in body:
                 self.add(here, "a file resource needs at least one of list, upload")
+            if "download" in body and "list" not in body:
+                self.add(f"{here}.download", "download links come with list results: add list")
             result.append(
                 FileDef(
                     path=self.string(
@@ -470,6 +474,9 @@ class _Checker:
                     list=self.reference(body.get("list"), f"{here}.list", processes, "process"),
                     upload=self.reference(
                         body.get("upload"), f"{here}.upload", processes, "process"
+                    ),
+                    download=self.reference(
+                        body.get("download"), f"{here}.download", processes, "process"
                     ),
                 )
             )

@@ -46,7 +46,7 @@ def test_the_shipped_examples_pass() -> None:
     assert result.exit_code == 0, result.output
     assert "shop 1.1.0" in result.output and "countries 1.1.0" in result.output
     assert "FAIL" not in result.output
-    assert result.output.strip().splitlines()[-1] == "6 passed, 0 failed"
+    assert result.output.strip().splitlines()[-1] == "7 passed, 0 failed"
 
 
 def test_a_failing_test_prints_a_diff_exits_1_and_lands_in_the_junit_report(
