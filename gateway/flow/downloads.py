@@ -15,6 +15,7 @@ import logging
 import re
 import time
 import urllib.parse
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Final
 
 import orjson
@@ -67,9 +68,11 @@ async def serve(
     execution_id: str,
     wait_s: float,
     max_bytes: int,
+    resolved: Callable[[DeployedService], None],
 ) -> int:
     """Answer one download link; returns the status sent. Raises GatewayError before the
-    answer starts; a failure after it has started ends the (then short) answer."""
+    answer starts; a failure after it has started ends the (then short) answer. ``resolved``
+    is told the service once the link names one (the request's metrics labels)."""
     if links is None:
         raise NotFound(
             "download links are off: the gateway has neither download_link_key nor a "
@@ -83,6 +86,7 @@ async def serve(
             f"no service at /fs/{service_path} in runtime '{target.runtime}'",
             code="unknown_service",
         )
+    resolved(service)
     resource = next((f for f in service.spec.files if f.path == target.resource_path), None)
     if resource is None or not resource.download:
         raise NotFound(

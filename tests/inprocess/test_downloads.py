@@ -81,6 +81,9 @@ async def test_a_listed_file_downloads_through_its_link_without_credentials(
     assert odd.headers["content-disposition"] == (
         "attachment; filename=\"qu_ote _.txt\"; filename*=UTF-8''qu%22ote%20%C3%A9.txt"
     )
+    exposed = (await cluster.api.get("/metrics")).text
+    served = [line for line in exposed.splitlines() if 'operation="download"' in line]
+    assert any('status="200"' in line and 'service="countries"' in line for line in served), served
 
 
 async def test_altered_expired_and_misplaced_links_are_refused_naming_why(
