@@ -90,4 +90,4 @@ async def chunks(file: DownloadFile) -> AsyncIterator[bytes]:
             left -= len(data)
             yield data
     finally:
-        await asyncio.to_thread(opened.close)
+        opened.close()  # not awaited: it must happen when the stream is cancelled too

@@ -68,11 +68,11 @@ async def serve(
     execution_id: str,
     wait_s: float,
     max_bytes: int,
-    resolved: Callable[[DeployedService], None],
+    admit: Callable[[DeployedService], None],
 ) -> int:
     """Answer one download link; returns the status sent. Raises GatewayError before the
-    answer starts; a failure after it has started ends the (then short) answer. ``resolved``
-    is told the service once the link names one (the request's metrics labels)."""
+    answer starts; a failure after it has started ends the (then short) answer. ``admit`` is
+    told the service once the link names one, and may refuse it (a paused listener)."""
     if links is None:
         raise NotFound(
             "download links are off: the gateway has neither download_link_key nor a "
@@ -86,7 +86,7 @@ async def serve(
             f"no service at /fs/{service_path} in runtime '{target.runtime}'",
             code="unknown_service",
         )
-    resolved(service)
+    admit(service)
     resource = next((f for f in service.spec.files if f.path == target.resource_path), None)
     if resource is None or not resource.download:
         raise NotFound(

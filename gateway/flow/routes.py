@@ -119,20 +119,23 @@ class FlowEndpoints:
             service_path, endpoint = _split(path)
             if endpoint.startswith(downloads.PREFIX):  # the link's signature is its auth
                 _allow(scope["method"], "GET", downloads.PREFIX)
-                named: list[DeployedService] = []
-                try:
-                    status = await downloads.serve(
-                        send, endpoint[len(downloads.PREFIX) :], service_path,
-                        links=self._links, registry=self._registry, pool=self._pool,
-                        operator=self._operator, history=self._history,
-                        execution_id=execution_id, wait_s=self._wait_s,
-                        max_bytes=self._download_max_bytes, resolved=named.append,
-                    )  # fmt: skip
-                finally:
-                    if named:
-                        labels = metrics.labels(
-                            named[0].runtime, service_path, "/file/download", "GET", None
-                        )
+
+                def admit(service: DeployedService) -> None:
+                    nonlocal listener, labels
+                    listener = self._listeners.of(service.runtime, service_path)
+                    listener.requests += 1
+                    labels = metrics.labels(
+                        service.runtime, service_path, "/file/download", "GET", None
+                    )
+                    if listener.pause is not None:
+                        raise listener.refuse()
+
+                status = await downloads.serve(
+                    send, endpoint[len(downloads.PREFIX) :], service_path,
+                    links=self._links, registry=self._registry, pool=self._pool,
+                    operator=self._operator, history=self._history, execution_id=execution_id,
+                    wait_s=self._wait_s, max_bytes=self._download_max_bytes, admit=admit,
+                )  # fmt: skip
                 return labels, status, execution_id
             action_name = endpoint[len("/actions/") :] if endpoint.startswith("/actions/") else None
             user = self._authenticate(scope)

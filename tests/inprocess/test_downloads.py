@@ -140,3 +140,16 @@ async def test_a_download_process_cannot_point_outside_the_files_root(tmp_path: 
         "outside the runtime's files root" in problem(response, 403, "path_outside_root")["message"]
     )
     assert "not for you" not in response.text
+
+
+async def test_a_paused_service_refuses_its_download_links(
+    countries: tuple[InProcessCluster, Path],
+) -> None:
+    cluster, _ = countries
+    uri = (await listed(cluster))["2026-001.pdf"].removeprefix("http://gateway")
+    paused = await cluster.api.post(
+        "/api/listeners/pause", json={"runtime": "default", "service": "countries"}
+    )
+    assert paused.status_code == 200, paused.text
+    async with anonymous(cluster) as browser:
+        problem(await browser.get(uri), 503, "listener_paused")
