@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import time
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -13,7 +14,14 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.inprocess.conftest import EXAMPLES, InProcessCluster, in_process_cluster
+from gateway.app import create_app
+from gateway.configuration.keys import new_key
+from tests.inprocess.conftest import (
+    EXAMPLES,
+    InProcessCluster,
+    gateway_settings,
+    in_process_cluster,
+)
 
 PDF = b"%PDF-1.4\n" + os.urandom(700_000)  # several chunks of the stream
 
@@ -153,3 +161,38 @@ async def test_a_paused_service_refuses_its_download_links(
     assert paused.status_code == 200, paused.text
     async with anonymous(cluster) as browser:
         problem(await browser.get(uri), 503, "listener_paused")
+
+
+async def test_a_second_gateway_sharing_the_store_and_key_honours_the_first_ones_link(
+    tmp_path: Path, postgres_schema_url: str
+) -> None:
+    key = new_key()
+    files = tmp_path / "files"
+    async with in_process_cluster(
+        tmp_path / "one",
+        executor_overrides={"files_dir": str(files)},
+        database_url=postgres_schema_url,
+        config_key=key,
+    ) as one:
+        await one.deploy((EXAMPLES / "countries.yaml").read_text())
+        (files / "default" / "invoices").mkdir(parents=True)
+        (files / "default" / "invoices" / "a.pdf").write_bytes(PDF)
+        uri = (await listed(one))["a.pdf"].removeprefix("http://gateway")
+        second = create_app(
+            gateway_settings(
+                tmp_path / "two", one.executors, database_url=postgres_schema_url, config_key=key
+            )
+        )
+        async with (
+            second.api.router.lifespan_context(second.api),
+            httpx.AsyncClient(
+                transport=httpx.ASGITransport(app=second), base_url="http://g2"
+            ) as browser,
+        ):
+            deadline = time.monotonic() + 10
+            response = await browser.get(uri)
+            while response.status_code != 200 and time.monotonic() < deadline:  # it catches up
+                await asyncio.sleep(0.1)
+                response = await browser.get(uri)
+            assert response.status_code == 200, response.text
+            assert response.content == PDF
