@@ -22,6 +22,7 @@ from flowhost.cli.shared import (
     gateway_command,
     timestamp,
 )
+from flowhost.cli.testing import run_package_tests, summary
 
 app = typer.Typer()
 
@@ -49,12 +50,21 @@ def deploy(
     strict: Annotated[
         bool, typer.Option("--strict", help="Refuse a package with warnings.")
     ] = False,
+    test: Annotated[
+        bool,
+        typer.Option("--test", help="Run the package's tests first; refuse it if one fails."),
+    ] = False,
 ) -> None:
     """Validate and deploy a package to a runtime, or to many (--runtime repeated, --where),
     or as a canary beside the active version (--canary PERCENT)."""
     path = file / "package.yaml" if file.is_dir() else file
     if not path.is_file():
         fail(f"no package at {path}")
+    if test:
+        verdict, passed = summary(run_package_tests([path]))
+        if not passed:
+            fail(f"{verdict}: the package's tests must pass (--test); nothing deployed")
+        console.print(verdict, highlight=False)
     runtimes = runtime or ([] if where else ["default"])
     if len(runtimes) > 1 or where or canary is not None:
         _deploy_many(gateway, path.read_text(), runtimes, where or [], canary, dry_run, strict)

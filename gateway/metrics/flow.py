@@ -34,6 +34,7 @@ _OPERATIONS: Final = {
     "/data/delete": ("data", "delete"),
     "/file": ("file", "list"),
     "/file/content": ("file", "upload"),
+    "/file/download": ("file", "download"),
 }
 
 
