@@ -2,8 +2,9 @@
 
 A package says so per value (`set_by: operator | flow`). When it does not, a value is the
 operator's if it is a `password`, or if a step uses it where it chooses what the process touches
-on the host: a `file` step's folder, a `db` step's URL, an `http` step's URL. Everything else
-stays settable from Flow, as before.
+on the host: a `file` step's folder, a `db` step's URL, an `http` step's URL, the broker a
+`publish` or `request` step names and the `{name}` placeholders of its destination pattern.
+Everything else stays settable from Flow, as before.
 """
 
 from __future__ import annotations
@@ -11,6 +12,8 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable, Iterator
 from typing import Any
+
+from .brokers.destinations import config_placeholders
 
 OPERATOR = "operator"
 FLOW = "flow"
@@ -22,6 +25,11 @@ HOST_FIELDS: dict[str, tuple[str, ...]] = {
     "db": ("url",),
     "http": ("url",),
 }
+#: Broker steps: the field naming the configuration value that holds the broker's URL, and the
+#: destination patterns whose `{name}` placeholders are configuration values.
+BROKER_STEPS = ("publish", "request")
+BROKER_FIELD = "broker"
+DESTINATION_FIELDS = ("subject", "queue", "topic")
 
 # `$config.name` and `$config["name"]` (jq's two spellings of a field of $config).
 _REFERENCE = re.compile(r"""\$config\s*(?:\.\s*([A-Za-z_][A-Za-z0-9_]*)|\[\s*"([^"]*)"\s*\])""")
@@ -40,6 +48,14 @@ def host_config_names(steps: Iterable[Any]) -> set[str]:
             value = options.get(key)
             if isinstance(value, str):
                 names |= referenced_names(value)
+        if step_type in BROKER_STEPS:
+            broker = options.get(BROKER_FIELD)
+            if isinstance(broker, str):
+                names.add(broker)
+            for key in DESTINATION_FIELDS:
+                pattern = options.get(key)
+                if isinstance(pattern, str):
+                    names |= config_placeholders(pattern)
     return names
 
 
@@ -50,7 +66,8 @@ def _steps(value: Any) -> Iterator[tuple[str, dict[str, Any]]]:
             yield from _steps(item)
     elif isinstance(value, dict):
         for key, inner in value.items():
-            if isinstance(key, str) and key in HOST_FIELDS and isinstance(inner, dict):
+            known = key in HOST_FIELDS or key in BROKER_STEPS
+            if isinstance(key, str) and known and isinstance(inner, dict):
                 yield key, inner
             yield from _steps(inner)
 

@@ -1,0 +1,361 @@
+"""The publish and request steps against the real NATS and RabbitMQ on 127.0.0.1."""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import time
+from collections.abc import AsyncIterator
+from typing import Any
+
+import aio_pika
+import nats
+import pytest
+
+from executors.runtime import PackageInvalid, load_package
+from executors.runtime.brokers.pool import BROKERS
+from executors.runtime.policy import ExecutionLimits, RuntimePolicy
+from executors.testing import compile_package, values
+from executors.testing import run_process as _run_process
+
+from .brokers_util import AMQP_URL, NATS_URL, CuttableProxy, listening, unique
+
+
+LOOPBACK = RuntimePolicy(allow_loopback=True)  # the brokers are on 127.0.0.1
+run_process = functools.partial(_run_process, policy=LOOPBACK)
+
+needs_nats = pytest.mark.skipif(not listening(4222), reason="no NATS server on 127.0.0.1:4222")
+needs_rabbit = pytest.mark.skipif(
+    not listening(5672), reason="no RabbitMQ server on 127.0.0.1:5672"
+)
+
+CONFIG = """
+service:
+  path: t
+  configuration:
+    - {name: bus, type: password}
+    - {name: prefix}
+    - {name: suffix}
+"""
+
+
+def broker_package(steps: str) -> str:
+    """A package with the broker configuration and one process `p` with ``steps``."""
+    indented = "\n".join(f"      {line}" for line in steps.strip("\n").splitlines())
+    return f"name: t\nversion: '1'\n{CONFIG.strip()}\nprocesses:\n  p:\n    steps:\n{indented}\n"
+
+
+@pytest.fixture(autouse=True)
+async def fresh_pool() -> AsyncIterator[None]:
+    """Each test runs on its own event loop: its connections must not outlive it."""
+    yield
+    await BROKERS.aclose()
+
+
+@pytest.fixture
+async def nc() -> AsyncIterator[nats.NATS]:
+    client = await nats.connect(NATS_URL)
+    yield client
+    await client.close()
+
+
+@needs_nats
+async def test_request_over_nats_gives_the_reply_as_the_document(nc: nats.NATS) -> None:
+    async def respond(msg: Any) -> None:  # no headers: a reply that parses is JSON
+        await nc.publish(msg.reply, b'{"orderId": "%s", "state": "open"}' % msg.data[12:14])
+
+    prefix = unique("p")
+    await nc.subscribe(f"orders.{prefix}.get-order.v1", cb=respond)
+    await nc.flush()
+    result = await run_process(
+        broker_package(
+            "- request: {broker: bus, subject: 'orders.{prefix}.get-order.{suffix}', timeout: 2s}\n"
+            "- return: {}"
+        ),
+        "p",
+        [{"orderId": "42"}],
+        config={"bus": NATS_URL, "prefix": prefix, "suffix": "v1"},
+    )
+    assert result.status == "ok", result.error
+    assert values(result) == [{"orderId": "42", "state": "open"}]
+    assert result.documents[0].properties["broker_content_type"] == ""
+
+    async def text(msg: Any) -> None:
+        await nc.publish(msg.reply, b"{not json", headers={"Content-Type": "text/plain"})
+
+    await nc.subscribe(f"orders.{prefix}.get-order.v2", cb=text)
+    await nc.flush()
+    as_text = await run_process(
+        broker_package("- request: {broker: bus, subject: 'orders.{prefix}.get-order.v2'}\n- return: {}"),
+        "p",
+        [{}],
+        config={"bus": NATS_URL, "prefix": prefix},
+    )
+    assert values(as_text) == ["{not json"]
+    assert as_text.documents[0].properties["broker_content_type"] == "text/plain"
+
+
+@needs_nats
+async def test_publish_sends_headers_key_and_body_per_document(nc: nats.NATS) -> None:
+    subject = unique("created.")
+    sub = await nc.subscribe(subject)
+    await nc.flush()
+    result = await run_process(
+        broker_package(
+            f"- publish: {{broker: bus, subject: '{subject}', key: .id,\n"
+            "            headers: {source: '\"shop\"', n: .n}, body: '{id: .id}'}\n"
+            "- return: {}"
+        ),
+        "p",
+        [{"id": "a", "n": 1}, {"id": "b", "n": 2}],
+        config={"bus": NATS_URL},
+    )
+    assert result.status == "ok", result.error
+    assert values(result) == [{"id": "a", "n": 1}, {"id": "b", "n": 2}]  # passed on unchanged
+    got = [await sub.next_msg(timeout=2) for _ in range(2)]
+    assert [m.data for m in got] == [b'{"id":"a"}', b'{"id":"b"}']
+    assert [m.headers["Nats-Msg-Id"] for m in got] == ["a", "b"]
+    assert [m.headers["source"] for m in got] == ["shop", "shop"]
+    assert [m.headers["n"] for m in got] == ["1", "2"]
+    assert got[0].headers["Content-Type"] == "application/json"
+
+
+@needs_nats
+async def test_no_reply_in_time_is_broker_timeout_at_the_step_path(nc: nats.NATS) -> None:
+    subject = unique("silent.")
+    async def never(_msg: Any) -> None:
+        """A responder that takes the request and never answers."""
+
+    await nc.subscribe(subject, cb=never)
+    await nc.flush()
+    steps = f"- request: {{broker: bus, subject: '{subject}', timeout: 200ms}}\n- return: {{}}"
+    started = time.monotonic()
+    # The URL is a secret (masked in messages): one spelled unlike the shown `nats://host:port`.
+    bus = {"bus": NATS_URL + "/"}
+    result = await run_process(broker_package(steps), "p", [{}], config=bus)
+    assert time.monotonic() - started < 2
+    assert result.status == "failed"
+    assert result.error is not None
+    assert result.error.code == "broker_timeout"
+    assert result.error.step_path == "processes.p.steps[0]"
+    assert f"no reply from {subject} on nats://127.0.0.1:4222 within 0.2s" in result.error.message
+
+    caught = await run_process(
+        broker_package(
+            f"- try:\n    - request: {{broker: bus, subject: '{subject}', timeout: 100ms}}\n"
+            "  catch:\n    - map: '{fallback: true, why: $docprops.error_message}'\n"
+            "- return: {}"
+        ),
+        "p",
+        [{}],
+        config={"bus": NATS_URL},
+    )
+    assert caught.status == "ok", caught.error
+    assert values(caught)[0]["fallback"] is True
+    assert "no reply from" in values(caught)[0]["why"]
+
+
+@needs_nats
+async def test_nobody_listening_is_said_at_once(nc: nats.NATS) -> None:
+    steps = f"- request: {{broker: bus, subject: '{unique('nobody.')}', timeout: 5s}}"
+    started = time.monotonic()
+    result = await run_process(broker_package(steps), "p", [{}], config={"bus": NATS_URL})
+    assert result.error is not None and result.error.code == "broker_no_responders"
+    assert time.monotonic() - started < 2
+
+
+@needs_nats
+async def test_a_reply_past_document_bytes_is_refused(nc: nats.NATS) -> None:
+    subject = unique("big.")
+
+    async def respond(msg: Any) -> None:
+        await nc.publish(msg.reply, b'"' + b"x" * 5000 + b'"')
+
+    await nc.subscribe(subject, cb=respond)
+    await nc.flush()
+    policy = RuntimePolicy(allow_loopback=True, limits=ExecutionLimits(document_bytes=1000))
+    result = await _run_process(
+        broker_package(f"- request: {{broker: bus, subject: '{subject}', timeout: 2s}}"),
+        "p",
+        [{}],
+        config={"bus": NATS_URL},
+        policy=policy,
+    )
+    assert result.error is not None and result.error.code == "limit_exceeded"
+    assert "document_bytes (1,000)" in result.error.message
+
+
+async def test_the_egress_policy_is_checked_before_connecting() -> None:
+    # No policy: loopback is refused, whether or not anything listens there.
+    steps = "- publish: {broker: bus, subject: a.b}"
+    for url in ("nats://user:s3cret@127.0.0.1:4222", "amqp://guest:guest@localhost:1/"):
+        result = await _run_process(broker_package(steps), "p", [{}], config={"bus": url})
+        assert result.error is not None and result.error.code == "egress_refused"
+        assert "loopback" in result.error.message
+        assert "s3cret" not in result.error.message
+        assert result.error.step_path == "processes.p.steps[0]"
+    metadata = await _run_process(
+        broker_package(steps), "p", [{}], config={"bus": "nats://169.254.169.254"}
+    )
+    assert metadata.error is not None and "always refused" in metadata.error.message
+
+
+async def test_bad_broker_urls_and_missing_values_are_named() -> None:
+    steps = "- publish: {broker: bus, subject: a.b}"
+    cases = {
+        "": "the configuration value 'bus' (the broker's URL) is not set",
+        "http://127.0.0.1:4222": "broker URL has http; expected one of nats://",
+        "nats://": "has no host",  # the URL itself is masked: `bus` is a password
+        "nats://127.0.0.1:99999": "broker URL is not a URL",
+    }
+    for url, expected in cases.items():
+        result = await run_process(broker_package(steps), "p", [{}], config={"bus": url})
+        assert result.error is not None, url
+        assert expected in result.error.message, (url, result.error.message)
+
+
+@needs_nats
+async def test_hostile_destination_parts_are_refused(nc: nats.NATS) -> None:
+    steps = "- publish: {broker: bus, subject: 'orders.{.region}.created'}"
+    for region in ("eu.>", "*", "a b", "", None, True):
+        result = await run_process(
+            broker_package(steps), "p", [{"region": region}], config={"bus": NATS_URL}
+        )
+        assert result.error is not None, region
+        assert result.error.code == "broker_destination", (region, result.error.message)
+    unset = await run_process(
+        broker_package("- publish: {broker: bus, subject: 'o.{prefix}'}"),
+        "p",
+        [{}],
+        config={"bus": NATS_URL},
+    )
+    assert unset.error is not None
+    assert "needs the configuration value 'prefix', which is not set" in unset.error.message
+
+
+@needs_nats
+async def test_the_connection_comes_back_after_it_drops(nc: nats.NATS) -> None:
+    subject = unique("echo.")
+
+    async def respond(msg: Any) -> None:
+        await nc.publish(msg.reply, msg.data)
+
+    await nc.subscribe(subject, cb=respond)
+    await nc.flush()
+    compiled = compile_package(
+        broker_package(f"- request: {{broker: bus, subject: '{subject}', timeout: 1s}}\n- return: {{}}")
+    )
+    async with CuttableProxy(4222) as proxy:
+        config = {"bus": f"nats://127.0.0.1:{proxy.port}"}
+
+        async def ask(n: int) -> Any:
+            return await compiled.run(
+                "p", [compile_package_doc(n)], config=config, policy=LOOPBACK
+            )
+
+        first = await ask(1)
+        assert first.status == "ok", first.error
+        proxy.cut()
+        deadline = time.monotonic() + 10
+        while True:  # requests fail while the client reconnects, then succeed again
+            again = await ask(2)
+            if again.status == "ok" or time.monotonic() > deadline:
+                break
+            await asyncio.sleep(0.1)
+        assert again.status == "ok", again.error
+        assert values(again) == [{"n": 2}]
+        assert proxy.connections == 2  # the same pooled client reconnected; no second one
+
+
+def compile_package_doc(n: int) -> Any:
+    from executors.runtime import Document
+
+    return Document.from_value({"n": n})
+
+
+@needs_rabbit
+async def test_request_and_publish_over_rabbitmq() -> None:
+    queue_name = unique("flowhost.test.orders.")
+    connection = await aio_pika.connect(AMQP_URL)
+    async with connection:
+        channel = await connection.channel()
+        queue = await channel.declare_queue(queue_name, auto_delete=True)
+        seen: list[aio_pika.abc.AbstractIncomingMessage] = []
+
+        async def respond(incoming: aio_pika.abc.AbstractIncomingMessage) -> None:
+            seen.append(incoming)
+            if incoming.reply_to:
+                await channel.default_exchange.publish(
+                    aio_pika.Message(
+                        b'{"answer": 42}',
+                        content_type="application/json",
+                        correlation_id=incoming.correlation_id,
+                    ),
+                    routing_key=incoming.reply_to,
+                )
+
+        await queue.consume(respond, no_ack=True)
+        result = await run_process(
+            broker_package(
+                "- publish: {broker: bus, queue: '{prefix}', key: .id, headers: {h: .id}}\n"
+                "- request: {broker: bus, queue: '{prefix}', timeout: 3s}\n"
+                "- return: {}"
+            ),
+            "p",
+            [{"id": "o-1"}],
+            config={"bus": AMQP_URL, "prefix": queue_name},
+        )
+        assert result.status == "ok", result.error
+        assert values(result) == [{"answer": 42}]
+        assert result.documents[0].properties["broker_content_type"] == "application/json"
+        published, requested = seen
+        assert published.body == b'{"id":"o-1"}'
+        assert published.message_id == "o-1"
+        assert published.headers == {"h": "o-1"}
+        assert requested.correlation_id and requested.reply_to.startswith("flowhost.reply.")
+
+        unroutable = await run_process(
+            broker_package("- publish: {broker: bus, queue: nowhere-flowhost-test}"),
+            "p",
+            [{}],
+            config={"bus": AMQP_URL},
+        )
+        assert unroutable.error is not None and unroutable.error.code == "broker_unroutable"
+
+        silent = await run_process(
+            broker_package(f"- request: {{broker: bus, queue: {queue_name}x, timeout: 300ms}}"),
+            "p",
+            [{}],
+            config={"bus": AMQP_URL},
+        )
+        assert silent.error is not None, "a request to a queue nobody reads"
+        assert silent.error.code in ("broker_unroutable", "broker_timeout")
+
+
+def test_compile_names_every_problem() -> None:
+    text = broker_package(
+        "- publish: {broker: 'not a name', subject: 'a.{1x}.b c', queue: q, colour: red}\n"
+        "- request: {broker: bus, timeout: 0s}"
+    )
+    with pytest.raises(PackageInvalid) as raised:
+        load_package(text)
+    issues = {str(issue) for issue in raised.value.issues}
+    at = "processes.p.steps"
+    assert f"{at}[0].broker: expected the name of a configuration value holding the broker's URL" in issues
+    assert f"{at}[0]: give exactly one destination: subject or queue or topic" in issues
+    assert f"{at}[0].colour: unknown key 'colour'" in issues
+    assert any(i.startswith(f"{at}[0].subject: placeholder {{1x}}") for i in issues)
+    assert any(i.startswith(f"{at}[0].subject: '.b c'") for i in issues)
+    assert f"{at}[1]: give exactly one destination: subject or queue or topic" in issues
+    assert f"{at}[1].timeout: expected a timeout above zero" in issues
+    assert len(issues) == 7, issues
+
+
+def test_the_broker_and_destination_values_are_the_operators() -> None:
+    loaded = load_package(
+        broker_package("- request: {broker: bus, subject: 'o.{prefix}.{suffix}.{.x}'}")
+        .replace("- {name: suffix}", "- {name: suffix, set_by: flow}")
+        .replace("type: password}", "}")
+    )
+    owners = {c.name: c.set_by for c in loaded.service.configuration}
+    assert owners == {"bus": "operator", "prefix": "operator", "suffix": "flow"}
