@@ -15,8 +15,8 @@ from grpc_reflection.v1alpha import reflection
 
 from executors.host import Host
 from executors.link import LinkCredentials
-from executors.runtime.egress import guarded_client
 from executors.runtime.brokers.pool import BROKERS
+from executors.runtime.egress import guarded_client
 from executors.runtime.jqworkers import WORKERS
 from executors.runtime.loader import YamlLimits
 from executors.servicer import ExecutorServicer

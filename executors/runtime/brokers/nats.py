@@ -35,7 +35,9 @@ class NatsBroker:
         server = f"nats://{host}:{address.port}"
         tls = ssl.create_default_context() if address.scheme == "tls" else None
 
-        def same_server(servers: list[Server], _info: dict[str, Any]) -> tuple[Server | None, float]:
+        def same_server(
+            servers: list[Server], _info: dict[str, Any]
+        ) -> tuple[Server | None, float]:
             checked = [s for s in servers if s.uri.netloc.endswith(f"{host}:{address.port}")]
             return (checked[0] if checked else None), RECONNECT_WAIT_S
 

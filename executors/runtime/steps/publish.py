@@ -103,9 +103,7 @@ def compile_outgoing(
     """The shared keys of `publish` and `request`: broker, destination, key, headers, body."""
     broker = options.get(_NAME)
     if not isinstance(broker, str) or not broker.isidentifier():
-        ctx.issue(
-            "expected the name of a configuration value holding the broker's URL", _NAME
-        )
+        ctx.issue("expected the name of a configuration value holding the broker's URL", _NAME)
         broker = ""
     given = [kind for kind in kinds if kind in options]
     if len(given) != 1:
