@@ -5,7 +5,9 @@ convention, set per runtime by the operator); a ``{.jq}`` or ``{$jq}`` placehold
 program run on the document. What a placeholder gives must be a plain token: a jq part only
 letters, digits, ``_`` and ``-`` (a caller's data can never add a level, a wildcard or another
 namespace), a configuration part may also hold dots (``eu.prod``). Patterns are compiled at
-deploy, so a bad one is a deploy issue with its path.
+deploy, so a bad one is a deploy issue with its path. A bad configuration part is the
+operator's to fix (``broker_config``); a bad part from the document is the request's
+(``broker_destination``, a 400 on `/fs/`).
 """
 
 from __future__ import annotations
@@ -101,14 +103,14 @@ def _config_part(name: str, ctx: RunContext) -> str:
         raise StepError(
             f"destination needs the configuration value {name!r}, which is not set "
             f"(flowhost config set {name} VALUE --runtime R)",
-            code="broker_destination",
+            code="broker_config",
         )
     text = str(value)
     if not _CONFIG_TOKEN.fullmatch(text):
         raise StepError(
             f"configuration value {name!r} may hold letters, digits and _ . - only in a "
             "destination",
-            code="broker_destination",
+            code="broker_config",
         )
     return text
 
