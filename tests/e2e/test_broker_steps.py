@@ -172,6 +172,7 @@ def test_publish_and_a_hostile_destination_part(fs: httpx.Client, responder: Res
     assert _ask(fs, "order-by-id", "o-9").status_code == 200
     assert_eventually(lambda: _has(responder.seen, f"orders.{responder.prefix}.seen.o-9"))
     subject, headers = responder.seen[-1]
+    assert subject == f"orders.{responder.prefix}.seen.o-9"
     assert headers["Nats-Msg-Id"] == "o-9"
 
     refused = _ask(fs, "order-by-id", "o-9.>")
