@@ -9,10 +9,10 @@ JetStream uses to drop duplicates.
 
 from __future__ import annotations
 
+import asyncio
 import ssl
 from typing import Any
 
-import nats
 import nats.errors
 from nats.aio.client import Client, Server
 
@@ -41,26 +41,35 @@ class NatsBroker:
             checked = [s for s in servers if s.uri.netloc.endswith(f"{host}:{address.port}")]
             return (checked[0] if checked else None), RECONNECT_WAIT_S
 
-        async def quiet(_error: Exception) -> None:
-            """Reconnect attempts report here; the step that needs the broker says why."""
+        errors: list[Exception] = []
 
+        async def remember(error: Exception) -> None:
+            """Connect and reconnect attempts report here; the step that needs the broker says
+            why (the last one)."""
+            del errors[:-1]
+            errors.append(error)
+
+        client = Client()
         try:
-            client = await nats.connect(
-                server,
-                user=address.username,
-                password=address.password,
-                tls=tls,
-                tls_hostname=address.host if tls else None,
-                connect_timeout=CONNECT_TIMEOUT_S,
-                reconnect_time_wait=RECONNECT_WAIT_S,
-                max_reconnect_attempts=-1,
-                allow_reconnect=True,
-                reconnect_to_server_handler=same_server,
-                error_cb=quiet,
-                name="flowhost-executor",
-            )
+            # nats-py retries a first connection forever when reconnects are unbounded: bound it.
+            async with asyncio.timeout(CONNECT_TIMEOUT_S):
+                await client.connect(
+                    server,
+                    user=address.username,
+                    password=address.password,
+                    tls=tls,
+                    tls_hostname=address.host if tls else None,
+                    connect_timeout=CONNECT_TIMEOUT_S,
+                    reconnect_time_wait=RECONNECT_WAIT_S,
+                    max_reconnect_attempts=-1,
+                    allow_reconnect=True,
+                    reconnect_to_server_handler=same_server,
+                    error_cb=remember,
+                    name="flowhost-executor",
+                )
         except Exception as error:  # nats-py raises many kinds, with and without messages
-            raise unavailable(address.shown, error) from None
+            await client.close()
+            raise unavailable(address.shown, errors[-1] if errors else error) from None
         return cls(client, address.shown)
 
     @property

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import functools
+import socket
 import time
 from collections.abc import AsyncIterator
 from typing import Any
@@ -404,3 +405,23 @@ def test_the_broker_and_destination_values_are_the_operators() -> None:
     )
     owners = {c.name: c.set_by for c in loaded.service.configuration}
     assert owners == {"bus": "operator", "prefix": "operator", "suffix": "flow"}
+
+
+async def test_a_broker_that_is_not_there_fails_the_step_in_bounded_time() -> None:
+    with socket.socket() as closed:
+        closed.bind(("127.0.0.1", 0))
+        port = closed.getsockname()[1]  # bound, never listening: connections are refused
+        for url in (f"nats://127.0.0.1:{port}/", f"amqp://guest:guest@127.0.0.1:{port}/"):
+            started = time.monotonic()
+            result = await run_process(
+                broker_package("- publish: {broker: bus, subject: a.b}"),
+                "p",
+                [{}],
+                config={"bus": url},
+                timeout_s=20,
+            )
+            assert result.error is not None, url
+            assert result.error.code == "broker_unavailable", result.error
+            assert result.error.retryable
+            assert f"127.0.0.1:{port} is unavailable" in result.error.message
+            assert time.monotonic() - started < 5, url  # never the execution's deadline
