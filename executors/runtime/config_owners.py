@@ -59,6 +59,35 @@ def host_config_names(steps: Iterable[Any]) -> set[str]:
     return names
 
 
+def broker_references(processes: dict[str, list[Any]]) -> Iterator[tuple[str, str]]:
+    """(path, name) of every configuration name a broker step reads: its `broker` and the
+    `{name}` placeholders of its destination (a package must declare them)."""
+    for process, steps in processes.items():
+        yield from _broker_references(steps, f"processes.{process}.steps")
+
+
+def _broker_references(value: Any, path: str, step: bool = False) -> Iterator[tuple[str, str]]:
+    """``step``: ``value`` is a step, whose type's mapping has the step's own path (compile.py)."""
+    if isinstance(value, list):
+        for index, item in enumerate(value):
+            yield from _broker_references(item, f"{path}[{index}]", step=True)
+    elif isinstance(value, dict):
+        for key, inner in value.items():
+            if step and key in BROKER_STEPS and isinstance(inner, dict):
+                broker = inner.get(BROKER_FIELD)
+                if isinstance(broker, str) and broker.isidentifier():  # else: a compile issue
+                    yield f"{path}.{BROKER_FIELD}", broker
+                for field in DESTINATION_FIELDS:
+                    pattern = inner.get(field)
+                    if isinstance(pattern, str):
+                        for name in sorted(config_placeholders(pattern)):
+                            yield f"{path}.{field}", name
+            elif step and isinstance(inner, dict):
+                yield from _broker_references(inner, path)
+            elif isinstance(inner, list | dict):
+                yield from _broker_references(inner, f"{path}.{key}")
+
+
 def _steps(value: Any) -> Iterator[tuple[str, dict[str, Any]]]:
     """Every (type, options) pair in a raw step tree, however deeply nested."""
     if isinstance(value, list):

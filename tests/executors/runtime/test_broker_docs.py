@@ -71,7 +71,11 @@ async def test_broker_example(index: int, nc: nats.NATS) -> None:
         "version": "1",
         "service": {
             "path": "docs",
-            "configuration": [{"name": "ordersBus", "type": "password"}, {"name": "prefix"}],
+            "configuration": [
+                {"name": "ordersBus", "type": "password"},
+                {"name": "prefix"},
+                {"name": "suffix"},
+            ],
         },
         "processes": {"example": yaml.safe_load(body)},
     }

@@ -397,6 +397,20 @@ def test_compile_names_every_problem() -> None:
     assert len(issues) == 7, issues
 
 
+def test_the_configuration_values_a_broker_step_reads_must_be_declared() -> None:
+    text = broker_package(
+        "- try:\n    steps:\n      - request: {broker: elsewhere, subject: 'o.{region}.{prefix}'}"
+    )
+    with pytest.raises(PackageInvalid) as raised:
+        load_package(text)
+    assert [str(issue) for issue in raised.value.issues] == [
+        "processes.p.steps[0].steps[0].broker: uses the configuration value 'elsewhere', "
+        "which service.configuration does not declare",
+        "processes.p.steps[0].steps[0].subject: uses the configuration value 'region', "
+        "which service.configuration does not declare",
+    ]
+
+
 def test_the_broker_and_destination_values_are_the_operators() -> None:
     loaded = load_package(
         broker_package("- request: {broker: bus, subject: 'o.{prefix}.{suffix}.{.x}'}")
