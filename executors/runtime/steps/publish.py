@@ -14,6 +14,7 @@ runtime's egress policy before it is made.
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 import orjson
@@ -29,6 +30,8 @@ from ..expressions import JqProgram
 from .set import as_property
 
 DESTINATION_KEYS = ("subject", "queue", "topic")
+#: A header name as HTTP and NATS spell one (RFC 9110 token): no spaces, colons or newlines.
+HEADER_NAME = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
 _NAME = "broker"
 
 
@@ -117,6 +120,11 @@ def compile_outgoing(
             ctx.issue("expected a mapping of header names to jq programs", "headers")
         else:
             headers = [(str(n), ctx.jq(p, f"headers.{n}")) for n, p in raw_headers.items()]
+            for name, _ in headers:
+                if not HEADER_NAME.fullmatch(name):
+                    ctx.issue(
+                        f"{name!r} is not a header name (letters, digits, - _ . …)", "headers"
+                    )
     key = ctx.jq(options["key"], "key") if "key" in options else None
     body = ctx.jq(options["body"], "body") if "body" in options else None
     return Outgoing(broker, kind, destination, key, headers, body)
