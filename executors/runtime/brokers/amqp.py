@@ -8,6 +8,11 @@ broker's confirm and are ``mandatory``: a message no queue takes fails the step
 (``broker_unroutable``) instead of vanishing. ``request`` sends ``reply_to`` (this
 connection's exclusive reply queue) and a fresh ``correlation_id``; the consumer of that queue
 hands each reply to the request waiting for its id and drops replies nobody waits for.
+
+An AMQP error closes the channel it happened on (publishing to an exchange that does not exist
+does), and every execution publishing on it would fail with it. So replies are consumed on a
+channel of their own, an exchange is first looked up on a throwaway channel (once per name), and
+a publishing channel found closed is reopened before the next publish.
 """
 
 from __future__ import annotations
@@ -34,7 +39,7 @@ class AmqpBroker:
     def __init__(
         self,
         connection: aio_pika.abc.AbstractRobustConnection,
-        channel: aio_pika.abc.AbstractChannel,
+        channel: aio_pika.abc.AbstractRobustChannel,
         reply_queue: aio_pika.abc.AbstractQueue,
         shown: str,
     ):
@@ -42,6 +47,7 @@ class AmqpBroker:
         self._channel = channel
         self._reply_queue = reply_queue
         self._waiting: dict[str, asyncio.Future[Reply]] = {}
+        self._exchanges: set[str] = set()
         self.shown = shown
 
     @classmethod
@@ -67,15 +73,16 @@ class AmqpBroker:
             raise unavailable(address.shown, error) from None
         try:
             channel = await connection.channel(publisher_confirms=True, on_return_raises=True)
+            replies = await connection.channel()
             # A name of our own: the robust connection declares it again after a reconnect.
-            reply_queue = await channel.declare_queue(
+            reply_queue = await replies.declare_queue(
                 f"flowhost.reply.{uuid.uuid4().hex}", exclusive=True, auto_delete=True
             )
+            broker = cls(connection, channel, reply_queue, address.shown)
+            await reply_queue.consume(broker._on_reply, no_ack=True)
         except Exception as error:
             await connection.close()
             raise unavailable(address.shown, error) from None
-        broker = cls(connection, channel, reply_queue, address.shown)
-        await reply_queue.consume(broker._on_reply, no_ack=True)
         return broker
 
     @property
@@ -119,7 +126,10 @@ class AmqpBroker:
     async def _send(self, message: Message, outgoing: aio_pika.Message) -> None:
         name = message.destination
         try:
+            if self._channel.is_closed:
+                await self._channel.reopen()
             if message.kind == "topic":
+                await self._check_exchange(name)
                 exchange = await self._channel.get_exchange(name, ensure=False)
                 await exchange.publish(outgoing, routing_key=message.key or "")
             else:
@@ -135,8 +145,26 @@ class AmqpBroker:
             raise BrokerError(
                 f"{self.shown} has no exchange {name!r}", code="broker_destination"
             ) from None
-        except (aiormq.exceptions.AMQPError, aio_pika.exceptions.AMQPException, OSError) as error:
+        except (
+            aiormq.exceptions.AMQPError,
+            aio_pika.exceptions.AMQPException,
+            aio_pika.exceptions.ChannelInvalidStateError,
+            OSError,
+        ) as error:
             raise unavailable(self.shown, error) from None
+
+    async def _check_exchange(self, name: str) -> None:
+        """Refuse (``broker_destination``) an exchange that does not exist, found out on a
+        channel of its own, which the broker then closes instead of the shared one."""
+        if name in self._exchanges:
+            return
+        probe = await self._connection.channel(publisher_confirms=False)
+        try:
+            await probe.get_exchange(name, ensure=True)
+        finally:
+            if not probe.is_closed:
+                await probe.close()
+        self._exchanges.add(name)
 
     async def _on_reply(self, incoming: aio_pika.abc.AbstractIncomingMessage) -> None:
         waiting = self._waiting.get(incoming.correlation_id or "")

@@ -60,7 +60,7 @@ class NatsBroker:
                     tls=tls,
                     tls_hostname=address.host if tls else None,
                     connect_timeout=CONNECT_TIMEOUT_S,
-                    reconnect_time_wait=RECONNECT_WAIT_S,
+                    reconnect_time_wait=RECONNECT_WAIT_S,  # type: ignore[arg-type]  # typed int, sleeps any number
                     max_reconnect_attempts=-1,
                     allow_reconnect=True,
                     reconnect_to_server_handler=same_server,

@@ -284,8 +284,12 @@ async def test_request_and_publish_over_rabbitmq() -> None:
         queue = await channel.declare_queue(queue_name, auto_delete=True)
         seen: list[aio_pika.abc.AbstractIncomingMessage] = []
 
+        third = asyncio.Event()
+
         async def respond(incoming: aio_pika.abc.AbstractIncomingMessage) -> None:
             seen.append(incoming)
+            if len(seen) == 3:
+                third.set()
             if incoming.reply_to:
                 await channel.default_exchange.publish(
                     aio_pika.Message(
@@ -323,6 +327,25 @@ async def test_request_and_publish_over_rabbitmq() -> None:
             config={"bus": AMQP_URL},
         )
         assert unroutable.error is not None and unroutable.error.code == "broker_unroutable"
+
+        # A topic is an exchange, routed by the key. One that does not exist is refused, and
+        # the refusal (the broker closes the channel it happened on) breaks nothing after it.
+        await queue.bind("amq.topic", routing_key=f"{queue_name}.#")
+        topic = "- publish: {broker: bus, topic: '{prefix}', key: .k}"
+        missing = await run_process(
+            broker_package(topic), "p", [{"k": "x"}], config={"bus": AMQP_URL, "prefix": "nope-x"}
+        )
+        assert missing.error is not None and missing.error.code == "broker_destination"
+        assert "has no exchange 'nope-x'" in missing.error.message
+        routed = await run_process(
+            broker_package(topic),
+            "p",
+            [{"k": f"{queue_name}.created"}],
+            config={"bus": AMQP_URL, "prefix": "amq.topic"},
+        )
+        assert routed.status == "ok", routed.error
+        await asyncio.wait_for(third.wait(), 2)
+        assert seen[2].routing_key == f"{queue_name}.created"
 
         unread = await channel.declare_queue(f"{queue_name}.unread", exclusive=True)
         silent = await run_process(
