@@ -18,7 +18,7 @@ from ..errors import StepError
 from ..policy import RuntimePolicy
 
 #: The broker kinds, by URL scheme, and their default ports.
-DEFAULT_PORTS = {"nats": 4222, "tls": 4222, "amqp": 5672, "amqps": 5671}
+DEFAULT_PORTS = {"nats": 4222, "tls": 4222, "amqp": 5672, "amqps": 5671, "kafka": 9092}
 RESOLVE_TIMEOUT_S = 5.0
 
 

@@ -35,7 +35,7 @@ class BrokerPool:
             if found is not None and not found.closed:
                 return found
             checked = await address.checked(url, policy)
-            made = await _connect(checked)
+            made = await _connect(checked, policy)
             self._brokers[key] = made
             return made
 
@@ -47,12 +47,16 @@ class BrokerPool:
             await broker.aclose()
 
 
-async def _connect(checked: address.BrokerAddress) -> Broker:
+async def _connect(checked: address.BrokerAddress, policy: RuntimePolicy) -> Broker:
     # Imported here: an executor whose packages use no broker never loads the clients.
     if checked.scheme in ("nats", "tls"):
         from .nats import NatsBroker
 
         return await NatsBroker.connect(checked)
+    if checked.scheme == "kafka":
+        from .kafka import KafkaBroker
+
+        return await KafkaBroker.connect(checked, policy)
     from .amqp import AmqpBroker
 
     return await AmqpBroker.connect(checked)

@@ -4,7 +4,8 @@
 
 The same keys as ``publish`` (steps/publish.py) plus ``timeout`` (default 5s). Replies are
 correlated by the broker's own means: NATS's request inbox; on RabbitMQ ``reply_to`` (the
-connection's exclusive reply queue) and a fresh ``correlation_id``. No reply in time fails the
+connection's exclusive reply queue) and a fresh ``correlation_id``; on Kafka the headers
+``reply_to`` (the connection's reply topic) and ``correlation_id``. No reply in time fails the
 step with ``broker_timeout`` (retryable; a `try` catches it). A reply longer than the policy's
 ``document_bytes`` is refused (``limit_exceeded``). The reply is parsed as JSON when its content
 type says JSON or it has none and parses; otherwise it is a JSON string. Property
