@@ -6,10 +6,10 @@
 ``broker`` names a configuration value of the package whose value is the broker's URL
 (``nats://…``, ``amqp://…``, ``kafka://…``): the operator's, never the caller's
 (config_owners.py). The destination (``subject``, ``queue`` or ``topic``) is a pattern
-(brokers/destinations.py); ``key``, ``headers`` and ``body`` are jq. The body is the document's bytes unless ``body`` says
-otherwise (a string goes as text/plain, anything else as JSON). Documents pass on unchanged.
-The connection comes from the executor's pool (brokers/pool.py), checked against the
-runtime's egress policy before it is made.
+(brokers/destinations.py); ``key``, ``headers`` and ``body`` are jq. The body is the
+document's bytes unless ``body`` says otherwise (a string goes as text/plain, anything else as
+JSON). Documents pass on unchanged. The connection comes from the executor's pool
+(brokers/pool.py), checked against the runtime's egress policy before it is made.
 """
 
 from __future__ import annotations
