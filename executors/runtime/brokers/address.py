@@ -16,6 +16,7 @@ import httpcore
 from ..egress import refusal, resolve
 from ..errors import StepError
 from ..policy import RuntimePolicy
+from .interface import unavailable
 
 #: The broker kinds, by URL scheme, and their default ports.
 DEFAULT_PORTS = {"nats": 4222, "tls": 4222, "amqp": 5672, "amqps": 5671, "kafka": 9092}
@@ -67,9 +68,7 @@ async def checked(url: str, policy: RuntimePolicy) -> BrokerAddress:
     try:
         addresses = await resolve(host, port, RESOLVE_TIMEOUT_S)
     except (httpcore.ConnectError, httpcore.ConnectTimeout) as error:
-        raise StepError(
-            f"broker {shown} is unavailable: {error}", code="broker_unavailable", retryable=True
-        ) from None
+        raise unavailable(shown, error) from None
     reasons = []
     for address in addresses:
         reason = refusal(policy, host, address)

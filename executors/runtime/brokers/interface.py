@@ -64,8 +64,8 @@ def timed_out(shown: str, destination: str, timeout_s: float) -> BrokerError:
     )
 
 
-def unavailable(shown: str, cause: BaseException | str) -> BrokerError:
-    text = cause if isinstance(cause, str) else (str(cause) or type(cause).__name__)
+def unavailable(shown: str, cause: BaseException) -> BrokerError:
+    text = str(cause) or type(cause).__name__  # many client errors carry no message
     return BrokerError(
         f"broker {shown} is unavailable: {text}", code="broker_unavailable", retryable=True
     )
