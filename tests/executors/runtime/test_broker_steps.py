@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import functools
+import json
 import socket
 import time
 from collections.abc import AsyncIterator
@@ -462,3 +463,58 @@ async def test_a_broker_that_is_not_there_fails_the_step_in_bounded_time() -> No
             assert result.error.retryable
             assert f"127.0.0.1:{port} is unavailable" in result.error.message
             assert time.monotonic() - started < 5, url  # never the execution's deadline
+
+
+@needs_nats
+@needs_rabbit
+async def test_concurrent_requests_each_get_their_own_reply(nc: nats.NATS) -> None:
+    """Twenty executions share one pooled connection per broker; replies come back out of
+    order (later requests are answered first) and each reaches the request it answers."""
+    subject = unique("echo.")
+    queue_name = unique("flowhost.test.echo.")
+
+    async def later_first(n: int) -> None:
+        await asyncio.sleep(0.01 * (20 - n))
+
+    async def nats_echo(msg: Any) -> None:
+        async def answer() -> None:
+            await later_first(json.loads(msg.data)["n"])
+            await nc.publish(msg.reply, msg.data)
+
+        asyncio.create_task(answer())  # noqa: RUF006  (the test waits for the replies)
+
+    await nc.subscribe(subject, cb=nats_echo)
+    await nc.flush()
+    connection = await aio_pika.connect(AMQP_URL)
+    async with connection:
+        channel = await connection.channel()
+        queue = await channel.declare_queue(queue_name, exclusive=True)
+
+        async def amqp_echo(incoming: aio_pika.abc.AbstractIncomingMessage) -> None:
+            async def answer() -> None:
+                await later_first(json.loads(incoming.body)["n"])
+                assert incoming.reply_to
+                await channel.default_exchange.publish(
+                    aio_pika.Message(incoming.body, correlation_id=incoming.correlation_id),
+                    routing_key=incoming.reply_to,
+                )
+
+            asyncio.create_task(answer())  # noqa: RUF006
+
+        await queue.consume(amqp_echo, no_ack=True)
+        for url, destination in (
+            (NATS_URL, f"subject: {subject}"),
+            (AMQP_URL, f"queue: {queue_name}"),
+        ):
+            compiled = compile_package(
+                broker_package(
+                    f"- request: {{broker: bus, {destination}, timeout: 3s}}\n- return: {{}}"
+                )
+            )
+            results = await asyncio.gather(
+                *(
+                    compiled.run("p", [numbered(n)], config={"bus": url}, policy=LOOPBACK)
+                    for n in range(20)
+                )
+            )
+            assert [values(r) for r in results] == [[{"n": n}] for n in range(20)], url
