@@ -19,7 +19,14 @@ from ..policy import RuntimePolicy
 from .interface import unavailable
 
 #: The broker kinds, by URL scheme, and their default ports.
-DEFAULT_PORTS = {"nats": 4222, "tls": 4222, "amqp": 5672, "amqps": 5671, "kafka": 9092}
+DEFAULT_PORTS = {
+    "nats": 4222,
+    "tls": 4222,
+    "amqp": 5672,
+    "amqps": 5671,
+    "kafka": 9092,
+    "redis": 6379,
+}
 RESOLVE_TIMEOUT_S = 5.0
 
 

@@ -53,6 +53,10 @@ async def _connect(checked: address.BrokerAddress, policy: RuntimePolicy) -> Bro
         from .nats import NatsBroker
 
         return await NatsBroker.connect(checked)
+    if checked.scheme == "redis":
+        from .redis_streams import RedisStreamsBroker
+
+        return await RedisStreamsBroker.connect(checked)
     if checked.scheme == "kafka":
         from .kafka import KafkaBroker
 

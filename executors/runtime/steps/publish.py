@@ -1,10 +1,10 @@
-"""``publish``: one message per document to a broker (NATS, RabbitMQ, Kafka).
+"""``publish``: one message per document to a broker (NATS, RabbitMQ, Kafka, Redis Streams).
 
     publish: {broker: ordersBroker, subject: 'orders.{prefix}.created.{suffix}',
               key: .orderId, headers: {source: '"shop"'}, body: '{id: .orderId}'}
 
 ``broker`` names a configuration value of the package whose value is the broker's URL
-(``nats://…``, ``amqp://…``, ``kafka://…``): the operator's, never the caller's
+(``nats://…``, ``amqp://…``, ``kafka://…``, ``redis://…``): the operator's, never the caller's
 (config_owners.py). The destination (``subject``, ``queue`` or ``topic``) is a pattern
 (brokers/destinations.py); ``key``, ``headers`` and ``body`` are jq. The body is the
 document's bytes unless ``body`` says otherwise (a string goes as text/plain, anything else as
