@@ -1,4 +1,5 @@
-"""Shared by the broker tests: is a local broker there, and a TCP proxy the test can cut."""
+"""Shared by the broker tests: is a local broker there, a package around broker steps, and a
+TCP proxy the test can cut."""
 
 from __future__ import annotations
 
@@ -65,3 +66,19 @@ class CuttableProxy:
                 sink.transport.abort()
 
         await asyncio.gather(pipe(reader, upstream_writer), pipe(upstream_reader, writer))
+
+
+CONFIG = """
+service:
+  path: t
+  configuration:
+    - {name: bus, type: password}
+    - {name: prefix}
+    - {name: suffix}
+"""
+
+
+def broker_package(steps: str) -> str:
+    """A package with the broker configuration and one process `p` with ``steps``."""
+    indented = "\n".join(f"      {line}" for line in steps.strip("\n").splitlines())
+    return f"name: t\nversion: '1'\n{CONFIG.strip()}\nprocesses:\n  p:\n    steps:\n{indented}\n"

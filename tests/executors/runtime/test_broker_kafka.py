@@ -21,8 +21,7 @@ from executors.runtime.policy import RuntimePolicy
 from executors.testing import run_process as _run_process
 from executors.testing import values
 
-from .brokers_util import unique
-from .test_broker_steps import broker_package
+from .brokers_util import broker_package, unique
 
 confluent_kafka = pytest.importorskip(
     "confluent_kafka", reason="confluent-kafka (its mock Kafka cluster) is not installed"

@@ -18,8 +18,7 @@ from executors.runtime.policy import RuntimePolicy
 from executors.testing import compile_package, values
 from executors.testing import run_process as _run_process
 
-from .brokers_util import CuttableProxy, listening, unique
-from .test_broker_steps import broker_package
+from .brokers_util import CuttableProxy, broker_package, listening, unique
 
 pytestmark = pytest.mark.skipif(not listening(6379), reason="no Redis server on 127.0.0.1:6379")
 

@@ -20,7 +20,7 @@ from executors.runtime.policy import ExecutionLimits, RuntimePolicy
 from executors.testing import compile_package, values
 from executors.testing import run_process as _run_process
 
-from .brokers_util import AMQP_URL, NATS_URL, CuttableProxy, listening, unique
+from .brokers_util import AMQP_URL, NATS_URL, CuttableProxy, broker_package, listening, unique
 
 LOOPBACK = RuntimePolicy(allow_loopback=True)  # the brokers are on 127.0.0.1
 run_process = functools.partial(_run_process, policy=LOOPBACK)
@@ -29,21 +29,6 @@ needs_nats = pytest.mark.skipif(not listening(4222), reason="no NATS server on 1
 needs_rabbit = pytest.mark.skipif(
     not listening(5672), reason="no RabbitMQ server on 127.0.0.1:5672"
 )
-
-CONFIG = """
-service:
-  path: t
-  configuration:
-    - {name: bus, type: password}
-    - {name: prefix}
-    - {name: suffix}
-"""
-
-
-def broker_package(steps: str) -> str:
-    """A package with the broker configuration and one process `p` with ``steps``."""
-    indented = "\n".join(f"      {line}" for line in steps.strip("\n").splitlines())
-    return f"name: t\nversion: '1'\n{CONFIG.strip()}\nprocesses:\n  p:\n    steps:\n{indented}\n"
 
 
 @pytest.fixture(autouse=True)
