@@ -503,3 +503,19 @@ async def test_concurrent_requests_each_get_their_own_reply(nc: nats.NATS) -> No
                 )
             )
             assert [values(r) for r in results] == [[{"n": n}] for n in range(20)], url
+
+
+@needs_nats
+async def test_a_policy_change_connects_anew_and_old_connections_are_closed(
+    nc: nats.NATS,
+) -> None:
+    """A connection is only used under the egress rule that checked it; of one URL, the
+    connections of the last BrokerPool.KEEP rules stay open."""
+    policies = [
+        RuntimePolicy(allow_loopback=True, egress_allow=(f"127.0.0.0/{bits}",))
+        for bits in range(8, 14)  # six rules, each allowing 127.0.0.1
+    ]
+    brokers = [await BROKERS.get(NATS_URL, policy) for policy in policies]
+    assert len({id(b) for b in brokers}) == 6  # one connection per rule
+    assert await BROKERS.get(NATS_URL, policies[-1]) is brokers[-1]  # reused under its rule
+    assert [b.closed for b in brokers] == [True, True, False, False, False, False]
