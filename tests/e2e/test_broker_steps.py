@@ -182,3 +182,12 @@ def test_publish_and_a_hostile_destination_part(fs: httpx.Client, responder: Res
 
 def _has(seen: list[tuple[str, dict[str, str]]], subject: str) -> None:
     assert subject in [s for s, _ in seen], seen
+
+
+def test_a_caller_can_choose_neither_the_broker_nor_the_prefix(fs: httpx.Client) -> None:
+    for name, value in (("bus", "nats://attacker.example:4222"), ("prefix", "other-team")):
+        configuration = [{"developerName": name, "contentValue": value}]
+        refused = _ask(fs, "get-order", "42", configurationValues=configuration)
+        assert refused.status_code == 400, refused.text
+        assert refused.json()["code"] == "operator_configuration"
+        assert f"'{name}'" in refused.json()["message"]
