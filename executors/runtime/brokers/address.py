@@ -23,7 +23,6 @@ DEFAULT_PORTS = {
     "nats": 4222,
     "tls": 4222,
     "amqp": 5672,
-    "amqps": 5671,
     "kafka": 9092,
     "redis": 6379,
 }

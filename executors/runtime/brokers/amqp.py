@@ -18,7 +18,6 @@ a publishing channel found closed is reopened before the next publish.
 from __future__ import annotations
 
 import asyncio
-import ssl
 import uuid
 from urllib.parse import unquote
 
@@ -52,7 +51,6 @@ class AmqpBroker:
 
     @classmethod
     async def connect(cls, address: BrokerAddress) -> AmqpBroker:
-        secure = address.scheme == "amqps"
         url = yarl.URL.build(
             scheme=address.scheme,
             host=address.address,
@@ -66,7 +64,6 @@ class AmqpBroker:
             connection = await aio_pika.connect_robust(
                 url,
                 timeout=CONNECT_TIMEOUT_S,
-                ssl_context=ssl.create_default_context() if secure else None,
                 client_properties={"connection_name": "flowhost-executor"},
             )
         except Exception as error:  # aiormq and OSError kinds, often without a message

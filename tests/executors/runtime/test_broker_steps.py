@@ -197,6 +197,9 @@ async def test_bad_broker_urls_and_missing_values_are_named() -> None:
         "http://127.0.0.1:4222": "broker URL has http; expected one of nats://",
         "nats://": "has no host",  # the URL itself is masked: `bus` is a password
         "nats://127.0.0.1:99999": "broker URL is not a URL",
+        "amqps://127.0.0.1/": (
+            "broker URL has amqps; expected one of nats://, tls://, amqp://, kafka://, redis://"
+        ),
     }
     for url, expected in cases.items():
         result = await run_process(broker_package(steps), "p", [{}], config={"bus": url})
