@@ -35,6 +35,8 @@ RECONNECT_WAIT_S = 0.5
 
 
 class AmqpBroker:
+    kind = "rabbitmq"
+
     def __init__(
         self,
         connection: aio_pika.abc.AbstractRobustConnection,

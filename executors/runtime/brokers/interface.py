@@ -21,6 +21,8 @@ class Message:
     content_type: str
     headers: dict[str, str] = field(default_factory=dict)
     key: str | None = None
+    #: NATS only: publish through JetStream and wait for the stream's acknowledgement.
+    jetstream: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -37,6 +39,8 @@ class Broker(Protocol):
 
     #: ``nats://host:port``: where it is, never with credentials (it goes into messages).
     shown: str
+    #: ``nats``, ``rabbitmq``, ``kafka`` or ``redis``.
+    kind: str
 
     @property
     def closed(self) -> bool:

@@ -31,6 +31,8 @@ REPLY_HEADER = "reply_to"
 
 
 class KafkaBroker:
+    kind = "kafka"
+
     def __init__(self, producer: aiokafka.AIOKafkaProducer, bootstrap: str, shown: str):
         self._producer = producer
         self._bootstrap = bootstrap

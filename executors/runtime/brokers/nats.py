@@ -14,6 +14,7 @@ import ssl
 from typing import Any
 
 import nats.errors
+import nats.js.errors
 from nats.aio.client import Client, Server
 
 from .address import BrokerAddress
@@ -22,9 +23,12 @@ from .interface import BrokerError, Message, Reply, timed_out, unavailable
 CONNECT_TIMEOUT_S = 3
 RECONNECT_WAIT_S = 0.5
 KEY_HEADER = "Nats-Msg-Id"
+JETSTREAM_ACK_TIMEOUT_S = 5.0
 
 
 class NatsBroker:
+    kind = "nats"
+
     def __init__(self, client: Client, shown: str):
         self._client = client
         self.shown = shown
@@ -78,6 +82,9 @@ class NatsBroker:
 
     async def publish(self, message: Message) -> None:
         _subject_only(message)
+        if message.jetstream:
+            await self._stored(message)
+            return
         try:
             await self._client.publish(
                 message.destination, message.body, headers=_headers(message) or None
@@ -89,6 +96,36 @@ class NatsBroker:
                 f"message to {message.destination} is larger than {self.shown} accepts "
                 f"({self._client.max_payload:,} bytes)",
                 code="broker_refused",
+            ) from None
+        except nats.errors.Error as error:
+            raise unavailable(self.shown, error) from None
+
+    async def _stored(self, message: Message) -> None:
+        """Publish through JetStream: done once the stream that stores the subject says so."""
+        try:
+            await self._client.jetstream().publish(
+                message.destination,
+                message.body,
+                timeout=JETSTREAM_ACK_TIMEOUT_S,
+                headers=_headers(message),
+            )
+        except nats.js.errors.NoStreamResponseError:
+            raise BrokerError(
+                f"no JetStream stream on {self.shown} stores {message.destination}",
+                code="broker_unroutable",
+            ) from None
+        except nats.js.errors.APIError as error:
+            raise BrokerError(
+                f"JetStream on {self.shown} refused the message for {message.destination}: "
+                f"{error.description or error}",
+                code="broker_refused",
+            ) from None
+        except nats.errors.TimeoutError:
+            raise BrokerError(
+                f"JetStream on {self.shown} did not acknowledge {message.destination} within "
+                f"{JETSTREAM_ACK_TIMEOUT_S:g}s",
+                code="broker_timeout",
+                retryable=True,
             ) from None
         except nats.errors.Error as error:
             raise unavailable(self.shown, error) from None

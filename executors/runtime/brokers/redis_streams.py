@@ -36,6 +36,8 @@ RESERVED = ("body", "content-type", "key", "reply_to", "correlation_id")
 
 
 class RedisStreamsBroker:
+    kind = "redis"
+
     def __init__(self, client: redis.asyncio.Redis, shown: str):
         self._client = client
         self._reply_stream = f"flowhost.reply.{uuid.uuid4().hex}"

@@ -15,6 +15,7 @@ JSON). Documents pass on unchanged. The connection comes from the executor's poo
 from __future__ import annotations
 
 import re
+from dataclasses import replace
 from typing import Any
 
 import orjson
@@ -88,15 +89,22 @@ class Outgoing:
 
 
 class Publish:
-    __slots__ = ("outgoing",)
+    __slots__ = ("jetstream", "outgoing")
 
-    def __init__(self, outgoing: Outgoing):
+    def __init__(self, outgoing: Outgoing, jetstream: bool):
         self.outgoing = outgoing
+        self.jetstream = jetstream
 
     async def run(self, documents: list[Document], ctx: RunContext) -> list[Document]:
         broker = await self.outgoing.connect(ctx)
+        if self.jetstream and broker.kind != "nats":
+            raise StepError(
+                f"jetstream: true is for NATS brokers; {broker.shown} is {broker.kind}",
+                code="broker_config",
+            )
         for document in documents:
-            await broker.publish(await self.outgoing.message(document, ctx))
+            message = await self.outgoing.message(document, ctx)
+            await broker.publish(replace(message, jetstream=self.jetstream))
         return documents
 
 
@@ -132,9 +140,15 @@ def compile_outgoing(
 
 def compile_publish(config: Any, ctx: CompileContext) -> Publish:
     options = ctx.options(
-        config, required=(_NAME,), optional=(*DESTINATION_KEYS, "key", "headers", "body")
+        config,
+        required=(_NAME,),
+        optional=(*DESTINATION_KEYS, "key", "headers", "body", "jetstream"),
     )
-    return Publish(compile_outgoing(options, ctx))
+    jetstream = options.get("jetstream", False)
+    if not isinstance(jetstream, bool):
+        ctx.issue(f"expected true or false, got {jetstream!r}", "jetstream")
+        jetstream = False
+    return Publish(compile_outgoing(options, ctx), jetstream)
 
 
 step_type = StepTypeDef("publish", compile_publish)

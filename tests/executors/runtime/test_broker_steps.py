@@ -522,3 +522,44 @@ async def test_a_policy_change_connects_anew_and_old_connections_are_closed(
     assert len({id(b) for b in brokers}) == 6  # one connection per rule
     assert await BROKERS.get(NATS_URL, policies[-1]) is brokers[-1]  # reused under its rule
     assert [b.closed for b in brokers] == [True, True, False, False, False, False]
+
+
+@needs_nats
+async def test_jetstream_publish_waits_for_the_stream_and_drops_duplicate_keys(
+    nc: nats.NATS,
+) -> None:
+    js = nc.jetstream()
+    name = unique("FLOWHOST_TEST_")
+    prefix = unique("js")
+    await js.add_stream(name=name, subjects=[f"{prefix}.>"])
+    try:
+        steps = "- publish: {broker: bus, subject: '{prefix}.orders', key: .id, jetstream: true}"
+        result = await run_process(
+            broker_package(steps),
+            "p",
+            [{"id": "a"}, {"id": "a"}, {"id": "b"}],  # the second "a" is a duplicate by its key
+            config={"bus": NATS_URL, "prefix": prefix},
+        )
+        assert result.status == "ok", result.error
+        info = await js.stream_info(name)
+        assert info.state.messages == 2
+        stored = await js.get_msg(name, 1)
+        assert stored.data == b'{"id":"a"}'
+
+        nowhere = await run_process(
+            broker_package(steps), "p", [{"id": "c"}], config={"bus": NATS_URL, "prefix": "none"}
+        )
+        assert nowhere.error is not None and nowhere.error.code == "broker_unroutable"
+        assert "no JetStream stream on" in nowhere.error.message  # the URL itself is masked
+        assert nowhere.error.message.endswith("stores none.orders")
+    finally:
+        await js.delete_stream(name)
+    if listening(5672):
+        not_nats = await run_process(
+            broker_package("- publish: {broker: bus, queue: q, jetstream: true}"),
+            "p",
+            [{}],
+            config={"bus": AMQP_URL},
+        )
+        assert not_nats.error is not None
+        assert "jetstream: true is for NATS brokers" in not_nats.error.message
