@@ -9,7 +9,8 @@ connection's exclusive reply queue) and a fresh ``correlation_id``; on Kafka the
 step with ``broker_timeout`` (retryable; a `try` catches it). A reply longer than the policy's
 ``document_bytes`` is refused (``limit_exceeded``). The reply is parsed as JSON when its content
 type says JSON or it has none and parses; otherwise it is a JSON string. Property
-``broker_content_type`` is set; the request document's properties are kept. A request longer
+``broker_content_type`` is set, and ``broker_header_<name>`` for each header of the reply; the
+request document's properties are kept. A request longer
 than the action's sync timeout is just a long step: the gateway answers WAIT and calls back.
 """
 
@@ -27,6 +28,8 @@ from ..limits import limit_exceeded
 from .publish import DESTINATION_KEYS, Outgoing, compile_outgoing
 
 DEFAULT_TIMEOUT_S = 5.0
+#: A reply's headers become document properties named with this prefix.
+HEADER_PROPERTY = "broker_header_"
 
 
 class Request:
@@ -53,6 +56,8 @@ class Request:
 
 def _reply_document(reply: Reply, original: Document) -> Document:
     properties = dict(original.properties)
+    for name, value in reply.headers.items():
+        properties[f"{HEADER_PROPERTY}{name}"] = value
     properties["broker_content_type"] = reply.content_type
     media = reply.content_type.split(";", 1)[0].strip().lower()
     if not reply.body:

@@ -67,7 +67,8 @@ async def test_request_over_nats_gives_the_reply_as_the_document(nc: nats.NATS) 
     assert result.documents[0].properties["broker_content_type"] == ""
 
     async def text(msg: Any) -> None:
-        await nc.publish(msg.reply, b"{not json", headers={"Content-Type": "text/plain"})
+        headers = {"Content-Type": "text/plain", "Status": "partial"}
+        await nc.publish(msg.reply, b"{not json", headers=headers)
 
     await nc.subscribe(f"orders.{prefix}.get-order.v2", cb=text)
     await nc.flush()
@@ -81,6 +82,7 @@ async def test_request_over_nats_gives_the_reply_as_the_document(nc: nats.NATS) 
     )
     assert values(as_text) == ["{not json"]
     assert as_text.documents[0].properties["broker_content_type"] == "text/plain"
+    assert as_text.documents[0].properties["broker_header_Status"] == "partial"
 
 
 @needs_nats
