@@ -2,9 +2,10 @@
 
 A package says so per value (`set_by: operator | flow`). When it does not, a value is the
 operator's if it is a `password`, or if a step uses it where it chooses what the process touches
-on the host: a `file` step's folder, a `db` step's URL, an `http` step's URL, the broker a
-`publish` or `request` step names and the `{name}` placeholders of its destination pattern.
-Everything else stays settable from Flow, as before.
+on the host: a `file` step's folder, a `db` step's URL, an `http` step's URL, a value a `flow`
+step names for its base URL, tenant or credentials, the broker a `publish` or `request` step
+names and the `{name}` placeholders of its destination pattern. Everything else stays settable
+from Flow.
 """
 
 from __future__ import annotations
@@ -31,6 +32,12 @@ BROKER_STEPS = ("publish", "request")
 BROKER_FIELD = "broker"
 DESTINATION_FIELDS = ("subject", "queue", "topic")
 
+#: The fields of built-in steps whose value is a configuration value's name (not jq).
+NAME_FIELDS: dict[str, tuple[str, ...]] = {
+    "flow": ("base_url", "tenant", "token", "username", "password"),
+    **{step: (BROKER_FIELD,) for step in BROKER_STEPS},
+}
+
 # `$config.name` and `$config["name"]` (jq's two spellings of a field of $config).
 _REFERENCE = re.compile(r"""\$config\s*(?:\.\s*([A-Za-z_][A-Za-z0-9_]*)|\[\s*"([^"]*)"\s*\])""")
 
@@ -48,10 +55,11 @@ def host_config_names(steps: Iterable[Any]) -> set[str]:
             value = options.get(key)
             if isinstance(value, str):
                 names |= referenced_names(value)
+        for key in NAME_FIELDS.get(step_type, ()):
+            value = options.get(key)
+            if isinstance(value, str):
+                names.add(value)
         if step_type in BROKER_STEPS:
-            broker = options.get(BROKER_FIELD)
-            if isinstance(broker, str):
-                names.add(broker)
             for key in DESTINATION_FIELDS:
                 pattern = options.get(key)
                 if isinstance(pattern, str):
@@ -95,8 +103,8 @@ def _steps(value: Any) -> Iterator[tuple[str, dict[str, Any]]]:
             yield from _steps(item)
     elif isinstance(value, dict):
         for key, inner in value.items():
-            known = key in HOST_FIELDS or key in BROKER_STEPS
-            if isinstance(key, str) and known and isinstance(inner, dict):
+            steps = key in HOST_FIELDS or key in NAME_FIELDS
+            if isinstance(key, str) and steps and isinstance(inner, dict):
                 yield key, inner
             yield from _steps(inner)
 
