@@ -34,6 +34,7 @@ from gateway.link import ClusterLink
 from gateway.metrics import endpoint as metrics_endpoint
 from gateway.running import Gateway, open_gateway
 from gateway.settings import GatewaySettings
+from gateway.triggers.webhooks import not_running as hooks_not_running
 
 log = logging.getLogger("flowhost.gateway")
 
@@ -67,15 +68,19 @@ class GatewayApp:
     def __init__(self, api: ManagementApi) -> None:
         self.api = api
         self.flow: Callable[[Scope, Receive, Send], Awaitable[None]] = not_running
+        self.hooks: Callable[[Scope, Receive, Send], Awaitable[None]] = hooks_not_running
 
     def serve(self, gateway: Gateway | None) -> None:
         """Serve with the running gateway's parts (None: they are stopped)."""
         self.api.gateway = gateway
         self.flow = gateway.flow if gateway is not None else not_running
+        self.hooks = gateway.hooks if gateway is not None else hooks_not_running
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http" and scope["path"].startswith("/fs/"):
             await self.flow(scope, receive, send)
+        elif scope["type"] == "http" and scope["path"].startswith("/hooks/"):
+            await self.hooks(scope, receive, send)
         else:
             await self.api(scope, receive, send)
 

@@ -38,6 +38,10 @@ from gateway.services import ServiceRegistry
 from gateway.settings import GatewaySettings
 from gateway.store import Store
 from gateway.tracing import flow_tracer
+from gateway.triggers.fires import FireStore
+from gateway.triggers.run import TriggerRunner
+from gateway.triggers.schedule import Scheduler
+from gateway.triggers.webhooks import WebhookEndpoints
 
 
 @dataclass(frozen=True)
@@ -59,6 +63,10 @@ class Gateway:
     waiting: WaitingExecutions
     flow: FlowEndpoints
     metrics: ClusterMetrics
+    #: Triggers (gateway/triggers/): what runs them, the /hooks/ endpoints, the schedules.
+    triggers: TriggerRunner
+    hooks: WebhookEndpoints
+    scheduler: Scheduler
 
 
 @asynccontextmanager
@@ -111,6 +119,16 @@ async def open_gateway(
             operator_config=operator_config, listeners=listeners,
             tracer=flow_tracer(s.otel_enabled),
         )  # fmt: skip
+        triggers = TriggerRunner(pool, history, listeners, operator_config, s.default_timeout_s)
+        hooks = await start(
+            WebhookEndpoints(
+                registry, authenticator, triggers,
+                body_max_bytes=s.webhook_body_max_bytes, async_max=s.webhook_async_max,
+            )
+        )  # fmt: skip
+        scheduler = await start(
+            Scheduler(registry, triggers, FireStore(store.engine), s.schedule_tick_s)
+        )
         yield Gateway(
             settings=s, admin_user=admin[0], admin_password=admin[1],
             login_throttle=_login_throttle(s), package_limits=PackageLimits.from_settings(s),
@@ -119,6 +137,7 @@ async def open_gateway(
             metrics=ClusterMetrics(ClusterSources(
                 flow.metrics, pool, reconciler, history, waiting, sender, outbox.counts
             )),
+            triggers=triggers, hooks=hooks, scheduler=scheduler,
         )  # fmt: skip
 
 

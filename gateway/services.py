@@ -110,3 +110,7 @@ class ServiceRegistry:
 
     def services(self, runtime: str) -> list[DeployedService]:
         return list(self._by_runtime.get(runtime, {}).values())
+
+    def every_service(self) -> list[DeployedService]:
+        """The services of every runtime (what the triggers look through)."""
+        return [s for paths in self._by_runtime.values() for s in paths.values()]

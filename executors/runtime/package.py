@@ -16,6 +16,7 @@ from .loader import YamlLimits, load_yaml
 from .profile_refs import resolve_profiles
 from .profiles import profile_issues
 from .registry import step_types
+from .triggers import TriggerDef, check_triggers
 
 PACKAGE_NAME = re.compile(r"^[a-z0-9][a-z0-9._-]*$")
 SERVICE_PATH = re.compile(r"^[A-Za-z0-9_-]+(?:/[A-Za-z0-9_-]+)*$")
@@ -110,6 +111,7 @@ class Package:
     service: ServiceDef
     processes: dict[str, ProcessDef]
     source: str
+    triggers: list[TriggerDef] = field(default_factory=list)
     # The processes compiled while validating, so nothing is compiled twice.
     _plans: dict[str, ProcessPlan] | None = field(default=None, compare=False, repr=False)
 
@@ -236,7 +238,9 @@ class _Checker:
     # the package ---------------------------------------------------------------------------
 
     def package(self, raw: Any, source: str) -> Package | None:
-        top = self.mapping(raw, "", ("name", "version", "service", "processes"), ("summary",))
+        top = self.mapping(
+            raw, "", ("name", "version", "service", "processes"), ("summary", "triggers")
+        )
         if top is None:
             return None
         name = self.string(top.get("name"), "name", pattern=PACKAGE_NAME, what="package name")
@@ -245,6 +249,8 @@ class _Checker:
             self.add("version", "must not be empty")
         processes = self.processes(top.get("processes"), "processes")
         service = self.service(top.get("service"), "service", processes)
+        config = frozenset(c.name for c in service.configuration)
+        triggers = check_triggers(self, top.get("triggers"), "triggers", processes, config)
         plans = _compile_processes(processes, self.issues)
         return Package(
             name=name,
@@ -253,6 +259,7 @@ class _Checker:
             service=service,
             processes=processes,
             source=source,
+            triggers=triggers,
             _plans=plans,
         )
 
