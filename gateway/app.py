@@ -20,7 +20,7 @@ from starlette.exceptions import HTTPException
 
 from gateway.api import callbacks as callbacks_api
 from gateway.api import config as config_api
-from gateway.api import executions, listeners, packages, status, user_access, users
+from gateway.api import executions, listeners, packages, status, triggers, user_access, users
 from gateway.api import policy as policy_api
 from gateway.api import runtimes as runtimes_api
 from gateway.api.deps import ManagementApi
@@ -121,6 +121,7 @@ def create_app(settings: GatewaySettings) -> GatewayApp:
         user_access.router,
         runtimes_api.router,
         listeners.router,
+        triggers.router,
         metrics_endpoint.router,
     ):
         api.include_router(router)

@@ -41,6 +41,7 @@ from gateway.tracing import flow_tracer
 from gateway.triggers.fires import FireStore
 from gateway.triggers.run import TriggerRunner
 from gateway.triggers.schedule import Scheduler
+from gateway.triggers.subscribe import Subscriptions
 from gateway.triggers.webhooks import WebhookEndpoints
 
 
@@ -67,6 +68,7 @@ class Gateway:
     triggers: TriggerRunner
     hooks: WebhookEndpoints
     scheduler: Scheduler
+    subscriptions: Subscriptions
 
 
 @asynccontextmanager
@@ -129,6 +131,11 @@ async def open_gateway(
         scheduler = await start(
             Scheduler(registry, triggers, FireStore(store.engine), s.schedule_tick_s)
         )
+        subscriptions = await start(
+            Subscriptions(
+                registry, triggers, policies.of, message_max_bytes=s.subscribe_message_max_bytes
+            )
+        )
         yield Gateway(
             settings=s, admin_user=admin[0], admin_password=admin[1],
             login_throttle=_login_throttle(s), package_limits=PackageLimits.from_settings(s),
@@ -137,7 +144,7 @@ async def open_gateway(
             metrics=ClusterMetrics(ClusterSources(
                 flow.metrics, pool, reconciler, history, waiting, sender, outbox.counts
             )),
-            triggers=triggers, hooks=hooks, scheduler=scheduler,
+            triggers=triggers, hooks=hooks, scheduler=scheduler, subscriptions=subscriptions,
         )  # fmt: skip
 
 

@@ -89,6 +89,12 @@ class GatewaySettings(BaseSettings):
         description="Webhook executions of `async: true` triggers running at once on this "
         "gateway; beyond, a webhook is answered 503 with Retry-After.",
     )
+    subscribe_message_max_bytes: int = Field(
+        1024 * 1024,
+        ge=1,
+        description="Largest broker message a subscribe trigger runs; a larger one is "
+        "dead-lettered at once.",
+    )
     schedule_tick_s: float = Field(
         0.25,
         gt=0,
