@@ -56,6 +56,11 @@ class TriggerRunner:
         #: Last fire per listener (runtime, path): epoch seconds, for `flowhost status`.
         self.last_fired: dict[tuple[str, str], float] = {}
 
+    def ready(self, service: DeployedService) -> bool:
+        """Whether an executor of the runtime hosts the version now (a schedule does not take
+        a due time it cannot run: just after start the executors are still being deployed)."""
+        return self._pool.pick(service.runtime, service.key, set()) is not None
+
     def listener(self, service: DeployedService, trigger: TriggerSpec) -> Listener:
         return self.listeners.of(service.runtime, listener_path(service, trigger))
 

@@ -5,7 +5,8 @@ a cron expression's come from croniter in the trigger's time zone. At each tick 
 FLOWHOST_SCHEDULE_TICK_S) a gateway whose clock passed a due time tries to take it in the store
 (`fires.py`); the one that takes it runs the process. A due time is skipped, not claimed, while
 the previous fire of the same trigger still runs on this gateway (so a slow process never piles
-up executions); another gateway may take it. A paused trigger does not fire.
+up executions); another gateway may take it. A paused trigger does not fire, nor does one
+whose runtime has no ready executor hosting its version (nothing is claimed then).
 
 After downtime (the first look at a trigger, at start or when a version with it is deployed):
 `missed: skip` starts from the next due time; `missed: once` first runs the latest due time
@@ -103,6 +104,8 @@ class Scheduler(Lifecycle):
                 key = (service.runtime, service.spec.name, trigger.name)
                 seen.add(key)
                 planned = self._planned.get(key)
+                if not self._runner.ready(service):
+                    continue  # planned (missed fires looked for) once it can run
                 if planned is None or planned.spec != trigger.schedule:
                     planned = await self._plan(key, service, trigger, trigger.schedule, now_ms)
                 if planned.next_ms <= now_ms:
