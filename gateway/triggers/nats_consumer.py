@@ -133,6 +133,7 @@ async def _core(
         slots.run(_one_core(client, s, delivery, message))
 
     await client.subscribe(s.subject, queue=s.durable, cb=received)
+    await client.flush(timeout=5)  # the server has the subscription: messages from now on
     connected(s.durable)
     await asyncio.Event().wait()  # until cancelled; nats-py reconnects underneath
 

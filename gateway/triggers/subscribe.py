@@ -99,11 +99,11 @@ class Subscriptions(Lifecycle):
         self._loop = Periodic("subscribe triggers", self._reconcile, interval_s)
 
     def problem(self, key: Key) -> str:
-        """Why the trigger is not consuming now; empty when it is (or is paused)."""
+        """Why the trigger is not consuming now; empty when it is."""
         consumer = self._consumers.get(key)
         if consumer is not None:
             return consumer.problem
-        return self._refused.get(key, "")
+        return self._refused.get(key, "not started yet")
 
     async def start(self) -> None:
         self._loop.start()
@@ -123,6 +123,7 @@ class Subscriptions(Lifecycle):
                     continue
                 key = (service.runtime, service.spec.name, trigger.name)
                 if self._runner.listener(service, trigger).pause is not None:
+                    refused[key] = "paused by the operator: not consuming"
                     continue
                 try:
                     subscription, consume = await self._resolve(key, service, trigger)

@@ -63,28 +63,30 @@ async def second_gateway(
 async def test_two_gateways_sharing_postgresql_fire_each_due_time_once(
     tmp_path: Path, postgres_schema_url: str
 ) -> None:
-    async with in_process_cluster(tmp_path / "one", database_url=postgres_schema_url) as one:
-        async with second_gateway(one, tmp_path / "two", postgres_schema_url) as two:
-            first = parts(one.app)
-            await one.deploy(package())
-            deadline = time.monotonic() + 10
-            while not (first.scheduler.fired + two.scheduler.fired):  # both see the version
-                assert time.monotonic() < deadline, "the schedule never fired"
-                await asyncio.sleep(0.05)
-            start = time.monotonic()
-            before = first.scheduler.fired + two.scheduler.fired
-            await asyncio.sleep(4.0)
-            seconds = time.monotonic() - start
-            fired = first.scheduler.fired + two.scheduler.fired - before
-            # One fire per second that passed (a tick late at either end at most), never two.
-            assert int(seconds) - 1 <= fired <= int(seconds) + 1, (fired, seconds)
-            # Each gateway tried the due times the other took: the leases decided.
-            assert first.scheduler.lost + two.scheduler.lost >= fired - 1
-            rows = await schedule_rows(one)
-            total = first.scheduler.fired + two.scheduler.fired
-            assert len(rows) >= total - 1  # the last may still be running
-            assert {r["action"] for r in rows} == {"tick"}
-            assert {r["status"] for r in rows} == {"ok"}
+    async with (
+        in_process_cluster(tmp_path / "one", database_url=postgres_schema_url) as one,
+        second_gateway(one, tmp_path / "two", postgres_schema_url) as two,
+    ):
+        first = parts(one.app)
+        await one.deploy(package())
+        deadline = time.monotonic() + 10
+        while not (first.scheduler.fired + two.scheduler.fired):  # both see the version
+            assert time.monotonic() < deadline, "the schedule never fired"
+            await asyncio.sleep(0.05)
+        start = time.monotonic()
+        before = first.scheduler.fired + two.scheduler.fired
+        await asyncio.sleep(4.0)
+        seconds = time.monotonic() - start
+        fired = first.scheduler.fired + two.scheduler.fired - before
+        # One fire per second that passed (a tick late at either end at most), never two.
+        assert int(seconds) - 1 <= fired <= int(seconds) + 1, (fired, seconds)
+        # Each gateway tried the due times the other took: the leases decided.
+        assert first.scheduler.lost + two.scheduler.lost >= fired - 1
+        rows = await schedule_rows(one)
+        total = first.scheduler.fired + two.scheduler.fired
+        assert len(rows) >= total - 1  # the last may still be running
+        assert {r["action"] for r in rows} == {"tick"}
+        assert {r["status"] for r in rows} == {"ok"}
 
 
 @pytest.mark.parametrize(("missed", "fires"), [("once", 1), ("skip", 0)])
