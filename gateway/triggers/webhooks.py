@@ -46,11 +46,6 @@ PREFIX = "/hooks/"
 _EXECUTION_HEADER = b"x-flowhost-execution"
 
 
-class UnsupportedMediaType(GatewayError):
-    status = 415
-    code = "unsupported_media_type"
-
-
 class WebhookEndpoints(Lifecycle):
     def __init__(
         self,
@@ -225,9 +220,11 @@ def _document(scope: Scope, body: bytes, hook: WebhookSpec) -> tuple[bytes, dict
         return body, {"content_type": content_type or "application/octet-stream"}
     media = content_type.split(";", 1)[0].strip().lower()
     if media != "application/json" and not media.endswith("+json"):
-        raise UnsupportedMediaType(
+        raise GatewayError(
             f"this webhook takes JSON (Content-Type: application/json), got "
-            f"{content_type[:100] or 'no content type'}"
+            f"{content_type[:100] or 'no content type'}",
+            status=415,
+            code="unsupported_media_type",
         )
     try:
         orjson.loads(body)
