@@ -7,6 +7,7 @@ last, a schedule's next due time, and a subscription's connection problem if it 
 
 from __future__ import annotations
 
+import time
 from datetime import UTC, datetime
 
 from fastapi import APIRouter, Depends
@@ -17,6 +18,7 @@ from gateway.running import Gateway
 from gateway.services import DeployedService
 from gateway.spec import TriggerSpec
 from gateway.triggers.run import listener_path
+from gateway.triggers.schedule import due_after
 
 router = APIRouter(tags=["triggers"])
 
@@ -56,6 +58,16 @@ def _time(epoch: float | None) -> datetime | None:
     return datetime.fromtimestamp(epoch, UTC) if epoch is not None else None
 
 
+def _next_due(gateway: Gateway, key: tuple[str, str, str], trigger: TriggerSpec) -> datetime | None:
+    """As this gateway plans it; before it has (executors still deploying), the schedule's."""
+    if trigger.schedule is None:
+        return None
+    planned = gateway.scheduler.next_due(key)
+    if planned is None:
+        planned = due_after(trigger.schedule, int(time.time() * 1000)) / 1000
+    return _time(planned)
+
+
 def _out(gateway: Gateway, service: DeployedService, trigger: TriggerSpec) -> TriggerOut:
     runner = gateway.triggers
     listener = runner.listener(service, trigger)
@@ -75,7 +87,7 @@ def _out(gateway: Gateway, service: DeployedService, trigger: TriggerSpec) -> Tr
         errors=listener.errors,
         refused=listener.refused,
         last_fired_at=_time(runner.last_fired.get((service.runtime, path))),
-        next_due_at=_time(gateway.scheduler.next_due(key)) if trigger.schedule else None,
+        next_due_at=_next_due(gateway, key, trigger),
         problem=gateway.subscriptions.problem(key) if trigger.subscribe else "",
     )
 
