@@ -96,6 +96,7 @@ def _out(gateway: Gateway, service: DeployedService, trigger: TriggerSpec) -> Tr
     "/api/triggers",
     response_model=list[TriggerOut],
     summary="Every trigger of the deployed packages, with its state and this gateway's counts",
+    responses={404: {"description": "No such runtime"}},
 )
 async def list_triggers(
     control: Control, gateway: Gateway = Depends(running), runtime: str | None = None
