@@ -142,7 +142,7 @@ async def open_gateway(
             store=store, pool=pool, control=control, reconciler=reconciler, outbox=outbox,
             history=history, sender=sender, waiting=waiting, flow=flow,
             metrics=ClusterMetrics(ClusterSources(
-                flow.metrics, pool, reconciler, history, waiting, sender, outbox.counts
+                flow.metrics, pool, reconciler, history, waiting, sender, outbox.counts, triggers
             )),
             triggers=triggers, hooks=hooks, scheduler=scheduler, subscriptions=subscriptions,
         )  # fmt: skip

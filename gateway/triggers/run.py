@@ -55,6 +55,9 @@ class TriggerRunner:
         self.new_execution_id = ExecutionIds()
         #: Last fire per listener (runtime, path): epoch seconds, for `flowhost status`.
         self.last_fired: dict[tuple[str, str], float] = {}
+        #: Executions by (runtime, package, trigger, kind, status), for gateway/metrics/;
+        #: status `not_run` when no executor could take one.
+        self.counts: dict[tuple[str, str, str, str, str], int] = {}
 
     def ready(self, service: DeployedService) -> bool:
         """Whether an executor of the runtime hosts the version now (a schedule does not take
@@ -109,11 +112,14 @@ class TriggerRunner:
         listener.requests += 1
         started = time.time()
         self.last_fired[(service.runtime, listener_path(service, trigger))] = started
+        labels = (service.runtime, service.spec.name, trigger.name, trigger.kind)
         try:
             result = await self._pool.run(service.runtime, execution, self._wait_s)
         except GatewayError as error:
             listener.failed(error)
+            self._count((*labels, "not_run"))
             raise
+        self._count((*labels, result.status))
         if result.status != "ok":
             listener.errors += 1
         if self._history.enabled:
@@ -123,3 +129,6 @@ class TriggerRunner:
                 execution.execution_id, identity, execution.executor, started, result, trigger.kind
             )
         return Fired(execution.execution_id, result)
+
+    def _count(self, key: tuple[str, str, str, str, str]) -> None:
+        self.counts[key] = self.counts.get(key, 0) + 1

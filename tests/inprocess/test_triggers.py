@@ -185,3 +185,8 @@ async def test_status_lists_the_triggers_with_state_and_counts(cluster: InProces
     assert rows["new-order"]["last_fired_at"] is not None
     assert rows["nightly"]["state"] == "active"
     assert rows["nightly"]["next_due_at"] is not None
+    metrics = (await cluster.api.get("/metrics")).text
+    assert (
+        'flowhost_trigger_executions_total{kind="webhook",package="orders",runtime="default",'
+        'status="ok",trigger="new-order"} 1.0'
+    ) in metrics
