@@ -190,3 +190,32 @@ async def test_status_lists_the_triggers_with_state_and_counts(cluster: InProces
         'flowhost_trigger_executions_total{kind="webhook",package="orders",runtime="default",'
         'status="ok",trigger="new-order"} 1.0'
     ) in metrics
+
+
+RAW = """
+name: raw
+version: "1"
+service: {path: raw}
+processes:
+  keep:
+    steps:
+      - return: {}
+triggers:
+  - {name: upload, process: keep, webhook: {body: raw, max_body_bytes: 64}}
+"""
+
+
+async def test_a_raw_webhook_takes_any_content_and_bounds_its_size(
+    cluster: InProcessCluster,
+) -> None:
+    await cluster.deploy(RAW)
+    user = await cluster.user("uploader")
+    async with cluster.flow(user) as client:
+        sent = await client.post(
+            "/hooks/default/raw/upload", content=b"a,b\n1,2\n", headers={"content-type": "text/csv"}
+        )
+        assert sent.status_code == 200, sent.text
+        assert sent.content == b"a,b\n1,2\n"
+        big = await client.post("/hooks/default/raw/upload", content=b"x" * 65)
+        assert (big.status_code, big.json()["error"]) == (413, "payload_too_large")
+        assert "limit of 64 bytes" in big.json()["message"]

@@ -111,3 +111,25 @@ async def test_after_downtime_missed_once_runs_the_latest_missed_fire_and_skip_d
         assert scheduler.fired == fires
         rows = await schedule_rows(restarted)
         assert len(rows) == fires
+
+
+async def test_a_paused_schedule_does_not_fire_until_resumed(tmp_path: Path) -> None:
+    async with in_process_cluster(tmp_path) as cluster:
+        scheduler = parts(cluster.app).scheduler
+        await cluster.deploy(package())
+
+        async def fired_more_than(count: int) -> None:
+            deadline = time.monotonic() + 5
+            while scheduler.fired <= count:
+                assert time.monotonic() < deadline, "the schedule did not fire"
+                await asyncio.sleep(0.05)
+
+        await fired_more_than(0)
+        ref = {"runtime": "default", "service": "ticks#tick"}
+        assert (await cluster.api.post("/api/listeners/pause", json=ref)).status_code == 200
+        await asyncio.sleep(0.3)  # a fire that had started before the pause ends
+        paused_at = scheduler.fired
+        await asyncio.sleep(2.0)  # two due times pass
+        assert scheduler.fired == paused_at
+        assert (await cluster.api.post("/api/listeners/resume", json=ref)).status_code == 200
+        await fired_more_than(paused_at)
