@@ -162,9 +162,10 @@ class WebhookEndpoints(Lifecycle):
         return service, trigger, trigger.webhook
 
     def _user(self, scope: Scope, service: DeployedService, hook: WebhookSpec) -> str | None:
-        """The runtime user who called, or None when the call must carry a signature."""
+        """The runtime user who called (basic auth), or None when the call must carry a
+        signature (a sender's own Authorization scheme, a bearer token, is not ours to read)."""
         value = header(scope, b"authorization")
-        if value is None or not hook.users:
+        if value is None or value[:6].lower() != b"basic " or not hook.users:
             if not hook.secret:
                 raise Unauthorized(
                     f"this webhook needs the basic credentials of a user of runtime "
