@@ -18,7 +18,9 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from collections.abc import Callable
 from datetime import UTC, datetime
+from typing import Any, TypeVar
 from zoneinfo import ZoneInfo
 
 import orjson
@@ -37,6 +39,7 @@ __all__ = ["Scheduler", "due_after", "latest_due"]
 log = logging.getLogger("flowhost.gateway")
 
 PRUNE_S = 3600.0
+T = TypeVar("T")
 
 
 def due_after(spec: ScheduleSpec, after_ms: int) -> int:
@@ -74,6 +77,7 @@ class Scheduler(Lifecycle):
         self._planned: dict[Key, _Planned] = {}
         self._ticker = Periodic("schedule triggers", self._tick, tick_s)
         self._pruner = Periodic("schedule leases pruner", self._prune, PRUNE_S, delay_first=True)
+        self._db_calls: set[asyncio.Task[Any]] = set()
         #: Due times this gateway took, and those another gateway took first (for status).
         self.fired = 0
         self.lost = 0
@@ -88,6 +92,15 @@ class Scheduler(Lifecycle):
         for planned in self._planned.values():
             if planned.running is not None:
                 planned.running.cancel()
+        if self._db_calls:  # a claim's thread still runs: let it finish before the store closes
+            await asyncio.wait(self._db_calls)
+
+    async def _db(self, call: Callable[..., T], *args: Any) -> T:
+        """A blocking store call in a thread, finished even when the caller is cancelled."""
+        task = asyncio.ensure_future(asyncio.to_thread(call, *args))
+        self._db_calls.add(task)
+        task.add_done_callback(self._db_calls.discard)
+        return await asyncio.shield(task)
 
     def next_due(self, key: Key) -> float | None:
         """Epoch seconds of the trigger's next due time as this gateway plans it."""
@@ -123,7 +136,7 @@ class Scheduler(Lifecycle):
     ) -> _Planned:
         planned = self._planned[key] = _Planned(spec, due_after(spec, now_ms))
         if spec.missed == "once":
-            last = await asyncio.to_thread(self._fires.last_due_ms, key)
+            last = await self._db(self._fires.last_due_ms, key)
             missed = latest_due(spec, now_ms)
             if last is not None and missed > last:
                 log.info("schedule %s/%s: running the missed fire due at %d", *key[1:], missed)
@@ -162,7 +175,7 @@ class Scheduler(Lifecycle):
         except GatewayError as error:  # e.g. a required configuration value is not set
             log.warning("schedule %s/%s cannot fire: %s", *key[1:], error.message)
             return
-        if not await asyncio.to_thread(self._fires.claim, key, due_ms, execution.execution_id):
+        if not await self._db(self._fires.claim, key, due_ms, execution.execution_id):
             self.lost += 1
             return
         self.fired += 1
@@ -181,4 +194,4 @@ class Scheduler(Lifecycle):
             )
 
     async def _prune(self) -> None:
-        await asyncio.to_thread(self._fires.prune, time.time())
+        await self._db(self._fires.prune, time.time())

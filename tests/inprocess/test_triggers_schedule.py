@@ -95,12 +95,15 @@ async def test_after_downtime_missed_once_runs_the_latest_missed_fire_and_skip_d
 ) -> None:
     # The last fire was three hours ago (three due times of an hourly schedule were missed
     # while no gateway ran); the next due time is up to an hour away.
-    store = FireStore(create_engine(f"sqlite:///{tmp_path / 'flowhost.db'}"))
     async with in_process_cluster(tmp_path) as cluster:
         await cluster.deploy(package("1h", missed))
     hour_ms = 3_600_000
     three_hours_ago = (int(time.time() * 1000) // hour_ms - 3) * hour_ms
-    assert store.claim(("default", "ticks", "tick"), three_hours_ago, "earlier")
+    engine = create_engine(f"sqlite:///{tmp_path / 'flowhost.db'}")
+    try:
+        assert FireStore(engine).claim(("default", "ticks", "tick"), three_hours_ago, "earlier")
+    finally:
+        engine.dispose()
     async with in_process_cluster(tmp_path) as restarted:
         scheduler = parts(restarted.app).scheduler
         deadline = time.monotonic() + 3
