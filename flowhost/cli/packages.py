@@ -147,7 +147,7 @@ def _triggers_table(triggers: list[dict[str, Any]]) -> Table:
         state = "[yellow]paused[/yellow]" if t["state"] == "paused" else "[green]active[/green]"
         if t["problem"]:
             state += f" [red]{t['problem']}[/red]"
-        due = f", next {t['next_due_at']}" if t.get("next_due_at") else ""
+        due = f", next {timestamp(t['next_due_at'])}" if t.get("next_due_at") else ""
         table.add_row(
             t["runtime"],
             f"{t['package']}/{t['name']}",
@@ -156,6 +156,6 @@ def _triggers_table(triggers: list[dict[str, Any]]) -> Table:
             f"{t['what']}{due}",
             str(t["fired"]),
             str(t["errors"]),
-            t["last_fired_at"] or "-",
+            timestamp(t["last_fired_at"]),
         )
     return table
