@@ -224,3 +224,63 @@ async def test_rabbitmq_acks_after_success_retries_and_dead_letters(
         for name in (f"{prefix}orders", f"{prefix}orders.dead"):
             await channel.queue_delete(name)
         await connection.close()
+
+
+SLOW_PACKAGE = """
+name: slow
+version: "1"
+service:
+  path: slow
+  configuration:
+    - {name: broker, default: "nats://127.0.0.1:4222", set_by: operator}
+    - {name: prefix, set_by: operator}
+processes:
+  work:
+    steps:
+      - sleep: 300ms
+      - return: {}
+triggers:
+  - name: work
+    process: work
+    subscribe: {broker: broker, subject: "{prefix}jobs", stream: STREAM, concurrency: 2}
+"""
+
+
+@needs_nats
+async def test_two_gateways_share_the_durable_consumer_each_message_once_two_at_a_time(
+    tmp_path: Path, prefix: str, stream: str
+) -> None:
+    source = SLOW_PACKAGE.replace("STREAM", stream)
+    client = await nats.connect(NATS_URL)
+    js = client.jetstream()
+    try:
+        async with (
+            in_process_cluster(tmp_path / "one") as one,
+            in_process_cluster(tmp_path / "two") as two,
+        ):
+            for cluster in (one, two):  # two gateways, each with its own store and executor
+                await set_config(cluster, "prefix", prefix)
+                await cluster.deploy(source)
+                await consuming(cluster, "work")
+            for number in range(8):
+                await js.publish(f"{prefix}jobs", orjson.dumps({"n": number}))
+            deadline = time.monotonic() + 15
+            while True:
+                rows = [r for c in (one, two) for r in await executions(c, 0, timeout_s=0)]
+                if len(rows) >= 8 or time.monotonic() > deadline:
+                    break
+                await asyncio.sleep(0.1)
+            await asyncio.sleep(0.5)  # a message run twice would show up by now
+            rows = [r for c in (one, two) for r in await executions(c, 0, timeout_s=0)]
+            assert len(rows) == 8 and {r["status"] for r in rows} == {"ok"}
+            for cluster in (one, two):  # each gateway ran at most two at a time
+                mine = await executions(cluster, 0, timeout_s=0)
+                spans = [
+                    (start := datetime.fromisoformat(r["started_at"]).timestamp(),
+                     start + r["duration_ms"] / 1000)
+                    for r in mine
+                ]  # fmt: skip
+                most = max(sum(1 for s, e in spans if s <= t < e) for t, _ in spans)
+                assert most <= 2, spans
+    finally:
+        await client.close()
