@@ -37,6 +37,7 @@ DEFAULT_BACKOFF_S = 1.0
 MAX_BACKOFF_S = 60.0
 DEFAULT_CONCURRENCY = 4
 MAX_CONCURRENCY = 64
+MAX_TRIGGERS = 100  # per package: each is a consumer, a schedule or a route on every gateway
 
 
 @dataclass(frozen=True)
@@ -106,8 +107,12 @@ def check_triggers(
 ) -> list[TriggerDef]:
     """The triggers of a package; every issue is added to `shapes` with its path.
     `config` names the package's configuration values (brokers and secrets live there)."""
-    result = []
-    for here, item in shapes.items(raw, path):
+    result: list[TriggerDef] = []
+    listed = shapes.items(raw, path)
+    if len(listed) > MAX_TRIGGERS:
+        shapes.add(path, f"at most {MAX_TRIGGERS} triggers per package, got {len(listed)}")
+        return result
+    for here, item in listed:
         body = shapes.mapping(item, here, ("name", "process"), ("summary", *KINDS))
         if body is None:
             continue

@@ -40,6 +40,8 @@ class Subscription:
     spec: SubscribeSpec
     #: Longest a run may take (the process deadline): JetStream's ack wait must outlast it.
     run_timeout_s: float
+    #: The runtime policy the broker's host was checked against.
+    policy_digest: str = ""
 
     @property
     def durable(self) -> str:

@@ -95,6 +95,7 @@ class Subscriptions(Lifecycle):
         self._message_max_bytes = message_max_bytes
         self._consumers: dict[Key, _Consumer] = {}
         self._refused: dict[Key, str] = {}
+        self._egress_refused: dict[Key, tuple[Subscription, str]] = {}
         self._kinds: dict[str, Consume] = {"nats": consume_nats, "amqp": consume_amqp}
         self._loop = Periodic("subscribe triggers", self._reconcile, interval_s)
 
@@ -132,14 +133,26 @@ class Subscriptions(Lifecycle):
                     continue
                 delivery = Delivery(self._runner, service, trigger, self._message_max_bytes)
                 wanted[key] = (subscription, delivery, consume)
-        self._refused = refused
         for key, consumer in list(self._consumers.items()):
             if key not in wanted or wanted[key][0] != consumer.subscription:
                 del self._consumers[key]
                 await consumer.stop()
         for key, (subscription, delivery, consume) in wanted.items():
-            if key not in self._consumers:
-                self._consumers[key] = _Consumer(subscription, delivery, consume)
+            if key in self._consumers:
+                continue
+            seen = self._egress_refused.get(key)
+            problem = (
+                seen[1]
+                if seen is not None and seen[0] == subscription
+                else await self._egress_refusal(subscription)
+            )
+            if problem is not None:
+                self._egress_refused[key] = (subscription, problem)
+                refused[key] = problem
+                continue
+            self._egress_refused.pop(key, None)
+            self._consumers[key] = _Consumer(subscription, delivery, consume)
+        self._refused = refused
 
     async def _resolve(
         self, key: Key, service: DeployedService, trigger: TriggerSpec
@@ -160,13 +173,6 @@ class Subscriptions(Lifecycle):
                 f"(nats://host:port or amqp://user:password@host:port/vhost), got scheme "
                 f"{parts.scheme!r}"
             )
-        port = parts.port or SCHEMES[parts.scheme]
-        refused = await egress.check_uri(self._policy(service.runtime), parts.hostname, port)
-        if refused is not None:
-            raise GatewayError(
-                f"broker {parts.hostname}:{port} is refused by runtime '{service.runtime}' "
-                f"egress policy: {refused}"
-            )
         fill: dict[str, str] = {
             name: self._runner.config_value(service, name)
             for name in ("prefix", "suffix")
@@ -180,8 +186,19 @@ class Subscriptions(Lifecycle):
             dead_letter=_fill(spec.dead_letter, fill),
             spec=spec,
             run_timeout_s=(service.spec.timeout_ms(trigger.process) or 300_000) / 1000,
+            policy_digest=self._policy(service.runtime).digest,
         )
         return subscription, consume
+
+    async def _egress_refusal(self, s: Subscription) -> str | None:
+        """Why the runtime's egress policy refuses the broker, or None. Checked when a
+        consumer starts (a changed policy restarts it), never on every pass."""
+        parts = urlsplit(s.url)
+        host, port = parts.hostname or "", parts.port or SCHEMES[parts.scheme]
+        refused = await egress.check_uri(self._policy(s.key[0]), host, port)
+        if refused is None:
+            return None
+        return f"broker {host}:{port} is refused by runtime '{s.key[0]}' egress policy: {refused}"
 
 
 def _fill(subject: str, values: dict[str, str]) -> str:

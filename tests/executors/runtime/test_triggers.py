@@ -185,3 +185,8 @@ def test_a_process_run_only_by_a_trigger_is_not_warned_about_as_unused() -> None
 
     package = load_package(BASE + "  - {name: a, process: p, schedule: {every: 1m}}\n")
     assert not [w for w in package_warnings(package) if w.path == "processes.p"]
+
+
+def test_a_package_has_at_most_100_triggers() -> None:
+    many = "".join(f"  - {{name: t{i}, process: p, webhook: {{}}}}\n" for i in range(101))
+    assert issues(many) == [("triggers", "at most 100 triggers per package, got 101")]
