@@ -29,6 +29,8 @@ __all__ = ["consume_nats"]
 
 _FETCH_WAIT_S = 1.0
 _ACK_WAIT_MARGIN_S = 30.0
+_CORE_PENDING_PER_SLOT = 64
+_CORE_PENDING_BYTES = 64 * 1024 * 1024
 
 
 class _Slots:
@@ -132,7 +134,15 @@ async def _core(
         await slots.wait_free()  # holds the subscription's queue while every slot is busy
         slots.run(_one_core(client, s, delivery, message))
 
-    await client.subscribe(s.subject, queue=s.durable, cb=received)
+    # While every slot is busy, messages wait in nats-py's queue: bounded, so a flood cannot
+    # fill the gateway's memory (past it the client drops them, at most once as core NATS is).
+    await client.subscribe(
+        s.subject,
+        queue=s.durable,
+        cb=received,
+        pending_msgs_limit=_CORE_PENDING_PER_SLOT * s.spec.concurrency,
+        pending_bytes_limit=_CORE_PENDING_BYTES,
+    )
     await client.flush(timeout=5)  # the server has the subscription: messages from now on
     connected(s.durable)
     await asyncio.Event().wait()  # until cancelled; nats-py reconnects underneath
