@@ -14,6 +14,7 @@ from executors.runtime.documents import Document
 from executors.runtime.engine import ProcessResult
 from executors.runtime.package import Issue, Package
 from executors.runtime.policy import ExecutionLimits, RuntimePolicy
+from executors.runtime.triggers import TriggerDef
 from executors.stats import StreamStats
 from protos.flowhost.v1 import executor_pb2 as pb
 
@@ -241,7 +242,45 @@ def spec_to_proto(package: Package) -> pb.PackageSpec:
         ],
         processes=sorted(package.processes),
         process_timeouts_ms={name: p.timeout_ms for name, p in package.processes.items()},
+        triggers=[_trigger_to_proto(t) for t in package.triggers],
     )
+
+
+def _trigger_to_proto(trigger: TriggerDef) -> pb.Trigger:
+    message = pb.Trigger(name=trigger.name, process=trigger.process, summary=trigger.summary)
+    if trigger.webhook is not None:
+        w = trigger.webhook
+        message.webhook.CopyFrom(
+            pb.WebhookTrigger(
+                secret=w.secret,
+                users=w.users,
+                body=w.body,
+                respond_async=w.respond_async,
+                replay_window_s=w.replay_window_s,
+                max_body_bytes=w.max_body_bytes,
+            )
+        )
+    elif trigger.schedule is not None:
+        s = trigger.schedule
+        message.schedule.CopyFrom(
+            pb.ScheduleTrigger(
+                cron=s.cron, every_ms=s.every_ms, timezone=s.timezone, missed=s.missed
+            )
+        )
+    elif trigger.subscribe is not None:
+        b = trigger.subscribe
+        message.subscribe.CopyFrom(
+            pb.SubscribeTrigger(
+                broker=b.broker,
+                subject=b.subject,
+                stream=b.stream,
+                attempts=b.attempts,
+                backoff_ms=b.backoff_ms,
+                dead_letter=b.dead_letter,
+                concurrency=b.concurrency,
+            )
+        )
+    return message
 
 
 def list_filter_from_proto(data: pb.DataContext) -> dict[str, Any] | None:

@@ -232,6 +232,10 @@ class ManagementClient:
     def status(self) -> Any:
         return self.request("GET", "/api/status")
 
+    def triggers(self, runtime: str | None = None) -> Any:
+        params = {"runtime": runtime} if runtime else {}
+        return self.request("GET", "/api/triggers", params=params)
+
     def executions(self, **filters: Any) -> Any:
         params = {k: v for k, v in filters.items() if v is not None}
         return self.request("GET", "/api/executions", params=params)

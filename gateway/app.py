@@ -20,7 +20,16 @@ from starlette.exceptions import HTTPException
 
 from gateway.api import callbacks as callbacks_api
 from gateway.api import config as config_api
-from gateway.api import deployments, executions, listeners, packages, status, user_access, users
+from gateway.api import (
+    deployments,
+    executions,
+    listeners,
+    packages,
+    status,
+    triggers,
+    user_access,
+    users,
+)
 from gateway.api import policy as policy_api
 from gateway.api import runtimes as runtimes_api
 from gateway.api.deps import ManagementApi
@@ -34,6 +43,7 @@ from gateway.link import ClusterLink
 from gateway.metrics import endpoint as metrics_endpoint
 from gateway.running import Gateway, open_gateway
 from gateway.settings import GatewaySettings
+from gateway.triggers.webhooks import not_running as hooks_not_running
 
 log = logging.getLogger("flowhost.gateway")
 
@@ -67,15 +77,19 @@ class GatewayApp:
     def __init__(self, api: ManagementApi) -> None:
         self.api = api
         self.flow: Callable[[Scope, Receive, Send], Awaitable[None]] = not_running
+        self.hooks: Callable[[Scope, Receive, Send], Awaitable[None]] = hooks_not_running
 
     def serve(self, gateway: Gateway | None) -> None:
         """Serve with the running gateway's parts (None: they are stopped)."""
         self.api.gateway = gateway
         self.flow = gateway.flow if gateway is not None else not_running
+        self.hooks = gateway.hooks if gateway is not None else hooks_not_running
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http" and scope["path"].startswith("/fs/"):
             await self.flow(scope, receive, send)
+        elif scope["type"] == "http" and scope["path"].startswith("/hooks/"):
+            await self.hooks(scope, receive, send)
         else:
             await self.api(scope, receive, send)
 
@@ -117,6 +131,7 @@ def create_app(settings: GatewaySettings) -> GatewayApp:
         user_access.router,
         runtimes_api.router,
         listeners.router,
+        triggers.router,
         metrics_endpoint.router,
     ):
         api.include_router(router)

@@ -469,7 +469,10 @@ class ControlPlane(Lifecycle):
         await self.known_runtime(runtime)
         if await asyncio.to_thread(self.store.generation) != self._generation:
             await self.refresh()  # a deployment made through another gateway counts already
-        deployed = self.registry.lookup(runtime, path) is not None
+        # A trigger's listener is `<service path>#<trigger>` (gateway/triggers/run.py).
+        service_path, _, trigger = path.partition("#")
+        found = self.registry.lookup(runtime, service_path)
+        deployed = found is not None and (not trigger or found.spec.trigger(trigger) is not None)
         # A paused service that was undeployed since can still be resumed.
         resumable = not paused and self.listeners.pause_of(runtime, path) is not None
         if not deployed and not resumable:

@@ -39,6 +39,11 @@ from gateway.services import ServiceRegistry
 from gateway.settings import GatewaySettings
 from gateway.store import Store
 from gateway.tracing import flow_tracer
+from gateway.triggers.fires import FireStore
+from gateway.triggers.run import TriggerRunner
+from gateway.triggers.schedule import Scheduler
+from gateway.triggers.subscribe import Subscriptions
+from gateway.triggers.webhooks import WebhookEndpoints
 
 
 @dataclass(frozen=True)
@@ -60,6 +65,11 @@ class Gateway:
     waiting: WaitingExecutions
     flow: FlowEndpoints
     metrics: ClusterMetrics
+    #: Triggers (gateway/triggers/): what runs them, the /hooks/ endpoints, the schedules.
+    triggers: TriggerRunner
+    hooks: WebhookEndpoints
+    scheduler: Scheduler
+    subscriptions: Subscriptions
 
 
 @asynccontextmanager
@@ -115,14 +125,30 @@ async def open_gateway(
             tracer=flow_tracer(s.otel_enabled), download_links=_download_links(s, keys),
             download_max_bytes=s.download_max_bytes, public_url=s.public_url,
         )  # fmt: skip
+        triggers = TriggerRunner(pool, history, listeners, operator_config, s.default_timeout_s)
+        hooks = await start(
+            WebhookEndpoints(
+                registry, authenticator, triggers,
+                body_max_bytes=s.webhook_body_max_bytes, async_max=s.webhook_async_max,
+            )
+        )  # fmt: skip
+        scheduler = await start(
+            Scheduler(registry, triggers, FireStore(store.engine), s.schedule_tick_s)
+        )
+        subscriptions = await start(
+            Subscriptions(
+                registry, triggers, policies.of, message_max_bytes=s.subscribe_message_max_bytes
+            )
+        )
         yield Gateway(
             settings=s, admin_user=admin[0], admin_password=admin[1],
             login_throttle=_login_throttle(s), package_limits=PackageLimits.from_settings(s),
             store=store, pool=pool, control=control, reconciler=reconciler, outbox=outbox,
             history=history, sender=sender, waiting=waiting, flow=flow,
             metrics=ClusterMetrics(ClusterSources(
-                flow.metrics, pool, reconciler, history, waiting, sender, outbox.counts
+                flow.metrics, pool, reconciler, history, waiting, sender, outbox.counts, triggers
             )),
+            triggers=triggers, hooks=hooks, scheduler=scheduler, subscriptions=subscriptions,
         )  # fmt: skip
 
 

@@ -192,6 +192,10 @@ class ServiceRegistry:
         """The active version of each service of the runtime."""
         return list(self._by_runtime.get(runtime, {}).values())
 
+    def every_service(self) -> list[DeployedService]:
+        """The services of every runtime (what the triggers look through)."""
+        return [s for paths in self._by_runtime.values() for s in paths.values()]
+
     def hosted(self, runtime: str) -> list[DeployedService]:
         """Every version the runtime's executors host: active, canary, kept for WAITs."""
         canaries = [c.service for (r, _), c in self._canaries.items() if r == runtime]

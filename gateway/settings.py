@@ -99,6 +99,31 @@ class GatewaySettings(BaseSettings):
     callback_timeout_s: float = Field(
         10.0, gt=0, description="How long one callback POST may take before it counts as failed."
     )
+    webhook_body_max_bytes: int = Field(
+        16 * 1024 * 1024,
+        ge=1,
+        description="Largest webhook body accepted, whatever a trigger's `max_body_bytes` says "
+        "(413 beyond).",
+    )
+    webhook_async_max: int = Field(
+        256,
+        ge=1,
+        description="Webhook executions of `async: true` triggers running at once on this "
+        "gateway; beyond, a webhook is answered 503 with Retry-After.",
+    )
+    subscribe_message_max_bytes: int = Field(
+        1024 * 1024,
+        ge=1,
+        description="Largest broker message a subscribe trigger runs; a larger one is "
+        "dead-lettered at once.",
+    )
+    schedule_tick_s: float = Field(
+        0.25,
+        gt=0,
+        le=60,
+        description="How often the gateway looks for due schedule triggers (and how late one "
+        "may fire).",
+    )
     callback_concurrency: int = Field(
         16, ge=1, description="Callbacks delivered at once (connections to callback receivers)."
     )

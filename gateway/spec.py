@@ -61,6 +61,65 @@ class FileSpec:
 
 
 @dataclass(frozen=True, slots=True)
+class WebhookSpec:
+    secret: str = ""  # the configuration value holding the HMAC secret; empty: no signatures
+    users: bool = True  # a runtime user's basic auth is accepted too
+    body: str = "json"  # json | raw
+    respond_async: bool = False  # answer 202 {executionId} at once
+    replay_window_s: int = 300
+    max_body_bytes: int = 1024 * 1024
+
+
+@dataclass(frozen=True, slots=True)
+class ScheduleSpec:
+    cron: str = ""
+    every_ms: int = 0
+    timezone: str = "UTC"
+    missed: str = "skip"  # skip | once
+
+
+@dataclass(frozen=True, slots=True)
+class SubscribeSpec:
+    broker: str  # the configuration value holding the broker URL
+    subject: str
+    stream: str = ""  # NATS JetStream stream; empty: core NATS with a queue group
+    attempts: int = 5
+    backoff_ms: int = 1000
+    dead_letter: str = ""
+    concurrency: int = 4
+
+
+@dataclass(frozen=True, slots=True)
+class TriggerSpec:
+    """A trigger of the package (docs/packages.md "Triggers"): exactly one kind is set."""
+
+    name: str
+    process: str
+    summary: str = ""
+    webhook: WebhookSpec | None = None
+    schedule: ScheduleSpec | None = None
+    subscribe: SubscribeSpec | None = None
+
+    @property
+    def kind(self) -> str:
+        if self.webhook is not None:
+            return "webhook"
+        return "schedule" if self.schedule is not None else "subscribe"
+
+    @classmethod
+    def from_json(cls, raw: dict[str, Any]) -> TriggerSpec:
+        webhook, schedule, subscribe = raw.get("webhook"), raw.get("schedule"), raw.get("subscribe")
+        return cls(
+            name=raw["name"],
+            process=raw["process"],
+            summary=raw.get("summary", ""),
+            webhook=WebhookSpec(**webhook) if webhook else None,
+            schedule=ScheduleSpec(**schedule) if schedule else None,
+            subscribe=SubscribeSpec(**subscribe) if subscribe else None,
+        )
+
+
+@dataclass(frozen=True, slots=True)
 class DeployWarning:
     """Valid but probably unmeant (executors/runtime/deploy_warnings.py); `path` in the file."""
 
@@ -86,6 +145,8 @@ class ServiceSpec:
     process_timeouts_ms: dict[str, int] = field(default_factory=dict)
     #: What the executor's validation warned about (empty for a spec stored before warnings).
     warnings: tuple[DeployWarning, ...] = ()
+    #: What starts its processes besides Flow (gateway/triggers/).
+    triggers: tuple[TriggerSpec, ...] = ()
 
     @property
     def key(self) -> str:
@@ -95,6 +156,9 @@ class ServiceSpec:
     def timeout_ms(self, process: str) -> int:
         """The process's deadline in ms; 0 when unknown (the executor applies its own)."""
         return self.process_timeouts_ms.get(process, 0)
+
+    def trigger(self, name: str) -> TriggerSpec | None:
+        return next((t for t in self.triggers if t.name == name), None)
 
     def action(self, name: str) -> ActionSpec | None:
         return next((a for a in self.actions if a.name == name), None)
@@ -120,6 +184,7 @@ class ServiceSpec:
             processes=tuple(raw.get("processes", ())),
             process_timeouts_ms=dict(raw.get("process_timeouts_ms", {})),
             warnings=tuple(DeployWarning(**w) for w in raw.get("warnings", ())),
+            triggers=tuple(TriggerSpec.from_json(t) for t in raw.get("triggers", ())),
         )
 
 

@@ -8,7 +8,18 @@ from dataclasses import dataclass, field
 import orjson
 
 from gateway.policy import RuntimePolicy
-from gateway.spec import ActionSpec, ConfigSpec, DataSpec, DeployWarning, FileSpec, ServiceSpec
+from gateway.spec import (
+    ActionSpec,
+    ConfigSpec,
+    DataSpec,
+    DeployWarning,
+    FileSpec,
+    ScheduleSpec,
+    ServiceSpec,
+    SubscribeSpec,
+    TriggerSpec,
+    WebhookSpec,
+)
 from gateway.tracing import TRACEPARENT
 from protos.flowhost.v1 import executor_pb2 as pb
 
@@ -283,6 +294,30 @@ def spec_from_proto(spec: pb.PackageSpec) -> ServiceSpec:
         processes=tuple(spec.processes),
         process_timeouts_ms=dict(spec.process_timeouts_ms),
         warnings=tuple(DeployWarning(w.path, w.message) for w in spec.warnings),
+        triggers=tuple(_trigger_from_proto(t) for t in spec.triggers),
+    )
+
+
+def _trigger_from_proto(t: pb.Trigger) -> TriggerSpec:
+    kind = t.WhichOneof("kind")
+    w, s, b = t.webhook, t.schedule, t.subscribe
+    return TriggerSpec(
+        name=t.name,
+        process=t.process,
+        summary=t.summary,
+        webhook=WebhookSpec(
+            w.secret, w.users, w.body, w.respond_async, w.replay_window_s, w.max_body_bytes
+        )
+        if kind == "webhook"
+        else None,
+        schedule=ScheduleSpec(s.cron, s.every_ms, s.timezone, s.missed)
+        if kind == "schedule"
+        else None,
+        subscribe=SubscribeSpec(
+            b.broker, b.subject, b.stream, b.attempts, b.backoff_ms, b.dead_letter, b.concurrency
+        )
+        if kind == "subscribe"
+        else None,
     )
 
 

@@ -64,6 +64,8 @@ def _violations(package: str, forbidden: tuple[str, ...], base: Path = ROOT) -> 
             "gateway/history",
             ("gateway.api", "gateway.app", "gateway.callbacks", "gateway.control", "fastapi"),
         ),
+        # Triggers run executions as the Flow path does, without its HTTP framework.
+        ("gateway/triggers", ("gateway.api", "gateway.app", "gateway.control", "fastapi")),
     ],
 )
 def test_import_rules(package: str, forbidden: tuple[str, ...]) -> None:

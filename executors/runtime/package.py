@@ -17,6 +17,7 @@ from .package_tests import PackageTest, parse_tests
 from .profile_refs import resolve_profiles
 from .profiles import profile_issues
 from .registry import step_types
+from .triggers import TriggerDef, check_triggers
 
 PACKAGE_NAME = re.compile(r"^[a-z0-9][a-z0-9._-]*$")
 SERVICE_PATH = re.compile(r"^[A-Za-z0-9_-]+(?:/[A-Za-z0-9_-]+)*$")
@@ -113,6 +114,7 @@ class Package:
     service: ServiceDef
     processes: dict[str, ProcessDef]
     source: str
+    triggers: list[TriggerDef] = field(default_factory=list)
     #: The package's own tests (``tests:``); `flowhost test` runs them, executors ignore them.
     tests: list[PackageTest] = field(default_factory=list)
     # The processes compiled while validating, so nothing is compiled twice.
@@ -242,7 +244,7 @@ class _Checker:
 
     def package(self, raw: Any, source: str) -> Package | None:
         top = self.mapping(
-            raw, "", ("name", "version", "service", "processes"), ("summary", "tests")
+            raw, "", ("name", "version", "service", "processes"), ("summary", "tests", "triggers")
         )
         if top is None:
             return None
@@ -252,6 +254,8 @@ class _Checker:
             self.add("version", "must not be empty")
         processes = self.processes(top.get("processes"), "processes")
         service = self.service(top.get("service"), "service", processes)
+        config = frozenset(c.name for c in service.configuration)
+        triggers = check_triggers(self, top.get("triggers"), "triggers", processes, config)
         plans = _compile_processes(processes, self.issues)
         actions = {action.name: action.process for action in service.actions}
         types = [data.type for data in service.data]
@@ -264,6 +268,7 @@ class _Checker:
             service=service,
             processes=processes,
             source=source,
+            triggers=triggers,
             tests=tests,
             _plans=plans,
         )

@@ -34,6 +34,9 @@ class ExecutionKind(StrEnum):
     ACTION = "action"
     DATA = "data"
     FILE = "file"
+    WEBHOOK = "webhook"
+    SCHEDULE = "schedule"
+    SUBSCRIBE = "subscribe"
 
 
 class CallbackState(StrEnum):

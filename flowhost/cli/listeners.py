@@ -48,7 +48,7 @@ def table(rows: list[dict[str, Any]]) -> Table:
     for row in rows:
         shown.add_row(
             row["runtime"],
-            f"/fs/{row['service']}",
+            _shown(row),
             row["package"] or "(not deployed)",
             row["active_version"] or "-",
             ", ".join(row["other_versions"]) or "-",
@@ -83,8 +83,19 @@ def listeners(
         console.print(table(rows))
 
 
+def _shown(row: dict[str, Any]) -> str:
+    """A service as Flow calls it; a trigger (`<service>#<name>`) with its kind."""
+    kind = row.get("kind", "service")
+    return f"/fs/{row['service']}" if kind == "service" else f"{row['service']} ({kind} trigger)"
+
+
 def _said(row: dict[str, Any]) -> str:
-    where = f"/fs/{row['service']} in runtime {row['runtime']}"
+    where = f"{_shown(row)} in runtime {row['runtime']}"
+    if row["paused"] and row.get("kind", "service") != "service":
+        return (
+            f"{where} is paused: webhooks get 503 listener_paused, schedules do not fire, "
+            "subscriptions stop consuming"
+        )
     if row["paused"]:
         wait = row["retry_after_s"]
         return f"{where} is paused: Flow calls get 503 listener_paused (Retry-After {wait} s)"

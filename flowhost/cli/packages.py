@@ -198,9 +198,10 @@ def undeploy(gateway: Gateway, name: PackageName, runtime: Runtime = "default") 
 @app.command()
 @gateway_command
 def status(gateway: Gateway) -> None:
-    """Runtimes, executors (ready or not) and deployed services."""
+    """Runtimes, executors (ready or not), deployed services and their triggers."""
     with gateway.client() as client:
         state = client.status()
+        triggers = client.triggers()
     runtimes = Table("runtime", "ready executors", "service", "package", "actions")
     for runtime in state["runtimes"]:
         services = runtime["services"] or [None]
@@ -238,3 +239,26 @@ def status(gateway: Gateway) -> None:
             str(e["outstanding"]),
         )
     console.print(executors)
+    if triggers:
+        console.print(_triggers_table(triggers))
+
+
+def _triggers_table(triggers: list[dict[str, Any]]) -> Table:
+    """Counts and last fire are the answering gateway's own (each gateway counts its own)."""
+    table = Table("runtime", "trigger", "kind", "state", "what", "fired", "errors", "last fire")
+    for t in triggers:
+        state = "[yellow]paused[/yellow]" if t["state"] == "paused" else "[green]active[/green]"
+        if t["problem"]:
+            state += f" [red]{t['problem']}[/red]"
+        due = f", next {timestamp(t['next_due_at'])}" if t.get("next_due_at") else ""
+        table.add_row(
+            t["runtime"],
+            f"{t['package']}/{t['name']}",
+            t["kind"],
+            state,
+            f"{t['what']}{due}",
+            str(t["fired"]),
+            str(t["errors"]),
+            timestamp(t["last_fired_at"]),
+        )
+    return table

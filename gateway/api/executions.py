@@ -33,7 +33,7 @@ class ExecutionOut(BaseModel):
         "it is on: 'load Country', 'save Country', 'delete Country', 'list /invoices', "
         "'upload /invoices'"
     )
-    kind: str = Field(description="action | data | file")
+    kind: str = Field(description="action | data | file | webhook | schedule | subscribe")
     executor: str
     status: str = Field(description="ok | failed | deadline | cancelled | lost")
     invoke: str = Field(description="FORWARD: answered at once; WAIT: result sent by callback")
@@ -96,8 +96,10 @@ async def list_executions(
     runtime: str | None = None,
     process: str | None = None,
     status: str | None = Query(None, description="ok, failed, deadline, cancelled or lost"),
-    kind: Literal["action", "data", "file"] | None = Query(
-        None, description="action (message actions), data (load/save/delete) or file (list/upload)"
+    kind: Literal["action", "data", "file", "webhook", "schedule", "subscribe"] | None = Query(
+        None,
+        description="action (message actions), data (load/save/delete), file (list/upload), or "
+        "the trigger kinds webhook, schedule, subscribe (`action` is then the trigger's name)",
     ),
     since: str | None = Query(None, description="15m, 2h, 7d, or an ISO 8601 time"),
     limit: int = Query(50, ge=1, le=1000),

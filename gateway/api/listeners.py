@@ -46,7 +46,14 @@ class PauseIn(ListenerRef):
 
 class ListenerOut(BaseModel):
     runtime: str
-    service: str = Field(description="The service path: Flow calls /fs/<service>/…")
+    service: str = Field(
+        description="The service path: Flow calls /fs/<service>/…; for a trigger "
+        "`<service path>#<trigger name>`"
+    )
+    kind: str = Field(
+        "service",
+        description="service (Flow's calls), or a trigger: webhook | schedule | subscribe",
+    )
     package: str | None = Field(description="None: paused, but no version is deployed now.")
     active_version: str | None
     other_versions: list[str] = Field(description="The package's stored, inactive versions.")
@@ -76,9 +83,11 @@ def _listener_out(
     pause = control.listeners.pause_of(runtime, path)
     traffic = control.listeners.traffic(runtime, path)
     spec = service.spec if service is not None else None
+    trigger = spec.trigger(path.partition("#")[2]) if spec and "#" in path else None
     return ListenerOut(
         runtime=runtime,
         service=path,
+        kind=trigger.kind if trigger else "service",
         package=spec.name if spec else None,
         active_version=spec.version if spec else None,
         other_versions=[
@@ -104,9 +113,15 @@ def _listener_out(
 async def _of_runtime(control: Control, runtime: str, only: str | None = None) -> list[ListenerOut]:
     versions = await control.call(control.store.versions, runtime)
     services = {s.spec.service_path.strip("/"): s for s in control.registry.services(runtime)}
+    services |= {
+        f"{path}#{t.name}": s for path, s in list(services.items()) for t in s.spec.triggers
+    }
     paused = {p for r, p in control.listeners.paused() if r == runtime}
     paths = sorted(set(services) | paused) if only is None else [only]
-    return [_listener_out(control, runtime, p, services.get(p), versions) for p in paths]
+    return [
+        _listener_out(control, runtime, p, services.get(p.partition("#")[0]), versions)
+        for p in paths
+    ]
 
 
 @router.get(

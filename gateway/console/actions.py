@@ -114,7 +114,11 @@ async def pause_listener(request: Request, session: Session, form: FormData) -> 
         path = await control.set_paused(runtime, service, True, reason)
     except GatewayError as error:
         return await _refused(request, session, error.message, "/services")
-    text = f"/fs/{path} in {runtime} is paused: Flow calls get 503 listener_paused."
+    text = (
+        f"trigger {path} in {runtime} is paused."
+        if "#" in path
+        else f"/fs/{path} in {runtime} is paused: Flow calls get 503 listener_paused."
+    )
     return await _done(request, session, text, "/services")
 
 
@@ -126,7 +130,8 @@ async def resume_listener(request: Request, session: Session, form: FormData) ->
         path = await control.set_paused(runtime, service, False)
     except GatewayError as error:
         return await _refused(request, session, error.message, "/services")
-    return await _done(request, session, f"/fs/{path} in {runtime} is serving.", "/services")
+    where = f"trigger {path}" if "#" in path else f"/fs/{path}"
+    return await _done(request, session, f"{where} in {runtime} is serving.", "/services")
 
 
 @action

@@ -120,6 +120,16 @@ async def services(request: Request, session: Session) -> Response:
                     },
                     "pause": control.listeners.pause_of(runtime, path),
                     "traffic": control.listeners.traffic(runtime, path),
+                    # Each trigger is a listener of its own, `<path>#<name>` (gateway/triggers/).
+                    "triggers": [
+                        {
+                            "spec": t,
+                            "listener": f"{path}#{t.name}",
+                            "pause": control.listeners.pause_of(runtime, f"{path}#{t.name}"),
+                            "traffic": control.listeners.traffic(runtime, f"{path}#{t.name}"),
+                        }
+                        for t in service.spec.triggers
+                    ],
                 }
             )
     return render(request, "services.html", session, services=found)

@@ -43,7 +43,7 @@ class Summary(NamedTuple):
     result: ExecutionResult | None  # None: the result was lost (executor died)
     error: str = ""
     duration_ms: float = 0.0  # when there is no result to tell
-    kind: str = "action"  # action | data | file (gateway/history/store.py, COLUMNS)
+    kind: str = "action"  # action | data | file | webhook | schedule | subscribe (store.py)
 
 
 def to_row(summary: Summary, document_max_bytes: int) -> tuple[Any, ...]:

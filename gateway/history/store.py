@@ -131,7 +131,7 @@ class ExecutionSummary:
     failing_step: str
     error: str
     recorded: bool  # step documents were recorded
-    kind: str  # action | data | file
+    kind: str  # action | data | file | webhook | schedule | subscribe
 
 
 @dataclass(frozen=True, slots=True)

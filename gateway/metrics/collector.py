@@ -31,6 +31,7 @@ if TYPE_CHECKING:
     from gateway.history.record import History
     from gateway.reconcile import Reconciler
     from gateway.routing import ExecutorPool
+    from gateway.triggers.run import TriggerRunner
 
 _FLOW_LABELS = ["runtime", "service", "version", "kind", "operation", "status"]
 _EXECUTOR_LABELS = ["runtime", "executor"]
@@ -49,6 +50,7 @@ class ClusterSources:
     sender: CallbackSender | None = None
     #: (runtime, state) -> callbacks in the outbox; a blocking query, run off the loop.
     callback_counts: Callable[[], dict[tuple[str, str], int]] | None = None
+    triggers: TriggerRunner | None = None
     _counts: dict[tuple[str, str], int] = field(default_factory=dict)
 
 
@@ -61,6 +63,7 @@ class ClusterCollector(Collector):
         yield from self._executors()
         yield from self._waits_and_callbacks()
         yield from self._history()
+        yield from self._triggers()
 
     def _flow(self) -> Iterator[Metric]:
         requests = CounterMetricFamily(
@@ -142,6 +145,19 @@ class ClusterCollector(Collector):
             rejected.add_metric(values, stats.rejected)
         yield from (ready, outstanding, in_flight, limit, kept, uptime)
         yield from (received, request_batches, results, result_batches, rejected)
+
+    def _triggers(self) -> Iterator[Metric]:
+        if self._sources.triggers is None:
+            return
+        executions = CounterMetricFamily(
+            "flowhost_trigger_executions",
+            "Executions started by triggers on this gateway, by runtime, package, trigger, kind "
+            "(webhook, schedule, subscribe) and status (not_run: no executor could take it)",
+            labels=["runtime", "package", "trigger", "kind", "status"],
+        )
+        for labels, count in list(self._sources.triggers.counts.items()):
+            executions.add_metric(list(labels), count)
+        yield executions
 
     def _waits_and_callbacks(self) -> Iterator[Metric]:
         sources = self._sources

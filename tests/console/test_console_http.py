@@ -16,6 +16,7 @@ import pytest
 import pytest_asyncio
 
 from tests.inprocess.conftest import ADMIN, EXAMPLES, InProcessCluster, in_process_cluster
+from tests.inprocess.test_triggers import docs_example, webhook_only
 
 CSRF = re.compile(r'name="csrf" value="([^"]+)"')
 
@@ -374,3 +375,26 @@ async def test_over_https_the_cookie_is_secure_and_host_bound(cluster: InProcess
         assert "secure" in cookie.lower() and "path=/" in cookie.lower()
         assert "domain" not in cookie.lower()
         assert (await client.get("/console/users")).status_code == 200
+
+
+async def test_the_services_page_lists_triggers_and_pauses_one(cluster: InProcessCluster) -> None:
+    await cluster.deploy(webhook_only(docs_example()))
+    async with browser(cluster) as client:
+        token = await signed_in(client)
+        page = await client.get("/console/services")
+        assert '<tr data-trigger="nightly">' in page.text and "schedule" in page.text
+        answer = await client.post(
+            "/console/services/pause",
+            data={"csrf": token, "runtime": "default", "service": "orders#nightly"},
+            follow_redirects=True,
+        )
+        assert "trigger orders#nightly in default is paused." in answer.text
+        listeners = (await cluster.api.get("/api/listeners")).json()
+        row = next(r for r in listeners if r["service"] == "orders#nightly")
+        assert (row["kind"], row["paused"]) == ("schedule", True)
+        resumed = await client.post(
+            "/console/services/resume",
+            data={"csrf": token, "runtime": "default", "service": "orders#nightly"},
+            follow_redirects=True,
+        )
+        assert "trigger orders#nightly in default is serving." in resumed.text

@@ -100,7 +100,7 @@ class PackageIssue(_message.Message):
     def __init__(self, path: _Optional[str] = ..., message: _Optional[str] = ...) -> None: ...
 
 class PackageSpec(_message.Message):
-    __slots__ = ("name", "version", "service_path", "summary", "configuration", "profiles", "actions", "data", "files", "processes", "process_timeouts_ms", "warnings")
+    __slots__ = ("name", "version", "service_path", "summary", "configuration", "profiles", "actions", "data", "files", "processes", "process_timeouts_ms", "warnings", "triggers")
     class ProfilesEntry(_message.Message):
         __slots__ = ("key", "value")
         KEY_FIELD_NUMBER: _ClassVar[int]
@@ -127,6 +127,7 @@ class PackageSpec(_message.Message):
     PROCESSES_FIELD_NUMBER: _ClassVar[int]
     PROCESS_TIMEOUTS_MS_FIELD_NUMBER: _ClassVar[int]
     WARNINGS_FIELD_NUMBER: _ClassVar[int]
+    TRIGGERS_FIELD_NUMBER: _ClassVar[int]
     name: str
     version: str
     service_path: str
@@ -139,7 +140,70 @@ class PackageSpec(_message.Message):
     processes: _containers.RepeatedScalarFieldContainer[str]
     process_timeouts_ms: _containers.ScalarMap[str, int]
     warnings: _containers.RepeatedCompositeFieldContainer[PackageIssue]
-    def __init__(self, name: _Optional[str] = ..., version: _Optional[str] = ..., service_path: _Optional[str] = ..., summary: _Optional[str] = ..., configuration: _Optional[_Iterable[_Union[ConfigValue, _Mapping]]] = ..., profiles: _Optional[_Mapping[str, str]] = ..., actions: _Optional[_Iterable[_Union[Action, _Mapping]]] = ..., data: _Optional[_Iterable[_Union[DataAction, _Mapping]]] = ..., files: _Optional[_Iterable[_Union[FileResource, _Mapping]]] = ..., processes: _Optional[_Iterable[str]] = ..., process_timeouts_ms: _Optional[_Mapping[str, int]] = ..., warnings: _Optional[_Iterable[_Union[PackageIssue, _Mapping]]] = ...) -> None: ...
+    triggers: _containers.RepeatedCompositeFieldContainer[Trigger]
+    def __init__(self, name: _Optional[str] = ..., version: _Optional[str] = ..., service_path: _Optional[str] = ..., summary: _Optional[str] = ..., configuration: _Optional[_Iterable[_Union[ConfigValue, _Mapping]]] = ..., profiles: _Optional[_Mapping[str, str]] = ..., actions: _Optional[_Iterable[_Union[Action, _Mapping]]] = ..., data: _Optional[_Iterable[_Union[DataAction, _Mapping]]] = ..., files: _Optional[_Iterable[_Union[FileResource, _Mapping]]] = ..., processes: _Optional[_Iterable[str]] = ..., process_timeouts_ms: _Optional[_Mapping[str, int]] = ..., warnings: _Optional[_Iterable[_Union[PackageIssue, _Mapping]]] = ..., triggers: _Optional[_Iterable[_Union[Trigger, _Mapping]]] = ...) -> None: ...
+
+class Trigger(_message.Message):
+    __slots__ = ("name", "process", "summary", "webhook", "schedule", "subscribe")
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    PROCESS_FIELD_NUMBER: _ClassVar[int]
+    SUMMARY_FIELD_NUMBER: _ClassVar[int]
+    WEBHOOK_FIELD_NUMBER: _ClassVar[int]
+    SCHEDULE_FIELD_NUMBER: _ClassVar[int]
+    SUBSCRIBE_FIELD_NUMBER: _ClassVar[int]
+    name: str
+    process: str
+    summary: str
+    webhook: WebhookTrigger
+    schedule: ScheduleTrigger
+    subscribe: SubscribeTrigger
+    def __init__(self, name: _Optional[str] = ..., process: _Optional[str] = ..., summary: _Optional[str] = ..., webhook: _Optional[_Union[WebhookTrigger, _Mapping]] = ..., schedule: _Optional[_Union[ScheduleTrigger, _Mapping]] = ..., subscribe: _Optional[_Union[SubscribeTrigger, _Mapping]] = ...) -> None: ...
+
+class WebhookTrigger(_message.Message):
+    __slots__ = ("secret", "users", "body", "respond_async", "replay_window_s", "max_body_bytes")
+    SECRET_FIELD_NUMBER: _ClassVar[int]
+    USERS_FIELD_NUMBER: _ClassVar[int]
+    BODY_FIELD_NUMBER: _ClassVar[int]
+    RESPOND_ASYNC_FIELD_NUMBER: _ClassVar[int]
+    REPLAY_WINDOW_S_FIELD_NUMBER: _ClassVar[int]
+    MAX_BODY_BYTES_FIELD_NUMBER: _ClassVar[int]
+    secret: str
+    users: bool
+    body: str
+    respond_async: bool
+    replay_window_s: int
+    max_body_bytes: int
+    def __init__(self, secret: _Optional[str] = ..., users: _Optional[bool] = ..., body: _Optional[str] = ..., respond_async: _Optional[bool] = ..., replay_window_s: _Optional[int] = ..., max_body_bytes: _Optional[int] = ...) -> None: ...
+
+class ScheduleTrigger(_message.Message):
+    __slots__ = ("cron", "every_ms", "timezone", "missed")
+    CRON_FIELD_NUMBER: _ClassVar[int]
+    EVERY_MS_FIELD_NUMBER: _ClassVar[int]
+    TIMEZONE_FIELD_NUMBER: _ClassVar[int]
+    MISSED_FIELD_NUMBER: _ClassVar[int]
+    cron: str
+    every_ms: int
+    timezone: str
+    missed: str
+    def __init__(self, cron: _Optional[str] = ..., every_ms: _Optional[int] = ..., timezone: _Optional[str] = ..., missed: _Optional[str] = ...) -> None: ...
+
+class SubscribeTrigger(_message.Message):
+    __slots__ = ("broker", "subject", "stream", "attempts", "backoff_ms", "dead_letter", "concurrency")
+    BROKER_FIELD_NUMBER: _ClassVar[int]
+    SUBJECT_FIELD_NUMBER: _ClassVar[int]
+    STREAM_FIELD_NUMBER: _ClassVar[int]
+    ATTEMPTS_FIELD_NUMBER: _ClassVar[int]
+    BACKOFF_MS_FIELD_NUMBER: _ClassVar[int]
+    DEAD_LETTER_FIELD_NUMBER: _ClassVar[int]
+    CONCURRENCY_FIELD_NUMBER: _ClassVar[int]
+    broker: str
+    subject: str
+    stream: str
+    attempts: int
+    backoff_ms: int
+    dead_letter: str
+    concurrency: int
+    def __init__(self, broker: _Optional[str] = ..., subject: _Optional[str] = ..., stream: _Optional[str] = ..., attempts: _Optional[int] = ..., backoff_ms: _Optional[int] = ..., dead_letter: _Optional[str] = ..., concurrency: _Optional[int] = ...) -> None: ...
 
 class ConfigValue(_message.Message):
     __slots__ = ("name", "type", "required", "default", "summary", "set_by")

@@ -1,0 +1,168 @@
+"""Subscribe triggers on NATS (nats-py).
+
+With a `stream`: a JetStream durable pull consumer shared by every gateway (its name is the
+subscription's `durable`), so messages are kept while no gateway runs and each is delivered to
+one. A message is acked after its process succeeded; a failed one is nak'ed with the back-off
+as delay and comes back with its delivery count (the attempt) raised; after the last attempt it
+is published to the dead letter and acked. The consumer's ack wait outlasts the process
+deadline, so a message is redelivered only when its gateway died.
+
+Without a stream: core NATS with a queue group of the same name (one gateway of the group gets
+each message, at most once, nothing is kept); attempts and back-off run in the gateway.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable, Coroutine
+from typing import Any
+
+import nats
+from nats.aio.client import Client
+from nats.aio.msg import Msg
+from nats.errors import TimeoutError as FetchTimeout
+from nats.js.api import AckPolicy, ConsumerConfig
+
+from gateway.triggers.delivery import ERROR_HEADER, Delivery, Subscription, gave_up
+
+__all__ = ["consume_nats"]
+
+_FETCH_WAIT_S = 1.0
+_ACK_WAIT_MARGIN_S = 30.0
+_CORE_PENDING_PER_SLOT = 64
+_CORE_PENDING_BYTES = 64 * 1024 * 1024
+
+
+class _Slots:
+    """How many messages may run now (`concurrency`); the fetcher waits for a free one."""
+
+    def __init__(self, size: int) -> None:
+        self.free = size
+        self._changed = asyncio.Event()
+        self._tasks: set[asyncio.Task[None]] = set()
+
+    async def wait_free(self) -> int:
+        while self.free == 0:
+            self._changed.clear()
+            await self._changed.wait()
+        return self.free
+
+    def run(self, work: Coroutine[Any, Any, None]) -> None:
+        self.free -= 1
+        task = asyncio.create_task(work)
+        self._tasks.add(task)
+        task.add_done_callback(self._done)
+
+    def _done(self, task: asyncio.Task[None]) -> None:
+        self._tasks.discard(task)
+        self.free += 1
+        self._changed.set()
+
+    def cancel(self) -> None:
+        for task in self._tasks:
+            task.cancel()
+
+
+async def consume_nats(
+    s: Subscription, delivery: Delivery, connected: Callable[[str], None]
+) -> None:
+    client = await nats.connect(
+        s.url,
+        name=s.durable,
+        connect_timeout=2,
+        allow_reconnect=True,
+        max_reconnect_attempts=-1,
+    )
+    slots = _Slots(s.spec.concurrency)
+    try:
+        if s.spec.stream:
+            await _jetstream(client, s, delivery, slots, connected)
+        else:
+            await _core(client, s, delivery, slots, connected)
+    finally:
+        slots.cancel()
+        await client.close()
+
+
+async def _jetstream(
+    client: Client,
+    s: Subscription,
+    delivery: Delivery,
+    slots: _Slots,
+    connected: Callable[[str], None],
+) -> None:
+    js = client.jetstream()
+    config = ConsumerConfig(
+        ack_policy=AckPolicy.EXPLICIT,
+        ack_wait=s.run_timeout_s + _ACK_WAIT_MARGIN_S,
+        max_ack_pending=max(1000, s.spec.concurrency),
+    )
+    subscription = await js.pull_subscribe(
+        s.subject, durable=s.durable, stream=s.spec.stream, config=config
+    )
+    connected(s.durable)
+    while True:
+        free = await slots.wait_free()
+        try:
+            messages = await subscription.fetch(free, timeout=_FETCH_WAIT_S)
+        except FetchTimeout:
+            continue
+        for message in messages:
+            slots.run(_one_jetstream(client, s, delivery, message))
+
+
+async def _one_jetstream(client: Client, s: Subscription, delivery: Delivery, message: Msg) -> None:
+    attempt = message.metadata.num_delivered or 1
+    problem = await delivery.run(message.data, dict(message.headers or {}), attempt)
+    if problem is None:
+        await message.ack()
+    elif attempt < s.spec.attempts:
+        await message.nak(delay=s.backoff_s(attempt))
+    else:
+        await _dead_letter(client, s, message, problem)
+        await message.ack()
+
+
+async def _core(
+    client: Client,
+    s: Subscription,
+    delivery: Delivery,
+    slots: _Slots,
+    connected: Callable[[str], None],
+) -> None:
+    async def received(message: Msg) -> None:
+        await slots.wait_free()  # holds the subscription's queue while every slot is busy
+        slots.run(_one_core(client, s, delivery, message))
+
+    # While every slot is busy, messages wait in nats-py's queue: bounded, so a flood cannot
+    # fill the gateway's memory (past it the client drops them, at most once as core NATS is).
+    await client.subscribe(
+        s.subject,
+        queue=s.durable,
+        cb=received,
+        pending_msgs_limit=_CORE_PENDING_PER_SLOT * s.spec.concurrency,
+        pending_bytes_limit=_CORE_PENDING_BYTES,
+    )
+    await client.flush(timeout=5)  # the server has the subscription: messages from now on
+    connected(s.durable)
+    await asyncio.Event().wait()  # until cancelled; nats-py reconnects underneath
+
+
+async def _one_core(client: Client, s: Subscription, delivery: Delivery, message: Msg) -> None:
+    headers = dict(message.headers or {})
+    for attempt in range(1, s.spec.attempts + 1):
+        problem = await delivery.run(message.data, headers, attempt)
+        if problem is None:
+            return
+        if attempt < s.spec.attempts:
+            await asyncio.sleep(s.backoff_s(attempt))
+    await _dead_letter(client, s, message, problem or "")
+
+
+async def _dead_letter(client: Client, s: Subscription, message: Msg, problem: str) -> None:
+    gave_up(s, problem)
+    if not s.dead_letter:
+        return
+    headers = {**(message.headers or {}), ERROR_HEADER: problem[:1000]}
+    await client.publish(s.dead_letter, message.data, headers=headers)
+    await client.flush(timeout=5)
