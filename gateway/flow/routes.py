@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any
 
 import orjson
 
+from gateway.admission import Admission, Admitted
 from gateway.auth import CLIENT_CERT_SHA256, AccessDenied, Authenticator, AuthError, RuntimeUser
 from gateway.configuration.values import OperatorConfig
 from gateway.errors import (
@@ -52,6 +53,10 @@ _ENDPOINTS = (
     "/file/content",
     "/file",
 )
+# Endpoints (besides message actions) whose requests run an execution: admission applies.
+_EXECUTING = ("/data", "/file")
+# What gateway/admission.py refuses with: the gateway's limit, not a failure of the service.
+_ADMISSION = frozenset({"too_many_requests", "runtime_busy"})
 
 
 class FlowEndpoints:
@@ -72,9 +77,12 @@ class FlowEndpoints:
         upload_name_max_bytes: int,
         operator_config: OperatorConfig,
         listeners: Listeners,
+        admission: Admission,
         tracer: FlowTracer | None = None,
     ) -> None:
         self._registry = registry
+        #: Concurrency limits per runtime and user, for every request that runs an execution.
+        self.admission = admission
         self._listeners = listeners
         self._operator = operator_config
         self._auth = authenticator
@@ -107,6 +115,7 @@ class FlowEndpoints:
         listener: Listener | None = None
         labels = metrics.UNRESOLVED
         status = 500
+        admitted: Admitted | None = None
         try:
             service_path, endpoint = _split(path)
             action_name = endpoint[len("/actions/") :] if endpoint.startswith("/actions/") else None
@@ -126,13 +135,15 @@ class FlowEndpoints:
             REQUEST.set((execution_id, service.runtime, service.spec.service_path))
             if listener.pause is not None:  # checked before anything runs; in-flight work ends
                 raise listener.refuse()
+            if action_name is not None or endpoint.startswith(_EXECUTING):  # runs an execution
+                admitted = await self.admission.admit(service.runtime, user.name)
             status, body = await self._handle(
-                scope, receive, service, endpoint, action_name, user, execution_id
+                scope, receive, service, endpoint, action_name, user, execution_id, admitted
             )
             await respond(send, status, body, [(EXECUTION_HEADER, execution_id.encode())])
         except GatewayError as error:
             status = error.status
-            if listener is not None:
+            if listener is not None and error.code not in _ADMISSION:
                 listener.failed(error)
             await self._problem(send, error, path, action_name, execution_id)
         except Exception:
@@ -142,6 +153,8 @@ class FlowEndpoints:
                 listener.failed(internal)
             await self._problem(send, internal, path, action_name, execution_id)
         finally:
+            if admitted is not None:
+                admitted.release()
             self.metrics.observe(labels, status, time.perf_counter() - start)
         return labels, status, execution_id
 
@@ -202,6 +215,7 @@ class FlowEndpoints:
         action_name: str | None,
         user: RuntimeUser,
         execution_id: str,
+        admitted: Admitted | None,
     ) -> tuple[int, bytes]:
         method = scope["method"]
         if action_name is not None:
@@ -230,6 +244,7 @@ class FlowEndpoints:
                 self._history,
                 self._waiting,
                 _flow_user(scope) if request.get("callbackUri") else "",
+                admitted,
             )
             return 200, body
         if endpoint == "/metadata":
