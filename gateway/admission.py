@@ -15,8 +15,9 @@ slots back when the gateway answers (the request is over), and the execution run
 counted against the runtime's `detached` limit until this gateway stops following it; a
 detachable request (one with a callbackUri) is refused while that limit is full.
 
-Cost on the request path (timeit, this machine, uncontended): admit + release 1.7 us (tests/gateway/test_admission.py prints it), against
-hundreds of microseconds for the rest of a Flow request.
+Cost on the request path (timeit, uncontended, a loaded 2-core machine): admit + release 1.7 us
+(tests/gateway/test_admission.py prints it), against hundreds of microseconds for the rest of a
+Flow request.
 """
 
 from __future__ import annotations

@@ -166,7 +166,13 @@ class FlowEndpoints:
             headers.append(_CHALLENGE)
         for name, value in error.headers.items():  # Retry-After of a paused listener
             headers.append((name.lower().encode(), value.encode("latin-1")))
-        if error.status >= 500 and not isinstance(error, ListenerPaused):  # the operator's wish
+        # a pause is the operator's wish; admission refusals are counted in /metrics, not logged
+        # one by one (a flood would flood the log too)
+        if (
+            error.status >= 500
+            and not isinstance(error, ListenerPaused)
+            and error.code not in _ADMISSION
+        ):
             log.warning("execution %s: %s %s", execution_id, error.code, error.message)
         await respond(send, error.status, service_problem(error, path, action), headers)
 

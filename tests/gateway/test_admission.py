@@ -43,9 +43,7 @@ async def test_under_the_limit_requests_pass_at_once_and_give_their_slots_back()
     await gate.admit("A", "u1")  # the slots came back
 
 
-async def test_a_full_runtime_with_a_full_queue_refuses_at_once_with_503_naming_the_limit() -> (
-    None
-):
+async def test_a_full_runtime_with_a_full_queue_refuses_at_once_with_503_naming_the_limit() -> None:
     gate = admission(runtime=(1, 1), wait_s=5)
     held = await gate.admit("A", "u1")
     queued = asyncio.create_task(gate.admit("A", "u2"))

@@ -1,0 +1,121 @@
+"""Fair admission through the real gateway: runtime A flooded past its limits gets 429 and 503
+with Retry-After while runtime B, on the same gateway, answers every request."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from contextlib import AsyncExitStack
+from pathlib import Path
+
+import httpx
+import pytest
+
+from executors.server import ExecutorServer
+from flowhost.client import CLIENT_HEADERS
+from gateway.app import create_app
+from tests.inprocess.conftest import (
+    ADMIN,
+    ROOT,
+    InProcessCluster,
+    executor_settings,
+    gateway_settings,
+)
+
+SLOW = """
+name: slow
+version: 1.0.0
+service:
+  path: slow
+  profiles:
+    Nothing: {type: object, properties: {sku: {type: string}}}
+  actions:
+    - {name: wait, process: wait, request: Nothing, response: Nothing}
+processes:
+  wait:
+    steps:
+      - sleep: 600ms
+      - return: {}
+"""
+QUOTE = {
+    "inputs": [
+        {"developerName": "sku", "contentType": "ContentString", "contentValue": "ab-100"},
+        {"developerName": "quantity", "contentType": "ContentNumber", "contentValue": "3"},
+        {"developerName": "unitPrice", "contentType": "ContentNumber", "contentValue": "12.5"},
+    ]
+}
+
+
+@pytest.fixture
+async def two_runtimes(tmp_path: Path) -> AsyncIterator[InProcessCluster]:
+    """Runtime A (a slow action) limited to 3 at once, 2 per user, no queue; runtime B (the
+    bench's quote action) on the defaults; one executor each, one gateway."""
+    async with AsyncExitStack() as stack:
+        servers = [
+            await stack.enter_async_context(ExecutorServer(executor_settings(runtime=runtime)))
+            for runtime in ("A", "B")
+        ]
+        app = create_app(
+            gateway_settings(
+                tmp_path,
+                servers,
+                admission_runtimes={"A": {"runtime": 3, "user": 2}},
+                admission_queue_factor=0,
+                admission_wait_s=2,
+            )
+        )
+        await stack.enter_async_context(app.api.router.lifespan_context(app.api))
+        api = await stack.enter_async_context(
+            httpx.AsyncClient(
+                transport=httpx.ASGITransport(app=app),
+                base_url="http://gateway",
+                auth=ADMIN,
+                headers=CLIENT_HEADERS,
+            )
+        )
+        cluster = InProcessCluster(app, servers, api)
+        for runtime in ("A", "B"):
+            assert (await api.post(f"/api/runtimes/{runtime}")).status_code == 201
+        await cluster.until_ready(2)
+        await cluster.deploy(SLOW, runtime="A")
+        await cluster.deploy((ROOT / "flowhost" / "bench" / "package.yaml").read_text(), "B")
+        yield cluster
+
+
+async def test_a_flooded_runtime_is_refused_while_the_other_is_served(
+    two_runtimes: InProcessCluster,
+) -> None:
+    cluster = two_runtimes
+    async with (
+        cluster.flow(await cluster.user("a1", "A")) as a1,
+        cluster.flow(await cluster.user("a2", "A")) as a2,
+        cluster.flow(await cluster.user("b", "B")) as b,
+    ):
+        # a1 asks for 4 at once (its limit is 2); a2 for 2 more (the runtime has 1 slot left).
+        flood = [a1.post("/fs/slow/actions/wait", json={}) for _ in range(4)]
+        flood += [a2.post("/fs/slow/actions/wait", json={}) for _ in range(2)]
+        flooded = asyncio.gather(*flood)
+        await asyncio.sleep(0.15)  # the flood is in, holding A's slots for 600 ms
+        quotes = await asyncio.gather(
+            *(b.post("/fs/bench/actions/quote", json=QUOTE) for _ in range(8))
+        )
+        assert not flooded.done()  # B was answered while A was still flooded
+        answers = await flooded
+    assert [q.status_code for q in quotes] == [200] * 8, quotes[0].text
+    assert sorted(r.status_code for r in answers) == [200, 200, 200, 429, 429, 503]
+    for refused in (r for r in answers if r.status_code != 200):
+        assert refused.headers["retry-after"] == "2"
+        assert refused.headers["x-manywho-service-problem-kind"] == "service"
+        problem = refused.json()
+        assert problem["statusCode"] == refused.status_code
+        if refused.status_code == 429:
+            assert problem["code"] == "too_many_requests"
+            assert problem["details"]["setting"] == "FLOWHOST_ADMISSION_USER_CONCURRENCY"
+        else:
+            assert problem["code"] == "runtime_busy"
+            assert "runtime 'A' may run 3 Flow requests at once" in problem["message"]
+    metrics = (await cluster.api.get("/metrics")).text
+    assert 'flowhost_admission_refused_total{limit="user",runtime="A"} 2.0' in metrics
+    assert 'flowhost_admission_refused_total{limit="runtime",runtime="A"} 1.0' in metrics
+    assert 'flowhost_admission_in_flight{runtime="A"} 0.0' in metrics  # every slot came back
+    assert 'flowhost_admission_refused_total{limit="runtime",runtime="B"}' not in metrics
