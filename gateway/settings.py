@@ -52,8 +52,8 @@ class GatewaySettings(BaseSettings):
     )
     executor_dns: str = Field(
         "",
-        description="A DNS name:port re-resolved to find executors (compose service names, "
-        "Kubernetes headless services).",
+        description="DNS name:port re-resolved to find executors (compose service names, "
+        "Kubernetes headless services), comma-separated for several (one per runtime).",
     )
     discovery_interval_s: float = Field(
         2.0, description="How often executors are looked up, probed and reconciled."
