@@ -9,6 +9,11 @@ queue cannot take, or that waited its time out, is refused at once with `Retry-A
 `too_many_requests` for a user's limit, 503 `runtime_busy` for a runtime's, the message naming
 the limit and its setting. Nothing waits without bound.
 
+A request the full queue cannot take is refused after `refusal_delay_s` rather than at once:
+measured with `flowhost bench --scenario noisy-neighbour`, a flood that ignores Retry-After and
+re-sends the instant it is refused otherwise makes the gateway answer some 16,000 refusals a
+second, and that (not the admitted work) is what slows the other runtimes.
+
 The user's limit is checked first (one connector must not take its whole runtime), then the
 runtime's; both waits share one `wait_s`. A message action answered `WAIT` gives its request
 slots back when the gateway answers (the request is over), and the execution running on is
@@ -56,6 +61,9 @@ class AdmissionLimits:
     default: RuntimeLimits
     wait_s: float
     overrides: dict[str, RuntimeLimits] = field(default_factory=dict)
+    #: A request the full queue cannot take is answered this much later, not at once: a client
+    #: that ignores Retry-After then loops at most 1/delay times a second per connection.
+    refusal_delay_s: float = 0.0
 
     def of(self, runtime: str) -> RuntimeLimits:
         return self.overrides.get(runtime, self.default)
@@ -159,12 +167,14 @@ class Admission:
     async def _queue(
         self, gate: _Gate, deadline: float, runtime: str, which: str, user_key: tuple[str, str]
     ) -> None:
-        if len(gate.waiting) >= gate.limit.queue or not await gate.wait(
-            deadline - time.monotonic()
-        ):
-            if which == "user" and gate.idle:
-                self._users.pop(user_key, None)
-            raise self._refuse(runtime, which, gate.limit.concurrency, gate.limit.queue)
+        if len(gate.waiting) >= gate.limit.queue:
+            if self.limits.refusal_delay_s:
+                await asyncio.sleep(self.limits.refusal_delay_s)
+        elif await gate.wait(deadline - time.monotonic()):
+            return
+        if which == "user" and gate.idle:
+            self._users.pop(user_key, None)
+        raise self._refuse(runtime, which, gate.limit.concurrency, gate.limit.queue)
 
     def _leave_user(self, key: tuple[str, str], gate: _Gate) -> None:
         gate.leave()
@@ -301,6 +311,7 @@ def limits_from_settings(settings: GatewaySettings) -> AdmissionLimits:
     return AdmissionLimits(
         default=runtime_limits(None, None, None),
         wait_s=s.admission_wait_s,
+        refusal_delay_s=s.admission_refusal_delay_s,
         overrides={
             name: runtime_limits(o.runtime, o.user, o.detached)
             for name, o in s.admission_runtimes.items()

@@ -127,6 +127,14 @@ class GatewaySettings(BaseSettings):
         description="Longest a request waits in the queues before it is refused; also the "
         "refusal's Retry-After (rounded up).",
     )
+    admission_refusal_delay_s: float = Field(
+        0.25,
+        ge=0,
+        le=10,
+        description="A request refused because a queue is full is answered this much later "
+        "(0: at once), so a client that ignores Retry-After cannot make the gateway spend its "
+        "time refusing it.",
+    )
     admission_detached: int = Field(
         1000,
         ge=1,

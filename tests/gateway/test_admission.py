@@ -64,6 +64,21 @@ async def test_a_full_runtime_with_a_full_queue_refuses_at_once_with_503_naming_
     assert gate.counts()["A"].refused == {"runtime": 1}
 
 
+async def test_a_refusal_for_a_full_queue_can_be_answered_later_not_at_once() -> None:
+    """So that a client ignoring Retry-After cannot loop on refusals as fast as they come."""
+    limits = AdmissionLimits(RuntimeLimits(Limit(1, 0), Limit(10, 0), 5), 1.0, {}, 0.1)
+    gate = Admission(limits)
+    held = await gate.admit("A", "u1")
+    loop = asyncio.get_running_loop()
+    started = loop.time()
+    with pytest.raises(GatewayError):
+        await gate.admit("A", "u2")
+    assert loop.time() - started >= 0.09
+    held.release()
+    assert gate.counts()["A"].running == 0
+    assert gate._users == {}
+
+
 async def test_a_queued_request_is_refused_when_its_wait_runs_out() -> None:
     gate = admission(runtime=(1, 4), wait_s=0.05)
     held = await gate.admit("A", "u1")
