@@ -4,7 +4,8 @@ with Retry-After while runtime B, on the same gateway, answers every request."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
+import threading
+from collections.abc import AsyncIterator, Iterator
 from contextlib import AsyncExitStack
 from pathlib import Path
 
@@ -20,7 +21,9 @@ from tests.inprocess.conftest import (
     InProcessCluster,
     executor_settings,
     gateway_settings,
+    in_process_cluster,
 )
+from tests.inprocess.test_waiting import Receiver
 
 SLOW = """
 name: slow
@@ -119,3 +122,68 @@ async def test_a_flooded_runtime_is_refused_while_the_other_is_served(
     assert 'flowhost_admission_refused_total{limit="runtime",runtime="A"} 1.0' in metrics
     assert 'flowhost_admission_in_flight{runtime="A"} 0.0' in metrics  # every slot came back
     assert 'flowhost_admission_refused_total{limit="runtime",runtime="B"}' not in metrics
+
+
+NAP = """
+name: nap
+version: 1.0.0
+service:
+  path: nap
+  profiles:
+    Done: {type: object, properties: {done: {type: string}}}
+  actions:
+    - {name: nap, process: nap, response: Done, sync_timeout: 100ms, wait_message: napping}
+processes:
+  nap:
+    steps:
+      - sleep: 700ms
+      - map: '{done: "yes"}'
+      - return: {}
+"""
+
+
+@pytest.fixture
+def callbacks() -> Iterator[Receiver]:
+    """Flow's callback endpoint, a real HTTP server (test_waiting.py's)."""
+    running = Receiver()
+    thread = threading.Thread(target=running.server.serve_forever, daemon=True)
+    thread.start()
+    yield running
+    running.server.shutdown()
+    running.server.server_close()
+
+
+def _gauge(metrics: str, name: str) -> float:
+    line = next(ln for ln in metrics.splitlines() if ln.startswith(f'{name}{{runtime="default"}}'))
+    return float(line.rsplit(" ", 1)[1])
+
+
+async def test_an_execution_past_wait_frees_its_request_slot_and_counts_as_detached(
+    tmp_path: Path, callbacks: Receiver
+) -> None:
+    """A runtime allowed 1 request at once and 1 detached execution: after the WAIT answer the
+    next plain request gets in, a second detachable one is refused until the first one ends."""
+    limits = {"default": {"runtime": 1, "detached": 1}}
+    async with in_process_cluster(
+        tmp_path, admission_runtimes=limits, admission_queue_factor=0
+    ) as cluster:
+        await cluster.deploy(NAP)
+        await cluster.deploy((ROOT / "flowhost" / "bench" / "package.yaml").read_text())
+        async with cluster.flow(await cluster.user()) as flow:
+            body = {"callbackUri": callbacks.url, "token": "t"}
+            first = await flow.post("/fs/nap/actions/nap", json=body)
+            assert first.json()["invokeType"] == "WAIT"
+            metrics = (await cluster.api.get("/metrics")).text
+            assert _gauge(metrics, "flowhost_admission_in_flight") == 0
+            assert _gauge(metrics, "flowhost_admission_detached") == 1
+            quote = await flow.post("/fs/bench/actions/quote", json=QUOTE)
+            assert quote.status_code == 200  # the request slot came back at WAIT
+            second = await flow.post("/fs/nap/actions/nap", json=body)
+            assert second.status_code == 503
+            assert second.json()["details"]["setting"] == "FLOWHOST_ADMISSION_DETACHED"
+            deadline = asyncio.get_running_loop().time() + 5
+            while _gauge((await cluster.api.get("/metrics")).text, "flowhost_admission_detached"):
+                assert asyncio.get_running_loop().time() < deadline, "detached never ended"
+                await asyncio.sleep(0.05)
+            again = await flow.post("/fs/nap/actions/nap", json=body)
+            assert again.json()["invokeType"] == "WAIT"
