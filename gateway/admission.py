@@ -5,7 +5,7 @@ Runtimes share the gateway (its event loop, its connections, its memory); withou
 runtime's flood queues up without end and every other runtime waits behind it. Each runtime and
 each (runtime, user) has a concurrency limit with a short FIFO wait queue in front: a request
 over the limit waits its turn, at most `wait_s`, in a queue at most `queue` long. A request the
-queue cannot take, or that waited its time out, is refused at once with `Retry-After`: 429
+queue cannot take, or that waited its time out, is refused with `Retry-After`: 429
 `too_many_requests` for a user's limit, 503 `runtime_busy` for a runtime's, the message naming
 the limit and its setting. Nothing waits without bound.
 

@@ -175,6 +175,19 @@ def test_several_gateways_without_a_shared_database_are_refused() -> None:
         render({"gateway": {"replicas": 2}})
 
 
+def test_a_database_url_needs_the_charts_secret_or_its_own() -> None:
+    values = {"secrets": {"existingSecret": "mine"}, "database": {"url": "postgresql://x"}}
+    with pytest.raises(helm_errors.HelmRenderError, match=r"set database\.existingSecret"):
+        render(values)
+    values["database"]["existingSecret"] = "db"
+    gateway = env(named(render(values), "Deployment")["fh-flowhost-gateway"])
+    assert gateway["FLOWHOST_DATABASE_URL"]["valueFrom"]["secretKeyRef"] == {
+        "name": "db",
+        "key": "database-url",
+    }
+    assert gateway["FLOWHOST_ADMIN_PASSWORD"]["valueFrom"]["secretKeyRef"]["name"] == "mine"
+
+
 def test_a_runtime_whose_name_is_no_dns_label_needs_an_id() -> None:
     with pytest.raises(helm_errors.HelmRenderError, match=r"set runtimes\[\]\.id"):
         render({"runtimes": [{"name": "Ünïcode runtime", "replicas": 1}]})
