@@ -37,7 +37,7 @@ service:
 processes:
   wait:
     steps:
-      - sleep: 600ms
+      - sleep: 1500ms
       - return: {}
 """
 QUOTE = {
@@ -94,16 +94,17 @@ async def test_a_flooded_runtime_is_refused_while_the_other_is_served(
         cluster.flow(await cluster.user("a2", "A")) as a2,
         cluster.flow(await cluster.user("b", "B")) as b,
     ):
-        # a1 asks for 4 at once (its limit is 2); a2 for 2 more (the runtime has 1 slot left).
-        flood = [a1.post("/fs/slow/actions/wait", json={}) for _ in range(4)]
-        flood += [a2.post("/fs/slow/actions/wait", json={}) for _ in range(2)]
-        flooded = asyncio.gather(*flood)
-        await asyncio.sleep(0.15)  # the flood is in, holding A's slots for 600 ms
+        # a1 asks for 4 at once (its limit is 2); then a2 for 2 more (the runtime has 1 left).
+        first = asyncio.gather(*(a1.post("/fs/slow/actions/wait", json={}) for _ in range(4)))
+        await asyncio.sleep(0.1)
+        second = asyncio.gather(*(a2.post("/fs/slow/actions/wait", json={}) for _ in range(2)))
+        await asyncio.sleep(0.1)  # the flood is in, holding A's slots for 1.5 s
+        flooded = asyncio.gather(first, second)
         quotes = await asyncio.gather(
             *(b.post("/fs/bench/actions/quote", json=QUOTE) for _ in range(8))
         )
         assert not flooded.done()  # B was answered while A was still flooded
-        answers = await flooded
+        answers = [answer for group in await flooded for answer in group]
     assert [q.status_code for q in quotes] == [200] * 8, quotes[0].text
     assert sorted(r.status_code for r in answers) == [200, 200, 200, 429, 429, 503]
     for refused in (r for r in answers if r.status_code != 200):
@@ -136,7 +137,7 @@ service:
 processes:
   nap:
     steps:
-      - sleep: 700ms
+      - sleep: 2s
       - map: '{done: "yes"}'
       - return: {}
 """
@@ -181,7 +182,7 @@ async def test_an_execution_past_wait_frees_its_request_slot_and_counts_as_detac
             second = await flow.post("/fs/nap/actions/nap", json=body)
             assert second.status_code == 503
             assert second.json()["details"]["setting"] == "FLOWHOST_ADMISSION_DETACHED"
-            deadline = asyncio.get_running_loop().time() + 5
+            deadline = asyncio.get_running_loop().time() + 10
             while _gauge((await cluster.api.get("/metrics")).text, "flowhost_admission_detached"):
                 assert asyncio.get_running_loop().time() < deadline, "detached never ended"
                 await asyncio.sleep(0.05)
