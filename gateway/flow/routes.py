@@ -56,6 +56,8 @@ _ENDPOINTS = (
 )
 # Endpoints (besides message actions) whose requests run an execution: admission applies.
 _EXECUTING = ("/data", "/file")
+# The user admission counts download links under (they carry no user): one per runtime.
+DOWNLOAD_LINKS_USER = "(download links)"
 # What gateway/admission.py refuses with: the gateway's limit, not a failure of the service.
 _ADMISSION = frozenset({"too_many_requests", "runtime_busy"})
 
@@ -129,8 +131,8 @@ class FlowEndpoints:
             if endpoint.startswith(downloads.PREFIX):  # the link's signature is its auth
                 _allow(scope["method"], "GET", downloads.PREFIX)
 
-                def admit(service: DeployedService) -> None:
-                    nonlocal listener, labels
+                async def admit(service: DeployedService) -> None:
+                    nonlocal listener, labels, admitted
                     listener = self._listeners.of(service.runtime, service_path)
                     listener.requests += 1
                     labels = metrics.labels(
@@ -139,6 +141,8 @@ class FlowEndpoints:
                     )  # fmt: skip
                     if listener.pause is not None:
                         raise listener.refuse()
+                    # a download runs an execution; links name no user, so they share one
+                    admitted = await self.admission.admit(service.runtime, DOWNLOAD_LINKS_USER)
 
                 status = await downloads.serve(
                     send, endpoint[len(downloads.PREFIX) :], service_path,

@@ -188,3 +188,35 @@ async def test_an_execution_past_wait_frees_its_request_slot_and_counts_as_detac
                 await asyncio.sleep(0.05)
             again = await flow.post("/fs/nap/actions/nap", json=body)
             assert again.json()["invokeType"] == "WAIT"
+
+
+async def test_a_download_link_counts_against_its_runtime(tmp_path: Path) -> None:
+    """A download runs an execution too: while the runtime's one slot is taken it is refused."""
+    files = tmp_path / "files"
+    async with in_process_cluster(
+        tmp_path / "data",
+        executor_overrides={"files_dir": str(files)},
+        admission_runtimes={"default": {"runtime": 1}},
+        admission_queue_factor=0,
+    ) as cluster:
+        await cluster.deploy((ROOT / "flowhost" / "examples" / "countries.yaml").read_text())
+        await cluster.deploy(SLOW)
+        (files / "default" / "invoices").mkdir(parents=True)
+        (files / "default" / "invoices" / "a.txt").write_bytes(b"hello")
+        async with cluster.flow(await cluster.user()) as flow:
+            listed = await flow.post("/fs/countries/file", json={"resourcePath": "/invoices"})
+            assert listed.status_code == 200, listed.text
+            props = listed.json()["objectData"][0]["properties"]
+            link = next(p["contentValue"] for p in props if p["developerName"] == "Download Uri")
+            path = link.removeprefix("http://gateway")
+            slow = asyncio.ensure_future(flow.post("/fs/slow/actions/wait", json={}))
+            await asyncio.sleep(0.2)  # it holds the runtime's one slot for 1.5 s
+            async with httpx.AsyncClient(
+                transport=httpx.ASGITransport(app=cluster.app), base_url="http://x"
+            ) as browser:
+                busy = await browser.get(path)
+                assert busy.status_code == 503, busy.text
+                assert busy.json()["code"] == "runtime_busy"
+                assert (await slow).status_code == 200
+                served = await browser.get(path)
+    assert served.content == b"hello"
