@@ -123,6 +123,14 @@ async def test_a_flooded_runtime_is_refused_while_the_other_is_served(
     assert 'flowhost_admission_refused_total{limit="runtime",runtime="A"} 1.0' in metrics
     assert 'flowhost_admission_in_flight{runtime="A"} 0.0' in metrics  # every slot came back
     assert 'flowhost_admission_refused_total{limit="runtime",runtime="B"}' not in metrics
+    runtimes = {r["name"]: r for r in (await cluster.api.get("/api/runtimes")).json()}
+    assert runtimes["A"]["admission"] == {  # what `flowhost status` shows
+        "in_flight": 0,
+        "queued": 0,
+        "detached": 0,
+        "refused": {"user": 2, "runtime": 1},
+    }
+    assert runtimes["B"]["admission"]["refused"] == {}
 
 
 NAP = """
