@@ -15,6 +15,7 @@ from grpc_reflection.v1alpha import reflection
 
 from executors.host import Host
 from executors.link import LinkCredentials
+from executors.runtime.brokers.pool import BROKERS
 from executors.runtime.egress import guarded_client
 from executors.runtime.jqworkers import WORKERS
 from executors.runtime.loader import YamlLimits
@@ -121,6 +122,7 @@ class ExecutorServer:
             await self._server.stop(grace=1.0)
         if self._http is not None:
             await self._http.aclose()
+        await BROKERS.aclose()
         await WORKERS.aclose()
         log.info("flowhost executor stopped id=%s", self.executor_id)
         self._stopped.set()

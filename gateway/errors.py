@@ -32,6 +32,8 @@ CLIENT_FAILURES: dict[str, int] = {
     "path_outside_root": 403,
     "database_not_allowed": 403,
     "egress_refused": 403,
+    # a broker destination part computed from the request's data is not a plain name
+    "broker_destination": 400,
     # the work asked for passed one of the runtime's execution limits (the message names it)
     "limit_exceeded": 422,
 }

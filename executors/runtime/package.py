@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from .compile import compile_steps, describe, join_path, unknown_key_message
-from .config_owners import SET_BY, default_set_by, host_config_names
+from .config_owners import SET_BY, broker_references, default_set_by, host_config_names
 from .configuration import CONFIG_TYPES, convert_config_value
 from .context import ProcessPlan
 from .durations import parse_duration
@@ -365,6 +365,12 @@ class _Checker:
         self.unique(
             [(f"{path}[{i}].name", c.name) for i, c in enumerate(result)], "configuration value"
         )
+        declared = {c.name for c in result}
+        for where, name in broker_references({n: p.steps for n, p in processes.items()}):
+            if name not in declared:
+                self.add(
+                    where, f"uses the configuration value {name!r}, which {path} does not declare"
+                )
         return result
 
     def profiles(self, raw: Any, path: str) -> dict[str, dict[str, Any]]:

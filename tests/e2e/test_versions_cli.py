@@ -11,6 +11,7 @@ import httpx
 import pytest
 from typer.testing import CliRunner, Result
 
+from flowhost.cli import shared
 from flowhost.cli.main import app
 from flowhost.devcluster import Cluster, running_cluster
 from tests.inprocess.test_canary import package, version_of
@@ -22,6 +23,13 @@ pytestmark = pytest.mark.e2e
 def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
     with running_cluster(tmp_path_factory.mktemp("versions") / "data", executors=1) as running:
         yield running
+
+
+@pytest.fixture(autouse=True)
+def wide_tables(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Whole table rows, as a user piping to grep gets them. The CLI's console took its width
+    when first imported, which in a test worker may have been inside another test's COLUMNS."""
+    monkeypatch.setattr(shared.console, "width", 200)
 
 
 def run(cluster: Cluster, *args: str) -> Result:
