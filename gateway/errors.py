@@ -124,6 +124,13 @@ class Unprocessable(GatewayError):
     code = "unprocessable"
 
 
+class TooManyRequests(GatewayError):
+    """The caller has too much going on at once (gateway/admission.py); Retry-After says when."""
+
+    status = 429
+    code = "too_many_requests"
+
+
 class Unavailable(GatewayError):
     """No executor could take the request (none ready, all failed)."""
 

@@ -157,18 +157,11 @@ class Reconciler(Lifecycle):
     async def _addresses(self) -> set[str]:
         addresses = set(self._targets)
         if self._dns:
-            host, _, port = self._dns.rpartition(":")
-            try:
-                infos = await asyncio.get_running_loop().getaddrinfo(
-                    host, int(port), type=socket.SOCK_STREAM
-                )
-            except OSError as error:
-                log.warning("cannot resolve executors at %s: %s", self._dns, error)
-                # Keep what we know: a DNS blip must not drop live executors.
-                return addresses | {a for a in self._pool.connections if a not in self._targets}
-            for family, _, _, _, sockaddr in infos:
-                ip = sockaddr[0]
-                addresses.add(f"[{ip}]:{port}" if family == socket.AF_INET6 else f"{ip}:{port}")
+            for name in filter(None, (part.strip() for part in self._dns.split(","))):
+                found = await _resolve(name)
+                if found is None:  # keep what we know: a DNS blip must not drop live executors
+                    found = {a for a in self._pool.connections if a not in self._targets}
+                addresses |= found
         return addresses
 
     def statuses(self) -> list[ExecutorStatus]:
@@ -196,3 +189,20 @@ class Reconciler(Lifecycle):
             for c in self._pool.connections.values()
             if c.info is not None and c.info.runtime == runtime and c.address not in self._problems
         ]
+
+
+async def _resolve(name: str) -> set[str] | None:
+    """The addresses a `host:port` name resolves to (a headless Service: one per pod); None
+    when it cannot be resolved now."""
+    host, _, port = name.rpartition(":")
+    try:
+        infos = await asyncio.get_running_loop().getaddrinfo(
+            host, int(port), type=socket.SOCK_STREAM
+        )
+    except (OSError, ValueError) as error:
+        log.warning("cannot resolve executors at %s: %s", name, error)
+        return None
+    return {
+        f"[{sockaddr[0]}]:{port}" if family == socket.AF_INET6 else f"{sockaddr[0]}:{port}"
+        for family, _, _, _, sockaddr in infos
+    }

@@ -13,6 +13,7 @@ from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass
 
+from gateway.admission import Admission, limits_from_settings
 from gateway.auth import Authenticator
 from gateway.callbacks.outbox import Outbox
 from gateway.callbacks.policy import CallbackPolicy
@@ -122,7 +123,8 @@ async def open_gateway(
             request_max_bytes=s.request_max_bytes, wait_s=s.default_timeout_s,
             upload_max_bytes=s.upload_max_bytes, upload_name_max_bytes=s.upload_file_name_max_bytes,
             operator_config=operator_config, listeners=listeners,
-            tracer=flow_tracer(s.otel_enabled), download_links=_download_links(s, keys),
+            admission=Admission(limits_from_settings(s)), tracer=flow_tracer(s.otel_enabled),
+            download_links=_download_links(s, keys),
             download_max_bytes=s.download_max_bytes, public_url=s.public_url,
         )  # fmt: skip
         triggers = TriggerRunner(pool, history, listeners, operator_config, s.default_timeout_s)
@@ -146,7 +148,8 @@ async def open_gateway(
             store=store, pool=pool, control=control, reconciler=reconciler, outbox=outbox,
             history=history, sender=sender, waiting=waiting, flow=flow,
             metrics=ClusterMetrics(ClusterSources(
-                flow.metrics, pool, reconciler, history, waiting, sender, outbox.counts, triggers
+                flow.metrics, pool, reconciler, history, waiting, sender, outbox.counts, triggers,
+                admission=flow.admission,
             )),
             triggers=triggers, hooks=hooks, scheduler=scheduler, subscriptions=subscriptions,
         )  # fmt: skip

@@ -6,7 +6,7 @@ import ipaddress
 from pathlib import Path
 from typing import Annotated, Literal
 
-from pydantic import Field, SecretStr, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 
@@ -14,6 +14,16 @@ def _split(value: object) -> object:
     if isinstance(value, str):
         return [part.strip() for part in value.split(",") if part.strip()]
     return value
+
+
+class RuntimeAdmission(BaseModel):
+    """One runtime's admission limits, where they differ from the defaults."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    runtime: int | None = Field(None, ge=1, description="Its requests at once.")
+    user: int | None = Field(None, ge=1, description="Each of its users' requests at once.")
+    detached: int | None = Field(None, ge=1, description="Its executions running past WAIT.")
 
 
 class GatewaySettings(BaseSettings):
@@ -42,8 +52,8 @@ class GatewaySettings(BaseSettings):
     )
     executor_dns: str = Field(
         "",
-        description="A DNS name:port re-resolved to find executors (compose service names, "
-        "Kubernetes headless services).",
+        description="DNS name:port re-resolved to find executors (compose service names, "
+        "Kubernetes headless services), comma-separated for several (one per runtime).",
     )
     discovery_interval_s: float = Field(
         2.0, description="How often executors are looked up, probed and reconciled."
@@ -137,6 +147,51 @@ class GatewaySettings(BaseSettings):
         default_factory=dict,
         description='Per-runtime allow-list of callbackUri hosts, as JSON: {"prod": '
         '["flow.manywho.com"]}. A runtime not listed may call back any host.',
+    )
+    # -- fair admission (docs/operations.md, "Admission limits"; gateway/admission.py) --
+    admission_runtime_concurrency: int = Field(
+        256,
+        ge=1,
+        description="Flow requests that run an execution one runtime may have at once through "
+        "this gateway; beyond, and past its queue: 503 runtime_busy.",
+    )
+    admission_user_concurrency: int = Field(
+        64,
+        ge=1,
+        description="The same for each runtime user (one connector), so one cannot take its "
+        "whole runtime; beyond, and past its queue: 429 too_many_requests.",
+    )
+    admission_queue_factor: float = Field(
+        2.0,
+        ge=0,
+        le=100,
+        description="Each limit's wait queue holds this many times its concurrency (0: none).",
+    )
+    admission_wait_s: float = Field(
+        1.0,
+        gt=0,
+        le=60,
+        description="Longest a request waits in the queues before it is refused; also the "
+        "refusal's Retry-After (rounded up).",
+    )
+    admission_refusal_delay_s: float = Field(
+        0.25,
+        ge=0,
+        le=10,
+        description="A request refused because a queue is full is answered this much later "
+        "(0: at once), so a client that ignores Retry-After cannot make the gateway spend its "
+        "time refusing it.",
+    )
+    admission_detached: int = Field(
+        1000,
+        ge=1,
+        description="Executions one runtime may have running on after a WAIT answer, followed "
+        "by this gateway; while full, requests with a callbackUri get 503 runtime_busy.",
+    )
+    admission_runtimes: dict[str, RuntimeAdmission] = Field(
+        default_factory=dict,
+        description='Per-runtime overrides, as JSON: {"bulk": {"runtime": 32, "user": 8, '
+        '"detached": 100}}; a key left out keeps the default.',
     )
     # -- execution history --
     history_enabled: bool = Field(True, description="Keep a summary of every execution.")

@@ -34,10 +34,17 @@ def wrk_path() -> str:
 
 
 def drive(
-    url: str, body: Path, auth: str, connections: int, seconds: float, delay_ms: float = 0
+    url: str,
+    body: Path,
+    auth: str,
+    connections: int,
+    seconds: float,
+    delay_ms: float = 0,
+    retry_after: bool = False,
 ) -> LoadResult:
     """Run wrk with one thread (it must not steal the CPU it measures) and parse its summary.
-    With delay_ms, each connection waits that long between requests (a paced, steady load)."""
+    With delay_ms, each connection waits that long between requests (a paced, steady load);
+    with retry_after, a connection refused with Retry-After waits that long (as Flow does)."""
     completed = subprocess.run(
         [
             wrk_path(),
@@ -56,6 +63,7 @@ def drive(
             "BENCH_BODY": str(body),
             "BENCH_AUTH": auth,
             "BENCH_DELAY_MS": f"{delay_ms:g}",
+            "BENCH_RETRY_AFTER": "1" if retry_after else "",
             "PATH": "/usr/bin:/bin",
         },
         timeout=seconds + 60,

@@ -24,6 +24,11 @@ from flowhost.devcluster import Cluster, free_port
 
 PACKAGE = Path(__file__).with_name("package.yaml")
 QUOTE_PATH = "/fs/bench/actions/quote"
+#: Admission limits above any connection count the bench drives (see `flowhost_target`).
+BENCH_ADMISSION = {
+    "FLOWHOST_ADMISSION_RUNTIME_CONCURRENCY": "4096",
+    "FLOWHOST_ADMISSION_USER_CONCURRENCY": "4096",
+}
 
 
 #: Where the benchmark's requests say Flow waits for callbacks: a closed port on loopback (the
@@ -144,8 +149,13 @@ def flowhost_target(
     env: dict[str, str] | None = None,
     name: str = "flowhost",
 ) -> Iterator[Target]:
-    """A cluster with the bench package deployed (executor ports from the OS)."""
-    cluster = Cluster(data_dir=data_dir, http_port=0, executors=executors, mtls=mtls, env=env or {})
+    """A cluster with the bench package deployed (executor ports from the OS).
+
+    One runtime user drives it at up to 256 connections (the sweep), past the gateway's default
+    admission limit per user (64): the limits are raised so the bench measures the request path,
+    not the limits (the noisy-neighbour scenario measures those); `env` may set them back."""
+    env = {**BENCH_ADMISSION, **(env or {})}
+    cluster = Cluster(data_dir=data_dir, http_port=0, executors=executors, mtls=mtls, env=env)
     try:
         cluster.start()
         cluster.wait_ready()

@@ -11,6 +11,25 @@ if pace > 0 then
   function delay() return pace end
 end
 
+-- $BENCH_RETRY_AFTER=1: after each 429 or 503 with Retry-After, one next request waits as long,
+-- as Flow does (the noisy-neighbour bench's polite flood). wrk asks delay() when a connection
+-- is next writable, not necessarily right after that connection's response() (one event loop
+-- pass reads many), so refusals are counted and each delays one request: the flood's rate is a
+-- polite client's, though the delayed connection may be another one.
+if os.getenv("BENCH_RETRY_AFTER") == "1" then
+  local owed = {}
+  function response(status, headers, body)
+    local after = headers["retry-after"] or headers["Retry-After"]
+    if (status == 429 or status == 503) and after then
+      owed[#owed + 1] = (tonumber(after) or 1) * 1000
+    end
+  end
+  function delay()
+    local ms = table.remove(owed) or 0
+    return ms + pace
+  end
+end
+
 function done(summary, latency, requests)
   local e = summary.errors
   io.write(string.format(

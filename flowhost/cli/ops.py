@@ -133,6 +133,11 @@ class Peer(StrEnum):
     nodered = "nodered"
 
 
+class Scenario(StrEnum):
+    peers = "peers"  # the quote action against the FastAPI floor (and a peer)
+    noisy_neighbour = "noisy-neighbour"  # runtime B's latency while runtime A is flooded
+
+
 def bench(
     seconds: Annotated[float, typer.Option(help="Length of each measured run.")] = 8.0,
     rounds: Annotated[int, typer.Option(help="Interleaved rounds over all targets.")] = 3,
@@ -146,8 +151,33 @@ def bench(
     report: Annotated[Path, typer.Option(help="Folder for bench.json and the plots.")] = Path(
         "reports/bench"
     ),
+    scenario: Annotated[
+        Scenario,
+        typer.Option(
+            help="peers: the quote action against the FastAPI floor (and Node-RED); "
+            "noisy-neighbour: runtime B's quote latency at 8 connections alone and while "
+            "runtime A is flooded at 256 (the issue's figures; --connections does not apply)."
+        ),
+    ] = Scenario.peers,
 ) -> None:
-    """Measure the quote action against the FastAPI floor (and Node-RED), interleaved."""
+    """Measure the quote action against the FastAPI floor (and Node-RED), interleaved; or
+    another scenario."""
+    if scenario is Scenario.noisy_neighbour:
+        from flowhost.bench import noisy
+
+        try:
+            outcome = noisy.run(
+                seconds=seconds,
+                rounds=rounds,
+                warmup_s=warmup,
+            )
+        except RuntimeError as error:
+            fail(str(error))
+        noisy.print_report(outcome)
+        report.mkdir(parents=True, exist_ok=True)
+        (report / "noisy-neighbour.json").write_text(json.dumps(outcome, indent=2))
+        console.print(f"report: {report}/noisy-neighbour.json")
+        return
     from flowhost.bench.run import print_report, run
 
     try:

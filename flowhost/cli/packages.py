@@ -229,6 +229,20 @@ def status(gateway: Gateway) -> None:
                 )
     if versions.row_count:
         console.print(versions)
+    admission = Table("runtime", "requests in flight", "queued", "past WAIT", "refused")
+    for runtime in state["runtimes"]:
+        counts = runtime.get("admission") or {}
+        refused = counts.get("refused") or {}
+        if any(counts.get(k) for k in ("in_flight", "queued", "detached")) or refused:
+            admission.add_row(
+                runtime["name"],
+                str(counts.get("in_flight", 0)),
+                str(counts.get("queued", 0)),
+                str(counts.get("detached", 0)),
+                ", ".join(f"{n} ({limit})" for limit, n in sorted(refused.items())) or "0",
+            )
+    if admission.row_count:  # this gateway's admission (docs/operations.md "Admission limits")
+        console.print(admission)
     executors = Table("executor", "runtime", "state", "deployments", "in flight")
     for e in state["executors"]:
         executors.add_row(

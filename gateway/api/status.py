@@ -43,6 +43,18 @@ class ServiceOut(BaseModel):
     versions: list[VersionTraffic] = []
 
 
+class AdmissionOut(BaseModel):
+    """This gateway's admission of the runtime's Flow requests now (docs/operations.md,
+    "Admission limits")."""
+
+    in_flight: int = 0
+    queued: int = 0
+    detached: int = Field(0, description="Executions running on past a WAIT answer")
+    refused: dict[str, int] = Field(
+        {}, description="Refused since the gateway started, by limit: runtime, user, detached"
+    )
+
+
 class RuntimeOut(BaseModel):
     name: str
     #: None: only its executors name it; `flowhost runtimes add` creates it.
@@ -51,6 +63,7 @@ class RuntimeOut(BaseModel):
     labels: dict[str, str] = {}
     ready_executors: int
     services: list[ServiceOut]
+    admission: AdmissionOut = AdmissionOut()
 
 
 class StatusOut(BaseModel):
@@ -81,7 +94,9 @@ async def executors(control: Control) -> list[ExecutorOut]:
 async def runtimes(request: Request, control: Control) -> list[RuntimeOut]:
     records = {r.name: r for r in await control.call(control.store.runtime_records)}
     labels = await control.call(control.labels.all)
-    counts = running(request).flow.metrics.by_version()
+    flow = running(request).flow
+    counts = flow.metrics.by_version()
+    admitted = flow.admission.counts()
     statuses = control.reconciler.statuses()
     return [
         RuntimeOut(
@@ -100,6 +115,11 @@ async def runtimes(request: Request, control: Control) -> list[RuntimeOut]:
                 )
                 for s in control.registry.services(name)
             ],
+            admission=AdmissionOut(
+                in_flight=a.running, queued=a.queued, detached=a.detached, refused=a.refused
+            )
+            if (a := admitted.get(name))
+            else AdmissionOut(),
         )
         for name in await runtime_names(control)
     ]

@@ -18,6 +18,7 @@ import asyncio
 import contextlib
 import logging
 import time
+from collections.abc import Callable
 from typing import Any
 
 import orjson
@@ -104,8 +105,10 @@ class WaitingExecutions(Lifecycle):
         detached: Detached,
         flow_user: str,
         started: float,
+        ended: Callable[[], None] | None = None,
     ) -> None:
-        """Record the owed callback durably, then follow the execution to its end."""
+        """Record the owed callback durably, then follow the execution to its end; `ended` is
+        called when this gateway stops following it (admission's count of detached work)."""
         connection = detached.connection
         waiting = Waiting(
             execution_id=execution.execution_id,
@@ -130,6 +133,8 @@ class WaitingExecutions(Lifecycle):
         except Exception:
             self._held.discard(waiting.execution_id)
             detached.cancel()
+            if ended is not None:
+                ended()
             log.exception("execution %s: cannot record the callback", execution.execution_id)
             raise Unavailable(
                 "cannot record the callback this execution owes Flow; it was cancelled",
@@ -144,12 +149,14 @@ class WaitingExecutions(Lifecycle):
         detached.on_progress = lambda message: self._spawn(
             self._progress(waiting.execution_id, request, message)
         )
-        self._spawn(self._follow(waiting, service, action, request, execution, detached))
+        self._spawn(self._follow(waiting, service, action, request, execution, detached), ended)
 
-    def _spawn(self, coroutine: Any) -> None:
+    def _spawn(self, coroutine: Any, ended: Callable[[], None] | None = None) -> None:
         task = asyncio.create_task(coroutine)
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
+        if ended is not None:
+            task.add_done_callback(lambda _: ended())
 
     async def _progress(self, execution_id: str, request: dict[str, Any], message: str) -> None:
         body = responses.wait_response(request, message).decode()

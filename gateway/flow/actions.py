@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 import orjson
 
+from gateway.admission import Admitted
 from gateway.auth import RuntimeUser
 from gateway.configuration.values import RuntimeConfig
 from gateway.errors import BadRequest, Unavailable
@@ -154,6 +155,7 @@ async def run_action(
     history: History | None = None,
     waiting: WaitingExecutions | None = None,
     flow_user: str = "",
+    admitted: Admitted | None = None,
 ) -> bytes:
     started = time.time()
     callback_uri = request.get("callbackUri")
@@ -162,9 +164,14 @@ async def run_action(
         waiting.policy.check_request(request)
     if waiting is not None and isinstance(callback_uri, str) and callback_uri and sync_s:
         await waiting.policy.check(service.runtime, callback_uri)
+        if admitted is not None:
+            admitted.check_detachable()
         outcome = await pool.run_detachable(service.runtime, execution, sync_s, wait_s)
         if not isinstance(outcome, ExecutionResult):
-            await waiting.detached(service, action, request, execution, outcome, flow_user, started)
+            ended = admitted.detach() if admitted is not None else None
+            await waiting.detached(
+                service, action, request, execution, outcome, flow_user, started, ended
+            )
             return responses.wait_response(request, outcome.progress or action.spec.wait_message)
         result = outcome
     else:

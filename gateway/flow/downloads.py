@@ -15,7 +15,7 @@ import logging
 import re
 import time
 import urllib.parse
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Final
 
 import orjson
@@ -68,11 +68,12 @@ async def serve(
     execution_id: str,
     wait_s: float,
     max_bytes: int,
-    admit: Callable[[DeployedService], None],
+    admit: Callable[[DeployedService], Awaitable[None]],
 ) -> int:
     """Answer one download link; returns the status sent. Raises GatewayError before the
     answer starts; a failure after it has started ends the (then short) answer. ``admit`` is
-    told the service once the link names one, and may refuse it (a paused listener)."""
+    told the service once the link names one, and may refuse it (a paused listener, an
+    admission limit)."""
     if links is None:
         raise NotFound(
             "download links are off: the gateway has neither download_link_key nor a "
@@ -86,7 +87,7 @@ async def serve(
             f"no service at /fs/{service_path} in runtime '{target.runtime}'",
             code="unknown_service",
         )
-    admit(service)
+    await admit(service)
     resource = next((f for f in service.spec.files if f.path == target.resource_path), None)
     if resource is None or not resource.download:
         raise NotFound(

@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any
 
 import orjson
 
+from gateway.admission import Admission, Admitted
 from gateway.auth import CLIENT_CERT_SHA256, AccessDenied, Authenticator, AuthError, RuntimeUser
 from gateway.configuration.values import OperatorConfig
 from gateway.errors import (
@@ -53,6 +54,12 @@ _ENDPOINTS = (
     "/file/content",
     "/file",
 )
+# Endpoints (besides message actions) whose requests run an execution: admission applies.
+_EXECUTING = ("/data", "/file")
+# The user admission counts download links under (they carry no user): one per runtime.
+DOWNLOAD_LINKS_USER = "(download links)"
+# What gateway/admission.py refuses with: the gateway's limit, not a failure of the service.
+_ADMISSION = frozenset({"too_many_requests", "runtime_busy"})
 
 
 class FlowEndpoints:
@@ -73,6 +80,7 @@ class FlowEndpoints:
         upload_name_max_bytes: int,
         operator_config: OperatorConfig,
         listeners: Listeners,
+        admission: Admission,
         tracer: FlowTracer | None = None,
         download_links: DownloadLinks | None = None,
         download_max_bytes: int = 100 * 1024 * 1024,
@@ -83,6 +91,8 @@ class FlowEndpoints:
         self._download_max_bytes = download_max_bytes
         self._public_url = public_url.rstrip("/")
         self._registry = registry
+        #: Concurrency limits per runtime and user, for every request that runs an execution.
+        self.admission = admission
         self._listeners = listeners
         self._operator = operator_config
         self._auth = authenticator
@@ -115,13 +125,14 @@ class FlowEndpoints:
         listener: Listener | None = None
         labels = metrics.UNRESOLVED
         status = 500
+        admitted: Admitted | None = None
         try:
             service_path, endpoint = _split(path)
             if endpoint.startswith(downloads.PREFIX):  # the link's signature is its auth
                 _allow(scope["method"], "GET", downloads.PREFIX)
 
-                def admit(service: DeployedService) -> None:
-                    nonlocal listener, labels
+                async def admit(service: DeployedService) -> None:
+                    nonlocal listener, labels, admitted
                     listener = self._listeners.of(service.runtime, service_path)
                     listener.requests += 1
                     labels = metrics.labels(
@@ -130,6 +141,8 @@ class FlowEndpoints:
                     )  # fmt: skip
                     if listener.pause is not None:
                         raise listener.refuse()
+                    # a download runs an execution; links name no user, so they share one
+                    admitted = await self.admission.admit(service.runtime, DOWNLOAD_LINKS_USER)
 
                 status = await downloads.serve(
                     send, endpoint[len(downloads.PREFIX) :], service_path,
@@ -156,13 +169,15 @@ class FlowEndpoints:
             REQUEST.set((execution_id, service.runtime, service.spec.service_path))
             if listener.pause is not None:  # checked before anything runs; in-flight work ends
                 raise listener.refuse()
+            if action_name is not None or endpoint.startswith(_EXECUTING):  # runs an execution
+                admitted = await self.admission.admit(service.runtime, user.name)
             status, body = await self._handle(
-                scope, receive, service, endpoint, action_name, user, execution_id
+                scope, receive, service, endpoint, action_name, user, execution_id, admitted
             )
             await respond(send, status, body, [(EXECUTION_HEADER, execution_id.encode())])
         except GatewayError as error:
             status = error.status
-            if listener is not None:
+            if listener is not None and error.code not in _ADMISSION:
                 listener.failed(error)
             await self._problem(send, error, path, action_name, execution_id)
         except Exception:
@@ -172,6 +187,8 @@ class FlowEndpoints:
                 listener.failed(internal)
             await self._problem(send, internal, path, action_name, execution_id)
         finally:
+            if admitted is not None:
+                admitted.release()
             self.metrics.observe(labels, status, time.perf_counter() - start)
         return labels, status, execution_id
 
@@ -183,7 +200,13 @@ class FlowEndpoints:
             headers.append(_CHALLENGE)
         for name, value in error.headers.items():  # Retry-After of a paused listener
             headers.append((name.lower().encode(), value.encode("latin-1")))
-        if error.status >= 500 and not isinstance(error, ListenerPaused):  # the operator's wish
+        # a pause is the operator's wish; admission refusals are counted in /metrics, not logged
+        # one by one (a flood would flood the log too)
+        if (
+            error.status >= 500
+            and not isinstance(error, ListenerPaused)
+            and error.code not in _ADMISSION
+        ):
             log.warning("execution %s: %s %s", execution_id, error.code, error.message)
         await respond(send, error.status, service_problem(error, path, action), headers)
 
@@ -237,6 +260,7 @@ class FlowEndpoints:
         action_name: str | None,
         user: RuntimeUser,
         execution_id: str,
+        admitted: Admitted | None,
     ) -> tuple[int, bytes]:
         method = scope["method"]
         if action_name is not None:
@@ -265,6 +289,7 @@ class FlowEndpoints:
                 self._history,
                 self._waiting,
                 _flow_user(scope) if request.get("callbackUri") else "",
+                admitted,
             )
             return 200, body
         if endpoint == "/metadata":

@@ -26,6 +26,7 @@ from prometheus_client.registry import Collector
 from gateway.metrics.flow import BUCKETS, FlowMetrics
 
 if TYPE_CHECKING:
+    from gateway.admission import Admission
     from gateway.callbacks.sender import CallbackSender
     from gateway.callbacks.waiting import WaitingExecutions
     from gateway.history.record import History
@@ -51,6 +52,7 @@ class ClusterSources:
     #: (runtime, state) -> callbacks in the outbox; a blocking query, run off the loop.
     callback_counts: Callable[[], dict[tuple[str, str], int]] | None = None
     triggers: TriggerRunner | None = None
+    admission: Admission | None = None
     _counts: dict[tuple[str, str], int] = field(default_factory=dict)
 
 
@@ -60,6 +62,7 @@ class ClusterCollector(Collector):
 
     def collect(self) -> Iterator[Metric]:
         yield from self._flow()
+        yield from self._admission()
         yield from self._executors()
         yield from self._waits_and_callbacks()
         yield from self._history()
@@ -90,6 +93,40 @@ class ClusterCollector(Collector):
             latency.add_metric(values, buckets, series[-1])
         yield requests
         yield latency
+
+    def _admission(self) -> Iterator[Metric]:
+        admission = self._sources.admission
+        if admission is None:
+            return
+        running = GaugeMetricFamily(
+            "flowhost_admission_in_flight",
+            "Flow requests running an execution now, by runtime (its concurrency limit counts "
+            "these)",
+            labels=["runtime"],
+        )
+        queued = GaugeMetricFamily(
+            "flowhost_admission_queued",
+            "Requests waiting for a runtime's or a user's slot, by runtime",
+            labels=["runtime"],
+        )
+        detached = GaugeMetricFamily(
+            "flowhost_admission_detached",
+            "Executions running on past a WAIT answer that this gateway follows, by runtime",
+            labels=["runtime"],
+        )
+        refused = CounterMetricFamily(
+            "flowhost_admission_refused",
+            "Requests refused by an admission limit, by runtime and limit: runtime (503 "
+            "runtime_busy), user (429 too_many_requests), detached (503 runtime_busy)",
+            labels=["runtime", "limit"],
+        )
+        for runtime, counts in admission.counts().items():
+            running.add_metric([runtime], counts.running)
+            queued.add_metric([runtime], counts.queued)
+            detached.add_metric([runtime], counts.detached)
+            for limit, count in sorted(counts.refused.items()):
+                refused.add_metric([runtime, limit], count)
+        yield from (running, queued, detached, refused)
 
     def _executors(self) -> Iterator[Metric]:
         def gauge(name: str, text: str) -> GaugeMetricFamily:

@@ -50,6 +50,7 @@ def test_version_is_the_installed_one() -> None:
         ),
         (("executions", "recording", "bogus"), "'on', 'off'"),
         (("bench", "--peer", "bogus"), "'nodered'"),
+        (("bench", "--scenario", "bogus"), "'peers', 'noisy-neighbour'"),
     ],
 )
 def test_a_bad_choice_is_an_error_listing_the_good_ones(
