@@ -22,6 +22,7 @@ from gateway.api import callbacks as callbacks_api
 from gateway.api import config as config_api
 from gateway.api import executions, listeners, packages, status, user_access, users
 from gateway.api import policy as policy_api
+from gateway.api import registrations as registrations_api
 from gateway.api import runtimes as runtimes_api
 from gateway.api.deps import ManagementApi
 from gateway.api.docs import install_docs
@@ -115,6 +116,7 @@ def create_app(settings: GatewaySettings) -> GatewayApp:
         policy_api.router,
         user_access.router,
         runtimes_api.router,
+        registrations_api.router,
         listeners.router,
         metrics_endpoint.router,
     ):

@@ -1,10 +1,13 @@
 """Find executors and drive each to its runtime's desired deployments.
 
-Executors are found from configured targets and from a DNS name re-resolved every pass (compose
-service names, Kubernetes headless services). Each pass asks every executor who it is and what it
-hosts, deploys what its runtime should have, undeploys what it should not, and (re)opens its
-execution stream. A restarted executor is therefore brought back without anyone redeploying, and
-one that stopped answering stops getting traffic the moment its stream breaks.
+Executors are found from configured targets, from a DNS name re-resolved every pass (compose
+service names, Kubernetes headless services) and from the live registrations of executors that
+joined by themselves (`flowhost executor --gateway URL`; a registration wakes a pass at once,
+and one that left or expired is dropped like a target no longer listed). Each pass asks every
+executor who it is and what it hosts, deploys what its runtime should have, undeploys what it
+should not, and (re)opens its execution stream. A restarted executor is therefore brought back
+without anyone redeploying, and one that stopped answering stops getting traffic the moment its
+stream breaks.
 """
 
 from __future__ import annotations
@@ -12,7 +15,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import socket
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
 from gateway.executor_client import ExecutorConnection
@@ -47,6 +50,7 @@ class Reconciler(Lifecycle):
         interval_s: float,
         link: ClusterLink,
         policy: Callable[[str], RuntimePolicy] | None = None,
+        registered: Callable[[], Awaitable[set[str]]] | None = None,
     ) -> None:
         self._pool = pool
         self._link = link
@@ -55,6 +59,7 @@ class Reconciler(Lifecycle):
         self._desired = desired
         self._targets = targets
         self._dns = dns
+        self._registered = registered
         self._lock = asyncio.Lock()
         self._problems: dict[str, str] = {}
         self._loop = Periodic("reconciler", self.reconcile, interval_s)
@@ -70,6 +75,10 @@ class Reconciler(Lifecycle):
             task.cancel()
         await asyncio.gather(*self._watchers.values(), return_exceptions=True)
         self._watchers.clear()
+
+    def wake(self) -> None:
+        """Run a pass now (an executor registered or left), not at the next interval."""
+        self._loop.wake()
 
     def _watch(self, connection: ExecutorConnection) -> None:
         """Reconcile as soon as ``connection`` connects, not at the next pass (issue 19)."""
@@ -155,7 +164,7 @@ class Reconciler(Lifecycle):
             self._watch(connection)
 
     async def _addresses(self) -> set[str]:
-        addresses = set(self._targets)
+        addresses = set(self._targets) | await self._registrations()
         if self._dns:
             host, _, port = self._dns.rpartition(":")
             try:
@@ -170,6 +179,15 @@ class Reconciler(Lifecycle):
                 ip = sockaddr[0]
                 addresses.add(f"[{ip}]:{port}" if family == socket.AF_INET6 else f"{ip}:{port}")
         return addresses
+
+    async def _registrations(self) -> set[str]:
+        if self._registered is None:
+            return set()
+        try:
+            return await self._registered()
+        except Exception as error:  # a store blip must not drop live executors
+            log.warning("cannot read executor registrations: %s", error)
+            return {a for a in self._pool.connections if a not in self._targets}
 
     def statuses(self) -> list[ExecutorStatus]:
         result = []

@@ -33,10 +33,12 @@ from gateway.metrics.collector import ClusterMetrics, ClusterSources
 from gateway.package_limits import PackageLimits
 from gateway.policy import RuntimePolicies
 from gateway.reconcile import Reconciler
+from gateway.registration import RegistrationGate, Registrations
 from gateway.routing import ExecutorPool
 from gateway.services import ServiceRegistry
 from gateway.settings import GatewaySettings
 from gateway.store import Store
+from gateway.store.registrations import RegistrationStore
 from gateway.tracing import flow_tracer
 
 
@@ -59,6 +61,7 @@ class Gateway:
     waiting: WaitingExecutions
     flow: FlowEndpoints
     metrics: ClusterMetrics
+    registrations: Registrations
 
 
 @asynccontextmanager
@@ -77,9 +80,16 @@ async def open_gateway(
         start = stack.enter_async_context
         store = await start(Store(s.store_url))
         pool = await start(ExecutorPool())
+        registrations = Registrations(
+            RegistrationGate(link.token, s.registration_clock_skew_s),
+            # Rows outlive their expiry until none of their messages could be replayed.
+            RegistrationStore(store, keep_s=2 * s.registration_clock_skew_s),
+            s.registration_ttl_s,
+            wake=lambda: reconciler.wake(),
+        )
         reconciler = Reconciler(
             pool, registry.desired, s.executor_targets, s.executor_dns, s.discovery_interval_s,
-            link, policy=policies.of,
+            link, policy=policies.of, registered=registrations.addresses,
         )  # fmt: skip
         config = ConfigStore(store, load_keys(s), s.config_value_max_bytes)
         control = await start(
@@ -118,7 +128,7 @@ async def open_gateway(
             history=history, sender=sender, waiting=waiting, flow=flow,
             metrics=ClusterMetrics(ClusterSources(
                 flow.metrics, pool, reconciler, history, waiting, sender, outbox.counts
-            )),
+            )), registrations=registrations,
         )  # fmt: skip
 
 
