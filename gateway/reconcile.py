@@ -27,6 +27,10 @@ from gateway.routing import ExecutorPool
 
 log = logging.getLogger("flowhost.gateway")
 
+#: How long a dropped executor's connection may finish the requests it was sent (see `_drop`).
+DROP_GRACE_S = 30.0
+DROP_POLL_S = 0.05
+
 
 @dataclass(frozen=True, slots=True)
 class ExecutorStatus:
@@ -65,16 +69,38 @@ class Reconciler(Lifecycle):
         self._loop = Periodic("reconciler", self.reconcile, interval_s)
         #: Per unreachable executor: a task that wakes the loop the moment it connects again.
         self._watchers: dict[str, asyncio.Task[None]] = {}
+        #: Connections of dropped executors, closing once their requests have answered.
+        self._closing: set[asyncio.Task[None]] = set()
 
     async def start(self) -> None:
         self._loop.start()
 
     async def stop(self) -> None:
         await self._loop.stop()
-        for task in self._watchers.values():
+        for task in (*self._watchers.values(), *self._closing):
             task.cancel()
-        await asyncio.gather(*self._watchers.values(), return_exceptions=True)
+        await asyncio.gather(*self._watchers.values(), *self._closing, return_exceptions=True)
         self._watchers.clear()
+        self._closing.clear()
+
+    def _drop(self, connection: ExecutorConnection) -> None:
+        """Close a connection no longer listed once its outstanding requests have answered.
+
+        One that left (a draining executor de-registers) answers what it was sent, a refusal
+        the gateway retries on another executor; closing at once would fail those requests
+        instead. A connection still busy after DROP_GRACE_S is closed all the same."""
+        closing = self._close_when_idle(connection)
+        task = asyncio.create_task(closing, name=f"drop {connection.address}")
+        self._closing.add(task)
+        task.add_done_callback(self._closing.discard)
+
+    @staticmethod
+    async def _close_when_idle(connection: ExecutorConnection) -> None:
+        for _ in range(int(DROP_GRACE_S / DROP_POLL_S)):
+            if not connection.outstanding or not connection.streaming:
+                break
+            await asyncio.sleep(DROP_POLL_S)
+        await connection.close()
 
     def wake(self) -> None:
         """Run a pass now (an executor registered or left), not at the next interval."""
@@ -107,7 +133,8 @@ class Reconciler(Lifecycle):
                 if watcher is not None:
                     watcher.cancel()
                 log.info("executor %s is no longer listed; dropping it", address)
-                await connections.pop(address).close()
+                self._pool.forget(address)
+                self._drop(connections.pop(address))
             for address in addresses - set(connections):
                 connections[address] = ExecutorConnection(address, self._link)
             await asyncio.gather(*(self._reconcile_one(c) for c in connections.values()))

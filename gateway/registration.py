@@ -156,11 +156,14 @@ class Registrations:
         store: RegistrationStore,
         ttl_s: float,
         wake: Callable[[], None],
+        forget: Callable[[str], None],
     ) -> None:
         self._gate = gate
         self._store = store
         self.ttl_s = ttl_s
         self._wake = wake
+        #: Stops routing to an address at once (the reconciler's woken pass then drops it).
+        self._forget = forget
 
     def check(self, method: str, path: str, header: str | None, body: bytes) -> Signed:
         return self._gate.check(method, path, header, body)
@@ -177,10 +180,12 @@ class Registrations:
         self._wake()
 
     async def leave(self, signed: Signed, address: str) -> None:
-        """Expire the registration now and wake the reconciler, which drops the executor."""
+        """Expire the registration, route nothing more to it from this answer on, and wake the
+        reconciler, which closes its connection once its requests have answered."""
         check_address(address)
         if not await asyncio.to_thread(self._store.leave, address, signed.signed_at_ms):
             raise _replayed(address)
+        self._forget(address)
         self._wake()
 
     async def addresses(self) -> set[str]:

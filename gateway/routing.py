@@ -25,6 +25,11 @@ class ExecutorPool(Lifecycle):
     def set_ready(self, runtime: str, connections: list[ExecutorConnection]) -> None:
         self._ready[runtime] = connections
 
+    def forget(self, address: str) -> None:
+        """Route nothing more to `address` from now (the reconciler drops it: it left)."""
+        for runtime, connections in self._ready.items():
+            self._ready[runtime] = [c for c in connections if c.address != address]
+
     def ready(self, runtime: str) -> list[ExecutorConnection]:
         return [c for c in self._ready.get(runtime, ()) if c.accepting]
 

@@ -86,6 +86,7 @@ async def open_gateway(
             RegistrationStore(store, keep_s=2 * s.registration_clock_skew_s),
             s.registration_ttl_s,
             wake=lambda: reconciler.wake(),
+            forget=pool.forget,
         )
         reconciler = Reconciler(
             pool, registry.desired, s.executor_targets, s.executor_dns, s.discovery_interval_s,
