@@ -31,7 +31,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from gateway.errors import BadRequest, Forbidden, Unauthorized
-from gateway.store.registrations import RegistrationStore
+from gateway.lifecycle import Lifecycle
+from gateway.store.registrations import Registration, RegistrationStore
 
 SIGNATURE_HEADER = "x-flowhost-executor-signature"
 SIGNED_PREFIX = b"flowhost-registration-v1\n"
@@ -147,8 +148,12 @@ class RegistrationGate:
         return Signed(signed_at_ms)
 
 
-class Registrations:
-    """Registration as the API serves it: checked, stored, and the reconciler woken."""
+class Registrations(Lifecycle):
+    """Registration as the API serves it: checked, stored, and the reconciler woken.
+
+    Started before the reconciler and stopped after it, before the store: a store read still
+    running in its thread when the reconciler stops is waited for, not left to use a closed
+    store (cancelling the awaiting task does not stop the thread)."""
 
     def __init__(
         self,
@@ -164,6 +169,13 @@ class Registrations:
         self._wake = wake
         #: Stops routing to an address at once (the reconciler's woken pass then drops it).
         self._forget = forget
+        self._reads: set[asyncio.Future[list[Registration]]] = set()
+
+    async def start(self) -> None:
+        """Nothing to start: the store is open."""
+
+    async def stop(self) -> None:
+        await asyncio.gather(*self._reads, return_exceptions=True)
 
     def check(self, method: str, path: str, header: str | None, body: bytes) -> Signed:
         return self._gate.check(method, path, header, body)
@@ -190,7 +202,10 @@ class Registrations:
 
     async def addresses(self) -> set[str]:
         """The addresses of the live registrations (the reconciler dials them)."""
-        return {r.address for r in await asyncio.to_thread(self._store.live)}
+        read = asyncio.ensure_future(asyncio.to_thread(self._store.live))
+        self._reads.add(read)
+        read.add_done_callback(self._reads.discard)
+        return {r.address for r in await asyncio.shield(read)}
 
 
 def _replayed(address: str) -> Unauthorized:

@@ -80,14 +80,14 @@ async def open_gateway(
         start = stack.enter_async_context
         store = await start(Store(s.store_url))
         pool = await start(ExecutorPool())
-        registrations = Registrations(
+        registrations = await start(Registrations(
             RegistrationGate(link.token, s.registration_clock_skew_s),
             # Rows outlive their expiry until none of their messages could be replayed.
             RegistrationStore(store, keep_s=2 * s.registration_clock_skew_s),
             s.registration_ttl_s,
             wake=lambda: reconciler.wake(),
             forget=pool.forget,
-        )
+        ))  # fmt: skip
         reconciler = Reconciler(
             pool, registry.desired, s.executor_targets, s.executor_dns, s.discovery_interval_s,
             link, policy=policies.of, registered=registrations.addresses,

@@ -91,6 +91,8 @@ def _parse(model: type[M], body: bytes) -> M:
         401: {"description": "No signature, a wrong one, an old one or a replay"},
         403: {"description": "This gateway has no cluster token to check signatures with"},
         404: {"description": "No such runtime"},
+        413: {"description": "A body over FLOWHOST_REGISTRATION_MAX_BYTES"},
+        422: {"description": "A body that is not the registration's fields"},
     },
     openapi_extra={**_JSON_BODY, **_SIGNED},
 )
@@ -114,6 +116,9 @@ async def join(signed: SignedMessage) -> Joined:
     responses={
         400: {"description": "Not a host:port"},
         401: {"description": "No signature, a wrong one, an old one or a replay"},
+        403: {"description": "This gateway has no cluster token to check signatures with"},
+        413: {"description": "A body over FLOWHOST_REGISTRATION_MAX_BYTES"},
+        422: {"description": "A body that is not {address}"},
     },
     openapi_extra={**_JSON_BODY, **_SIGNED},
 )

@@ -9,6 +9,7 @@ is refused (`gateway/registration.py` checks signatures; this module only keeps 
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
@@ -32,8 +33,12 @@ class Registration:
 
 
 class RegistrationStore:
-    def __init__(self, store: Store, keep_s: float) -> None:
-        """`keep_s`: how long a row outlives its expiry (longer than a message may be replayed)."""
+    def __init__(
+        self, store: Store, keep_s: float, clock: Callable[[], datetime] = lambda: datetime.now(UTC)
+    ) -> None:
+        """`keep_s`: how long a row outlives its expiry (longer than a message may be replayed);
+        `clock`: now, as an aware datetime (tests move it instead of sleeping)."""
+        self._clock = clock
         self._store = store
         self._keep = timedelta(seconds=keep_s)
         registrations.create(store.engine, checkfirst=True)  # a store made before this table
@@ -42,7 +47,7 @@ class RegistrationStore:
         """The registrations not expired, by address."""
         query = (
             select(registrations)
-            .where(registrations.c.expires_at > datetime.now(UTC))
+            .where(registrations.c.expires_at > self._clock())
             .order_by(registrations.c.address)
         )
         with self._store.engine.connect() as conn:
@@ -58,7 +63,7 @@ class RegistrationStore:
         message signed at or after `signed_at_ms` was accepted for it already (a replay).
         Raises UnknownRuntime: an executor joins a runtime the operator created."""
         check_name("runtime", runtime)
-        expires_at = datetime.now(UTC) + timedelta(seconds=ttl_s)
+        expires_at = self._clock() + timedelta(seconds=ttl_s)
         with self._store.write() as write:
             conn = write.connection
             known = select(runtimes.c.name).where(runtimes.c.name == runtime)
@@ -97,7 +102,7 @@ class RegistrationStore:
             write.connection.execute(
                 update(registrations)
                 .where(registrations.c.address == address)
-                .values(signed_at_ms=signed_at_ms, expires_at=datetime.now(UTC))
+                .values(signed_at_ms=signed_at_ms, expires_at=self._clock())
             )
         return True
 
@@ -108,5 +113,5 @@ class RegistrationStore:
         return found
 
     def _purge(self, conn: Connection) -> None:
-        cutoff = datetime.now(UTC) - self._keep
+        cutoff = self._clock() - self._keep
         conn.execute(delete(registrations).where(registrations.c.expires_at < cutoff))

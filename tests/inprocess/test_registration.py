@@ -235,3 +235,20 @@ async def test_equal_executors_share_the_requests_evenly(tmp_path: Path) -> None
         counts = await _served(cluster, 60)
         assert len(counts) == 2
         assert all(24 <= n <= 36 for n in counts.values()), counts  # within 40/60
+
+
+async def test_every_gateway_sharing_the_store_dials_a_registration(
+    tmp_path: Path, postgres_schema_url: str
+) -> None:
+    shared = {"database_url": postgres_schema_url}
+    async with (
+        in_process_cluster(tmp_path / "a", **shared) as a,
+        in_process_cluster(tmp_path / "b", **shared) as b,
+        ExecutorServer(executor_settings()) as joining,
+    ):
+        await a.deploy((EXAMPLES / "shop.yaml").read_text())
+        assert (await join(a, joining.address)).status_code == 200
+        await _until(a, lambda ready: joining.address in ready)
+        await _until(b, lambda ready: joining.address in ready)  # its next pass, from the store
+        assert (await _post(a, LEAVE_PATH, {"address": joining.address})).status_code == 204
+        await _until(b, lambda ready: joining.address not in ready)
