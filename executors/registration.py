@@ -50,8 +50,12 @@ def advertised(gateways: Sequence[str], advertise: str, bound: str, tokens: Sequ
             "_FILE): registrations are signed with it, also under mTLS"
         )
     address = advertise or bound
-    host = address.rpartition(":")[0].strip("[]")
-    if host in ("0.0.0.0", "::", ""):
+    host, _, port = address.rpartition(":")
+    if not (port.isascii() and port.isdigit() and 1 <= int(port) <= 65535):
+        raise RegistrationMisconfigured(
+            f"FLOWHOST_EXECUTOR_ADVERTISE: {address!r} is not host:port (an IPv6 host in [])"
+        )
+    if host.strip("[]") in ("0.0.0.0", "::", ""):
         raise RegistrationMisconfigured(
             f"the executor listens on {bound}, which gateways cannot dial: set "
             "FLOWHOST_EXECUTOR_ADVERTISE (--advertise) to host:port they can reach"

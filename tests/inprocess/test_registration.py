@@ -252,3 +252,16 @@ async def test_every_gateway_sharing_the_store_dials_a_registration(
         await _until(b, lambda ready: joining.address in ready)  # its next pass, from the store
         assert (await _post(a, LEAVE_PATH, {"address": joining.address})).status_code == 204
         await _until(b, lambda ready: joining.address not in ready)
+
+
+async def test_during_a_token_rotation_either_token_signs(cluster: InProcessCluster) -> None:
+    body = json.dumps({"runtime": "default", "address": "127.0.0.1:3"}).encode()
+    tokens = [b"the-next-cluster-token-not-yet-at-the-gateway", LINK_TOKEN.encode()]
+    header = sign(tokens, "POST", JOIN_PATH, _stamp(), body)
+    answer = await cluster.api.post(
+        JOIN_PATH,
+        content=body,
+        headers={"content-type": "application/json", SIGNATURE_HEADER: header},
+        auth=None,
+    )
+    assert answer.status_code == 200, answer.text
