@@ -130,9 +130,9 @@ class RegistrationGate:
                 code="bad_signature",
             )
         signed_at_ms = int(stamp)
-        expected = signature(self._token, method, path, signed_at_ms, body)
-        offered = sigs.split(",")[:MAX_SIGNATURES]
-        if not any(hmac.compare_digest(expected, s.strip()) for s in offered):
+        expected = signature(self._token, method, path, signed_at_ms, body).encode()
+        offered = [s.strip().encode() for s in sigs.split(",")[:MAX_SIGNATURES]]
+        if not any(hmac.compare_digest(expected, s) for s in offered):  # bytes: any header
             raise Unauthorized(
                 "executor registration: the signature is not made with this cluster's token",
                 code="bad_signature",

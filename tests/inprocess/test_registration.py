@@ -45,9 +45,9 @@ async def _post(
     raw = json.dumps(body).encode()
     stamp = _stamp() if signed_at_ms is None else signed_at_ms
     value = sign([token.encode()], "POST", path, stamp, raw) if header is None else header
-    headers = {"content-type": "application/json"}
+    headers: dict[str, str | bytes] = {"content-type": "application/json"}
     if value:
-        headers[SIGNATURE_HEADER] = value
+        headers[SIGNATURE_HEADER] = value.encode("latin-1")  # what a hostile client may send
     # No admin credentials: the signature is the registration's only proof.
     return await cluster.api.post(path, content=raw, headers=headers, auth=None)
 
@@ -74,8 +74,8 @@ async def test_refusals_name_what_is_wrong(cluster: InProcessCluster) -> None:
     assert problem(await join(cluster, address, header="")) == (401, "signature_required")
     wrong = await join(cluster, address, token="not-the-cluster-token-at-all")
     assert problem(wrong) == (401, "bad_signature")
-    garbled = await join(cluster, address, header="t=abc;sig=00")
-    assert problem(garbled) == (401, "bad_signature")
+    for garbled in ("t=abc;sig=00", "sig=00", "t=1", ";;;", "t=1;sig=\u00e9", "t=1;sig=,,,"):
+        assert problem(await join(cluster, address, header=garbled)) == (401, "bad_signature")
     old = await join(cluster, address, signed_at_ms=int(time.time() * 1000) - 120_000)
     assert problem(old) == (401, "signature_expired")
     assert "FLOWHOST_REGISTRATION_CLOCK_SKEW_S" in old.json()["message"]
