@@ -9,7 +9,7 @@ from collections.abc import AsyncIterator, Callable
 
 import grpc
 
-from executors import translate
+from executors import downloads, translate
 from executors.host import Host, Rejected, failure_result
 from executors.link import LinkCredentials
 from executors.runtime.deploy_warnings import package_warnings
@@ -132,6 +132,40 @@ class ExecutorServicer(pb_grpc.ExecutorServicer):  # type: ignore[misc]  # gener
         finally:
             if upload is not None:
                 upload.discard()
+
+    async def Download(
+        self, request: pb.DownloadRequest, context: grpc.aio.ServicerContext
+    ) -> AsyncIterator[pb.DownloadChunk]:
+        """Run the download process, then stream the file it names (executors/downloads.py)."""
+        execute = request.execute
+        try:
+            task = start_execution(
+                self._host, execute, translate.documents_from_proto(list(execute.documents))
+            )
+        except Rejected as rejected:
+            refused = translate.rejection(
+                0, rejected.code, rejected.message, retryable=rejected.retryable
+            )
+            yield pb.DownloadChunk(result=refused)
+            return
+        result = await task
+        if result.status != "ok":
+            yield pb.DownloadChunk(result=translate.result_to_proto(0, result))
+            return
+        limit = request.max_bytes or DEFAULT_UPLOAD_MAX_BYTES
+        try:
+            file = downloads.locate(result, self._host.policy.files_root, limit)
+        except downloads.DownloadRefused as refused:
+            yield pb.DownloadChunk(result=translate.result_to_proto(0, refused.result(result)))
+            return
+        yield pb.DownloadChunk(
+            result=translate.result_to_proto(0, result),
+            file_name=file.name,
+            content_type=file.content_type,
+            size=file.size,
+        )
+        async for data in downloads.chunks(file):
+            yield pb.DownloadChunk(data=data)
 
     async def Execute(
         self, request_iterator: AsyncIterator[pb.RequestBatch], context: grpc.aio.ServicerContext

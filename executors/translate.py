@@ -235,7 +235,10 @@ def spec_to_proto(package: Package) -> pb.PackageSpec:
             )
             for d in service.data
         ],
-        files=[pb.FileResource(path=f.path, list=f.list, upload=f.upload) for f in service.files],
+        files=[
+            pb.FileResource(path=f.path, list=f.list, upload=f.upload, download=f.download)
+            for f in service.files
+        ],
         processes=sorted(package.processes),
         process_timeouts_ms={name: p.timeout_ms for name, p in package.processes.items()},
     )

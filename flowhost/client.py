@@ -146,6 +146,37 @@ class ManagementClient:
             params={"dry_run": str(dry_run).lower(), "strict": str(strict).lower()},
         )
 
+    def deploy_many(
+        self,
+        source: str,
+        runtimes: list[str],
+        where: list[str],
+        canary: int | None,
+        dry_run: bool,
+        strict: bool = False,
+    ) -> Any:
+        params: dict[str, Any] = {
+            "runtime": runtimes,
+            "where": where,
+            "dry_run": str(dry_run).lower(),
+            "strict": str(strict).lower(),
+        }
+        if canary is not None:
+            params["canary"] = canary
+        return self.request(
+            "POST",
+            "/api/deployments",
+            content=source.encode(),
+            headers={"content-type": "application/yaml"},
+            params=params,
+        )
+
+    def promote(self, runtime: str, name: str) -> Any:
+        return self.request("POST", f"/api/runtimes/{runtime}/packages/{name}/promote")
+
+    def abort(self, runtime: str, name: str) -> Any:
+        return self.request("POST", f"/api/runtimes/{runtime}/packages/{name}/abort")
+
     def versions(self, runtime: str, name: str | None) -> Any:
         return self.request(
             "GET", f"/api/runtimes/{runtime}/packages", params={"name": name} if name else {}
@@ -163,8 +194,16 @@ class ManagementClient:
     def runtimes(self) -> Any:
         return self.request("GET", "/api/runtimes")
 
-    def add_runtime(self, name: str) -> Any:
-        return self.request("POST", f"/api/runtimes/{quote(name, safe='')}")
+    def add_runtime(self, name: str, labels: list[str] | None = None) -> Any:
+        params = {"label": labels} if labels else {}
+        return self.request("POST", f"/api/runtimes/{quote(name, safe='')}", params=params)
+
+    def label_runtime(self, name: str, set_labels: dict[str, str], remove: list[str]) -> Any:
+        return self.request(
+            "PATCH",
+            f"/api/runtimes/{quote(name, safe='')}/labels",
+            json={"set": set_labels, "remove": remove},
+        )
 
     def remove_runtime(self, name: str, force: bool) -> None:
         self.request(

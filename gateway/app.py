@@ -20,7 +20,7 @@ from starlette.exceptions import HTTPException
 
 from gateway.api import callbacks as callbacks_api
 from gateway.api import config as config_api
-from gateway.api import executions, listeners, packages, status, user_access, users
+from gateway.api import deployments, executions, listeners, packages, status, user_access, users
 from gateway.api import policy as policy_api
 from gateway.api import registrations as registrations_api
 from gateway.api import runtimes as runtimes_api
@@ -108,6 +108,7 @@ def create_app(settings: GatewaySettings) -> GatewayApp:
     )
     for router in (
         packages.router,
+        deployments.router,
         users.router,
         status.router,
         executions.router,

@@ -11,13 +11,20 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, TypeVar
 
 from gateway.auth import Authenticator
 from gateway.configuration.store import ConfigEntry, ConfigStore
 from gateway.configuration.values import OperatorConfig
-from gateway.errors import GatewayError, NotFound, Unavailable, Unprocessable, from_store_error
+from gateway.errors import (
+    BadRequest,
+    GatewayError,
+    NotFound,
+    Unavailable,
+    Unprocessable,
+    from_store_error,
+)
 from gateway.lifecycle import Lifecycle
 from gateway.listeners.state import Listeners
 from gateway.listeners.store import Pause, PauseStore
@@ -26,13 +33,25 @@ from gateway.policy import RuntimePolicies, RuntimePolicy
 from gateway.reconcile import Reconciler
 from gateway.services import ServiceRegistry
 from gateway.spec import ServiceSpec
-from gateway.store import Store, StoreError
+from gateway.store import ActiveDeployment, CanaryDeployment, Store, StoreError
 from gateway.store.access import AccessStore
+from gateway.store.labels import LABELS_MAX_DEFAULT, LabelStore, matches, parse_selector
 from gateway.store.policies import PolicyStore
 from gateway.store.schema import check_name
 
 log = logging.getLogger("flowhost.gateway")
 T = TypeVar("T")
+
+
+@dataclass(frozen=True, slots=True)
+class RuntimeOutcome:
+    """What one runtime of a multi-runtime deploy made of it."""
+
+    runtime: str
+    result: str  # deployed | deployed again | canary | canary again | valid | failed
+    reason: str = ""
+    code: str = ""
+    executors: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -56,8 +75,14 @@ class ControlPlane(Lifecycle):
         operator_config: OperatorConfig | None = None,
         policies: RuntimePolicies | None = None,
         listeners: Listeners | None = None,
+        owed: Callable[[], set[tuple[str, str]]] | None = None,
+        labels_max: int = LABELS_MAX_DEFAULT,
     ) -> None:
         self.store = store
+        #: (runtime, deployment key) with WAITs still owed a callback (the outbox's).
+        self._owed = owed
+        self._kept: set[tuple[str, str]] = set()
+        self.labels = LabelStore(store, labels_max)
         self.config = config
         self.operator_config = operator_config or OperatorConfig()
         #: Every runtime's policy (files, databases, egress, limits), kept in step with the store.
@@ -102,16 +127,22 @@ class ControlPlane(Lifecycle):
             dict[str, RuntimePolicy],
             list[Any],
             dict[tuple[str, str], Pause],
+            list[CanaryDeployment],
+            list[ActiveDeployment],
         ]:
             entries = self.config.entries() if self.config is not None else []
+            active = self.store.active()
+            canaries = self.store.canaries()
             return (
                 self.store.generation(),
-                self.store.active(),
+                active,
                 self.store.credentials(),
                 entries,
                 self.policy_store.all(),
                 self.access.all(),
                 self.pauses.all(),
+                canaries,
+                self._retained(active, canaries),
             )
 
         (
@@ -122,8 +153,14 @@ class ControlPlane(Lifecycle):
             policies,
             access,
             pauses,
+            canaries,
+            retained,
         ) = await asyncio.to_thread(read)
-        self.registry.replace([(a.runtime, a.spec, a.source) for a in active])
+        self.registry.replace(
+            [(a.runtime, a.spec, a.source) for a in active],
+            [(c.runtime, c.spec, c.source, c.percent) for c in canaries],
+            [(r.runtime, r.spec, r.source) for r in retained],
+        )
         self.listeners.load_pauses(pauses)
         self.authenticator.load(credentials, access)
         keys = self.config.keys if self.config is not None else None
@@ -131,6 +168,25 @@ class ControlPlane(Lifecycle):
         self.policies.load(policies)
         self._generation = generation
         await self._seal_passwords(entries)
+
+    def _retained(
+        self, active: list[ActiveDeployment], canaries: list[CanaryDeployment]
+    ) -> list[ActiveDeployment]:
+        """Stored versions neither active nor canary that WAITs still owe callbacks from: kept
+        hosted so those executions finish, and their results translate, on their own version."""
+        if self._owed is None:
+            return []
+        owed = self._owed()
+        self._kept = owed
+        hosted = {(d.runtime, d.spec.key) for d in active}
+        hosted |= {(c.runtime, c.spec.key) for c in canaries}
+        kept = []
+        for runtime, key in sorted(owed - hosted):
+            name, _, version = key.partition("@")
+            stored = self.store.stored(runtime, name, version)
+            if stored is not None:
+                kept.append(stored)
+        return kept
 
     async def _seal_passwords(self, entries: list[ConfigEntry]) -> None:
         """Encrypt values kept in clear that a package now declares as `password`."""
@@ -153,9 +209,16 @@ class ControlPlane(Lifecycle):
     async def _poll(self) -> None:
         """One look at the store: another gateway changed it, so memory and executors follow."""
         generation = await asyncio.to_thread(self.store.generation)
-        if generation != self._generation:
+        if generation != self._generation or await self._owed_changed():
             await self.refresh()
             await self.reconciler.reconcile()
+
+    async def _owed_changed(self) -> bool:
+        """While versions are kept for owed WAITs: has one been called back since (so its
+        version can go)? Costs nothing while none is kept."""
+        if self._owed is None or not self.registry.keeps_any:
+            return False
+        return await asyncio.to_thread(self._owed) != self._kept
 
     async def changed(self) -> None:
         """After a write: refresh memory and push the change to executors before answering."""
@@ -186,25 +249,92 @@ class ControlPlane(Lifecycle):
         return result
 
     async def deploy(
-        self, runtime: str, source: str, dry_run: bool = False, strict: bool = False
+        self,
+        runtime: str,
+        source: str,
+        dry_run: bool = False,
+        strict: bool = False,
+        canary: int | None = None,
     ) -> DeployOutcome:
         spec = await self.validate(runtime, source)
-        if strict and spec.warnings:  # --strict: what would only be warned about is refused
-            listing = "; ".join(f"{w.path}: {w.message}" for w in spec.warnings)
-            raise Unprocessable(
-                f"package has warnings (strict): {listing}",
-                code="package_warnings",
-                details={
-                    "issues": [{"path": w.path, "message": w.message} for w in spec.warnings],
-                    "strict": True,
-                },
-            )
+        _check_strict(spec, strict)
         if dry_run:
             return DeployOutcome(spec, runtime, created=False, dry_run=True, executors=())
-        created = await self.call(self.store.add_version, runtime, spec, source)
-        await self.call(self.store.activate, runtime, spec.name, spec.version)
+        created = await self.call(self.store.deploy, runtime, spec, source, canary)
         await self.changed()
         return DeployOutcome(spec, runtime, created, False, self._hosting(runtime, spec.key))
+
+    async def select_runtimes(self, named: list[str], where: list[str]) -> list[str]:
+        """`--runtime` names (in order) plus the runtimes whose labels match every `--where`
+        selector; a selector matching nothing is refused, naming it."""
+        chosen = list(dict.fromkeys(named))
+        for runtime in chosen:
+            await self.call(check_name, "runtime", runtime)
+        if where:
+            selector = await self.call(parse_selector, where)
+            labelled = await self.call(self.labels.all)
+            matched = sorted(r for r, labels in labelled.items() if matches(labels, selector))
+            if not matched:
+                shown = ",".join(f"{k}={v}" for k, v in selector.items())
+                raise NotFound(
+                    f"no runtime has the labels {shown} (set them with flowhost runtimes "
+                    "label RUNTIME KEY=VALUE)",
+                    code="no_runtime_matches",
+                    details={"where": shown},
+                )
+            chosen += [r for r in matched if r not in chosen]
+        if not chosen:
+            raise BadRequest(
+                "name the runtimes to deploy to (runtime=...) or select them (where=key=value)",
+                code="no_runtimes",
+            )
+        return chosen
+
+    async def deploy_many(
+        self, runtimes: list[str], source: str, dry_run: bool, strict: bool, canary: int | None
+    ) -> tuple[ServiceSpec, list[RuntimeOutcome]]:
+        """Validate once (on the first runtime with a connected executor), then deploy the same
+        version to each runtime, each in one transaction: a runtime without a ready executor,
+        or one the store refuses, fails alone and is reported; the others are deployed."""
+        validator = next((r for r in runtimes if self.reconciler.connections_of(r)), runtimes[0])
+        spec = await self.validate(validator, source)
+        _check_strict(spec, strict)
+        outcomes: list[RuntimeOutcome] = []
+        for runtime in runtimes:
+            if not self.reconciler.connections_of(runtime):
+                reason = f"no executor of runtime '{runtime}' is connected"
+                outcomes.append(RuntimeOutcome(runtime, "failed", reason, "no_executor"))
+            elif dry_run:
+                outcomes.append(RuntimeOutcome(runtime, "valid"))
+            else:
+                try:
+                    created = await asyncio.to_thread(
+                        self.store.deploy, runtime, spec, source, canary
+                    )
+                except StoreError as error:
+                    outcomes.append(RuntimeOutcome(runtime, "failed", error.message, error.code))
+                    continue
+                result = "canary" if canary is not None else "deployed"
+                outcomes.append(RuntimeOutcome(runtime, result if created else f"{result} again"))
+        if not dry_run:
+            await self.changed()
+            outcomes = [
+                replace(o, executors=self._hosting(o.runtime, spec.key))
+                if o.result != "failed"
+                else o
+                for o in outcomes
+            ]
+        return spec, outcomes
+
+    async def promote(self, runtime: str, name: str) -> str:
+        version = await self.call(self.store.promote, runtime, name)
+        await self.changed()
+        return version
+
+    async def abort(self, runtime: str, name: str) -> str:
+        version = await self.call(self.store.abort, runtime, name)
+        await self.changed()
+        return version
 
     async def rollback(self, runtime: str, name: str, version: str | None) -> str:
         active = await self.call(self.store.rollback, runtime, name, version)
@@ -216,6 +346,7 @@ class ControlPlane(Lifecycle):
         await self.changed()
 
     def _hosting(self, runtime: str, key: str) -> tuple[str, ...]:
+        """Executors of `runtime` hosting deployment `key` now."""
         return tuple(
             c.address
             for c in self.reconciler.connections_of(runtime)
@@ -246,6 +377,13 @@ class ControlPlane(Lifecycle):
         await self.refresh()
         return created
 
+    async def change_labels(
+        self, runtime: str, set_labels: dict[str, str], remove: list[str], create: bool = False
+    ) -> dict[str, str]:
+        labels = await self.call(self.labels.change, runtime, set_labels, remove, create)
+        await self.refresh()
+        return labels
+
     async def remove_runtime(self, name: str, force: bool) -> None:
         await self.call(self.store.remove_runtime, name, force)
         await self.changed()  # executors undeploy what it served
@@ -270,12 +408,10 @@ class ControlPlane(Lifecycle):
         return self.config
 
     def password_names(self, runtime: str) -> set[str]:
-        """Names the runtime's active packages declare as `password`: always kept secret."""
+        """Names the runtime's hosted packages (active, canary, kept) declare as `password`:
+        always kept secret."""
         return {
-            c.name
-            for s in self.registry.services(runtime)
-            for c in s.spec.configuration
-            if c.secret
+            c.name for s in self.registry.hosted(runtime) for c in s.spec.configuration if c.secret
         }
 
     async def set_config(
@@ -350,3 +486,17 @@ class ControlPlane(Lifecycle):
             await self.call(self.pauses.resume, runtime, path)
         await self.refresh()
         return path
+
+
+def _check_strict(spec: ServiceSpec, strict: bool) -> None:
+    """--strict: what would only be warned about is refused."""
+    if strict and spec.warnings:
+        listing = "; ".join(f"{w.path}: {w.message}" for w in spec.warnings)
+        raise Unprocessable(
+            f"package has warnings (strict): {listing}",
+            code="package_warnings",
+            details={
+                "issues": [{"path": w.path, "message": w.message} for w in spec.warnings],
+                "strict": True,
+            },
+        )

@@ -25,6 +25,7 @@ CLIENT_FAILURES: dict[str, int] = {
     "invalid_config": 400,  # a configuration value that does not read as its declared type
     "invalid_file_name": 400,  # an upload's file name the file step will not store
     "not_found": 404,
+    "file_not_found": 404,  # a download link's file is no longer there
     "file_too_large": 413,
     # the runtime's policy refused what the process asked for: a folder outside the files root,
     # a database or host not allowed (the request or configuration asked for it)
@@ -56,6 +57,10 @@ STORE_STATUS: dict[str, int] = {
     "undecryptable_configuration": 409,
     "unknown_runtime": 404,
     "runtime_in_use": 409,
+    "invalid_label": 400,
+    "canary_exists": 409,
+    "nothing_to_canary": 409,
+    "no_canary": 404,
 }
 
 

@@ -26,7 +26,14 @@ from gateway.errors import DeadlineExceeded, GatewayError, Unavailable
 from gateway.link import ClusterLink, NotOfCluster
 from gateway.policy import RuntimePolicy
 from gateway.spec import ServiceSpec
-from gateway.translate import Execution, ExecutionResult, ExecutorInfo, Issue, KeptResult
+from gateway.translate import (
+    DownloadStart,
+    Execution,
+    ExecutionResult,
+    ExecutorInfo,
+    Issue,
+    KeptResult,
+)
 from protos.flowhost.v1 import executor_pb2 as pb
 from protos.flowhost.v1 import executor_pb2_grpc as pb_grpc
 
@@ -529,3 +536,48 @@ class UploadCall:
         """End the upload without running anything; the executor discards what it received."""
         if not self._reply.done():
             self._call.cancel()
+
+
+class DownloadCall:
+    """One file download from an executor (the `Download` RPC): `start` runs the download
+    process and gives its result and the file's name, type and size; `chunks` then gives the
+    bytes as they arrive (gRPC flow control holds the executor back while the client reads
+    slowly); `close` ends the call whatever state it is in."""
+
+    def __init__(self, connection: ExecutorConnection, execution: Execution, max_bytes: int):
+        self.address = connection.address
+        self._call = connection._stub.Download(
+            translate.download_to_proto(execution, max_bytes), metadata=connection._metadata
+        )
+        self._execution = execution
+
+    async def start(self, wait_s: float) -> DownloadStart:
+        wait_s = backstop_s(self._execution, wait_s)
+        try:
+            first = await asyncio.wait_for(self._call.read(), wait_s)
+        except TimeoutError:
+            self.close()
+            raise DeadlineExceeded(_overrun(self._execution, wait_s, None)) from None
+        except grpc.aio.AioRpcError as error:
+            raise StreamBroken(
+                f"executor {self.address} failed the download: {error.code().name}", sent=True
+            ) from None
+        if first is grpc.aio.EOF:
+            raise StreamBroken(f"executor {self.address} ended the download early", sent=True)
+        return translate.download_start_from_proto(first)
+
+    async def chunks(self) -> AsyncIterator[bytes]:
+        while True:
+            try:
+                message = await self._call.read()
+            except grpc.aio.AioRpcError as error:
+                raise StreamBroken(
+                    f"executor {self.address} failed during the download: {error.code().name}",
+                    sent=True,
+                ) from None
+            if message is grpc.aio.EOF:
+                return
+            yield message.data
+
+    def close(self) -> None:
+        self._call.cancel()

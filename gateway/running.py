@@ -18,10 +18,11 @@ from gateway.callbacks.outbox import Outbox
 from gateway.callbacks.policy import CallbackPolicy
 from gateway.callbacks.sender import CallbackSender
 from gateway.callbacks.waiting import WaitingExecutions
-from gateway.configuration.keys import load_keys
+from gateway.configuration.keys import ConfigKeys, load_keys
 from gateway.configuration.store import ConfigStore
 from gateway.configuration.values import OperatorConfig
 from gateway.control import ControlPlane
+from gateway.flow.download_links import DownloadLinks, derive_key
 from gateway.flow.routes import FlowEndpoints
 from gateway.history.record import History
 from gateway.history.store import HistoryStore
@@ -92,18 +93,20 @@ async def open_gateway(
             pool, registry.desired, s.executor_targets, s.executor_dns, s.discovery_interval_s,
             link, policy=policies.of, registered=registrations.addresses,
         )  # fmt: skip
-        config = ConfigStore(store, load_keys(s), s.config_value_max_bytes)
+        keys = load_keys(s)
+        config = ConfigStore(store, keys, s.config_value_max_bytes)
+        outbox = Outbox(store.engine)  # the control plane keeps versions WAITs are owed from
         control = await start(
             ControlPlane(
                 store, registry, authenticator, reconciler, s.state_poll_interval_s, config,
                 operator_config, policies=policies, listeners=listeners,
+                owed=outbox.owed_deployments, labels_max=s.runtime_labels_max,
             )
         )  # fmt: skip
         await start(reconciler)  # after the control plane's first read: it deploys what it holds
         writer = None
         if s.history_writer_process and s.history_enabled:
             writer = await start(HistoryWriterProcess(s.store_url))
-        outbox = Outbox(store.engine)
         history = await start(_history(s, store, outbox, writer))
         sender = await start(_sender(s, outbox, policies))
         callback_policy = CallbackPolicy(
@@ -120,7 +123,8 @@ async def open_gateway(
             request_max_bytes=s.request_max_bytes, wait_s=s.default_timeout_s,
             upload_max_bytes=s.upload_max_bytes, upload_name_max_bytes=s.upload_file_name_max_bytes,
             operator_config=operator_config, listeners=listeners,
-            tracer=flow_tracer(s.otel_enabled),
+            tracer=flow_tracer(s.otel_enabled), download_links=_download_links(s, keys),
+            download_max_bytes=s.download_max_bytes, public_url=s.public_url,
         )  # fmt: skip
         yield Gateway(
             settings=s, admin_user=admin[0], admin_password=admin[1],
@@ -161,6 +165,13 @@ def _sender(s: GatewaySettings, outbox: Outbox, policies: RuntimePolicies) -> Ca
         poll_interval_s=s.callback_poll_interval_s,
         policy=policies.of,
     )
+
+
+def _download_links(s: GatewaySettings, keys: ConfigKeys | None) -> DownloadLinks | None:
+    """Links signed with download_link_key, else with a key derived from the configuration key
+    every gateway of the cluster shares; None (no links) with neither."""
+    secret = s.download_link_key.get_secret_value().encode() or (keys.first if keys else b"")
+    return DownloadLinks(derive_key(secret), s.download_link_ttl_s) if secret else None
 
 
 def _login_throttle(s: GatewaySettings) -> LoginThrottle:

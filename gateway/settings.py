@@ -78,6 +78,28 @@ class GatewaySettings(BaseSettings):
         description="Largest file accepted by a file resource's upload (POST /file/content); "
         "a larger one is refused with 413 before more than this is stored anywhere.",
     )
+    download_max_bytes: int = Field(
+        100 * 1024 * 1024,
+        ge=1,
+        description="Largest file a download link streams; a larger one is refused with 413 "
+        "file_too_large before a byte of it is sent.",
+    )
+    download_link_ttl_s: float = Field(
+        300.0,
+        gt=0,
+        description="How long a list result's downloadUri stays valid, in seconds.",
+    )
+    download_link_key: SecretStr = Field(
+        SecretStr(""),
+        description="The key download links are signed with; every gateway of the cluster must "
+        "have the same. Empty: derived from the configuration key (which they share anyway); "
+        "with neither, list results carry no downloadUri.",
+    )
+    public_url: str = Field(
+        "",
+        description="The gateway's URL as Flow and browsers reach it (https://flow-gw.example.com"
+        "), the base of download links. Empty: the scheme and Host header of the list request.",
+    )
     log_level: str = Field("info", description="Logging level.")
 
     # -- WAIT and callbacks (docs/operations.md, "Long-running processes") --
@@ -162,6 +184,10 @@ class GatewaySettings(BaseSettings):
     )
     config_value_max_bytes: int = Field(
         64 * 1024, ge=1, description="Largest configuration value an operator may set."
+    )
+
+    runtime_labels_max: int = Field(
+        64, ge=1, le=10_000, description="Most labels one runtime may carry (runtimes label)."
     )
 
     # -- runtime policies (docs/operations.md, "Runtime policies") --

@@ -57,6 +57,7 @@ class FileSpec:
     path: str
     list: str = ""
     upload: str = ""
+    download: str = ""
 
 
 @dataclass(frozen=True, slots=True)

@@ -27,7 +27,7 @@ log = logging.getLogger("flowhost.gateway")
 #: The W3C trace context of the Flow request being served, for the executor ("" untraced).
 TRACEPARENT: ContextVar[str] = ContextVar("flowhost_traceparent", default="")
 
-Served = tuple["Labels", int, str]  # (runtime, service, kind, operation), status, execution id
+Served = tuple["Labels", int, str]  # (runtime, service, version, kind, operation), status, id
 Serve = Callable[[Scope, Receive, Send], Awaitable[Served]]
 
 
@@ -57,7 +57,7 @@ class FlowTracer:
             self._propagator.inject(outgoing)
             token = TRACEPARENT.set(outgoing.get("traceparent", ""))
             try:
-                (runtime, service, kind, operation), status, execution_id = await serve(
+                (runtime, service, version, kind, operation), status, execution_id = await serve(
                     scope, receive, send
                 )
             finally:
@@ -72,6 +72,7 @@ class FlowTracer:
                     "flowhost.execution_id": execution_id,
                     "flowhost.runtime": runtime,
                     "flowhost.service": service,
+                    "flowhost.version": version,
                     "flowhost.kind": kind,
                     "flowhost.operation": operation,
                 }

@@ -150,6 +150,30 @@ def upload_end_to_proto(execution: Execution) -> pb.UploadChunk:
     return pb.UploadChunk(execute=execution_to_proto(0, execution))
 
 
+def download_to_proto(execution: Execution, max_bytes: int) -> pb.DownloadRequest:
+    """A download: the process that names the file, and the largest file to stream."""
+    return pb.DownloadRequest(execute=execution_to_proto(0, execution), max_bytes=max_bytes)
+
+
+@dataclass(frozen=True, slots=True)
+class DownloadStart:
+    """The first message of a download: the process's result and the file it named."""
+
+    result: ExecutionResult
+    file_name: str
+    content_type: str
+    size: int
+
+
+def download_start_from_proto(message: pb.DownloadChunk) -> DownloadStart:
+    return DownloadStart(
+        result_from_proto(message.result),
+        message.file_name,
+        message.content_type,
+        message.size,
+    )
+
+
 def cancel_to_proto(request_id: int) -> pb.ExecuteRequest:
     return pb.ExecuteRequest(id=request_id, cancel=True)
 
@@ -255,7 +279,7 @@ def spec_from_proto(spec: pb.PackageSpec) -> ServiceSpec:
             for a in spec.actions
         ),
         data=tuple(DataSpec(d.type, d.profile, d.id, d.load, d.save, d.delete) for d in spec.data),
-        files=tuple(FileSpec(f.path, f.list, f.upload) for f in spec.files),
+        files=tuple(FileSpec(f.path, f.list, f.upload, f.download) for f in spec.files),
         processes=tuple(spec.processes),
         process_timeouts_ms=dict(spec.process_timeouts_ms),
         warnings=tuple(DeployWarning(w.path, w.message) for w in spec.warnings),

@@ -27,6 +27,13 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=6)
     parser.add_argument("--seconds", type=float, default=6.0)
     parser.add_argument("--connections", type=int, default=64)
+    parser.add_argument(
+        "--before-env",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="Environment for the before cluster only (e.g. GRPC_EXPERIMENTS= for grpc's default).",
+    )
     arguments = parser.parse_args()
     with ExitStack() as stack:
         tmp = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="deadline-ab-")))
@@ -34,7 +41,8 @@ def main() -> None:
         body.write_bytes(quote_request())
         saved = os.environ.get("PYTHONPATH")
         os.environ["PYTHONPATH"] = str(arguments.before.resolve())
-        before = stack.enter_context(flowhost_target(tmp / "before", 1))
+        before_env = dict(pair.split("=", 1) for pair in arguments.before_env)
+        before = stack.enter_context(flowhost_target(tmp / "before", 1, env=before_env))
         if saved is None:
             del os.environ["PYTHONPATH"]
         else:
@@ -51,7 +59,8 @@ def main() -> None:
                 rps[name] = result.rps
                 print(
                     f"round {round_no + 1} {name:6s} {result.rps:8.0f} req/s "
-                    f"p99 {result.p99_ms:6.1f} ms errors {result.errors}",
+                    f"p50 {result.p50_ms:6.2f} ms p99 {result.p99_ms:6.1f} ms "
+                    f"errors {result.errors}",
                     flush=True,
                 )
             ratios.append(rps["after"] / rps["before"])
@@ -64,6 +73,12 @@ def main() -> None:
             }
             shown = " ".join(f"{process} {us:.0f}" for process, us in cpu.items())
             print(f"{name} CPU µs per request (median): {shown} total {sum(cpu.values()):.0f}")
+            switches = {
+                process: statistics.median(run[process] for run in target.switches_per_request)
+                for process in target.pids
+            }
+            shown = " ".join(f"{process} {n:.2f}" for process, n in switches.items())
+            print(f"{name} context switches per request (median): {shown}")
         print(
             f"median after/before: {statistics.median(ratios):.3f} "
             f"(min {min(ratios):.3f}, max {max(ratios):.3f})"

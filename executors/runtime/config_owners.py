@@ -2,8 +2,8 @@
 
 A package says so per value (`set_by: operator | flow`). When it does not, a value is the
 operator's if it is a `password`, or if a step uses it where it chooses what the process touches
-on the host: a `file` step's folder, a `db` step's URL, an `http` step's URL. Everything else
-stays settable from Flow, as before.
+on the host: a `file` step's folder, a `db` step's URL, an `http` step's URL, or a value a `flow`
+step names for its base URL, tenant or credentials. Everything else stays settable from Flow.
 """
 
 from __future__ import annotations
@@ -23,6 +23,11 @@ HOST_FIELDS: dict[str, tuple[str, ...]] = {
     "http": ("url",),
 }
 
+#: The fields of built-in steps whose value is a configuration value's name (not jq).
+NAME_FIELDS: dict[str, tuple[str, ...]] = {
+    "flow": ("base_url", "tenant", "token", "username", "password"),
+}
+
 # `$config.name` and `$config["name"]` (jq's two spellings of a field of $config).
 _REFERENCE = re.compile(r"""\$config\s*(?:\.\s*([A-Za-z_][A-Za-z0-9_]*)|\[\s*"([^"]*)"\s*\])""")
 
@@ -40,6 +45,10 @@ def host_config_names(steps: Iterable[Any]) -> set[str]:
             value = options.get(key)
             if isinstance(value, str):
                 names |= referenced_names(value)
+        for key in NAME_FIELDS.get(step_type, ()):
+            value = options.get(key)
+            if isinstance(value, str):
+                names.add(value)
     return names
 
 
@@ -50,7 +59,8 @@ def _steps(value: Any) -> Iterator[tuple[str, dict[str, Any]]]:
             yield from _steps(item)
     elif isinstance(value, dict):
         for key, inner in value.items():
-            if isinstance(key, str) and key in HOST_FIELDS and isinstance(inner, dict):
+            steps = key in HOST_FIELDS or key in NAME_FIELDS
+            if isinstance(key, str) and steps and isinstance(inner, dict):
                 yield key, inner
             yield from _steps(inner)
 

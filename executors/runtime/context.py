@@ -19,6 +19,7 @@ from .policy import RuntimePolicy
 if TYPE_CHECKING:
     import httpx
 
+    from .answers import Answers
     from .documents import Document
     from .listfilter import DataRequest
     from .redaction import Redactor
@@ -120,8 +121,11 @@ class RunContext:
         data: DataRequest | None = None,
         redactor: Redactor | None = None,
         policy: RuntimePolicy | None = None,
+        answers: Answers | None = None,
     ):
         self.processes = processes
+        #: A package test's canned answers for outside calls (answers.py); None in production.
+        self.answers = answers
         #: Masks the execution's secret configuration values (None: it has none).
         self.redactor = redactor
         #: What the runtime's operator allows: files root, databases, egress, and the limits

@@ -77,7 +77,7 @@ def _unused_processes(package: Package) -> Iterator[Issue]:
     service = package.service
     run = {a.process for a in service.actions}
     run |= {p for d in service.data for p in (d.load, d.save, d.delete) if p}
-    run |= {p for f in service.files for p in (f.list, f.upload) if p}
+    run |= {p for f in service.files for p in (f.list, f.upload, f.download) if p}
     for name, process in package.processes.items():
         for _, config in _steps_with(process.steps, "call", ""):
             callee = config.get("process") if isinstance(config, dict) else config

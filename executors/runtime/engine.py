@@ -12,6 +12,7 @@ from typing import Any
 import httpx
 
 from . import egress
+from .answers import Answers
 from .configuration import convert_config_value
 from .context import (
     ProcessPlan,
@@ -151,6 +152,7 @@ class CompiledPackage:
         secret_config: Iterable[str] = (),
         policy: RuntimePolicy | None = None,
         step_hook: StepHook | None = None,
+        answers: Answers | None = None,
     ) -> ProcessResult:
         """Run ``process`` over ``documents``.
 
@@ -164,6 +166,8 @@ class CompiledPackage:
         lines and in every log record written while the execution runs (redaction.py).
         ``policy`` is the runtime's (its ``limits`` bound the execution); default: the defaults.
         ``step_hook`` wraps every step (a tracing span: executors/tracing.py).
+        ``answers`` answers the steps' outside calls instead of the network: package tests
+        (executors/package_test_runner.py) set it, production never does (answers.py).
 
         Never raises for a process problem: failures, deadlines and unknown processes come back
         as the result's status and error. Cancelling the calling task propagates.
@@ -204,6 +208,7 @@ class CompiledPackage:
             data=data,
             redactor=redactor,
             policy=policy or _DEFAULT_POLICY,
+            answers=answers,
         )
         if isinstance(ctx, TracedRunContext):
             ctx.step_hook = step_hook  # type: ignore[assignment]  # set when traced

@@ -13,6 +13,7 @@ from .context import ProcessPlan
 from .durations import parse_duration
 from .errors import Issue, PackageInvalid
 from .loader import YamlLimits, load_yaml
+from .package_tests import PackageTest, parse_tests
 from .profile_refs import resolve_profiles
 from .profiles import profile_issues
 from .registry import step_types
@@ -69,11 +70,13 @@ class DataDef:
 
 @dataclass(frozen=True)
 class FileDef:
-    """A file resource: ``list`` and ``upload`` processes."""
+    """A file resource: ``list``, ``upload`` and ``download`` processes."""
 
     path: str
     list: str = ""
     upload: str = ""
+    #: Points a listed file's download link at the file to stream (docs/packages.md).
+    download: str = ""
 
 
 @dataclass(frozen=True)
@@ -110,6 +113,8 @@ class Package:
     service: ServiceDef
     processes: dict[str, ProcessDef]
     source: str
+    #: The package's own tests (``tests:``); `flowhost test` runs them, executors ignore them.
+    tests: list[PackageTest] = field(default_factory=list)
     # The processes compiled while validating, so nothing is compiled twice.
     _plans: dict[str, ProcessPlan] | None = field(default=None, compare=False, repr=False)
 
@@ -236,7 +241,9 @@ class _Checker:
     # the package ---------------------------------------------------------------------------
 
     def package(self, raw: Any, source: str) -> Package | None:
-        top = self.mapping(raw, "", ("name", "version", "service", "processes"), ("summary",))
+        top = self.mapping(
+            raw, "", ("name", "version", "service", "processes"), ("summary", "tests")
+        )
         if top is None:
             return None
         name = self.string(top.get("name"), "name", pattern=PACKAGE_NAME, what="package name")
@@ -246,6 +253,10 @@ class _Checker:
         processes = self.processes(top.get("processes"), "processes")
         service = self.service(top.get("service"), "service", processes)
         plans = _compile_processes(processes, self.issues)
+        actions = {action.name: action.process for action in service.actions}
+        types = [data.type for data in service.data]
+        tests, test_issues = parse_tests(top.get("tests"), "tests", processes, actions, types)
+        self.issues.extend(test_issues)
         return Package(
             name=name,
             version=version,
@@ -253,6 +264,7 @@ class _Checker:
             service=service,
             processes=processes,
             source=source,
+            tests=tests,
             _plans=plans,
         )
 
@@ -447,11 +459,13 @@ class _Checker:
     def files(self, raw: Any, path: str, processes: dict[str, ProcessDef]) -> list[FileDef]:
         result = []
         for here, item in self.items(raw, path):
-            body = self.mapping(item, here, ("path",), ("list", "upload"))
+            body = self.mapping(item, here, ("path",), ("list", "upload", "download"))
             if body is None:
                 continue
             if "list" not in body and "upload" not in body:
                 self.add(here, "a file resource needs at least one of list, upload")
+            if "download" in body and "list" not in body:
+                self.add(f"{here}.download", "download links come with list results: add list")
             result.append(
                 FileDef(
                     path=self.string(
@@ -460,6 +474,9 @@ class _Checker:
                     list=self.reference(body.get("list"), f"{here}.list", processes, "process"),
                     upload=self.reference(
                         body.get("upload"), f"{here}.upload", processes, "process"
+                    ),
+                    download=self.reference(
+                        body.get("download"), f"{here}.download", processes, "process"
                     ),
                 )
             )

@@ -41,6 +41,7 @@ BUILTIN_MODULES = (
     "db",
     "flow_filter",
     "file",
+    "flow",
 )
 
 

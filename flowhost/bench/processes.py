@@ -27,6 +27,22 @@ def cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / _TICK
 
 
+def context_switches(pid: int) -> int:
+    """Context switches of all a process's threads so far (voluntary and not): a thread
+    hand-off costs one each side, and the count barely moves when other work shares the
+    machine, unlike wall time."""
+    total = 0
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        try:
+            status = (task / "status").read_text()
+        except OSError:  # the thread ended meanwhile
+            continue
+        for line in status.splitlines():
+            if "ctxt_switches:" in line:
+                total += int(line.split()[1])
+    return total
+
+
 def children(pid: int) -> list[int]:
     """The direct child processes of a process (the gateway's history writer, say)."""
     found: list[int] = []

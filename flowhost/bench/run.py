@@ -14,6 +14,7 @@ from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any, NamedTuple
 
 import orjson
 
@@ -74,6 +75,14 @@ def quote_request(callback_uri: str | None = LOOPBACK_CALLBACK) -> bytes:
     )
 
 
+class Load(NamedTuple):
+    """What one run of one target measured: wrk's figures, and per process of the target."""
+
+    result: LoadResult
+    cpu_us_per_request: dict[str, float]
+    switches_per_request: dict[str, float]
+
+
 @dataclass
 class Target:
     name: str
@@ -83,17 +92,31 @@ class Target:
     cluster: Cluster | None = None  # flowhost's own, for its management API
     runs: list[LoadResult] = field(default_factory=list)
     cpu_us_per_request: list[dict[str, float]] = field(default_factory=list)
+    switches_per_request: list[dict[str, float]] = field(default_factory=list)
+
+    def load(self, body: Path, connections: int, seconds: float) -> Load:
+        """One run of wrk, and per process the CPU and context switches per request meanwhile
+        (from /proc: unlike wall time, they hardly move when other work shares the machine)."""
+        cpu = {n: processes.cpu_seconds(p) for n, p in self.pids.items()}
+        switches = {n: processes.context_switches(p) for n, p in self.pids.items()}
+        result = drive(self.url, body, self.auth, connections, seconds)
+        requests = max(result.requests, 1)
+        return Load(
+            result,
+            {n: (processes.cpu_seconds(p) - cpu[n]) * 1e6 / requests for n, p in self.pids.items()},
+            {
+                n: (processes.context_switches(p) - switches[n]) / requests
+                for n, p in self.pids.items()
+            },
+        )
 
     def measure(self, body: Path, connections: int, seconds: float) -> LoadResult:
-        before = {n: processes.cpu_seconds(p) for n, p in self.pids.items()}
-        result = drive(self.url, body, self.auth, connections, seconds)
-        after = {n: processes.cpu_seconds(p) for n, p in self.pids.items()}
-        requests = max(result.requests, 1)
-        self.runs.append(result)
-        self.cpu_us_per_request.append(
-            {n: (after[n] - before[n]) * 1e6 / requests for n in self.pids}
-        )
-        return result
+        """`load`, kept for the summary of the rounds."""
+        load = self.load(body, connections, seconds)
+        self.runs.append(load.result)
+        self.cpu_us_per_request.append(load.cpu_us_per_request)
+        self.switches_per_request.append(load.switches_per_request)
+        return load.result
 
     def summary(self) -> dict[str, object]:
         def median(attr: str) -> float:
@@ -191,16 +214,22 @@ def run(
             "ratios": ratios(summaries),
         }
         if sweep:
-            report["sweep_connections"] = sweep_connections(targets, body, seconds)
+            rows = sweep_connections(targets, body, seconds)
+            report["sweep_connections"] = rows
+            if peer is not None:
+                report["sweep_ratios"] = sweep_ratios(rows, peer)
         if report_dir is not None:
             report_dir.mkdir(parents=True, exist_ok=True)
             (report_dir / "bench.json").write_text(json.dumps(report, indent=2))
     if sweep and report_dir is not None:
         report["sweep_executors"] = sweep_executors(seconds, connections, report_dir)
+        (report_dir / "bench.json").write_text(json.dumps(report, indent=2))
         from flowhost.bench import plots
 
-        plots.draw(report, report_dir)
-        (report_dir / "bench.json").write_text(json.dumps(report, indent=2))
+        try:
+            plots.draw(report, report_dir)
+        except ImportError:  # minutes of measuring are not lost for want of the plots
+            print("no plots: matplotlib is not installed (pip install 'flowhost[bench]')")
     return report
 
 
@@ -220,29 +249,60 @@ def ratios(summaries: list[dict[str, object]]) -> dict[str, float]:
     return out
 
 
-SWEEP_CONNECTIONS = (1, 4, 16, 64, 128, 256)
+#: The issue 17 sweep: one click at a time (1) up to a crowd (256).
+SWEEP_CONNECTIONS = (1, 4, 16, 64, 256)
 
 
 def sweep_connections(targets: list[Target], body: Path, seconds: float) -> list[dict[str, object]]:
-    rows = []
+    """Every target at each connection count, in turn (interleaved, as the rounds are)."""
+    rows: list[dict[str, object]] = []
     for connections in SWEEP_CONNECTIONS:
         for target in targets:
-            result = drive(target.url, body, target.auth, connections, max(seconds / 2, 2))
+            result, cpu, switches = target.load(body, connections, max(seconds / 2, 2))
             rows.append(
                 {
                     "target": target.name,
                     "connections": connections,
                     "rps": result.rps,
+                    "p50_ms": result.p50_ms,
                     "p99_ms": result.p99_ms,
                     "errors": result.errors,
+                    "cpu_us_per_request": cpu,
+                    "switches_per_request": switches,
                 }
             )
+            shown = " ".join(f"{n} {us:.0f} ({switches[n]:.1f} cs)" for n, us in cpu.items())
             print(
                 f"sweep c={connections:3d} {target.name:14s} {result.rps:8.0f} req/s "
-                f"p99 {result.p99_ms:6.1f} ms",
+                f"p50 {result.p50_ms:6.2f} ms p99 {result.p99_ms:6.1f} ms "
+                f"CPU µs/req (context switches/req) {shown}",
                 flush=True,
             )
     return rows
+
+
+def sweep_ratios(rows: list[dict[str, Any]], peer: str) -> list[dict[str, float]]:
+    """Per connection count: flowhost's throughput, p50 and p99 over the peer's (throughput
+    above 1 and latencies below 1 are flowhost ahead), and flowhost's CPU per request summed
+    over its processes."""
+    by_count: dict[int, dict[str, dict[str, Any]]] = {}
+    for row in rows:
+        by_count.setdefault(row["connections"], {})[row["target"]] = row
+    out = []
+    for connections, targets in by_count.items():
+        ours, theirs = targets.get("flowhost"), targets.get(peer)
+        if ours is None or theirs is None:
+            continue
+        out.append(
+            {
+                "connections": connections,
+                "rps_ratio": ours["rps"] / max(theirs["rps"], 1e-9),
+                "p50_ratio": ours["p50_ms"] / max(theirs["p50_ms"], 1e-9),
+                "p99_ratio": ours["p99_ms"] / max(theirs["p99_ms"], 1e-9),
+                "cpu_us_per_request": sum(ours.get("cpu_us_per_request", {}).values()),
+            }
+        )
+    return out
 
 
 def sweep_executors(seconds: float, connections: int, report_dir: Path) -> list[dict[str, object]]:
@@ -287,3 +347,30 @@ def print_report(report: dict[str, object]) -> None:
         )
     for name, value in report["ratios"].items():  # type: ignore[attr-defined]
         print(f"{name}: {value:.2f}")
+    rows = report.get("sweep_connections") or []
+    if rows:
+        print()
+        print(
+            f"{'connections':>11s} {'target':14s} {'req/s':>8s} {'p50 ms':>7s} {'p99 ms':>7s}  "
+            "CPU µs/request"
+        )
+        for row in rows:  # type: ignore[attr-defined]
+            cpu = ", ".join(f"{n} {v:.0f}" for n, v in row["cpu_us_per_request"].items())
+            print(
+                f"{row['connections']:11d} {row['target']:14s} {row['rps']:8.0f} "
+                f"{row['p50_ms']:7.2f} {row['p99_ms']:7.2f}  {cpu}"
+            )
+    ratios = report.get("sweep_ratios") or []
+    if ratios:
+        print()
+        print(
+            "flowhost over the peer per connection count (req/s: higher is better; p50, p99: lower)"
+        )
+        print(
+            f"{'connections':>11s} {'req/s':>6s} {'p50':>6s} {'p99':>6s}  flowhost CPU µs/request"
+        )
+        for row in ratios:  # type: ignore[attr-defined]
+            print(
+                f"{row['connections']:11d} {row['rps_ratio']:5.2f}x {row['p50_ratio']:5.2f}x "
+                f"{row['p99_ratio']:5.2f}x  {row['cpu_us_per_request']:.0f}"
+            )

@@ -12,7 +12,17 @@ from typing import Annotated
 import typer
 
 import flowhost
-from flowhost.cli import config, history, listeners, ops, packages, policy, runtimes, users
+from flowhost.cli import (
+    config,
+    history,
+    listeners,
+    ops,
+    packages,
+    policy,
+    runtimes,
+    testing,
+    users,
+)
 from flowhost.cli.up import up
 
 app = typer.Typer(
@@ -47,6 +57,7 @@ app.command()(up)
 app.command()(ops.gateway)
 app.command()(ops.executor)
 app.add_typer(packages.app)
+app.command()(testing.test)
 app.add_typer(runtimes.app, name="runtimes")
 app.add_typer(users.app, name="users")
 app.add_typer(history.executions_app, name="executions")

@@ -41,6 +41,8 @@ class VersionOut(BaseModel):
     digest: str
     created_at: str
     active: bool
+    #: The share of new executions it takes as its service's canary; None: not the canary.
+    canary_percent: int | None = None
 
 
 class RollbackResult(BaseModel):
@@ -118,6 +120,7 @@ async def versions(runtime: str, control: Control, name: str | None = None) -> l
             digest=r.digest,
             created_at=r.created_at.isoformat(),
             active=r.active,
+            canary_percent=r.canary_percent,
         )
         for r in records
     ]

@@ -1,6 +1,7 @@
 """Runtimes, created and removed by the operator: a user or a policy names one that exists.
 
-`GET /api/runtimes` (status.py) lists them with what they serve; these two change the list.
+`GET /api/runtimes` (status.py) lists them with what they serve and their labels; these change
+the list and the labels (what `deploy --where` selects by).
 """
 
 from __future__ import annotations
@@ -8,9 +9,10 @@ from __future__ import annotations
 from typing import Annotated
 
 from fastapi import APIRouter, Query, Response
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 
 from gateway.api.deps import Control
+from gateway.store.labels import parse_label
 
 router = APIRouter(tags=["runtimes"])
 
@@ -18,6 +20,17 @@ router = APIRouter(tags=["runtimes"])
 class RuntimeCreated(BaseModel):
     name: str
     created: bool  # False: it existed already (creating is idempotent)
+    labels: dict[str, str] = {}
+
+
+class LabelChange(BaseModel):
+    set: dict[str, str] = Field({}, description="Labels to set (key: value)")
+    remove: list[str] = Field([], description="Label keys to remove")
+
+
+class Labels(BaseModel):
+    name: str
+    labels: dict[str, str]
 
 
 @router.post(
@@ -30,11 +43,32 @@ class RuntimeCreated(BaseModel):
         400: {"description": "Bad name"},
     },
 )
-async def add_runtime(runtime: str, control: Control, response: Response) -> RuntimeCreated:
+async def add_runtime(
+    runtime: str,
+    control: Control,
+    response: Response,
+    label: Annotated[list[str], Query(description="A label key=value to set (repeatable).")] = [],  # noqa: B006
+) -> RuntimeCreated:
+    labels = dict([await control.call(parse_label, text) for text in label])  # 400 before a write
     created = await control.add_runtime(runtime)
     if not created:
         response.status_code = 200
-    return RuntimeCreated(name=runtime, created=created)
+    current = await control.change_labels(runtime, labels, []) if labels else {}
+    return RuntimeCreated(name=runtime, created=created, labels=current)
+
+
+@router.patch(
+    "/api/runtimes/{runtime}/labels",
+    response_model=Labels,
+    summary="Set and remove labels of a runtime",
+    description="Keys and values follow Kubernetes label syntax (docs/operations.md, "
+    '"Labels and deploying to many runtimes"); a bad one is refused (400 `invalid_label`) '
+    "naming it, and so is a label past `FLOWHOST_RUNTIME_LABELS_MAX`.",
+    responses={400: {"description": "A bad label"}, 404: {"description": "No such runtime"}},
+)
+async def change_labels(runtime: str, change: LabelChange, control: Control) -> Labels:
+    labels = await control.change_labels(runtime, change.set, change.remove)
+    return Labels(name=runtime, labels=labels)
 
 
 @router.delete(

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Request
 from pydantic import BaseModel, Field
 
-from gateway.api.deps import Control
+from gateway.api.deps import Control, running
 from gateway.control import ControlPlane
+from gateway.services import DeployedService
 
 router = APIRouter(tags=["status"])
 
@@ -26,11 +27,20 @@ class ExecutorOut(BaseModel):
     )
 
 
+class VersionTraffic(BaseModel):
+    version: str
+    role: str = Field(description="active, canary or kept (for WAITs still owed a callback)")
+    percent: int = Field(description="Share of new executions it takes")
+    requests: int = Field(description="Flow requests this gateway answered with it")
+    errors: int = Field(description="Of those, answers of status 500 or more")
+
+
 class ServiceOut(BaseModel):
     path: str
     package: str
     version: str
     actions: list[str]
+    versions: list[VersionTraffic] = []
 
 
 class RuntimeOut(BaseModel):
@@ -38,6 +48,7 @@ class RuntimeOut(BaseModel):
     #: None: only its executors name it; `flowhost runtimes add` creates it.
     created_at: str | None = None
     users: int = 0
+    labels: dict[str, str] = {}
     ready_executors: int
     services: list[ServiceOut]
 
@@ -67,14 +78,17 @@ async def executors(control: Control) -> list[ExecutorOut]:
 
 
 @router.get("/api/runtimes", response_model=list[RuntimeOut], summary="Runtimes and services")
-async def runtimes(control: Control) -> list[RuntimeOut]:
+async def runtimes(request: Request, control: Control) -> list[RuntimeOut]:
     records = {r.name: r for r in await control.call(control.store.runtime_records)}
+    labels = await control.call(control.labels.all)
+    counts = running(request).flow.metrics.by_version()
     statuses = control.reconciler.statuses()
     return [
         RuntimeOut(
             name=name,
             created_at=records[name].created_at.isoformat() if name in records else None,
             users=records[name].users if name in records else 0,
+            labels=labels.get(name, {}),
             ready_executors=sum(1 for s in statuses if s.runtime == name and s.ready),
             services=[
                 ServiceOut(
@@ -82,6 +96,7 @@ async def runtimes(control: Control) -> list[RuntimeOut]:
                     package=s.spec.name,
                     version=s.spec.version,
                     actions=[a.name for a in s.spec.actions],
+                    versions=_traffic(control, s, counts),
                 )
                 for s in control.registry.services(name)
             ],
@@ -98,5 +113,32 @@ async def runtime_names(control: ControlPlane) -> list[str]:
 
 
 @router.get("/api/status", response_model=StatusOut, summary="Runtimes and executors at once")
-async def status(control: Control) -> StatusOut:
-    return StatusOut(runtimes=await runtimes(control), executors=await executors(control))
+async def status(request: Request, control: Control) -> StatusOut:
+    return StatusOut(runtimes=await runtimes(request, control), executors=await executors(control))
+
+
+def _traffic(
+    control: ControlPlane,
+    active: DeployedService,
+    counts: dict[tuple[str, str, str], tuple[int, int]],
+) -> list[VersionTraffic]:
+    """The versions of a service with this gateway's counts: the active one, its canary, and
+    those kept for owed WAITs (`ServiceRegistry`)."""
+    runtime, path = active.runtime, active.spec.service_path
+    canary = control.registry.canary(runtime, path)
+    roles = [(active, "active", 100 - (canary.percent if canary else 0))]
+    if canary is not None:
+        roles.append((canary.service, "canary", canary.percent))
+    roles += [
+        (kept, "kept", 0)
+        for kept in control.registry.retained(runtime)
+        if kept.spec.service_path == path
+    ]
+    out = []
+    for service, role, percent in roles:
+        requests, errors = counts.get((runtime, path, service.spec.version), (0, 0))
+        out.append(VersionTraffic(
+            version=service.spec.version, role=role, percent=percent, requests=requests,
+            errors=errors,
+        ))  # fmt: skip
+    return out

@@ -36,6 +36,7 @@ from sqlalchemy import (
 from sqlalchemy.engine import Engine, RowMapping
 
 from gateway.store import StoreError
+from gateway.store.schema import create_tables
 
 RUNNING, PENDING, DELIVERED, DEAD, SUPERSEDED = (
     "running",
@@ -140,7 +141,7 @@ class Waiting:
 class Outbox:
     def __init__(self, engine: Engine) -> None:
         self._engine = engine
-        metadata.create_all(engine)
+        create_tables(engine, metadata)
 
     # -- writes ---------------------------------------------------------------------------------
 
@@ -297,32 +298,55 @@ class Outbox:
             ).mappings()
             return [_callback(r) for r in rows]
 
-    def delivered(self, callback_id: str, attempts: int) -> None:
-        now = time.time()
-        self._finish(
-            callback_id,
+    def owed_deployments(self) -> set[tuple[str, str]]:
+        """(runtime, deployment key) of every execution still running behind a WAIT: the
+        versions executors must keep hosting until their callbacks are owed no more."""
+        query = (
+            select(callbacks.c.runtime, callbacks.c.deployment)
+            .where(callbacks.c.state == RUNNING)
+            .distinct()
+        )
+        with self._engine.connect() as conn:
+            return {(r.runtime, r.deployment) for r in conn.execute(query)}
+
+    def delivered(self, claimed: Callback, attempts: int) -> bool:
+        return self._finish(
+            claimed,
             state=DELIVERED,
             attempts=attempts,
-            delivered_at=now,
+            delivered_at=time.time(),
             lease_until=None,
             last_error="",
         )
 
-    def retry(self, callback_id: str, attempts: int, next_at: float, error: str) -> None:
-        self._finish(
-            callback_id, attempts=attempts, next_at=next_at, lease_until=None, last_error=error
+    def retry(self, claimed: Callback, attempts: int, next_at: float, error: str) -> bool:
+        return self._finish(
+            claimed, attempts=attempts, next_at=next_at, lease_until=None, last_error=error
         )
 
-    def dead(self, callback_id: str, attempts: int, error: str) -> None:
-        self._finish(callback_id, state=DEAD, attempts=attempts, lease_until=None, last_error=error)
+    def dead(self, claimed: Callback, attempts: int, error: str) -> bool:
+        return self._finish(
+            claimed, state=DEAD, attempts=attempts, lease_until=None, last_error=error
+        )
 
-    def _finish(self, callback_id: str, **values: Any) -> None:
-        # Only while still pending: a superseded progress callback stays superseded.
+    def _finish(self, claimed: Callback, **values: Any) -> bool:
+        """Record the outcome of an attempt made under `claimed`'s lease, only while that lease
+        is still the row's: a gateway whose lease ran out (it was paused, or Flow answered it
+        later than the lease) and whose callback another gateway claimed since must not
+        overwrite that attempt; clearing the other's lease would let a third gateway send the
+        callback too. And only while pending: a superseded progress callback stays superseded.
+        False when the outcome was not recorded."""
         with self._engine.begin() as conn:
-            conn.execute(
-                update(callbacks)
-                .where(callbacks.c.id == callback_id, callbacks.c.state == PENDING)
-                .values(updated_at=time.time(), **values)
+            return bool(
+                conn.execute(
+                    update(callbacks)
+                    .where(
+                        callbacks.c.id == claimed.id,
+                        callbacks.c.state == PENDING,
+                        callbacks.c.lease_until == claimed.lease_until,
+                    )
+                    .values(updated_at=time.time(), **values)
+                ).rowcount
             )
 
     def redeliver(self, callback_id: str) -> Callback:

@@ -213,7 +213,7 @@ class CallbackSender(Lifecycle):
         self.attempts[outcome] += 1
         try:
             if answer.delivered:
-                await asyncio.to_thread(self._outbox.delivered, callback_id, attempt)
+                recorded = await asyncio.to_thread(self._outbox.delivered, row, attempt)
                 log.info(
                     "execution %s: %s callback delivered (attempt %d, Flow said %s)",
                     execution,
@@ -223,8 +223,8 @@ class CallbackSender(Lifecycle):
                 )
             elif answer.retry and attempt < self._attempts:
                 delay = backoff_s(attempt, self._base_s, self._max_s)
-                await asyncio.to_thread(
-                    self._outbox.retry, callback_id, attempt, time.time() + delay, answer.detail
+                recorded = await asyncio.to_thread(
+                    self._outbox.retry, row, attempt, time.time() + delay, answer.detail
                 )
                 log.info(
                     "execution %s: callback attempt %d failed (%s); next in %.2fs",
@@ -234,7 +234,7 @@ class CallbackSender(Lifecycle):
                     delay,
                 )
             else:
-                await asyncio.to_thread(self._outbox.dead, callback_id, attempt, answer.detail)
+                recorded = await asyncio.to_thread(self._outbox.dead, row, attempt, answer.detail)
                 log.warning(
                     "execution %s: callback dead-lettered after %d attempts: %s "
                     "(redeliver with: flowhost callbacks redeliver %s)",
@@ -242,6 +242,14 @@ class CallbackSender(Lifecycle):
                     attempt,
                     answer.detail,
                     callback_id,
+                )
+            if not recorded:
+                log.info(
+                    "execution %s: callback attempt %d not recorded: the callback changed "
+                    "meanwhile (superseded, redelivered, or its lease ran out and another "
+                    "gateway took it over)",
+                    execution,
+                    attempt,
                 )
         except Exception:
             log.exception("execution %s: recording a callback attempt failed", execution)

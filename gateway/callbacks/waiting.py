@@ -270,14 +270,21 @@ class WaitingExecutions(Lifecycle):
 
     def _given_up_at(self, row: Callback) -> float:
         """The execution's deadline (its process's timeout, else the gateway's) plus the grace."""
-        service = self._registry.lookup(row.runtime, row.service_path)
+        service = self._service(row)
         timeout_ms = service.spec.timeout_ms(row.process) if service is not None else 0
         deadline_s = timeout_ms / 1000 if timeout_ms else self._wait_s
         return float(row.started_at) + deadline_s + EXECUTOR_LOST_GRACE_S
 
+    def _service(self, row: Callback) -> DeployedService | None:
+        """The version the execution started on (a canary, or one kept for its owed WAITs),
+        else whatever serves its path now."""
+        return self._registry.version(row.runtime, row.deployment) or self._registry.lookup(
+            row.runtime, row.service_path
+        )
+
     async def _complete_row(self, row: Callback, result: ExecutionResult | None) -> None:
         request = orjson.loads(row.request)
-        service = self._registry.lookup(row.runtime, row.service_path)
+        service = self._service(row)
         action = service.actions.get(row.action) if service is not None else None
         if result is None:
             lost = Unavailable(

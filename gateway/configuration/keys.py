@@ -45,6 +45,9 @@ class ConfigKeys:
             ) from None
         self.count = len(keys)
         self.source = source
+        #: The encrypting key, which every gateway sharing the store holds: download links are
+        #: signed with a key derived from it (gateway/flow/download_links.py).
+        self.first = keys[0].strip().encode()
 
     def encrypt(self, value: str) -> str:
         return self._fernet.encrypt(value.encode()).decode()

@@ -96,7 +96,9 @@ async def runtimes_fragment(request: Request, session: Session) -> Response:
 
 @page
 async def services(request: Request, session: Session) -> Response:
-    control = _backend(request).control
+    backend = _backend(request)
+    control = backend.control
+    counts = backend.flow.metrics.by_version()
     found = []
     for runtime in await runtime_names(control):
         versions = await control.call(control.store.versions, runtime, None)
@@ -105,11 +107,17 @@ async def services(request: Request, session: Session) -> Response:
             by_name[record.name].append(record)
         for service in control.registry.services(runtime):
             path = service.spec.service_path.strip("/")
+            kept = {k.spec.version for k in control.registry.retained(runtime)}
             found.append(
                 {
                     "runtime": runtime,
                     "service": service,
                     "versions": by_name[service.spec.name],
+                    "kept": kept,
+                    "counts": {
+                        v.version: counts.get((runtime, service.spec.service_path, v.version))
+                        for v in by_name[service.spec.name]
+                    },
                     "pause": control.listeners.pause_of(runtime, path),
                     "traffic": control.listeners.traffic(runtime, path),
                 }

@@ -28,6 +28,8 @@ from dataclasses import dataclass
 from sqlalchemy import Column, Float, MetaData, String, Table, Text, delete, insert, select, update
 from sqlalchemy.engine import Engine
 
+from gateway.store.schema import create_tables
+
 __all__ = ["Session", "SessionStore"]
 
 metadata = MetaData()
@@ -72,7 +74,7 @@ class SessionStore:
         self._engine = engine
         self.lifetime_s = lifetime_s
         self.idle_s = idle_s
-        metadata.create_all(engine)
+        create_tables(engine, metadata)
 
     def open(self, user: str, password: str, now: float | None = None) -> tuple[str, Session]:
         """A new session for the admin `user`: (the cookie value, the session)."""

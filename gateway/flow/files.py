@@ -27,6 +27,7 @@ from gateway.executor_client import UploadCall
 from gateway.flow import data
 from gateway.flow.actions import configuration, flow_facts
 from gateway.flow.asgi import Receive, Scope, header
+from gateway.flow.download_links import DownloadLinks, LinkTarget
 from gateway.flow.failures import failure
 from gateway.flow.multipart import MultipartReader
 from gateway.flow.scalars import format_scalar
@@ -162,7 +163,11 @@ async def list_files(
     wait_s: float,
     operator: RuntimeConfig,
     history: History | None = None,
+    links: DownloadLinks | None = None,
+    base_url: str = "",
 ) -> bytes:
+    """The files of a resource; with a ``download`` process and ``links``, each carries a
+    ``downloadUri`` under ``base_url`` (downloads.py serves it)."""
     request = data.parse_request(body, "FileDataRequest")
     resource = _resource(service, request, "list")
     execution = _execution(service, resource.list, request, user, execution_id, operator)
@@ -172,8 +177,36 @@ async def list_files(
     data.record(history, service, execution, f"list {resource.path}", "file", started, result)
     if result.status != "ok":
         raise failure(resource.list, result)
-    objects = [file_object(d, i) for i, d in enumerate(data.returned(resource.list, result))]
+    returned = data.returned(resource.list, result)
+    if resource.download and links is not None:
+        tenant = request.get("tenantId")
+        returned = [
+            _with_link(
+                d, links, base_url, service, resource, tenant if isinstance(tenant, str) else ""
+            )
+            for d in returned
+        ]
+    objects = [file_object(d, i) for i, d in enumerate(returned)]
     return orjson.dumps({"culture": None, "objectData": objects, "hasMoreResults": False})
+
+
+def _with_link(
+    document: Any,
+    links: DownloadLinks,
+    base_url: str,
+    service: DeployedService,
+    resource: FileSpec,
+    tenant: str,
+) -> Any:
+    """A listed file with its download link (a file without an id gets none)."""
+    if not isinstance(document, dict):
+        return document
+    file_id = next((document[k] for k in ("Id", "id", "externalId") if document.get(k)), None)
+    if not isinstance(file_id, str | int):
+        return document
+    path = service.spec.service_path
+    target = LinkTarget(service.runtime, path, resource.path, str(file_id), tenant)
+    return {**document, "downloadUri": f"{base_url}/fs/{path}/file/download/{links.token(target)}"}
 
 
 async def upload(

@@ -214,6 +214,29 @@ def _operation(
     return operation
 
 
+def _download_operation() -> dict[str, Any]:
+    """A list result's downloadUri: the signed link is the only authentication."""
+    operation = _operation(
+        "Download a listed file (the downloadUri of a list result)", None, ("Health", None), []
+    )
+    operation["security"] = []  # the link's signature authenticates it
+    operation["parameters"] = [
+        _SERVICE,
+        {
+            "name": "link",
+            "in": "path",
+            "required": True,
+            "description": "The signed, short-lived token of the list result's downloadUri",
+            "schema": {"type": "string"},
+        },
+    ]
+    operation["responses"]["200"] = {
+        "description": "The file's bytes, with its Content-Type and Content-Disposition",
+        "content": {"application/octet-stream": {"schema": {"type": "string", "format": "binary"}}},
+    }
+    return operation
+
+
 def paths() -> dict[str, Any]:
     """The /fs/ path items, for the document's ``paths``."""
     service = [_SERVICE]
@@ -281,6 +304,7 @@ def paths() -> dict[str, Any]:
                 },
             }
         },
+        "/fs/{service}/file/download/{link}": {"get": _download_operation()},
         "/fs/{service}/health": {
             "get": _operation(
                 "Whether an executor of the service's runtime is ready",

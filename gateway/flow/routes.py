@@ -24,9 +24,10 @@ from gateway.errors import (
     service_problem,
 )
 from gateway.execution_ids import ExecutionIds
-from gateway.flow import actions, data, files
+from gateway.flow import actions, data, downloads, files
 from gateway.flow.asgi import Receive, Scope, Send, header, read_body, respond
 from gateway.flow.bodies import parse_json
+from gateway.flow.download_links import DownloadLinks
 from gateway.listeners.state import Listener, ListenerPaused, Listeners
 from gateway.logs import REQUEST
 from gateway.metrics import flow as metrics
@@ -73,7 +74,14 @@ class FlowEndpoints:
         operator_config: OperatorConfig,
         listeners: Listeners,
         tracer: FlowTracer | None = None,
+        download_links: DownloadLinks | None = None,
+        download_max_bytes: int = 100 * 1024 * 1024,
+        public_url: str = "",
     ) -> None:
+        #: Signs and checks list results' download links (None: links are off).
+        self._links = download_links
+        self._download_max_bytes = download_max_bytes
+        self._public_url = public_url.rstrip("/")
         self._registry = registry
         self._listeners = listeners
         self._operator = operator_config
@@ -109,16 +117,38 @@ class FlowEndpoints:
         status = 500
         try:
             service_path, endpoint = _split(path)
+            if endpoint.startswith(downloads.PREFIX):  # the link's signature is its auth
+                _allow(scope["method"], "GET", downloads.PREFIX)
+
+                def admit(service: DeployedService) -> None:
+                    nonlocal listener, labels
+                    listener = self._listeners.of(service.runtime, service_path)
+                    listener.requests += 1
+                    labels = metrics.labels(
+                        service.runtime, service_path, service.spec.version,
+                        "/file/download", "GET", None,
+                    )  # fmt: skip
+                    if listener.pause is not None:
+                        raise listener.refuse()
+
+                status = await downloads.serve(
+                    send, endpoint[len(downloads.PREFIX) :], service_path,
+                    links=self._links, registry=self._registry, pool=self._pool,
+                    operator=self._operator, history=self._history, execution_id=execution_id,
+                    wait_s=self._wait_s, max_bytes=self._download_max_bytes, admit=admit,
+                )  # fmt: skip
+                return labels, status, execution_id
             action_name = endpoint[len("/actions/") :] if endpoint.startswith("/actions/") else None
             user = self._authenticate(scope)
             if user.access is not None:
                 self._authorize(scope, user, service_path)
-            service = self._resolve(user, service_path)
+            service = self._resolve(user, service_path, endpoint)
             listener = self._listeners.of(service.runtime, service_path)
             listener.requests += 1
             labels = metrics.labels(
                 service.runtime,
                 service.spec.service_path,
+                service.spec.version,
                 endpoint,
                 scope["method"],
                 action_name if action_name in service.actions else None,
@@ -178,8 +208,13 @@ class FlowEndpoints:
         except AccessDenied as error:
             raise Forbidden(error.message, code=error.code) from None
 
-    def _resolve(self, user: RuntimeUser, service_path: str) -> DeployedService:
-        service = self._registry.lookup(user.runtime, service_path)
+    def _resolve(self, user: RuntimeUser, service_path: str, endpoint: str) -> DeployedService:
+        """The version serving this request: metadata and health are the active version's;
+        whatever runs something may go to the service's canary (`ServiceRegistry.route`)."""
+        if endpoint.startswith(("/metadata", "/health")):
+            service = self._registry.lookup(user.runtime, service_path)
+        else:
+            service = self._registry.route(user.runtime, service_path)
         if service is not None:
             return service
         elsewhere = self._registry.runtimes_serving(service_path)
@@ -277,6 +312,8 @@ class FlowEndpoints:
                 self._wait_s,
                 self._operator.of(service.runtime),
                 self._history,
+                self._links,
+                self._public_url or _request_base(scope),
             )
         if endpoint == "/file/content":
             _allow(method, "POST", endpoint)
@@ -324,14 +361,26 @@ def _split(path: str) -> tuple[str, str]:
     index = rest.find("/actions/")
     if index > 0:
         return rest[:index], rest[index:]
+    index = rest.find(downloads.PREFIX)
+    if index > 0:
+        return rest[:index], rest[index:]
     for suffix in _ENDPOINTS:
         if rest.endswith(suffix) and len(rest) > len(suffix):
             return rest[: -len(suffix)], suffix
     raise NotFound(
         f"unknown Flow endpoint {path}; expected /fs/<service>/ followed by metadata, "
-        "metadata/install, actions/<name>, data, data/delete, file, file/content or health",
+        "metadata/install, actions/<name>, data, data/delete, file, file/content, "
+        "file/download/<link> or health",
         code="unknown_endpoint",
     )
+
+
+def _request_base(scope: Scope) -> str:
+    """``scheme://host`` as the client addressed this gateway (when public_url is not set)."""
+    host = (header(scope, b"host") or b"").decode("latin-1")
+    if not host or any(c in host for c in "/\\@ "):
+        host = "localhost"
+    return f"{scope.get('scheme', 'http')}://{host}"
 
 
 def _allow(method: str, allowed: str, endpoint: str) -> None:

@@ -46,6 +46,7 @@ from sqlalchemy import (
 from sqlalchemy.engine import Engine
 
 from gateway.execution_ids import issued_at
+from gateway.store.schema import create_tables
 
 log = logging.getLogger("flowhost.gateway")
 
@@ -184,7 +185,7 @@ class HistoryStore:
 
     def __init__(self, engine: Engine) -> None:
         self._engine = engine
-        metadata.create_all(engine)
+        create_tables(engine, metadata)
         self._adopt_legacy_rows()
 
     def insert_block(self, block: Block) -> None:

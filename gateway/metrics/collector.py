@@ -32,7 +32,7 @@ if TYPE_CHECKING:
     from gateway.reconcile import Reconciler
     from gateway.routing import ExecutorPool
 
-_FLOW_LABELS = ["runtime", "service", "kind", "operation", "status"]
+_FLOW_LABELS = ["runtime", "service", "version", "kind", "operation", "status"]
 _EXECUTOR_LABELS = ["runtime", "executor"]
 _BOUNDS = [*(f"{b:g}" for b in BUCKETS), "+Inf"]
 
@@ -65,8 +65,9 @@ class ClusterCollector(Collector):
     def _flow(self) -> Iterator[Metric]:
         requests = CounterMetricFamily(
             "flowhost_flow_requests",
-            "Flow requests answered, by runtime, service, kind (action, data, file, metadata, "
-            "health; empty before a service was resolved), operation and HTTP status",
+            "Flow requests answered, by runtime, service, package version, kind (action, data, "
+            "file, metadata, health; empty before a service was resolved), operation and HTTP "
+            "status",
             labels=_FLOW_LABELS,
         )
         latency = HistogramMetricFamily(
@@ -74,10 +75,10 @@ class ClusterCollector(Collector):
             "Time from a Flow request's arrival to its answer",
             labels=_FLOW_LABELS,
         )
-        for (runtime, service, kind, operation, status), series in list(
+        for (runtime, service, version, kind, operation, status), series in list(
             self._sources.flow.series.items()
         ):
-            values = [runtime, service, kind, operation, str(status)]
+            values = [runtime, service, version, kind, operation, str(status)]
             cumulative, buckets = 0.0, []
             for bound, count in zip(_BOUNDS, series, strict=False):
                 cumulative += count

@@ -9,8 +9,12 @@ them all.
 from __future__ import annotations
 
 __all__ = [
+    "CanaryExists",
     "CertificateInUse",
+    "InvalidLabel",
     "InvalidName",
+    "NoCanary",
+    "NothingToCanary",
     "NothingToRollBack",
     "PathConflict",
     "StoreError",
@@ -81,3 +85,27 @@ class UnknownRuntime(StoreError):
 
 class RuntimeInUse(StoreError):
     code = "runtime_in_use"
+
+
+class InvalidLabel(StoreError):
+    """A runtime label or `--where` selector that is not `key=value` in Kubernetes syntax, or
+    one label too many."""
+
+    code = "invalid_label"
+
+
+class CanaryExists(StoreError):
+    """A package has one canary per runtime: promote or abort it before deploying another."""
+
+    code = "canary_exists"
+
+
+class NothingToCanary(StoreError):
+    """A canary runs beside an active version of the same service; there is none (or it is that
+    version, or it serves another path)."""
+
+    code = "nothing_to_canary"
+
+
+class NoCanary(StoreError):
+    code = "no_canary"

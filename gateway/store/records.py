@@ -10,7 +10,14 @@ from datetime import datetime
 
 from gateway.spec import ServiceSpec
 
-__all__ = ["ActiveDeployment", "Credential", "UserAccess", "UserRecord", "VersionRecord"]
+__all__ = [
+    "ActiveDeployment",
+    "CanaryDeployment",
+    "Credential",
+    "UserAccess",
+    "UserRecord",
+    "VersionRecord",
+]
 
 
 @dataclass(frozen=True, slots=True)
@@ -46,6 +53,7 @@ class VersionRecord:
     digest: str
     created_at: datetime
     active: bool
+    canary_percent: int | None = None  # the share of new executions it takes as the canary
 
 
 @dataclass(frozen=True, slots=True)
@@ -53,6 +61,16 @@ class ActiveDeployment:
     runtime: str
     spec: ServiceSpec
     source: str
+
+
+@dataclass(frozen=True, slots=True)
+class CanaryDeployment:
+    """A version beside the active one, taking `percent` of the service's new executions."""
+
+    runtime: str
+    spec: ServiceSpec
+    source: str
+    percent: int
 
 
 @dataclass(frozen=True, slots=True)

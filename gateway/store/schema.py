@@ -1,8 +1,9 @@
 """The store's tables, in one SQLAlchemy `MetaData`, and the rules for the names kept in them.
 
 `Store` creates every table listed here at start (`create_all` only adds what is missing, so a
-database made by an older flowhost gains the newer tables: user access, runtime policies). Other
-modules sharing the database may put their tables on the same `metadata`.
+database made by an older flowhost gains the newer tables: user access, runtime policies, runtime
+labels, canaries). Other modules sharing the database may put their tables on the same
+`metadata`.
 """
 
 from __future__ import annotations
@@ -23,20 +24,27 @@ from sqlalchemy import (
     String,
     Table,
     Text,
+    text,
 )
+from sqlalchemy.engine import Engine
 from sqlalchemy.types import TypeDecorator
 
 from gateway.store.errors import InvalidName
 
 __all__ = [
+    "LABEL_KEY_MAX",
+    "LABEL_VALUE_MAX",
     "NAME_MAX",
     "SCHEMA_LOCK_KEY",
     "UTCDateTime",
+    "canaries",
     "check_name",
+    "create_tables",
     "deployments",
     "executor_registrations",
     "meta",
     "metadata",
+    "runtime_labels",
     "runtime_policies",
     "runtimes",
     "user_access",
@@ -70,6 +78,19 @@ NAME_MAX = 200  # generous bound for runtime, user, package and version names
 SCHEMA_LOCK_KEY = 0x666C6F77
 
 metadata = MetaData()
+
+
+def create_tables(engine: Engine, tables: MetaData) -> None:
+    """Create whatever of `tables` is missing. On PostgreSQL under SCHEMA_LOCK_KEY: gateways
+    started together on an empty database would otherwise both find a table missing and the
+    second CREATE TABLE fail, so that gateway would not start. The outbox, the history and the
+    console's sessions keep their tables in the store's database and create them through here.
+    """
+    with engine.begin() as conn:
+        if conn.dialect.name == "postgresql":
+            conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": SCHEMA_LOCK_KEY})
+        tables.create_all(conn)
+
 
 # One row (id 1): its lock serialises writes, its generation counts them (see Store.write).
 meta = Table(
@@ -128,6 +149,35 @@ deployments = Table(
         ["runtime", "name", "previous_version"],
         [versions.c.runtime, versions.c.name, versions.c.version],
     ),
+)
+
+# At most one canary per package and runtime: a stored version beside the active one that takes
+# `percent` of the service's new executions until it is promoted or aborted.
+canaries = Table(
+    "flowhost_canaries",
+    metadata,
+    Column("runtime", String(NAME_MAX), primary_key=True),
+    Column("name", String(NAME_MAX), primary_key=True),
+    Column("version", String(NAME_MAX), nullable=False),
+    Column("percent", Integer, nullable=False),
+    Column("updated_at", UTCDateTime, nullable=False),
+    ForeignKeyConstraint(
+        ["runtime", "name", "version"],
+        [versions.c.runtime, versions.c.name, versions.c.version],
+    ),
+)
+
+LABEL_KEY_MAX = 63 + 1 + 253  # an optional DNS-name prefix, a slash, the name (as Kubernetes)
+LABEL_VALUE_MAX = 63
+
+# The operator's labels of a runtime (tier=prod, customer=acme): what `deploy --where` selects.
+# A table of its own, so a database made before labels gains it by `create_all`.
+runtime_labels = Table(
+    "flowhost_runtime_labels",
+    metadata,
+    Column("runtime", String(NAME_MAX), ForeignKey(runtimes.c.name), primary_key=True),
+    Column("key", String(LABEL_KEY_MAX), primary_key=True),
+    Column("value", String(LABEL_VALUE_MAX), nullable=False),
 )
 
 # One row per restricted runtime user; a user without one has no restriction.

@@ -28,7 +28,10 @@ from sqlalchemy.engine import Connection, Row, make_url
 
 from gateway.lifecycle import Lifecycle
 from gateway.spec import ServiceSpec
+from gateway.store import canaries as canary_rules
 from gateway.store.errors import (
+    CanaryExists,
+    NoCanary,
     NothingToRollBack,
     PathConflict,
     RuntimeInUse,
@@ -41,12 +44,14 @@ from gateway.store.errors import (
 )
 from gateway.store.records import (
     ActiveDeployment,
+    CanaryDeployment,
     Credential,
     RuntimeRecord,
     UserRecord,
     VersionRecord,
 )
 from gateway.store.schema import SCHEMA_LOCK_KEY, check_name, metadata
+from gateway.store.schema import canaries as _canaries
 from gateway.store.schema import deployments as _deployments
 from gateway.store.schema import meta as _meta
 from gateway.store.schema import runtimes as _runtimes
@@ -229,40 +234,61 @@ class Store(Lifecycle):
         under an existing name and version raises `VersionConflict`.
         """
         check_name("runtime", runtime)
-        digest = _digest(source)
         with self.write() as write:
-            conn = write.connection
-            existing = conn.execute(
-                select(_versions.c.digest).where(
-                    _versions.c.runtime == runtime,
-                    _versions.c.name == spec.name,
-                    _versions.c.version == spec.version,
-                )
-            ).scalar_one_or_none()
-            if existing == digest:
-                return False
-            if existing is not None:
-                raise VersionConflict(
-                    f"{spec.name} {spec.version} is already deployed with different content; "
-                    "versions are immutable, bump the version",
-                    runtime=runtime,
-                    name=spec.name,
-                    version=spec.version,
-                )
-            write.ensure_runtime(runtime)
-            conn.execute(
-                insert(_versions).values(
-                    runtime=runtime,
-                    name=spec.name,
-                    version=spec.version,
-                    service_path=_normal_path(spec.service_path),
-                    spec=spec.to_json(),
-                    source=source,
-                    digest=digest,
-                    created_at=_now(),
-                )
+            return self._add_version(write, runtime, spec, source)
+
+    def deploy(
+        self, runtime: str, spec: ServiceSpec, source: str, canary: int | None = None
+    ) -> bool:
+        """Store a version and make it active (or, with `canary`, the canary taking that percent
+        of new executions) in one transaction: a runtime gets all of it or none. Returns
+        whether the version was new."""
+        check_name("runtime", runtime)
+        with self.write() as write:
+            created = self._add_version(write, runtime, spec, source)
+            if canary is None:
+                self._activate(write, runtime, spec.name, spec.version)
+            else:
+                current = self._deployment(write.connection, runtime, spec.name)
+                active = current.version if current is not None else None
+                if canary_rules.put(write.connection, runtime, spec, active, canary):
+                    write.changed()
+        return created
+
+    def _add_version(self, write: Write, runtime: str, spec: ServiceSpec, source: str) -> bool:
+        digest = _digest(source)
+        conn = write.connection
+        existing = conn.execute(
+            select(_versions.c.digest).where(
+                _versions.c.runtime == runtime,
+                _versions.c.name == spec.name,
+                _versions.c.version == spec.version,
             )
-            write.changed()
+        ).scalar_one_or_none()
+        if existing == digest:
+            return False
+        if existing is not None:
+            raise VersionConflict(
+                f"{spec.name} {spec.version} is already deployed with different content; "
+                "versions are immutable, bump the version",
+                runtime=runtime,
+                name=spec.name,
+                version=spec.version,
+            )
+        write.ensure_runtime(runtime)
+        conn.execute(
+            insert(_versions).values(
+                runtime=runtime,
+                name=spec.name,
+                version=spec.version,
+                service_path=_normal_path(spec.service_path),
+                spec=spec.to_json(),
+                source=source,
+                digest=digest,
+                created_at=_now(),
+            )
+        )
+        write.changed()
         return True
 
     def activate(self, runtime: str, name: str, version: str) -> None:
@@ -284,6 +310,7 @@ class Store(Lifecycle):
                 .where(_deployments.c.runtime == runtime, _deployments.c.name == name)
                 .values(version=None, previous_version=current.version, updated_at=_now())
             )
+            self._drop_canary(write, runtime, name)  # an undeployed service has no canary
             write.changed()
 
     def rollback(self, runtime: str, name: str, version: str | None = None) -> str:
@@ -332,6 +359,16 @@ class Store(Lifecycle):
         current = self._deployment(conn, runtime, name)
         if current is not None and current.version == version:
             return  # already active: nothing changes, so no generation bump
+        canary = canary_rules.of(conn, runtime, name)
+        if canary is not None:
+            raise CanaryExists(
+                f"{name} {canary.version} is the canary of {name} in runtime {runtime!r}; "
+                f"promote it (flowhost promote {name} --runtime {runtime}) or abort it "
+                f"(flowhost abort {name} --runtime {runtime}) first",
+                runtime=runtime,
+                name=name,
+                version=canary.version,
+            )
 
         clash = conn.execute(
             select(_deployments.c.name, _deployments.c.version)
@@ -378,6 +415,53 @@ class Store(Lifecycle):
             )
         write.changed()
 
+    # -- canaries: a second version of a service beside the active one (rules: canaries.py) ---
+
+    def _drop_canary(self, write: Write, runtime: str, name: str) -> str | None:
+        version = canary_rules.drop(write.connection, runtime, name)
+        if version is not None:
+            write.changed()
+        return version
+
+    def promote(self, runtime: str, name: str) -> str:
+        """Make the canary the active version (the active one becomes the rollback target)."""
+        with self.write() as write:
+            version = self._drop_canary(write, runtime, name)
+            if version is None:
+                raise NoCanary(
+                    f"{name} has no canary in runtime {runtime!r}", runtime=runtime, name=name
+                )
+            self._activate(write, runtime, name, version)
+        return version
+
+    def abort(self, runtime: str, name: str) -> str:
+        """Drop the canary: the active version takes every new execution again. Returns it."""
+        with self.write() as write:
+            version = self._drop_canary(write, runtime, name)
+            if version is None:
+                raise NoCanary(
+                    f"{name} has no canary in runtime {runtime!r}", runtime=runtime, name=name
+                )
+        return version
+
+    def canaries(self, runtime: str | None = None) -> list[CanaryDeployment]:
+        """The canaries, of one runtime or of all."""
+        with self._engine.connect() as conn:
+            return canary_rules.listed(conn, runtime)
+
+    def stored(self, runtime: str, name: str, version: str) -> ActiveDeployment | None:
+        """One stored version, active or not (what an owed WAIT keeps hosted)."""
+        query = select(_versions.c.runtime, _versions.c.spec, _versions.c.source).where(
+            _versions.c.runtime == runtime, _versions.c.name == name, _versions.c.version == version
+        )
+        with self._engine.connect() as conn:
+            row = conn.execute(query).first()
+        return (
+            None
+            if row is None
+            else ActiveDeployment(row.runtime, ServiceSpec.from_json(row.spec), row.source)
+        )
+
     def versions(self, runtime: str, name: str | None = None) -> list[VersionRecord]:
         active = (
             (_deployments.c.runtime == _versions.c.runtime)
@@ -391,8 +475,15 @@ class Store(Lifecycle):
                 _versions.c.digest,
                 _versions.c.created_at,
                 _deployments.c.version.is_not(None).label("active"),
+                _canaries.c.percent.label("canary"),
             )
             .outerjoin(_deployments, active)
+            .outerjoin(
+                _canaries,
+                (_canaries.c.runtime == _versions.c.runtime)
+                & (_canaries.c.name == _versions.c.name)
+                & (_canaries.c.version == _versions.c.version),
+            )
             .where(_versions.c.runtime == runtime)
             .order_by(_versions.c.name, _versions.c.created_at, _versions.c.version)
         )
@@ -400,7 +491,7 @@ class Store(Lifecycle):
             query = query.where(_versions.c.name == name)
         with self._engine.connect() as conn:
             return [
-                VersionRecord(r.name, r.version, r.digest, r.created_at, bool(r.active))
+                VersionRecord(r.name, r.version, r.digest, r.created_at, bool(r.active), r.canary)
                 for r in conn.execute(query)
             ]
 

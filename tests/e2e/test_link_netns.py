@@ -16,6 +16,7 @@ from pathlib import Path
 import pytest
 
 from flowhost.link import ensure_link
+from tests.netns import in_ns, ip
 
 ROOT = Path(__file__).resolve().parents[2]
 PORT = 50051
@@ -54,10 +55,6 @@ print(json.dumps({"executors": executors, "status": answer.status_code, "body": 
 """
 
 
-def _ip(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(["ip", *args], capture_output=True, text=True, timeout=10)
-
-
 @dataclass
 class Pair:
     gateway_ns: str
@@ -73,7 +70,7 @@ def namespaces() -> Iterator[Pair]:
     tag = f"{os.getpid() % 100000}"
     subnet = os.getpid() % 250 + 1
     pair = Pair(f"fh-gw-{tag}", f"fh-ex-{tag}", f"10.200.{subnet}.1", f"10.200.{subnet}.2")
-    made = _ip("netns", "add", pair.gateway_ns)
+    made = ip("netns", "add", pair.gateway_ns)
     if made.returncode != 0:
         pytest.skip(f"ip netns is not permitted here: {made.stderr.strip()}")
     try:
@@ -91,19 +88,15 @@ def namespaces() -> Iterator[Pair]:
             ("-n", pair.executor_ns, "link", "set", "lo", "up"),
         ]
         for step in steps:
-            done = _ip(*step)
+            done = ip(*step)
             if done.returncode != 0:
                 pytest.skip(
                     f"cannot set up the namespace pair (ip {' '.join(step)}): {done.stderr}"
                 )
         yield pair
     finally:
-        _ip("netns", "del", pair.gateway_ns)
-        _ip("netns", "del", pair.executor_ns)
-
-
-def _in(namespace: str, *command: str) -> list[str]:
-    return ["ip", "netns", "exec", namespace, *command]
+        ip("netns", "del", pair.gateway_ns)
+        ip("netns", "del", pair.executor_ns)
 
 
 def test_a_flow_request_crosses_an_mtls_link_between_namespaces(
@@ -137,14 +130,14 @@ def test_a_flow_request_crosses_an_mtls_link_between_namespaces(
     logs = {name: (tmp_path / f"{name}.log").open("wb") for name in ("executor", "gateway")}
     processes = [
         subprocess.Popen(
-            _in(namespaces.executor_ns, sys.executable, "-m", "executors"),
+            in_ns(namespaces.executor_ns, sys.executable, "-m", "executors"),
             env=executor_env,
             stdout=logs["executor"],
             stderr=subprocess.STDOUT,
             cwd=tmp_path,
         ),
         subprocess.Popen(
-            _in(namespaces.gateway_ns, sys.executable, "-m", "gateway"),
+            in_ns(namespaces.gateway_ns, sys.executable, "-m", "gateway"),
             env=gateway_env,
             stdout=logs["gateway"],
             stderr=subprocess.STDOUT,
@@ -153,7 +146,7 @@ def test_a_flow_request_crosses_an_mtls_link_between_namespaces(
     ]
     try:
         client = subprocess.run(
-            _in(
+            in_ns(
                 namespaces.gateway_ns,
                 *(sys.executable, "-c", CLIENT, "http://127.0.0.1:8080"),
                 str(ROOT / "flowhost" / "examples" / "shop.yaml"),

@@ -141,3 +141,32 @@ def test_a_url_that_is_not_a_gateway_is_one_line(
     assert len(lines) == 1, result.stderr
     assert "not as a flowhost gateway does" in lines[0] and url in lines[0]
     assert "<html" not in result.stderr and "nginx" not in result.stderr
+
+
+TESTED = """
+name: tested
+version: '1'
+service: {path: tested, actions: [{name: echo, process: echo}]}
+processes:
+  echo: {steps: [{return: {}}]}
+tests:
+  - {name: echoes, action: echo, input: {a: 1}, expect: {document: {a: EXPECTED}}}
+"""
+
+
+def test_deploy_test_refuses_a_package_whose_tests_fail(cluster: Cluster, tmp_path: Path) -> None:
+    package = tmp_path / "tested.yaml"
+    package.write_text(TESTED.replace("EXPECTED", "2"))
+    refused = run(cluster, "deploy", str(package), "--test")
+    assert refused.exit_code == 1
+    assert "FAIL  echoes" in refused.stdout
+    assert "0 passed, 1 failed: the package's tests must pass (--test); nothing deployed" in (
+        refused.stderr
+    )
+    assert "tested" not in run(cluster, "versions", "tested").stdout
+    package.write_text(TESTED.replace("EXPECTED", "1"))
+    deployed = run(cluster, "deploy", str(package), "--test")
+    assert deployed.exit_code == 0, deployed.output
+    assert "1 passed, 0 failed" in deployed.stdout
+    assert "tested 1 deployed to runtime default" in deployed.stdout
+    assert "tested" in run(cluster, "versions", "tested").stdout

@@ -43,6 +43,7 @@ async def test_the_document_lists_every_flow_endpoint(cluster: InProcessCluster)
         ("POST", "/fs/{service}/data/delete"),
         ("POST", "/fs/{service}/file"),
         ("POST", "/fs/{service}/file/content"),
+        ("GET", "/fs/{service}/file/download/{link}"),
         ("GET", "/fs/{service}/health"),
     }
     assert document["components"]["securitySchemes"]["runtimeUser"]["scheme"] == "basic"

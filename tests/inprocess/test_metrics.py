@@ -13,6 +13,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from tests.inprocess.conftest import EXAMPLES, InProcessCluster, in_process_cluster
 from tests.inprocess.test_flow_path import QUOTE
 
+SHOP_VERSION = "1.1.0"  # flowhost/examples/shop.yaml
 Samples = dict[tuple[str, frozenset[tuple[str, str]]], float]
 
 
@@ -32,7 +33,15 @@ def _value(samples: Samples, name: str, **labels: str) -> float | None:
 
 
 def _flow(runtime: str, service: str, kind: str, operation: str, status: str) -> dict[str, str]:
-    return dict(runtime=runtime, service=service, kind=kind, operation=operation, status=status)
+    version = SHOP_VERSION if service else ""  # the version that answered
+    return dict(
+        runtime=runtime,
+        service=service,
+        version=version,
+        kind=kind,
+        operation=operation,
+        status=status,
+    )
 
 
 async def test_metrics_need_the_admin_login(cluster: InProcessCluster) -> None:

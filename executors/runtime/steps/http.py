@@ -22,6 +22,7 @@ from typing import Any
 import httpx
 import orjson
 
+from ..answers import Answers
 from ..compile import CompileContext, StepTypeDef
 from ..context import RunContext
 from ..documents import Document
@@ -134,7 +135,10 @@ class Http:
         while True:
             try:
                 # Streamed: the body is read only up to the document limit, never past it.
-                response = await ctx.http.send(request, stream=True)
+                if ctx.answers is not None:
+                    response = _canned(ctx.answers, request, where)
+                else:
+                    response = await ctx.http.send(request, stream=True)
                 try:
                     body = await _bounded_body(response, limit, where)
                 finally:
@@ -179,6 +183,21 @@ class Http:
     async def _backoff(self, attempt: int, retry_after: float | None) -> int:
         await asyncio.sleep(self._delay(attempt, retry_after))
         return attempt + 1
+
+
+def _canned(answers: Answers, request: httpx.Request, where: str) -> httpx.Response:
+    """A package test's answer to ``request`` (answers.py), as the response it stands for."""
+    answer = answers.answer("http", where)
+    headers = dict(answer.headers)
+    if isinstance(answer.body, str):
+        content = answer.body.encode()
+        headers.setdefault("content-type", "text/plain; charset=utf-8")
+    elif answer.body is None:
+        content = b""
+    else:
+        content = orjson.dumps(answer.body)
+        headers.setdefault("content-type", "application/json")
+    return httpx.Response(answer.status, headers=headers, content=content, request=request)
 
 
 def _fits_deadline(delay: float, ctx: RunContext) -> bool:

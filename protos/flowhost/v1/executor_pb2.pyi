@@ -194,14 +194,16 @@ class DataAction(_message.Message):
     def __init__(self, type: _Optional[str] = ..., profile: _Optional[str] = ..., id: _Optional[str] = ..., load: _Optional[str] = ..., save: _Optional[str] = ..., delete: _Optional[str] = ...) -> None: ...
 
 class FileResource(_message.Message):
-    __slots__ = ("path", "list", "upload")
+    __slots__ = ("path", "list", "upload", "download")
     PATH_FIELD_NUMBER: _ClassVar[int]
     LIST_FIELD_NUMBER: _ClassVar[int]
     UPLOAD_FIELD_NUMBER: _ClassVar[int]
+    DOWNLOAD_FIELD_NUMBER: _ClassVar[int]
     path: str
     list: str
     upload: str
-    def __init__(self, path: _Optional[str] = ..., list: _Optional[str] = ..., upload: _Optional[str] = ...) -> None: ...
+    download: str
+    def __init__(self, path: _Optional[str] = ..., list: _Optional[str] = ..., upload: _Optional[str] = ..., download: _Optional[str] = ...) -> None: ...
 
 class DeployRequest(_message.Message):
     __slots__ = ("key", "source")
@@ -343,6 +345,28 @@ class UploadChunk(_message.Message):
     max_bytes: int
     execute: ExecuteRequest
     def __init__(self, data: _Optional[bytes] = ..., max_bytes: _Optional[int] = ..., execute: _Optional[_Union[ExecuteRequest, _Mapping]] = ...) -> None: ...
+
+class DownloadRequest(_message.Message):
+    __slots__ = ("execute", "max_bytes")
+    EXECUTE_FIELD_NUMBER: _ClassVar[int]
+    MAX_BYTES_FIELD_NUMBER: _ClassVar[int]
+    execute: ExecuteRequest
+    max_bytes: int
+    def __init__(self, execute: _Optional[_Union[ExecuteRequest, _Mapping]] = ..., max_bytes: _Optional[int] = ...) -> None: ...
+
+class DownloadChunk(_message.Message):
+    __slots__ = ("result", "file_name", "content_type", "size", "data")
+    RESULT_FIELD_NUMBER: _ClassVar[int]
+    FILE_NAME_FIELD_NUMBER: _ClassVar[int]
+    CONTENT_TYPE_FIELD_NUMBER: _ClassVar[int]
+    SIZE_FIELD_NUMBER: _ClassVar[int]
+    DATA_FIELD_NUMBER: _ClassVar[int]
+    result: ExecuteResult
+    file_name: str
+    content_type: str
+    size: int
+    data: bytes
+    def __init__(self, result: _Optional[_Union[ExecuteResult, _Mapping]] = ..., file_name: _Optional[str] = ..., content_type: _Optional[str] = ..., size: _Optional[int] = ..., data: _Optional[bytes] = ...) -> None: ...
 
 class Progress(_message.Message):
     __slots__ = ("id", "message")

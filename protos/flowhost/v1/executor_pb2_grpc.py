@@ -64,6 +64,11 @@ class ExecutorStub:
                 request_serializer=protos_dot_flowhost_dot_v1_dot_executor__pb2.UploadChunk.SerializeToString,
                 response_deserializer=protos_dot_flowhost_dot_v1_dot_executor__pb2.ExecuteResult.FromString,
                 _registered_method=True)
+        self.Download = channel.unary_stream(
+                '/flowhost.v1.Executor/Download',
+                request_serializer=protos_dot_flowhost_dot_v1_dot_executor__pb2.DownloadRequest.SerializeToString,
+                response_deserializer=protos_dot_flowhost_dot_v1_dot_executor__pb2.DownloadChunk.FromString,
+                _registered_method=True)
         self.TakeResult = channel.unary_unary(
                 '/flowhost.v1.Executor/TakeResult',
                 request_serializer=protos_dot_flowhost_dot_v1_dot_executor__pb2.TakeResultRequest.SerializeToString,
@@ -130,6 +135,15 @@ class ExecutorServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def Download(self, request, context):
+        """Runs a file resource's download process, then streams the file it names: the first message
+        carries the execution's result (and, when it pointed at a file, its name and type), the
+        next ones the bytes.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
     def TakeResult(self, request, context):
         """The result of a detached execution (one the gateway answered WAIT for), kept by the
         executor until acknowledged; a gateway that lost its stream (restart) fetches it here.
@@ -186,6 +200,11 @@ def add_ExecutorServicer_to_server(servicer, server):
                     servicer.Upload,
                     request_deserializer=protos_dot_flowhost_dot_v1_dot_executor__pb2.UploadChunk.FromString,
                     response_serializer=protos_dot_flowhost_dot_v1_dot_executor__pb2.ExecuteResult.SerializeToString,
+            ),
+            'Download': grpc.unary_stream_rpc_method_handler(
+                    servicer.Download,
+                    request_deserializer=protos_dot_flowhost_dot_v1_dot_executor__pb2.DownloadRequest.FromString,
+                    response_serializer=protos_dot_flowhost_dot_v1_dot_executor__pb2.DownloadChunk.SerializeToString,
             ),
             'TakeResult': grpc.unary_unary_rpc_method_handler(
                     servicer.TakeResult,
@@ -365,6 +384,33 @@ class Executor:
             '/flowhost.v1.Executor/Upload',
             protos_dot_flowhost_dot_v1_dot_executor__pb2.UploadChunk.SerializeToString,
             protos_dot_flowhost_dot_v1_dot_executor__pb2.ExecuteResult.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def Download(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_stream(
+            request,
+            target,
+            '/flowhost.v1.Executor/Download',
+            protos_dot_flowhost_dot_v1_dot_executor__pb2.DownloadRequest.SerializeToString,
+            protos_dot_flowhost_dot_v1_dot_executor__pb2.DownloadChunk.FromString,
             options,
             channel_credentials,
             insecure,

@@ -44,7 +44,7 @@ def test_a_running_callback_becomes_due_once_its_result_is_in(outbox: Outbox) ->
     claimed = outbox.claim(time.time(), 30, 10)
     assert [c.body for c in claimed] == ['{"invokeType": "FORWARD"}']
     assert outbox.claim(time.time(), 30, 10) == []  # leased
-    outbox.delivered("e-1", 1)
+    assert outbox.delivered(claimed[0], 1) is True
     row = outbox.get("e-1")
     assert (row.state, row.attempts) == ("delivered", 1)
 
@@ -52,11 +52,11 @@ def test_a_running_callback_becomes_due_once_its_result_is_in(outbox: Outbox) ->
 def test_retry_then_dead_letter_then_redeliver(outbox: Outbox) -> None:
     outbox.add_running(_waiting(), poll_at=time.time())
     outbox.complete("e-1", "{}")
-    outbox.claim(time.time(), 30, 10)
-    outbox.retry("e-1", 1, time.time() + 60, "HTTP 503")
+    [first] = outbox.claim(time.time(), 30, 10)
+    outbox.retry(first, 1, time.time() + 60, "HTTP 503")
     assert outbox.claim(time.time(), 30, 10) == []  # not due for a minute
-    assert len(outbox.claim(time.time() + 61, 30, 10)) == 1
-    outbox.dead("e-1", 2, "HTTP 500")
+    [second] = outbox.claim(time.time() + 61, 30, 10)
+    outbox.dead(second, 2, "HTTP 500")
     assert [r.id for r in outbox.list(state="dead")] == ["e-1"]
     assert outbox.get("e-1").last_error == "HTTP 500"
     outbox.redeliver("e-1")
@@ -93,12 +93,32 @@ def test_two_claimers_never_share_a_callback(store_url: str) -> None:
         assert a.isdisjoint(b) and len(a | b) == 5
 
 
+def test_an_attempt_that_outlived_its_lease_does_not_undo_the_next_holders(
+    store_url: str,
+) -> None:
+    """Gateway A's lease runs out mid-attempt (paused, or Flow answered it late) and gateway B
+    claims the callback: A's late outcome must not clear B's lease, or C sends it a third time."""
+    with Store(store_url) as a_store, Store(store_url) as b_store:
+        a, b = Outbox(a_store.engine), Outbox(b_store.engine)
+        a.add_running(_waiting(), poll_at=time.time())
+        a.complete("e-1", "{}")
+        now = time.time()
+        [held_by_a] = a.claim(now, 30, 10)
+        [held_by_b] = b.claim(now + 31, 30, 10)  # A's lease is over
+        assert a.retry(held_by_a, 1, now, "HTTP 503") is False  # too late: not recorded
+        assert b.claim(now + 32, 30, 10) == []  # still B's
+        assert b.delivered(held_by_b, 1) is True
+        assert (b.get("e-1").state, b.get("e-1").attempts) == ("delivered", 1)
+        assert a.dead(held_by_a, 2, "late") is False
+        assert a.get("e-1").state == "delivered"
+
+
 def test_prune_keeps_what_is_still_owed(outbox: Outbox) -> None:
     outbox.add_running(_waiting("e-1"), poll_at=time.time())
     outbox.add_running(_waiting("e-2"), poll_at=time.time())
     outbox.complete("e-2", "{}")
-    outbox.claim(time.time(), 30, 10)
-    outbox.delivered("e-2", 1)
+    [claimed] = outbox.claim(time.time(), 30, 10)
+    outbox.delivered(claimed, 1)
     assert outbox.prune(time.time() + 1) == 1
     assert [r.id for r in outbox.list()] == ["e-1"]
 
