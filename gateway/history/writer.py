@@ -80,6 +80,12 @@ class HistoryWriterProcess(Lifecycle):
         try:
             await asyncio.wait_for(process.wait(), timeout_s)
         except TimeoutError:
+            # Said out loud: what the child had not written yet is lost with it.
+            log.error(
+                "the history writer did not finish writing within %.0f s of the gateway "
+                "stopping; killed, the execution summaries it still held are lost",
+                timeout_s,
+            )
             process.kill()
             await process.wait()
 
