@@ -3,9 +3,9 @@
 A package's tests (``flowhost test``) run the real step engine with no network: the test runner
 hands ``CompiledPackage.run`` an ``Answers`` and every step that would reach outside (``http``,
 ``flow``, a broker's ``request``) asks it instead of sending, and a ``publish`` hands it the
-message instead (the test may expect what was published). A call the test did not foresee fails the step with
-``unanswered_call`` naming it, so a test never reaches a real server by accident. Production
-never sets the hook (``RunContext.answers`` is None) and the steps send as usual.
+message instead (the test may expect what was published). A call the test did not foresee fails
+the step with ``unanswered_call`` naming it, so a test never reaches a real server by accident.
+Production never sets the hook (``RunContext.answers`` is None) and the steps send as usual.
 """
 
 from __future__ import annotations

@@ -15,6 +15,7 @@ test the message goes to the test instead (answers.py), which may expect it (``p
 
 from __future__ import annotations
 
+import contextlib
 import re
 from dataclasses import replace
 from typing import Any
@@ -119,10 +120,9 @@ def _sent(message: Message) -> dict[str, Any]:
     else text), and its headers and key when it has them."""
     body: Any = message.body.decode("utf-8", errors="replace")
     if message.content_type == "application/json":
-        try:
+        # A document's raw bytes that are not JSON stay text.
+        with contextlib.suppress(orjson.JSONDecodeError):
             body = orjson.loads(message.body)
-        except orjson.JSONDecodeError:
-            pass  # a document's raw bytes that are not JSON stay text
     sent: dict[str, Any] = {message.kind: message.destination, "body": body}
     if message.headers:
         sent["headers"] = dict(message.headers)
