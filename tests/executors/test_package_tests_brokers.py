@@ -7,6 +7,7 @@ The broker URL points at a port nothing listens on: a step that tried to connect
 from __future__ import annotations
 
 import textwrap
+from pathlib import Path
 
 import pytest
 
@@ -134,4 +135,17 @@ def test_malformed_broker_answers_are_refused_with_their_paths() -> None:
         "tests[0].answers[0].status: a request answer has no status",
         "tests[0].answers[1]: a publish answer only names the destination (expect 'published')",
         "tests[0].answers[2].request: expected the call to answer, as text",
+    ]
+
+
+PACKAGES_MD = Path(__file__).resolve().parents[2] / "docs" / "packages.md"
+
+
+async def test_the_broker_example_in_docs_packages_md_passes() -> None:
+    section = PACKAGES_MD.read_text().split("\n## Tests\n", 1)[1].split("\n## ", 1)[0]
+    block = section.split("```yaml package\n", 1)[1].split("```", 1)[0]
+    results = await run_tests(load_package(block))
+    assert [(r.name, r.passed, r.problem) for r in results] == [
+        ("the warehouse's answer is checked and announced", True, ""),
+        ("another prefix reaches another subject", True, ""),
     ]
