@@ -12,6 +12,7 @@ import time
 import uuid
 from collections.abc import Iterator
 from concurrent.futures import Future
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -31,6 +32,7 @@ pytestmark = [
 ]
 
 SECRET = "hush-orders"
+PACKAGES_MD = Path(__file__).resolve().parents[2] / "docs" / "packages.md"
 
 
 class Warehouse:
@@ -53,7 +55,7 @@ class Warehouse:
 
         async def quote(msg: Any) -> None:
             asked = json.loads(msg.data)
-            reply = {"sku": asked["sku"], "unitPrice": 4, "available": 5}
+            reply = {"sku": asked["sku"], "unitPrice": 2.5, "available": 10}
             await client.publish(msg.reply, json.dumps(reply).encode())
 
         async def stats(msg: Any) -> None:
@@ -113,7 +115,8 @@ def _signed(cluster: Cluster, order: dict[str, Any]) -> httpx.Response:
 
 
 def test_a_signed_webhook_order_is_priced_over_nats(cluster: Cluster) -> None:
-    order = {"id": "W-1", "sku": "tea", "quantity": 3}
+    """The call and answer docs/packages.md shows for the example."""
+    order = {"id": "A-1", "sku": "tea", "quantity": 3}
 
     def accepted() -> httpx.Response:
         answer = _signed(cluster, order)  # the secret and prefix reach the gateway at its poll
@@ -121,12 +124,14 @@ def test_a_signed_webhook_order_is_priced_over_nats(cluster: Cluster) -> None:
         return answer
 
     answer = assert_eventually(accepted, timeout_s=15, interval_s=0.2)
+    shown = PACKAGES_MD.read_text().split("orders.summary`. Its `broker`", 1)[1]
+    assert answer.text in shown  # the very line the page shows
     assert answer.json() == {
-        "order": "W-1",
+        "order": "A-1",
         "sku": "tea",
         "quantity": 3,
-        "unitPrice": 4,
-        "total": 12,
+        "unitPrice": 2.5,
+        "total": 7.5,
         "status": "accepted",
     }
     unsigned = httpx.post(f"{cluster.url}/hooks/default/orders/new-order", json=order, timeout=10)
@@ -141,7 +146,7 @@ def test_flow_places_an_order_beyond_the_stock_as_backordered(cluster: Cluster) 
         "inputs": [
             {"developerName": "id", "contentType": "ContentString", "contentValue": "F-1"},
             {"developerName": "sku", "contentType": "ContentString", "contentValue": "tea"},
-            {"developerName": "quantity", "contentType": "ContentNumber", "contentValue": "9"},
+            {"developerName": "quantity", "contentType": "ContentNumber", "contentValue": "12"},
         ],
         "outcomes": [{"id": "out-back", "developerName": "backordered"}],
     }
@@ -153,7 +158,7 @@ def test_flow_places_an_order_beyond_the_stock_as_backordered(cluster: Cluster) 
     assert body["selectedOutcomeId"] == "out-back"
     outputs = {o["developerName"]: o["contentValue"] for o in body["outputs"]}
     assert outputs["status"] == "backordered" and outputs["order"] == "F-1", outputs
-    assert float(outputs["total"]) == 36  # 9 at the warehouse's 4
+    assert float(outputs["total"]) == 30  # 12 at the warehouse's 2.5, 10 in stock
 
 
 def test_the_schedule_asks_for_the_stats_and_publishes_the_summary(

@@ -40,7 +40,8 @@ async def test_the_flow_step_example_runs_with_a_canned_flow_answer() -> None:
             process: approve
             input: {orderId: A-1, total: 12}
             answers:
-              - {flow: 3ca32f1c-0278-477b-9ce1-ff88210be747, body: {Approved: true, Reference: APR-7}}
+              - flow: 3ca32f1c-0278-477b-9ce1-ff88210be747
+                body: {Approved: true, Reference: APR-7}
             expect:
               document: {Approved: true, Reference: APR-7}
         """
