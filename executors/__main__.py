@@ -11,6 +11,7 @@ from collections.abc import Callable
 
 from executors import logs, redaction, tracing
 from executors.link import LinkCredentials, LinkMisconfigured
+from executors.registration import RegistrationMisconfigured
 from executors.runtime.redaction import install_log_filter
 from executors.server import ExecutorServer
 from executors.settings import ExecutorSettings
@@ -54,7 +55,7 @@ def main(settings: ExecutorSettings | None = None) -> None:
         LinkCredentials.from_settings(settings)
         with asyncio.Runner(loop_factory=_loop_factory()) as runner:
             runner.run(run(settings))
-    except (LinkMisconfigured, OSError) as error:
+    except (LinkMisconfigured, RegistrationMisconfigured, OSError) as error:
         # Supervisors (flowhost up, compose) show this line; a traceback would bury it.
         print(f"flowhost executor cannot start: {error}", file=sys.stderr, flush=True)
         raise SystemExit(2) from None

@@ -5,7 +5,9 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
+import ssl
 import uuid
+from pathlib import Path
 from types import TracebackType
 
 import grpc
@@ -15,6 +17,7 @@ from grpc_reflection.v1alpha import reflection
 
 from executors.host import Host
 from executors.link import LinkCredentials
+from executors.registration import Registrar, advertised
 from executors.runtime.brokers.pool import BROKERS
 from executors.runtime.egress import guarded_client
 from executors.runtime.jqworkers import WORKERS
@@ -41,6 +44,7 @@ class ExecutorServer:
         self._host: Host | None = None
         self._stopped = asyncio.Event()
         self._shutting_down = False
+        self._registrar: Registrar | None = None
 
     @property
     def address(self) -> str:
@@ -49,6 +53,8 @@ class ExecutorServer:
     async def start(self) -> None:
         s = self.settings
         link = LinkCredentials.from_settings(s)  # before anything starts: no credentials, no server
+        if s.gateways:  # and no registration that cannot work
+            advertised(s.gateways, s.advertise, f"{s.host}:{s.port or 1}", link.tokens)
         # Every connection the http step makes is checked against the runtime's egress policy.
         self._http = guarded_client(max_connections=s.http_max_connections, timeout_s=10.0)
         self._host = Host(
@@ -99,6 +105,16 @@ class ExecutorServer:
         self._server = server
         await self._health.set("", health_pb2.HealthCheckResponse.SERVING)
         await self._health.set("flowhost.v1.Executor", health_pb2.HealthCheckResponse.SERVING)
+        if s.gateways:
+            self._registrar = Registrar(
+                s.gateways,
+                s.runtime,
+                advertised(s.gateways, s.advertise, self.address, link.tokens),
+                self.executor_id,
+                link.tokens,
+                verify=_gateway_verify(s.gateway_ca_file),
+            )
+            self._registrar.start()
         # Tests and supervisors read this line to learn the address.
         log.info(
             "flowhost executor ready runtime=%s address=%s id=%s",
@@ -118,6 +134,8 @@ class ExecutorServer:
         await self._health.enter_graceful_shutdown()
         if self._host is not None:
             await self._host.drain(self.settings.drain_seconds)
+        if self._registrar is not None:  # after the drain: nothing of ours is in flight now
+            await self._registrar.leave()
         if self._server is not None:
             await self._server.stop(grace=1.0)
         if self._http is not None:
@@ -138,3 +156,8 @@ class ExecutorServer:
         tb: TracebackType | None,
     ) -> None:
         await self.shutdown()
+
+
+def _gateway_verify(ca_file: Path | None) -> ssl.SSLContext | bool:
+    """How an https gateway's certificate is checked: the CA file given, else the system's."""
+    return ssl.create_default_context(cafile=str(ca_file)) if ca_file is not None else True

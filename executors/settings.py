@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Literal
 
-from pydantic import Field
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic import Field, field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from executors.runtime.jqworkers import DEFAULT_MEMORY_MB, DEFAULT_WORKERS
 
@@ -17,6 +17,19 @@ class ExecutorSettings(BaseSettings):
     runtime: str = Field("default", description="The runtime this executor joins.")
     host: str = Field("127.0.0.1", description="Interface the gRPC server listens on.")
     port: int = Field(50051, description="gRPC port; 0 picks a free one.")
+    gateways: Annotated[list[str], NoDecode] = Field(
+        default_factory=list,
+        description="Gateway URLs (comma-separated) to register with, renew and leave on "
+        "drain; empty: gateways find this executor by their targets or DNS.",
+    )
+    advertise: str = Field(
+        "",
+        description="host:port gateways should dial, as registered; empty: host:port bound "
+        "(which must then not be an any-address such as 0.0.0.0).",
+    )
+    gateway_ca_file: Path | None = Field(
+        None, description="CA bundle an https gateway's certificate is checked against."
+    )
     max_concurrency: int = Field(
         1000, description="Executions running at once; more are rejected as overloaded."
     )
@@ -97,3 +110,10 @@ class ExecutorSettings(BaseSettings):
         description="mTLS: the cluster CA (PEM); only callers with a client certificate it "
         "signed get past the TLS handshake.",
     )
+
+    @field_validator("gateways", mode="before")
+    @classmethod
+    def _split(cls, value: object) -> object:
+        if isinstance(value, str):
+            return [part.strip() for part in value.split(",") if part.strip()]
+        return value

@@ -1,4 +1,5 @@
-"""`flowhost up`: a gateway, N executors and the embedded store as supervised child processes.
+"""`flowhost up`: a gateway, N executors per runtime and the embedded store as supervised child
+processes.
 
 This is the same topology docker-compose.yml runs, as local processes: each component runs with
 the command its container runs (`python -m gateway`, `python -m executors`), configured through the
@@ -13,6 +14,7 @@ import fcntl
 import functools
 import json
 import os
+import re
 import signal
 import socket
 import ssl
@@ -34,6 +36,38 @@ from gateway.data_folder import make_private
 
 DEMO_USER_FILE = "demo-user.json"
 LOCK_FILE = "up.lock"
+
+
+# The store's rule for runtime names (gateway/store/schema.py; importing it would load the store).
+_RUNTIME_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._@-]{0,199}")
+#: Most executors `up` starts on one machine (each is a process with its own jq workers).
+MAX_LOCAL_EXECUTORS = 64
+RUNTIME_RULE = (
+    "give NAME:COUNT, the name of letters, digits and . _ @ - (starting with a letter or digit) "
+    "and COUNT at least 1"
+)
+
+
+def parse_runtimes(specs: list[str]) -> dict[str, int]:
+    """`--runtime` values (`eu:2`, `us`: one executor) as executors per runtime, in order;
+    ValueError naming the value that is not one."""
+    runtimes: dict[str, int] = {}
+    for spec in specs:
+        name, colon, count = spec.partition(":")
+        if colon and not (count.isascii() and count.isdigit() and len(count) < 4):
+            raise ValueError(f"--runtime {spec!r}: {RUNTIME_RULE}")
+        number = int(count) if colon else 1
+        if not _RUNTIME_NAME.fullmatch(name) or number < 1:
+            raise ValueError(f"--runtime {spec!r}: {RUNTIME_RULE}")
+        if name in runtimes:
+            raise ValueError(f"--runtime {spec!r}: runtime {name} is given twice")
+        runtimes[name] = number
+    if sum(runtimes.values()) > MAX_LOCAL_EXECUTORS:
+        raise ValueError(
+            f"--runtime: {sum(runtimes.values())} executors in all, more than the "
+            f"{MAX_LOCAL_EXECUTORS} one machine's `flowhost up` starts (MAX_LOCAL_EXECUTORS)"
+        )
+    return runtimes
 
 
 class PortBusy(RuntimeError):
@@ -104,6 +138,9 @@ class Cluster:
     #: The first executor's port (the others follow it); None: ports the OS has free.
     executor_port: int | None = None
     runtime: str = "default"
+    #: Executors per runtime, in order ({"eu": 2, "us": 1}); empty: `executors` of `runtime`.
+    #: Given, `runtime` becomes its first and `executors` the total.
+    runtimes: dict[str, int] = field(default_factory=dict)
     host: str = "127.0.0.1"
     #: The executor link over mTLS (a CA and certificates in the data folder), not only a token.
     mtls: bool = False
@@ -113,6 +150,15 @@ class Cluster:
     link: LinkFiles | None = None
     _lock: int | None = None
     _http_socket: socket.socket | None = None
+
+    def __post_init__(self) -> None:
+        if not self.runtimes:
+            self.runtimes = {self.runtime: self.executors}
+        for name, count in self.runtimes.items():
+            if not _RUNTIME_NAME.fullmatch(name) or count < 1:
+                raise ValueError(f"runtime {name!r} with {count} executors: {RUNTIME_RULE}")
+        self.runtime = next(iter(self.runtimes))
+        self.executors = sum(self.runtimes.values())
 
     @property
     def executor_addresses(self) -> list[str]:
@@ -196,7 +242,8 @@ class Cluster:
         logs = self.data_dir / "logs"
         logs.mkdir(exist_ok=True)
         targets = []
-        for i, port in enumerate(ports):
+        runtimes = [name for name, count in self.runtimes.items() for _ in range(count)]
+        for i, (port, runtime) in enumerate(zip(ports, runtimes, strict=True)):
             targets.append(f"{self.host}:{port}")
             self.children.append(
                 Child(
@@ -204,7 +251,7 @@ class Cluster:
                     [sys.executable, "-m", "executors"],
                     self._env(
                         {
-                            "FLOWHOST_EXECUTOR_RUNTIME": self.runtime,
+                            "FLOWHOST_EXECUTOR_RUNTIME": runtime,
                             "FLOWHOST_EXECUTOR_HOST": self.host,
                             "FLOWHOST_EXECUTOR_PORT": str(port),
                             **link.executor_env(),
@@ -226,9 +273,9 @@ class Cluster:
                         "FLOWHOST_DATA_DIR": str(self.data_dir),
                         "FLOWHOST_EXECUTOR_TARGETS": ",".join(targets),
                         "FLOWHOST_DISCOVERY_INTERVAL_S": "1",
-                        # A development cluster: its runtime may reach services on this
+                        # A development cluster: its runtimes may reach services on this
                         # machine until the operator sets a policy (docs: Runtime policies).
-                        "FLOWHOST_LOOPBACK_RUNTIMES": self.runtime,
+                        "FLOWHOST_LOOPBACK_RUNTIMES": ",".join(self.runtimes),
                         **link.gateway_env(),
                         **self._tls_env(),
                     }
@@ -263,7 +310,8 @@ class Cluster:
                 ready = [e for e in executors if e["ready"] and e["address"] in ours]
                 if len(ready) >= self.executors:
                     with self.client() as client:
-                        client.add_runtime(self.runtime)  # idempotent: users may join it
+                        for runtime in self.runtimes:
+                            client.add_runtime(runtime)  # idempotent: users may join it
                     return
                 problem = f"{len(ready)}/{self.executors} executors ready"
             except (httpx.HTTPError, ApiError, OSError) as error:
@@ -285,42 +333,48 @@ class Cluster:
         return ManagementClient(self.url, admin_from(self.data_dir), verify=self.verify)
 
     def deploy_examples(self, folder: Path) -> list[dict[str, Any]]:
-        """Deploy each package of `folder` whose name the runtime has no version of.
+        """Deploy each package of `folder` to every runtime that has no version of its name.
 
-        A package the runtime knows is left alone, whichever version is active or none: `up`
-        never overrides what an operator deployed, rolled back or undeployed."""
+        Every runtime gets them, so each runtime's user can try its own copy (service paths are
+        per runtime). A package a runtime knows is left alone, whichever version is active or
+        none: `up` never overrides what an operator deployed, rolled back or undeployed."""
         deployed = []
         with self.client() as client:
-            for path in sorted(folder.glob("*.yaml")):
-                source = path.read_text()
-                name = _package_name(source)
-                if name is not None and client.versions(self.runtime, name):
-                    continue
-                deployed.append(client.deploy(self.runtime, source, dry_run=False))
+            for runtime in self.runtimes:
+                for path in sorted(folder.glob("*.yaml")):
+                    source = path.read_text()
+                    name = _package_name(source)
+                    if name is not None and client.versions(runtime, name):
+                        continue
+                    deployed.append(client.deploy(runtime, source, dry_run=False))
         return deployed
 
-    def services(self) -> list[dict[str, Any]]:
-        """What the runtime serves now: path, package, version and actions of each service."""
+    def services(self, runtime: str | None = None) -> list[dict[str, Any]]:
+        """What a runtime (the first) serves now: path, package, version and actions of each."""
         with self.client() as client:
             state = client.status()
-        for runtime in state["runtimes"]:
-            if runtime["name"] == self.runtime:
-                return list(runtime["services"])
+        for found in state["runtimes"]:
+            if found["name"] == (runtime or self.runtime):
+                return list(found["services"])
         return []
 
-    def demo_user(self) -> tuple[str, str]:
-        """A runtime user for trying things out, kept in the data folder across restarts."""
-        path = self.data_dir / DEMO_USER_FILE
+    def demo_user(self, runtime: str | None = None) -> tuple[str, str]:
+        """A user of a runtime (the first) for trying things out, kept in the data folder across
+        restarts: `flow` of the first runtime, `flow-<runtime>` of the others."""
+        runtime = runtime or self.runtime
+        first = runtime == self.runtime
+        name = "flow" if first else f"flow-{runtime}"
+        path = self.data_dir / (DEMO_USER_FILE if first else f"demo-user-{runtime}.json")
         if path.exists():
             saved = json.loads(path.read_text())
             return saved["name"], saved["token"]
         with self.client() as client:
             try:
-                created = client.add_user(self.runtime, "flow")
+                created = client.add_user(runtime, name)
             except ApiError as error:
                 if error.status != 409:
                     raise
-                created = client.rotate_token("flow")
+                created = client.rotate_token(name)
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
         with os.fdopen(fd, "w") as file:
             json.dump({"name": created["name"], "token": created["token"]}, file)
@@ -400,9 +454,18 @@ def _last_line(path: Path) -> str:
 
 
 @contextmanager
-def running_cluster(data_dir: Path, executors: int = 2, *, mtls: bool = False) -> Iterator[Cluster]:
-    """A cluster on ports from the OS, ready, stopped on exit: for tests, benchmarks, scripts."""
-    cluster = Cluster(data_dir=data_dir, http_port=0, executors=executors, mtls=mtls)
+def running_cluster(
+    data_dir: Path,
+    executors: int = 2,
+    *,
+    mtls: bool = False,
+    runtimes: dict[str, int] | None = None,
+) -> Iterator[Cluster]:
+    """A cluster on ports from the OS, ready, stopped on exit: for tests, benchmarks, scripts.
+    `runtimes` ({"eu": 2, "us": 1}) replaces `executors` of runtime default."""
+    cluster = Cluster(
+        data_dir=data_dir, http_port=0, executors=executors, mtls=mtls, runtimes=runtimes or {}
+    )
     try:
         cluster.start()
         cluster.wait_ready(timeout_s=60)

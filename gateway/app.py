@@ -31,6 +31,7 @@ from gateway.api import (
     users,
 )
 from gateway.api import policy as policy_api
+from gateway.api import registrations as registrations_api
 from gateway.api import runtimes as runtimes_api
 from gateway.api.deps import ManagementApi
 from gateway.api.docs import install_docs
@@ -130,6 +131,7 @@ def create_app(settings: GatewaySettings) -> GatewayApp:
         policy_api.router,
         user_access.router,
         runtimes_api.router,
+        registrations_api.router,
         listeners.router,
         triggers.router,
         metrics_endpoint.router,

@@ -1,10 +1,13 @@
 """Find executors and drive each to its runtime's desired deployments.
 
-Executors are found from configured targets and from a DNS name re-resolved every pass (compose
-service names, Kubernetes headless services). Each pass asks every executor who it is and what it
-hosts, deploys what its runtime should have, undeploys what it should not, and (re)opens its
-execution stream. A restarted executor is therefore brought back without anyone redeploying, and
-one that stopped answering stops getting traffic the moment its stream breaks.
+Executors are found from configured targets, from a DNS name re-resolved every pass (compose
+service names, Kubernetes headless services) and from the live registrations of executors that
+joined by themselves (`flowhost executor --gateway URL`; a registration wakes a pass at once,
+and one that left or expired is dropped like a target no longer listed). Each pass asks every
+executor who it is and what it hosts, deploys what its runtime should have, undeploys what it
+should not, and (re)opens its execution stream. A restarted executor is therefore brought back
+without anyone redeploying, and one that stopped answering stops getting traffic the moment its
+stream breaks.
 """
 
 from __future__ import annotations
@@ -12,7 +15,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import socket
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
 from gateway.executor_client import ExecutorConnection
@@ -23,6 +26,10 @@ from gateway.policy import RuntimePolicy
 from gateway.routing import ExecutorPool
 
 log = logging.getLogger("flowhost.gateway")
+
+#: How long a dropped executor's connection may finish the requests it was sent (see `_drop`).
+DROP_GRACE_S = 30.0
+DROP_POLL_S = 0.05
 
 
 @dataclass(frozen=True, slots=True)
@@ -47,6 +54,7 @@ class Reconciler(Lifecycle):
         interval_s: float,
         link: ClusterLink,
         policy: Callable[[str], RuntimePolicy] | None = None,
+        registered: Callable[[], Awaitable[set[str]]] | None = None,
     ) -> None:
         self._pool = pool
         self._link = link
@@ -55,21 +63,48 @@ class Reconciler(Lifecycle):
         self._desired = desired
         self._targets = targets
         self._dns = dns
+        self._registered = registered
         self._lock = asyncio.Lock()
         self._problems: dict[str, str] = {}
         self._loop = Periodic("reconciler", self.reconcile, interval_s)
         #: Per unreachable executor: a task that wakes the loop the moment it connects again.
         self._watchers: dict[str, asyncio.Task[None]] = {}
+        #: Connections of dropped executors, closing once their requests have answered.
+        self._closing: set[asyncio.Task[None]] = set()
 
     async def start(self) -> None:
         self._loop.start()
 
     async def stop(self) -> None:
         await self._loop.stop()
-        for task in self._watchers.values():
+        for task in (*self._watchers.values(), *self._closing):
             task.cancel()
-        await asyncio.gather(*self._watchers.values(), return_exceptions=True)
+        await asyncio.gather(*self._watchers.values(), *self._closing, return_exceptions=True)
         self._watchers.clear()
+        self._closing.clear()
+
+    def _drop(self, connection: ExecutorConnection) -> None:
+        """Close a connection no longer listed once its outstanding requests have answered.
+
+        One that left (a draining executor de-registers) answers what it was sent, a refusal
+        the gateway retries on another executor; closing at once would fail those requests
+        instead. A connection still busy after DROP_GRACE_S is closed all the same."""
+        closing = self._close_when_idle(connection)
+        task = asyncio.create_task(closing, name=f"drop {connection.address}")
+        self._closing.add(task)
+        task.add_done_callback(self._closing.discard)
+
+    @staticmethod
+    async def _close_when_idle(connection: ExecutorConnection) -> None:
+        for _ in range(int(DROP_GRACE_S / DROP_POLL_S)):
+            if not connection.outstanding or not connection.streaming:
+                break
+            await asyncio.sleep(DROP_POLL_S)
+        await connection.close()
+
+    def wake(self) -> None:
+        """Run a pass now (an executor registered or left), not at the next interval."""
+        self._loop.wake()
 
     def _watch(self, connection: ExecutorConnection) -> None:
         """Reconcile as soon as ``connection`` connects, not at the next pass (issue 19)."""
@@ -98,7 +133,8 @@ class Reconciler(Lifecycle):
                 if watcher is not None:
                     watcher.cancel()
                 log.info("executor %s is no longer listed; dropping it", address)
-                await connections.pop(address).close()
+                self._pool.forget(address)
+                self._drop(connections.pop(address))
             for address in addresses - set(connections):
                 connections[address] = ExecutorConnection(address, self._link)
             await asyncio.gather(*(self._reconcile_one(c) for c in connections.values()))
@@ -155,7 +191,7 @@ class Reconciler(Lifecycle):
             self._watch(connection)
 
     async def _addresses(self) -> set[str]:
-        addresses = set(self._targets)
+        addresses = set(self._targets) | await self._registrations()
         if self._dns:
             for name in filter(None, (part.strip() for part in self._dns.split(","))):
                 found = await _resolve(name)
@@ -163,6 +199,15 @@ class Reconciler(Lifecycle):
                     found = {a for a in self._pool.connections if a not in self._targets}
                 addresses |= found
         return addresses
+
+    async def _registrations(self) -> set[str]:
+        if self._registered is None:
+            return set()
+        try:
+            return await self._registered()
+        except Exception as error:  # a store blip must not drop live executors
+            log.warning("cannot read executor registrations: %s", error)
+            return {a for a in self._pool.connections if a not in self._targets}
 
     def statuses(self) -> list[ExecutorStatus]:
         result = []

@@ -35,10 +35,12 @@ from gateway.metrics.collector import ClusterMetrics, ClusterSources
 from gateway.package_limits import PackageLimits
 from gateway.policy import RuntimePolicies
 from gateway.reconcile import Reconciler
+from gateway.registration import RegistrationGate, Registrations
 from gateway.routing import ExecutorPool
 from gateway.services import ServiceRegistry
 from gateway.settings import GatewaySettings
 from gateway.store import Store
+from gateway.store.registrations import RegistrationStore
 from gateway.tracing import flow_tracer
 from gateway.triggers.fires import FireStore
 from gateway.triggers.run import TriggerRunner
@@ -71,6 +73,7 @@ class Gateway:
     hooks: WebhookEndpoints
     scheduler: Scheduler
     subscriptions: Subscriptions
+    registrations: Registrations
 
 
 @asynccontextmanager
@@ -89,9 +92,17 @@ async def open_gateway(
         start = stack.enter_async_context
         store = await start(Store(s.store_url))
         pool = await start(ExecutorPool())
+        registrations = await start(Registrations(
+            RegistrationGate(link.token, s.registration_clock_skew_s),
+            # Rows outlive their expiry until none of their messages could be replayed.
+            RegistrationStore(store, keep_s=2 * s.registration_clock_skew_s),
+            s.registration_ttl_s,
+            wake=lambda: reconciler.wake(),
+            forget=pool.forget,
+        ))  # fmt: skip
         reconciler = Reconciler(
             pool, registry.desired, s.executor_targets, s.executor_dns, s.discovery_interval_s,
-            link, policy=policies.of,
+            link, policy=policies.of, registered=registrations.addresses,
         )  # fmt: skip
         keys = load_keys(s)
         config = ConfigStore(store, keys, s.config_value_max_bytes)
@@ -152,6 +163,7 @@ async def open_gateway(
                 admission=flow.admission,
             )),
             triggers=triggers, hooks=hooks, scheduler=scheduler, subscriptions=subscriptions,
+            registrations=registrations,
         )  # fmt: skip
 
 

@@ -58,6 +58,22 @@ class GatewaySettings(BaseSettings):
     discovery_interval_s: float = Field(
         2.0, description="How often executors are looked up, probed and reconciled."
     )
+    registration_ttl_s: float = Field(
+        15.0,
+        gt=0,
+        description="How long an executor's registration (flowhost executor --gateway) lives "
+        "unless renewed; a lost executor leaves routing and status this long after its last "
+        "heartbeat (executors renew every third of it).",
+    )
+    registration_clock_skew_s: float = Field(
+        30.0,
+        gt=0,
+        description="Most an executor's signed registration message may be off this gateway's "
+        "clock; older messages are refused as replays.",
+    )
+    registration_max_bytes: int = Field(
+        4096, gt=0, description="Largest registration message body accepted (413 beyond)."
+    )
     state_poll_interval_s: float = Field(
         2.0, description="How often the store is polled for changes made by other gateways."
     )

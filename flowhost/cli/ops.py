@@ -119,14 +119,28 @@ def gateway() -> None:
 
 def executor(
     runtime: Annotated[str, typer.Option(help="The runtime this executor joins.")] = "default",
-    port: Annotated[int, typer.Option(help="gRPC port.")] = 50051,
+    port: Annotated[int, typer.Option(help="gRPC port (0: a free one).")] = 50051,
     host: Annotated[str, typer.Option(help="Interface to listen on.")] = "127.0.0.1",
+    gateway: Annotated[
+        list[str] | None,
+        typer.Option(
+            help="A gateway URL to register with (repeatable; FLOWHOST_EXECUTOR_GATEWAYS): it "
+            "dials this executor, renews are automatic, SIGTERM leaves."
+        ),
+    ] = None,
+    advertise: Annotated[
+        str,
+        typer.Option(help="host:port gateways should dial; default: the bound host:port."),
+    ] = "",
 ) -> None:
     """Run one executor of a runtime; what an executor container runs."""
     from executors.__main__ import main
     from executors.settings import ExecutorSettings
 
-    main(ExecutorSettings(runtime=runtime, port=port, host=host))
+    joins: dict[str, object] = {"gateways": gateway} if gateway else {}
+    if advertise:
+        joins["advertise"] = advertise
+    main(ExecutorSettings(runtime=runtime, port=port, host=host, **joins))  # type: ignore[arg-type]
 
 
 class Peer(StrEnum):

@@ -14,11 +14,21 @@ from flowhost import examples as example_packages
 from flowhost.cli import policy
 from flowhost.cli.shared import DEFAULT_DATA_DIR, console, errors, fail
 from flowhost.client import ApiError, admin_from
-from flowhost.devcluster import Cluster
+from flowhost.devcluster import Cluster, parse_runtimes
 
 
 def up(
-    executors: Annotated[int, typer.Option(help="Executors of runtime 'default'.")] = 2,
+    executors: Annotated[
+        int | None, typer.Option(help="Executors of runtime 'default' (without --runtime).")
+    ] = None,
+    runtime: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--runtime",
+            help="NAME:COUNT, repeatable: start COUNT executors of runtime NAME (created), e.g. "
+            "--runtime eu:2 --runtime us:1; the examples go to each. Default: default:2.",
+        ),
+    ] = None,
     http_port: Annotated[int, typer.Option(help="The gateway's HTTP port.")] = 8080,
     executor_port: Annotated[
         int | None,
@@ -56,10 +66,17 @@ def up(
     for path in (tls_cert, tls_key):
         if path is not None and not path.is_file():
             fail(f"no such file: {path}")
+    if runtime and executors is not None:
+        fail("--executors counts runtime default's executors; with --runtime give NAME:COUNT")
+    try:
+        runtimes = parse_runtimes(runtime or [])
+    except ValueError as error:
+        fail(str(error))
     cluster = Cluster(
         data_dir=data_dir.resolve(),
         http_port=http_port,
-        executors=executors,
+        executors=2 if executors is None else executors,
+        runtimes=runtimes,
         executor_port=executor_port,
         mtls=mtls,
         tls_cert=tls_cert.resolve() if tls_cert else None,
@@ -101,11 +118,19 @@ def _print_welcome(
             f"Flow service URL {url}/fs/{service['path']}",
             highlight=False,
         )
-    console.print(f"  runtime user: {user}  token: {token}", highlight=False)
+    count = cluster.runtimes[cluster.runtime]
+    several = (
+        f" of runtime {cluster.runtime} ({count} executor{'s' if count > 1 else ''})"
+        if len(cluster.runtimes) > 1
+        else ""
+    )
+    console.print(f"  runtime user{several}: {user}  token: {token}", highlight=False)
     with cluster.client() as client:
-        note = policy.development_note(client, cluster.runtime)
-    if note:
-        console.print(note, highlight=False, markup=False)
+        for name in cluster.runtimes:
+            note = policy.development_note(client, name)
+            if note:
+                console.print(note, highlight=False, markup=False)
+    _print_other_runtimes(cluster)
     if cluster.link is not None:
         mode = "mTLS and a cluster token" if cluster.link.ca is not None else "a cluster token"
         console.print(
@@ -135,6 +160,22 @@ def _print_welcome(
             markup=False,
         )
     console.print("Ctrl-C stops everything.")
+
+
+def _print_other_runtimes(cluster: Cluster) -> None:
+    """After the banner of the first runtime: each other runtime, its executors and a user."""
+    others = list(cluster.runtimes.items())[1:]
+    if not others:
+        return
+    console.print("other runtimes (their users call the same URLs; the user selects the runtime):")
+    for name, count in others:
+        user, token = cluster.demo_user(name)
+        services = ", ".join(f"{s['package']} {s['version']}" for s in cluster.services(name))
+        console.print(
+            f"  runtime [bold]{name}[/bold]: {count} executor{'s' if count > 1 else ''}; "
+            f"services: {services or '-'}; runtime user: {user}  token: {token}",
+            highlight=False,
+        )
 
 
 def exports(cluster: Cluster) -> str:

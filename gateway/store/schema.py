@@ -13,6 +13,7 @@ from datetime import UTC, datetime
 
 from sqlalchemy import (
     JSON,
+    BigInteger,
     Column,
     DateTime,
     Dialect,
@@ -40,6 +41,7 @@ __all__ = [
     "check_name",
     "create_tables",
     "deployments",
+    "executor_registrations",
     "meta",
     "metadata",
     "runtime_labels",
@@ -203,6 +205,20 @@ runtime_policies = Table(
     Column("policy", JSON, nullable=False),
     Column("digest", String(64), nullable=False),
     Column("updated_at", UTCDateTime, nullable=False),
+)
+
+# One row per executor that registered itself (`flowhost executor --gateway URL`), by the address
+# gateways dial. `signed_at` is the timestamp of the last signed message accepted for it: an older
+# or equal one is a replay. A row that left or expired stays until its messages are too old to
+# replay anyway, so a replayed registration cannot bring back an executor that left.
+executor_registrations = Table(
+    "flowhost_executor_registrations",
+    metadata,
+    Column("address", String(300), primary_key=True),
+    Column("runtime", String(NAME_MAX), nullable=False),
+    Column("executor_id", String(NAME_MAX), nullable=False),
+    Column("signed_at_ms", BigInteger, nullable=False),
+    Column("expires_at", UTCDateTime, nullable=False, index=True),
 )
 
 # Runtime and user names travel in URLs, CLI arguments and basic auth (where a colon would end

@@ -25,6 +25,7 @@ from typing import Any
 
 from sqlalchemy import Engine, create_engine, event, insert, select, text, update
 from sqlalchemy.engine import Connection, Row, make_url
+from sqlalchemy.pool import ConnectionPoolEntry
 
 from gateway.lifecycle import Lifecycle
 from gateway.spec import ServiceSpec
@@ -89,9 +90,15 @@ class Store(Lifecycle):
             if database and database != ":memory:" and not database.startswith("file:"):
                 Path(database).parent.mkdir(parents=True, exist_ok=True)
         self._engine: Engine = create_engine(url, pool_pre_ping=True)
+        self._closed = False
+        event.listen(self._engine, "checkin", self._close_late_return)
         if self._sqlite:
             event.listen(self._engine, "connect", _sqlite_on_connect)
-        self._create_schema()
+        try:
+            self._create_schema()
+        except BaseException:
+            self.close()  # a store that did not open leaves no pooled connection behind
+            raise
 
     def _create_schema(self) -> None:
         with self._engine.begin() as conn:
@@ -111,7 +118,19 @@ class Store(Lifecycle):
         return self._postgres
 
     def close(self) -> None:
+        self._closed = True
         self._engine.dispose()
+
+    def _close_late_return(self, _dbapi_connection: Any, entry: ConnectionPoolEntry) -> None:
+        """Close a connection handed back after `close()`.
+
+        `dispose()` closes only the connections in the pool. A part that stops by cancelling
+        its task leaves the thread it was awaiting (`asyncio.to_thread`) still using one; when
+        that thread finishes, the connection goes back to a pool nobody holds, and would stay
+        open until garbage collection.
+        """
+        if self._closed:
+            entry.close()
 
     async def start(self) -> None:
         """Nothing more: constructing the store opened it and made its schema."""

@@ -237,7 +237,9 @@ async def test_4xx_is_not_retried(server: Server) -> None:
 
 async def test_timeouts_are_retried_then_fail(server: Server) -> None:
     source = process(
-        f"- http: {{url: '\"{server.url}/slow\"', timeout: 50ms, retries: 1, retry_backoff: 1ms}}"
+        # The timeout covers connecting too: on a loaded machine 50ms was a ConnectTimeout
+        # now and then. 250ms leaves room to connect and still ends before /slow answers.
+        f"- http: {{url: '\"{server.url}/slow\"', timeout: 250ms, retries: 1, retry_backoff: 1ms}}"
     )
     result = await run_process(source, "p")
     assert result.status == "failed" and result.error is not None

@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import gc
 import threading
+import warnings
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
 from sqlalchemy import create_engine, text
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import ProgrammingError
 
 from gateway.auth import hash_token
 from gateway.spec import ActionSpec, ConfigSpec, ServiceSpec
@@ -338,6 +342,35 @@ def test_sqlite_creates_the_folder_and_uses_wal(tmp_path: Path) -> None:
             assert conn.execute(text("PRAGMA journal_mode")).scalar() == "wal"
     finally:
         engine.dispose()
+
+
+def test_a_connection_returned_after_close_is_closed(store_url: str) -> None:
+    """A part stopped by cancelling its task leaves its `asyncio.to_thread` call running; the
+    connection that thread hands back after the store closed is closed, not left open in a
+    pool nobody holds (PostgreSQL warned "deleted while still open" at garbage collection)."""
+    store = Store(store_url)
+    in_flight = store.engine.connect()  # the thread still at work when the gateway stops
+    in_flight.execute(text("SELECT 1"))
+    dbapi_connection = in_flight.connection.dbapi_connection
+    assert dbapi_connection is not None
+    store.close()
+    in_flight.close()  # the thread finishes
+    with pytest.raises(store.engine.dialect.loaded_dbapi.Error):
+        dbapi_connection.cursor().execute("SELECT 1")
+
+
+def test_a_store_that_fails_to_open_closes_its_connection(postgres_url: str) -> None:
+    """Schema creation failing after connecting (here: no schema to create the tables in)
+    leaves no open connection behind to be garbage-collected."""
+    url = make_url(postgres_url)
+    options = " ".join(filter(None, [url.query.get("options"), "-csearch_path=flowhost_absent"]))
+    absent = url.update_query_dict({"options": options}).render_as_string(hide_password=False)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        with pytest.raises(ProgrammingError, match="no schema has been selected"):
+            Store(absent)
+        gc.collect()
+    assert [w for w in caught if issubclass(w.category, ResourceWarning)] == []
 
 
 # --- several stores on one database: gateways sharing PostgreSQL, or one SQLite file ---
