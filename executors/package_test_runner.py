@@ -56,6 +56,8 @@ class CannedAnswers:
         self._answers = answers
         #: Every call answered, in order (``http GET https://…``): shown when a test fails.
         self.calls: list[str] = []
+        #: The messages the ``publish`` steps sent, in order (``expect: published``).
+        self.published: list[dict[str, Any]] = []
 
     def answer(self, kind: str, target: str) -> Answer:
         for canned in self._answers:
@@ -63,6 +65,10 @@ class CannedAnswers:
                 self.calls.append(f"{kind} {target}")
                 return Answer(canned.status, canned.body, dict(canned.headers))
         raise unanswered(kind, target)
+
+    def publish(self, target: str, message: dict[str, Any]) -> None:
+        self.answer("publish", target)
+        self.published.append(message)
 
 
 def _matches(kind: str, target: str, pattern: str) -> bool:
@@ -125,6 +131,8 @@ async def _run(compiled: CompiledPackage, test: PackageTest, timeout_s: float) -
             answers=answers,
         )
     problem = _problem(test, result)
+    if not problem and test.published is not None and test.published != answers.published:
+        problem = _differ("published messages", test.published, answers.published)
     if problem and answers.calls:
         problem += "\ncalls answered: " + ", ".join(answers.calls)
     return Verdict(
@@ -149,15 +157,16 @@ def _problem(test: PackageTest, result: ProcessResult) -> str:
     if test.outcome is not None and result.outcome != test.outcome:
         problems.append(f"outcome: expected {test.outcome!r}, got {result.outcome!r}")
     if test.documents is not None and test.documents != actual:
-        diff = difflib.unified_diff(
-            _json(test.documents).splitlines(),
-            _json(actual).splitlines(),
-            "expected",
-            "actual",
-            lineterm="",
-        )
-        problems.append("documents differ:\n" + "\n".join(diff))
+        problems.append(_differ("documents", test.documents, actual))
     return "\n".join(problems)
+
+
+def _differ(what: str, expected: Any, actual: Any) -> str:
+    """``what`` differ, as a unified diff of the JSON."""
+    diff = difflib.unified_diff(
+        _json(expected).splitlines(), _json(actual).splitlines(), "expected", "actual", lineterm=""
+    )
+    return f"{what} differ:\n" + "\n".join(diff)
 
 
 def _expected(test: PackageTest) -> str:

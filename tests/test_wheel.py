@@ -124,7 +124,7 @@ def test_the_installed_package_is_the_one_imported(installed: Installed) -> None
     flowhost_file, gateway_file, *examples = where.stdout.split()
     assert Path(flowhost_file).is_relative_to(installed.site_packages)
     assert Path(gateway_file).is_relative_to(installed.site_packages)
-    assert examples == ["countries.yaml", "shop.yaml"]
+    assert examples == ["countries.yaml", "orders.yaml", "shop.yaml"]
 
 
 @pytest.fixture
@@ -157,3 +157,4 @@ def test_up_from_the_wheel_deploys_the_examples(up_from_the_wheel: tuple[Path, s
     _, banner = up_from_the_wheel
     assert "service shop " in banner and "/fs/shop" in banner, banner
     assert "service countries " in banner and "/fs/countries" in banner, banner
+    assert "service orders " in banner and "/fs/orders" in banner, banner

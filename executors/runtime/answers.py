@@ -2,9 +2,10 @@
 
 A package's tests (``flowhost test``) run the real step engine with no network: the test runner
 hands ``CompiledPackage.run`` an ``Answers`` and every step that would reach outside (``http``,
-``flow``) asks it instead of sending. A call the test did not foresee fails the step with
-``unanswered_call`` naming it, so a test never reaches a real server by accident. Production
-never sets the hook (``RunContext.answers`` is None) and the steps send as usual.
+``flow``, a broker's ``request``) asks it instead of sending, and a ``publish`` hands it the
+message instead (the test may expect what was published). A call the test did not foresee fails
+the step with ``unanswered_call`` naming it, so a test never reaches a real server by accident.
+Production never sets the hook (``RunContext.answers`` is None) and the steps send as usual.
 """
 
 from __future__ import annotations
@@ -22,7 +23,8 @@ UNANSWERED = "unanswered_call"
 class Answer:
     """What a canned call answers: an HTTP status, headers and a JSON (or text) body.
 
-    For a ``flow`` call, ``body`` is the Flow's output values by name.
+    For a ``flow`` call, ``body`` is the Flow's output values by name; for a broker ``request``,
+    the reply's body and headers (the status means nothing there).
     """
 
     status: int = 200
@@ -31,10 +33,15 @@ class Answer:
 
 
 class Answers(Protocol):
-    """Answers a step's outside call: ``kind`` is the step type (``http``, ``flow``), ``target``
-    what it calls (``GET https://host/path`` for http, the flow id for flow)."""
+    """Answers a step's outside call: ``kind`` is the step type (``http``, ``flow``,
+    ``request``), ``target`` what it calls (``GET https://host/path`` for http, the flow id for
+    flow, the expanded subject, queue or topic for request)."""
 
     def answer(self, kind: str, target: str) -> Answer: ...
+
+    def publish(self, target: str, message: dict[str, Any]) -> None:
+        """Takes what a ``publish`` step sends to ``target`` (``{subject: …, body: …}``);
+        raises ``unanswered`` when the test foresaw no publish there."""
 
 
 def unanswered(kind: str, target: str) -> StepError:

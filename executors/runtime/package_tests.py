@@ -19,7 +19,7 @@ from .errors import Issue
 
 TEST_NAME = re.compile(r"^[^\x00-\x1f]{1,200}$")
 #: The step types whose calls a test can answer, and what their answer's target means.
-ANSWERED_KINDS = ("http", "flow")
+ANSWERED_KINDS = ("http", "flow", "request", "publish")
 _TEST_KEYS = (
     "name",
     "process",
@@ -34,7 +34,7 @@ _TEST_KEYS = (
     "expect",
 )
 _ANSWER_KEYS = ("status", "body", "headers", *ANSWERED_KINDS)
-_EXPECT_KEYS = ("documents", "document", "outcome", "error")
+_EXPECT_KEYS = ("documents", "document", "outcome", "error", "published")
 
 
 @dataclass(frozen=True)
@@ -42,7 +42,9 @@ class CannedAnswer:
     """One canned answer: for ``kind`` calls whose target matches ``pattern`` (``*`` wildcards).
 
     For ``http`` the pattern is ``METHOD URL`` (``GET https://api.example.com/rates/*``; the
-    query string is not part of the URL matched), for ``flow`` the flow id.
+    query string is not part of the URL matched), for ``flow`` the flow id, for ``request``
+    and ``publish`` the expanded subject, queue or topic. A ``publish`` answer only lets the
+    message go (to the test's ``published``); it has no status, body or headers.
     """
 
     kind: str
@@ -79,6 +81,8 @@ class PackageTest:
     documents: list[Any] | None = None
     outcome: str | None = None
     error: ExpectedError | None = None
+    #: The messages the ``publish`` steps send, in order (``{subject, body, headers?, key?}``).
+    published: list[Any] | None = None
 
 
 def parse_tests(
@@ -182,6 +186,7 @@ def _test(
             got = describe(body["inputs"])
             issues.append(Issue(f"{here}.inputs", f"expected a list of documents, got {got}"))
     documents, outcome, error = _expect(body.get("expect"), f"{here}.expect", issues)
+    published = _published(body.get("expect"), f"{here}.expect.published", issues)
     return PackageTest(
         name=name,
         process=str(process),
@@ -195,7 +200,18 @@ def _test(
         documents=documents,
         outcome=outcome,
         error=error,
+        published=published,
     )
+
+
+def _published(expect: Any, path: str, issues: list[Issue]) -> list[Any] | None:
+    if not isinstance(expect, dict) or "published" not in expect:
+        return None
+    raw = expect["published"]
+    if not isinstance(raw, list):
+        issues.append(Issue(path, f"expected a list of messages, got {describe(raw)}"))
+        return None
+    return raw
 
 
 def _answers(raw: Any, path: str, issues: list[Issue]) -> list[CannedAnswer]:
@@ -226,6 +242,12 @@ def _answers(raw: Any, path: str, issues: list[Issue]) -> list[CannedAnswer]:
                 Issue(join_path(here, kind), "expected 'METHOD URL' (GET https://host/path/*)")
             )
             continue
+        if kind in ("request", "publish") and "status" in body:
+            issues.append(Issue(f"{here}.status", f"a {kind} answer has no status"))
+        if kind == "publish" and ("body" in body or "headers" in body):
+            issues.append(
+                Issue(here, "a publish answer only names the destination (expect 'published')")
+            )
         status = body.get("status", 200)
         if isinstance(status, bool) or not isinstance(status, int) or not 100 <= status <= 599:
             issues.append(Issue(f"{here}.status", f"expected an HTTP status, got {status!r}"))
@@ -252,7 +274,9 @@ def _expect(
     if body is None:
         return None, None, None
     if not any(key in body for key in _EXPECT_KEYS):
-        issues.append(Issue(path, "expect at least one of documents, document, outcome, error"))
+        issues.append(
+            Issue(path, "expect at least one of documents, document, outcome, error, published")
+        )
     if "document" in body and "documents" in body:
         issues.append(Issue(path, "give 'document' or 'documents', not both"))
     documents: list[Any] | None = None

@@ -160,7 +160,7 @@ def test_malformed_tests_are_refused_with_their_paths() -> None:
     assert [str(issue) for issue in refused.value.issues] == [
         "tests[0].process: no process named 'nope'",
         "tests[1]: a test runs exactly one of 'process' or 'action'",
-        "tests[2].expect: expect at least one of documents, document, outcome, error",
+        "tests[2].expect: expect at least one of documents, document, outcome, error, published",
         "tests[2].answers[0].http: expected 'METHOD URL' (GET https://host/path/*)",
         "tests[3].data: no data action for type 'Thing'",
         "tests[3].expect: a test expecting an error expects no documents or outcome",

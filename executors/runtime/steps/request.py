@@ -12,6 +12,8 @@ type says JSON or it has none and parses; otherwise it is a JSON string. Propert
 ``broker_content_type`` is set, and ``broker_header_<name>`` for each header of the reply; the
 request document's properties are kept. A request longer
 than the action's sync timeout is just a long step: the gateway answers WAIT and calls back.
+In a package test the reply is the test's canned ``request`` answer (answers.py): nothing
+connects to a broker, and a request the test did not answer fails with ``unanswered_call``.
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ from typing import Any
 
 import orjson
 
+from ..answers import Answers
 from ..brokers.interface import Reply
 from ..compile import CompileContext, StepTypeDef
 from ..context import RunContext
@@ -40,18 +43,30 @@ class Request:
         self.timeout_s = timeout_s
 
     async def run(self, documents: list[Document], ctx: RunContext) -> list[Document]:
-        broker = await self.outgoing.connect(ctx)
+        broker = None if ctx.answers is not None else await self.outgoing.connect(ctx)
         limit = ctx.policy.limits.document_bytes
         output = []
         for document in documents:
             message = await self.outgoing.message(document, ctx)
-            reply = await broker.request(message, self.timeout_s)
+            if broker is None:
+                assert ctx.answers is not None
+                reply = _canned(ctx.answers, message.destination)
+            else:
+                reply = await broker.request(message, self.timeout_s)
             if len(reply.body) > limit:
                 raise limit_exceeded(
                     "document_bytes", limit, f"the reply from {message.destination} is larger"
                 )
             output.append(_reply_document(reply, document))
         return output
+
+
+def _canned(answers: Answers, destination: str) -> Reply:
+    """A package test's answer to a request to ``destination``, as the reply it stands for."""
+    answer = answers.answer("request", destination)
+    if isinstance(answer.body, str):
+        return Reply(answer.body.encode(), "text/plain; charset=utf-8", dict(answer.headers))
+    return Reply(orjson.dumps(answer.body), "application/json", dict(answer.headers))
 
 
 def _reply_document(reply: Reply, original: Document) -> Document:
