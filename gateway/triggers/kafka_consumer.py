@@ -106,9 +106,18 @@ class _Run:
         self._offsets = offsets
 
     async def one(self, partition: TopicPartition, record: ConsumerRecord[bytes, bytes]) -> None:
+        """A record that fails here unexpectedly would hold its partition's commit for good:
+        instead it stops the consumer, which reconnects (status shows why) and runs it again."""
+        try:
+            await self._one(partition, record)
+        except Exception as error:
+            self.error = error
+
+    async def _one(self, partition: TopicPartition, record: ConsumerRecord[bytes, bytes]) -> None:
         s = self._s
         body = record.value or b""
-        headers = {k: v.decode("utf-8", "replace") for k, v in record.headers}
+        # A sender's headers: Kafka allows a null value and repeated keys (the last one wins).
+        headers = {k: (v or b"").decode("utf-8", "replace") for k, v in record.headers}
         problem: str | None = None
         for attempt in range(1, s.spec.attempts + 1):
             problem = await self._delivery.run(body, headers, attempt)
@@ -119,16 +128,13 @@ class _Run:
         if problem is not None:
             gave_up(s, problem)
             if s.dead_letter:
-                try:
-                    await self._producer.send_and_wait(
-                        s.dead_letter,
-                        body,
-                        key=record.key,
-                        headers=[*record.headers, (ERROR_HEADER, problem[:1000].encode())],
-                    )
-                except aiokafka.errors.KafkaError as error:
-                    self.error = error  # not committed: the consumer restarts and runs it again
-                    return
+                # Not committed when this fails: the consumer restarts and runs it again.
+                await self._producer.send_and_wait(
+                    s.dead_letter,
+                    body,
+                    key=record.key,
+                    headers=[*record.headers, (ERROR_HEADER, problem[:1000].encode())],
+                )
         await self._offsets.finished(self._consumer, partition, record.offset)
 
 

@@ -94,8 +94,9 @@ async def test_a_message_runs_once_and_a_failing_one_is_retried_then_dead_letter
         await dead.start()
         dead.assign([TopicPartition(dead_topic, p) for p in dead_partitions])
         # Published before any gateway consumed: a new group starts at the earliest offset.
+        # A null header value (Kafka allows one) must not stop the record or its commit.
         await producer.send_and_wait(
-            topic, b'{"quantity": 1}', partition=0, headers=[("source", b"shop")]
+            topic, b'{"quantity": 1}', partition=0, headers=[("source", b"shop"), ("empty", None)]
         )
         async with in_process_cluster(tmp_path) as cluster:
             await set_config(cluster, "broker", f"kafka://{kafka}")
