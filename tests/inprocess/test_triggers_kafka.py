@@ -3,7 +3,7 @@ ships it; no Kafka server is installable here): a Kafka-protocol broker on 127.0
 consumer groups and offset commits. It is not a real Kafka (one broker, no SASL, no
 rebalancing between gateways is exercised here). A message runs once and its offset is
 committed; a failing one is retried with back-off, dead-lettered with `x-flowhost-error`, then
-committed too."""
+committed too; a paused trigger consumes nothing."""
 
 from __future__ import annotations
 
@@ -77,7 +77,7 @@ async def _committed(bootstrap: str, partition: TopicPartition) -> int | None:
         await reader.stop()
 
 
-async def test_a_message_runs_once_and_a_failing_one_is_retried_then_dead_lettered(
+async def test_a_message_runs_once_a_failing_one_is_dead_lettered_and_pause_stops_it(
     tmp_path: Path, kafka: str
 ) -> None:
     prefix = f"t{uuid.uuid4().hex[:10]}."
@@ -120,10 +120,22 @@ async def test_a_message_runs_once_and_a_failing_one_is_retried_then_dead_letter
             while (committed := await _committed(kafka, partition)) != 2:
                 assert time.monotonic() < deadline, committed
                 await asyncio.sleep(0.1)
-            await asyncio.sleep(0.5)
-            assert len(await executions(cluster, 5, timeout_s=0)) == 4  # nothing ran twice
             state = await trigger(cluster, "events")
             assert (state["fired"], state["errors"], state["problem"]) == (4, 3, "")
+
+            # A paused trigger stops consuming: its consumer leaves the group, records wait.
+            ref = {"runtime": "default", "service": "kafkaorders#events"}
+            assert (await cluster.api.post("/api/listeners/pause", json=ref)).status_code == 200
+            deadline = time.monotonic() + 5
+            while (await trigger(cluster, "events"))["problem"] != (
+                "paused by the operator: not consuming"
+            ):
+                assert time.monotonic() < deadline
+                await asyncio.sleep(0.05)
+            await producer.send_and_wait(topic, b'{"quantity": 2}', partition=0)
+            await asyncio.sleep(0.5)
+            assert len(await executions(cluster, 5, timeout_s=0)) == 4  # none ran twice, or now
+            assert await _committed(kafka, partition) == 2
     finally:
         await dead.stop()
         await producer.stop()
