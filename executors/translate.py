@@ -278,6 +278,7 @@ def _trigger_to_proto(trigger: TriggerDef) -> pb.Trigger:
                 backoff_ms=b.backoff_ms,
                 dead_letter=b.dead_letter,
                 concurrency=b.concurrency,
+                topic=b.topic,
             )
         )
     return message

@@ -87,6 +87,7 @@ class SubscribeSpec:
     backoff_ms: int = 1000
     dead_letter: str = ""
     concurrency: int = 4
+    topic: str = ""  # Kafka topic, instead of subject
 
 
 @dataclass(frozen=True, slots=True)

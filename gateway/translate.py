@@ -314,7 +314,14 @@ def _trigger_from_proto(t: pb.Trigger) -> TriggerSpec:
         if kind == "schedule"
         else None,
         subscribe=SubscribeSpec(
-            b.broker, b.subject, b.stream, b.attempts, b.backoff_ms, b.dead_letter, b.concurrency
+            b.broker,
+            b.subject,
+            b.stream,
+            b.attempts,
+            b.backoff_ms,
+            b.dead_letter,
+            b.concurrency,
+            b.topic,
         )
         if kind == "subscribe"
         else None,

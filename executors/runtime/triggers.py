@@ -24,6 +24,7 @@ MISSED = ("skip", "once")
 PLACEHOLDERS = ("prefix", "suffix")
 _PLACEHOLDER = re.compile(r"\{([^{}]*)\}")
 _SUBJECT = re.compile(r"^[A-Za-z0-9_.*>{}:/-]+$")
+_TOPIC = re.compile(r"^[A-Za-z0-9_.{}-]{1,249}$")
 
 DEFAULT_REPLAY_WINDOW_S = 300
 MAX_REPLAY_WINDOW_S = 3600
@@ -67,6 +68,7 @@ class SubscribeDef:
     backoff_ms: int = int(DEFAULT_BACKOFF_S * 1000)
     dead_letter: str = ""
     concurrency: int = DEFAULT_CONCURRENCY
+    topic: str = ""  # Kafka: the topic instead of a subject
 
 
 @dataclass(frozen=True)
@@ -216,15 +218,27 @@ class _Kinds:
         return ScheduleDef(cron=cron, every_ms=every_ms, timezone=zone, missed=missed)
 
     def subscribe(self, raw: Any, path: str) -> SubscribeDef:
-        optional = ("stream", "attempts", "backoff", "dead_letter", "concurrency")
-        body = self.s.mapping(raw, path, ("broker", "subject"), optional)
+        optional = ("subject", "topic", "stream", "attempts", "backoff", "dead_letter")
+        body = self.s.mapping(raw, path, ("broker",), (*optional, "concurrency"))
         if body is None:
             return SubscribeDef(broker="", subject="")
+        if ("subject" in body) == ("topic" in body):
+            self.s.add(
+                path,
+                "a subscribe needs exactly one of subject (NATS subject, RabbitMQ queue) "
+                "or topic (Kafka)",
+            )
+        if "topic" in body and "stream" in body:
+            self.s.add(
+                f"{path}.stream",
+                "stream is NATS-only (a JetStream stream); a Kafka topic has none",
+            )
         backoff_ms = self.s.duration_ms(body.get("backoff"), f"{path}.backoff", DEFAULT_BACKOFF_S)
         self.bounded(backoff_ms / 1000, 0, MAX_BACKOFF_S, f"{path}.backoff")
         return SubscribeDef(
             broker=self.config_name(body.get("broker"), f"{path}.broker"),
             subject=self.subject(body.get("subject"), f"{path}.subject"),
+            topic=self.topic(body.get("topic"), f"{path}.topic"),
             stream=self.s.string(body.get("stream"), f"{path}.stream"),
             attempts=int(
                 self.integer(
@@ -269,6 +283,14 @@ class _Kinds:
                     path, f"{{{name}}} needs a configuration value named '{name}' to fill it"
                 )
         return subject
+
+    def topic(self, value: Any, path: str) -> str:
+        """A subject whose characters Kafka accepts in a topic name, so a bad one is refused
+        here rather than by the broker at the first message."""
+        topic = self.subject(value, path)
+        if topic and not _TOPIC.match(topic):
+            self.s.add(path, f"{topic!r} is not a Kafka topic name (letters, digits, . _ -)")
+        return topic
 
     def integer(self, value: Any, path: str, default: int, low: int, high: int) -> float:
         if value is None:

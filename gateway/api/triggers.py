@@ -51,7 +51,7 @@ def _what(service: DeployedService, trigger: TriggerSpec) -> str:
     assert trigger.subscribe is not None
     b = trigger.subscribe
     stream = f" (stream {b.stream})" if b.stream else ""
-    return f"{b.subject}{stream} on configuration value {b.broker!r}"
+    return f"{b.topic or b.subject}{stream} on configuration value {b.broker!r}"
 
 
 def _time(epoch: float | None) -> datetime | None:

@@ -1,9 +1,10 @@
 """One subscribe trigger as its consumer sees it (`Subscription`) and what runs a message
 (`Delivery`): the process, or the reason it failed, which the dead letter carries.
 
-The consumers (nats_consumer.py, amqp_consumer.py) decide the rest the same way: a failed
-attempt waits `backoff_s(attempt)` (the trigger's `backoff`, doubled each time, at most 60 s)
-before the next; after `attempts` the message goes to the dead letter and is acknowledged.
+The consumers (nats_consumer.py, amqp_consumer.py, kafka_consumer.py) decide the rest the same
+way: a failed attempt waits `backoff_s(attempt)` (the trigger's `backoff`, doubled each time,
+at most 60 s) before the next; after `attempts` the message goes to the dead letter and is
+acknowledged.
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ __all__ = ["ERROR_HEADER", "SCHEMES", "Delivery", "Subscription", "gave_up"]
 
 log = logging.getLogger("flowhost.gateway")
 
-SCHEMES = {"nats": 4222, "amqp": 5672}
+SCHEMES = {"nats": 4222, "amqp": 5672, "kafka": 9092}
 BACKOFF_MAX_S = 60.0
 #: On a dead-lettered message: why its last attempt failed.
 ERROR_HEADER = "x-flowhost-error"
@@ -45,7 +46,8 @@ class Subscription:
 
     @property
     def durable(self) -> str:
-        """The name gateways share: the JetStream durable consumer, the NATS queue group."""
+        """The name gateways share: the JetStream durable consumer, the NATS queue group, the
+        Kafka consumer group."""
         raw = "_".join(("flowhost", *self.key))
         return "".join(c if c.isalnum() or c in "_-" else "_" for c in raw)
 

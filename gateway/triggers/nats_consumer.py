@@ -14,8 +14,7 @@ each message, at most once, nothing is kept); attempts and back-off run in the g
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable, Coroutine
-from typing import Any
+from collections.abc import Callable
 
 import nats
 from nats.aio.client import Client
@@ -24,6 +23,7 @@ from nats.errors import TimeoutError as FetchTimeout
 from nats.js.api import AckPolicy, ConsumerConfig
 
 from gateway.triggers.delivery import ERROR_HEADER, Delivery, Subscription, gave_up
+from gateway.triggers.slots import Slots
 
 __all__ = ["consume_nats"]
 
@@ -31,36 +31,6 @@ _FETCH_WAIT_S = 1.0
 _ACK_WAIT_MARGIN_S = 30.0
 _CORE_PENDING_PER_SLOT = 64
 _CORE_PENDING_BYTES = 64 * 1024 * 1024
-
-
-class _Slots:
-    """How many messages may run now (`concurrency`); the fetcher waits for a free one."""
-
-    def __init__(self, size: int) -> None:
-        self.free = size
-        self._changed = asyncio.Event()
-        self._tasks: set[asyncio.Task[None]] = set()
-
-    async def wait_free(self) -> int:
-        while self.free == 0:
-            self._changed.clear()
-            await self._changed.wait()
-        return self.free
-
-    def run(self, work: Coroutine[Any, Any, None]) -> None:
-        self.free -= 1
-        task = asyncio.create_task(work)
-        self._tasks.add(task)
-        task.add_done_callback(self._done)
-
-    def _done(self, task: asyncio.Task[None]) -> None:
-        self._tasks.discard(task)
-        self.free += 1
-        self._changed.set()
-
-    def cancel(self) -> None:
-        for task in self._tasks:
-            task.cancel()
 
 
 async def consume_nats(
@@ -73,7 +43,7 @@ async def consume_nats(
         allow_reconnect=True,
         max_reconnect_attempts=-1,
     )
-    slots = _Slots(s.spec.concurrency)
+    slots = Slots(s.spec.concurrency)
     try:
         if s.spec.stream:
             await _jetstream(client, s, delivery, slots, connected)
@@ -88,7 +58,7 @@ async def _jetstream(
     client: Client,
     s: Subscription,
     delivery: Delivery,
-    slots: _Slots,
+    slots: Slots,
     connected: Callable[[str], None],
 ) -> None:
     js = client.jetstream()
@@ -127,7 +97,7 @@ async def _core(
     client: Client,
     s: Subscription,
     delivery: Delivery,
-    slots: _Slots,
+    slots: Slots,
     connected: Callable[[str], None],
 ) -> None:
     async def received(message: Msg) -> None:

@@ -8,13 +8,15 @@ with back-off and shows why in `flowhost status` (`problem`), the URL's credenti
 
 The broker URL is a configuration value the operator sets (the package default otherwise);
 its host must pass the runtime's egress policy, as callbacks do (gateway/egress.py).
-`nats_consumer.py` and `amqp_consumer.py` speak the brokers; `delivery.py` runs a message.
+`nats_consumer.py`, `amqp_consumer.py` and `kafka_consumer.py` speak the brokers; `delivery.py`
+runs a message.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 from collections.abc import Awaitable, Callable
 from urllib.parse import urlsplit
@@ -25,10 +27,11 @@ from gateway.lifecycle import Lifecycle
 from gateway.periodic import Periodic
 from gateway.policy import RuntimePolicy
 from gateway.services import DeployedService, ServiceRegistry
-from gateway.spec import TriggerSpec
+from gateway.spec import SubscribeSpec, TriggerSpec
 from gateway.triggers.amqp_consumer import consume_amqp
 from gateway.triggers.delivery import SCHEMES, Delivery, Subscription
 from gateway.triggers.fires import Key
+from gateway.triggers.kafka_consumer import consume_kafka
 from gateway.triggers.nats_consumer import consume_nats
 from gateway.triggers.run import TriggerRunner
 
@@ -96,7 +99,11 @@ class Subscriptions(Lifecycle):
         self._consumers: dict[Key, _Consumer] = {}
         self._refused: dict[Key, str] = {}
         self._egress_refused: dict[Key, tuple[Subscription, str]] = {}
-        self._kinds: dict[str, Consume] = {"nats": consume_nats, "amqp": consume_amqp}
+        self._kinds: dict[str, Consume] = {
+            "nats": consume_nats,
+            "amqp": consume_amqp,
+            "kafka": functools.partial(consume_kafka, policy=policy),
+        }
         self._loop = Periodic("subscribe triggers", self._reconcile, interval_s)
 
     def problem(self, key: Key) -> str:
@@ -170,9 +177,10 @@ class Subscriptions(Lifecycle):
         if consume is None or not parts.hostname:
             raise GatewayError(
                 f"configuration value '{spec.broker}' is not a broker URL this gateway speaks "
-                f"(nats://host:port or amqp://user:password@host:port/vhost), got scheme "
-                f"{parts.scheme!r}"
+                f"(nats://host:port, amqp://user:password@host:port/vhost or "
+                f"kafka://host:port), got scheme {parts.scheme!r}"
             )
+        _check_destination(spec, parts.scheme, url)
         fill: dict[str, str] = {
             name: self._runner.config_value(service, name)
             for name in ("prefix", "suffix")
@@ -182,7 +190,7 @@ class Subscriptions(Lifecycle):
             key=key,
             deployment=service.key,
             url=url,
-            subject=_fill(spec.subject, fill),
+            subject=_fill(spec.topic or spec.subject, fill),
             dead_letter=_fill(spec.dead_letter, fill),
             spec=spec,
             run_timeout_s=(service.spec.timeout_ms(trigger.process) or 300_000) / 1000,
@@ -199,6 +207,26 @@ class Subscriptions(Lifecycle):
         if refused is None:
             return None
         return f"broker {host}:{port} is refused by runtime '{s.key[0]}' egress policy: {refused}"
+
+
+def _check_destination(spec: SubscribeSpec, scheme: str, url: str) -> None:
+    """The package names a topic or a subject (checked at deploy); which one the broker needs
+    is known only now, from the operator's URL."""
+    if scheme == "kafka" and not spec.topic:
+        raise GatewayError(
+            f"configuration value '{spec.broker}' is a kafka:// broker: the trigger needs "
+            f"topic, not subject"
+        )
+    if scheme != "kafka" and spec.topic:
+        raise GatewayError(
+            f"configuration value '{spec.broker}' is a {scheme}:// broker: topic is Kafka's, "
+            f"the trigger needs subject"
+        )
+    if scheme == "kafka" and (urlsplit(url).username or urlsplit(url).password):
+        raise GatewayError(
+            f"configuration value '{spec.broker}': kafka:// with credentials (SASL) is not "
+            f"supported yet"
+        )
 
 
 def _fill(subject: str, values: dict[str, str]) -> str:

@@ -188,7 +188,7 @@ class ScheduleTrigger(_message.Message):
     def __init__(self, cron: _Optional[str] = ..., every_ms: _Optional[int] = ..., timezone: _Optional[str] = ..., missed: _Optional[str] = ...) -> None: ...
 
 class SubscribeTrigger(_message.Message):
-    __slots__ = ("broker", "subject", "stream", "attempts", "backoff_ms", "dead_letter", "concurrency")
+    __slots__ = ("broker", "subject", "stream", "attempts", "backoff_ms", "dead_letter", "concurrency", "topic")
     BROKER_FIELD_NUMBER: _ClassVar[int]
     SUBJECT_FIELD_NUMBER: _ClassVar[int]
     STREAM_FIELD_NUMBER: _ClassVar[int]
@@ -196,6 +196,7 @@ class SubscribeTrigger(_message.Message):
     BACKOFF_MS_FIELD_NUMBER: _ClassVar[int]
     DEAD_LETTER_FIELD_NUMBER: _ClassVar[int]
     CONCURRENCY_FIELD_NUMBER: _ClassVar[int]
+    TOPIC_FIELD_NUMBER: _ClassVar[int]
     broker: str
     subject: str
     stream: str
@@ -203,7 +204,8 @@ class SubscribeTrigger(_message.Message):
     backoff_ms: int
     dead_letter: str
     concurrency: int
-    def __init__(self, broker: _Optional[str] = ..., subject: _Optional[str] = ..., stream: _Optional[str] = ..., attempts: _Optional[int] = ..., backoff_ms: _Optional[int] = ..., dead_letter: _Optional[str] = ..., concurrency: _Optional[int] = ...) -> None: ...
+    topic: str
+    def __init__(self, broker: _Optional[str] = ..., subject: _Optional[str] = ..., stream: _Optional[str] = ..., attempts: _Optional[int] = ..., backoff_ms: _Optional[int] = ..., dead_letter: _Optional[str] = ..., concurrency: _Optional[int] = ..., topic: _Optional[str] = ...) -> None: ...
 
 class ConfigValue(_message.Message):
     __slots__ = ("name", "type", "required", "default", "summary", "set_by")

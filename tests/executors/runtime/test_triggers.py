@@ -40,9 +40,11 @@ def test_every_kind_in_its_valid_forms_deploys_with_its_defaults() -> None:
   - name: sub
     process: p
     subscribe: {broker: broker, subject: "{prefix}a.*", stream: S, dead_letter: "{prefix}dead"}
+  - {name: kafka, process: p, subscribe: {broker: broker, topic: "{prefix}orders"}}
 """
     )
-    hook, open_, cron, tick, sub = package.triggers
+    hook, open_, cron, tick, sub, kafka = package.triggers
+    assert kafka.subscribe is not None and kafka.subscribe.topic == "{prefix}orders"
     assert hook.webhook is not None and hook.webhook.respond_async and hook.webhook.body == "raw"
     assert open_.webhook is not None and open_.webhook.users and open_.webhook.secret == ""
     assert open_.webhook.replay_window_s == 300
@@ -123,6 +125,26 @@ def test_every_kind_in_its_valid_forms_deploys_with_its_defaults() -> None:
             "{name: a, process: p, subscribe: {subject: x}}",
             "triggers[0].subscribe",
             "missing required key 'broker'",
+        ),
+        (
+            "{name: a, process: p, subscribe: {broker: broker}}",
+            "triggers[0].subscribe",
+            "exactly one of subject (NATS subject, RabbitMQ queue) or topic (Kafka)",
+        ),
+        (
+            "{name: a, process: p, subscribe: {broker: broker, subject: x, topic: x}}",
+            "triggers[0].subscribe",
+            "exactly one of subject",
+        ),
+        (
+            "{name: a, process: p, subscribe: {broker: broker, topic: x, stream: S}}",
+            "triggers[0].subscribe.stream",
+            "stream is NATS-only",
+        ),
+        (
+            "{name: a, process: p, subscribe: {broker: broker, topic: 'orders.*'}}",
+            "triggers[0].subscribe.topic",
+            "not a Kafka topic name",
         ),
         (
             "{name: a, process: p, subscribe: {broker: nope, subject: x}}",
