@@ -96,6 +96,10 @@ class ControlPlane(Lifecycle):
         self.authenticator = authenticator
         self.reconciler = reconciler
         self._generation = -1
+        #: One refresh at a time: a poll's read taken before a write must not land after the
+        #: writer's own refresh and put the old state back (deploy would then answer before its
+        #: version is pushed, and the first Flow call find no executor hosting it).
+        self._refreshing = asyncio.Lock()
         self._poller = Periodic("store poller", self._poll, poll_interval_s, delay_first=True)
 
     async def start(self) -> None:
@@ -118,6 +122,10 @@ class ControlPlane(Lifecycle):
 
     async def refresh(self) -> None:
         """Load desired state and credentials from the store into memory."""
+        async with self._refreshing:
+            await self._refresh()
+
+    async def _refresh(self) -> None:
 
         def read() -> tuple[
             int,

@@ -117,7 +117,7 @@ async def open_gateway(
         await start(reconciler)  # after the control plane's first read: it deploys what it holds
         writer = None
         if s.history_writer_process and s.history_enabled:
-            writer = await start(HistoryWriterProcess(s.store_url))
+            writer = await start(HistoryWriterProcess(s.store_url, s.history_writer_stop_timeout_s))
         history = await start(_history(s, store, outbox, writer))
         sender = await start(_sender(s, outbox, policies))
         callback_policy = CallbackPolicy(

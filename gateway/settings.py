@@ -223,6 +223,13 @@ class GatewaySettings(BaseSettings):
         description="Insert history rows from a child process (measured: in a thread they cost "
         "the gateway several times SQLite's own work); false: from a thread.",
     )
+    history_writer_stop_timeout_s: float = Field(
+        10.0,
+        gt=0,
+        description="When the gateway stops, how long the writer process (at idle priority, so "
+        "slow on a saturated machine) may take to write what it holds before it is killed and "
+        "those summaries are lost (logged as an error).",
+    )
     history_batch: int = Field(
         2000,
         ge=1,

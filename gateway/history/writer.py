@@ -33,8 +33,9 @@ _HEADER = struct.Struct(">II")  # lengths of the block's fields and of its execu
 class HistoryWriterProcess(Lifecycle):
     """The gateway's side: start the child, hand it batches, restart it if it died."""
 
-    def __init__(self, url: str) -> None:
+    def __init__(self, url: str, stop_timeout_s: float = 10.0) -> None:
         self._url = url
+        self._stop_timeout_s = stop_timeout_s
         self._process: asyncio.subprocess.Process | None = None
 
     async def start(self) -> None:
@@ -69,8 +70,8 @@ class HistoryWriterProcess(Lifecycle):
             self._process = None
             raise OSError(f"history writer process failed: {error}") from None
 
-    async def stop(self, timeout_s: float = 10.0) -> None:
-        """Close its input and wait for it to write what it has."""
+    async def stop(self) -> None:
+        """Close its input and wait (at most `stop_timeout_s`) for it to write what it has."""
         process, self._process = self._process, None
         if process is None or process.stdin is None:
             return
@@ -78,13 +79,14 @@ class HistoryWriterProcess(Lifecycle):
             process.stdin.close()
             await process.stdin.wait_closed()
         try:
-            await asyncio.wait_for(process.wait(), timeout_s)
+            await asyncio.wait_for(process.wait(), self._stop_timeout_s)
         except TimeoutError:
             # Said out loud: what the child had not written yet is lost with it.
             log.error(
                 "the history writer did not finish writing within %.0f s of the gateway "
-                "stopping; killed, the execution summaries it still held are lost",
-                timeout_s,
+                "stopping (setting history_writer_stop_timeout_s); killed, the execution "
+                "summaries it still held are lost",
+                self._stop_timeout_s,
             )
             process.kill()
             await process.wait()

@@ -12,8 +12,14 @@ from gateway.history.writer import HistoryWriterProcess
 from gateway.store import Store
 from tests.gateway.test_history import _summary
 
+#: The child runs at idle priority: on a saturated machine (load 18 on 2 cores) it needed more
+#: than the default 10 s just to start and write 250 rows, and stop() killed it.
+STOP_TIMEOUT_S = 60.0
 
-def _eventually_count(history_store: HistoryStore, expected: int, timeout_s: float = 15.0) -> int:
+
+def _eventually_count(
+    history_store: HistoryStore, expected: int, timeout_s: float = STOP_TIMEOUT_S
+) -> int:
     deadline = time.monotonic() + timeout_s
     while True:
         count = history_store.count()
@@ -26,7 +32,7 @@ def test_rows_reach_the_database_through_the_child(store_url: str, store: Store)
     history_store = HistoryStore(store.engine)
 
     async def scenario() -> None:
-        writer = HistoryWriterProcess(store_url)
+        writer = HistoryWriterProcess(store_url, stop_timeout_s=STOP_TIMEOUT_S)
         await writer.start()
         history = History(history_store, flush_interval_s=0.05, batch=100, sink=writer.write)
         await history.start()
@@ -47,7 +53,7 @@ def test_a_writer_that_died_is_replaced(store_url: str, store: Store) -> None:
     history_store = HistoryStore(store.engine)
 
     async def scenario() -> None:
-        writer = HistoryWriterProcess(store_url)
+        writer = HistoryWriterProcess(store_url, stop_timeout_s=STOP_TIMEOUT_S)
         await writer.start()
         await writer.write(make_block([_row(0)]))
         assert _eventually_count(history_store, 1) == 1

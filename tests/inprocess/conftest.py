@@ -51,7 +51,28 @@ class InProcessCluster:
         )
         assert response.status_code in (200, 201), response.text
         body: dict[str, Any] = response.json()
+        await self.until_served(f"{body['name']}@{body['version']}", runtime)
         return body
+
+    async def until_served(
+        self, key: str, runtime: str = "default", timeout_s: float = 10.0
+    ) -> None:
+        """Wait until every ready executor of `runtime` (at least one) hosts deployment `key`.
+
+        Deploy promises that the version is stored and pushed; its answer names the executors
+        hosting it, which may be none for a moment: a push that failed waits for the next
+        reconcile pass, and routing goes around an executor not heard from for SILENCE_S (on
+        a loaded machine, a compile holding the GIL can do that). The first Flow call then
+        gets 503 no_executor, as the metrics test did under load; so a test deploys, then
+        waits for the real condition, as `GET /api/executors` shows it."""
+        deadline = time.monotonic() + timeout_s
+        while True:
+            executors = (await self.api.get("/api/executors")).json()
+            ready = [e for e in executors if e["runtime"] == runtime and e["ready"]]
+            if ready and all(key in e["deployments"] for e in ready):
+                return
+            assert time.monotonic() < deadline, f"{key} not served in {timeout_s}s: {executors}"
+            await asyncio.sleep(0.05)
 
     async def user(self, name: str = "flow", runtime: str = "default") -> tuple[str, str]:
         response = await self.api.post(f"/api/runtimes/{runtime}/users", json={"name": name})

@@ -8,6 +8,7 @@ import asyncio
 import os
 import time
 from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
@@ -26,14 +27,16 @@ from tests.inprocess.conftest import (
 PDF = b"%PDF-1.4\n" + os.urandom(700_000)  # several chunks of the stream
 
 
-@pytest.fixture
-async def countries(tmp_path: Path) -> AsyncIterator[tuple[InProcessCluster, Path]]:
+@asynccontextmanager
+async def countries_cluster(
+    tmp_path: Path, **overrides: Any
+) -> AsyncIterator[tuple[InProcessCluster, Path]]:
     files = tmp_path / "files"
     async with in_process_cluster(
         tmp_path / "data",
         executor_overrides={"files_dir": str(files)},
-        download_link_ttl_s=1.0,
         download_max_bytes=1_000_000,
+        **overrides,
     ) as running:
         await running.deploy((EXAMPLES / "countries.yaml").read_text())
         folder = files / "default" / "invoices"
@@ -41,6 +44,20 @@ async def countries(tmp_path: Path) -> AsyncIterator[tuple[InProcessCluster, Pat
         (folder / "2026-001.pdf").write_bytes(PDF)
         (folder / 'qu"ote é.txt').write_bytes(b"hello")
         yield running, folder
+
+
+@pytest.fixture
+async def countries(tmp_path: Path) -> AsyncIterator[tuple[InProcessCluster, Path]]:
+    """Links with the default lifetime (300 s): a loaded machine cannot expire them mid-test."""
+    async with countries_cluster(tmp_path) as running:
+        yield running
+
+
+@pytest.fixture
+async def short_lived_countries(tmp_path: Path) -> AsyncIterator[tuple[InProcessCluster, Path]]:
+    """Links that live 1 s, for the test of expiry alone."""
+    async with countries_cluster(tmp_path, download_link_ttl_s=1.0) as running:
+        yield running
 
 
 async def listed(cluster: InProcessCluster) -> dict[str, str]:
@@ -94,7 +111,7 @@ async def test_a_listed_file_downloads_through_its_link_without_credentials(
     assert any('status="200"' in line and 'service="countries"' in line for line in served), served
 
 
-async def test_altered_expired_and_misplaced_links_are_refused_naming_why(
+async def test_altered_and_misplaced_links_are_refused_naming_why(
     countries: tuple[InProcessCluster, Path],
 ) -> None:
     cluster, _ = countries
@@ -108,9 +125,18 @@ async def test_altered_expired_and_misplaced_links_are_refused_naming_why(
         other = await browser.get(path.replace("/fs/countries/", "/fs/shop/"))
         problem(other, 403, "forged_download_link")
         problem(await browser.get(path.replace(token, "nonsense")), 404, "malformed_download_link")
-        await asyncio.sleep(1.05)  # the test cluster's links live 1 s
+
+
+async def test_an_expired_link_is_refused_naming_when(
+    short_lived_countries: tuple[InProcessCluster, Path],
+) -> None:
+    cluster, _ = short_lived_countries
+    path = (await listed(cluster))["2026-001.pdf"].removeprefix("http://gateway")
+    await asyncio.sleep(1.05)  # these links live 1 s
+    async with anonymous(cluster) as browser:
         expired = await browser.get(path)
-        assert "expired at" in problem(expired, 403, "expired_download_link")["message"]
+    message = problem(expired, 403, "expired_download_link")["message"]
+    assert "expired at" in message and "links live 1 s" in message
 
 
 async def test_a_file_past_the_limit_or_gone_is_refused_before_a_byte_is_sent(
