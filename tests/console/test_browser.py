@@ -182,7 +182,7 @@ def test_an_operator_walks_through_the_console(
         page.click("nav >> text=Services")
         shop = page.locator("section.service[data-service=shop]")
         expect(shop).to_contain_text("quote")
-        expect(shop.locator(".active-version")).to_have_text("1.1.0")
+        expect(shop.locator(".active-version")).to_have_text("1.2.0")
         expect(shop.locator(".traffic")).to_contain_text("1 requests")
 
         # Pause the listener: Flow is answered 503 listener_paused; resume: 200 again.
@@ -210,7 +210,7 @@ def test_an_operator_walks_through_the_console(
 
         # A good second version, then roll back to the first.
         good = tmp_path / "shop-2.yaml"
-        good.write_text(source.replace("version: 1.1.0", "version: 2.0.0", 1))
+        good.write_text(source.replace("version: 1.2.0", "version: 2.0.0", 1))
         page.set_input_files("input[name=package]", str(good))
         page.click("form.deploy button[type=submit]")
         expect(page.locator(".notice")).to_contain_text("shop 2.0.0 deployed to default")
@@ -218,8 +218,8 @@ def test_an_operator_walks_through_the_console(
         expect(shop_versions.locator("h2")).to_contain_text("2.0.0 active")
         _shot(page, "deployments")
         shop_versions.locator("text=Roll back to the previous version").click()
-        expect(page.locator(".notice")).to_contain_text("version 1.1.0 is active")
-        expect(shop_versions.locator("h2")).to_contain_text("1.1.0 active")
+        expect(page.locator(".notice")).to_contain_text("version 1.2.0 is active")
+        expect(shop_versions.locator("h2")).to_contain_text("1.2.0 active")
 
         # Executions: filter, open the WAIT execution, read its trace and its callback story.
         page.click("nav >> text=Executions")

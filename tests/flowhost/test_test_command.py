@@ -44,7 +44,7 @@ def test_the_shipped_examples_pass() -> None:
     """What CI runs: `flowhost test --examples` (the examples carry tests of every action)."""
     result = run("test", "--examples")
     assert result.exit_code == 0, result.output
-    assert "shop 1.1.0" in result.output and "countries 1.1.0" in result.output
+    assert "shop 1.2.0" in result.output and "countries 1.2.0" in result.output
     assert "orders 1.0.0" in result.output  # its NATS request answered by its tests
     assert "FAIL" not in result.output
     assert result.output.strip().splitlines()[-1] == "10 passed, 0 failed"

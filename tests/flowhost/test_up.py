@@ -114,7 +114,7 @@ def test_up_keeps_the_operators_version_and_restarts_its_gateway(
 
     newer = tmp_path / "shop.yaml"
     newer.write_text(
-        (EXAMPLES / "shop.yaml").read_text().replace("version: 1.1.0", "version: 9.0.0")
+        (EXAMPLES / "shop.yaml").read_text().replace("version: 1.2.0", "version: 9.0.0")
     )
     deployed = flowhost(env, "deploy", str(newer))
     assert deployed.returncode == 0, deployed.stderr

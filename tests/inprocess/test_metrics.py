@@ -13,7 +13,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from tests.inprocess.conftest import EXAMPLES, InProcessCluster, in_process_cluster
 from tests.inprocess.test_flow_path import QUOTE
 
-SHOP_VERSION = "1.1.0"  # flowhost/examples/shop.yaml
+SHOP_VERSION = "1.2.0"  # flowhost/examples/shop.yaml
 Samples = dict[tuple[str, frozenset[tuple[str, str]]], float]
 
 
