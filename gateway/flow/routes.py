@@ -133,12 +133,7 @@ class FlowEndpoints:
 
                 async def admit(service: DeployedService) -> None:
                     nonlocal listener, labels, admitted
-                    listener = self._listeners.of(service.runtime, service_path)
-                    listener.requests += 1
-                    labels = metrics.labels(
-                        service.runtime, service_path, service.spec.version,
-                        "/file/download", "GET", None,
-                    )  # fmt: skip
+                    listener, labels = self._count(service, "/file/download", "GET", None)
                     if listener.pause is not None:
                         raise listener.refuse()
                     # a download runs an execution; links name no user, so they share one
@@ -156,12 +151,8 @@ class FlowEndpoints:
             if user.access is not None:
                 self._authorize(scope, user, service_path)
             service = self._resolve(user, service_path, endpoint)
-            listener = self._listeners.of(service.runtime, service_path)
-            listener.requests += 1
-            labels = metrics.labels(
-                service.runtime,
-                service.spec.service_path,
-                service.spec.version,
+            listener, labels = self._count(
+                service,
                 endpoint,
                 scope["method"],
                 action_name if action_name in service.actions else None,
@@ -230,6 +221,19 @@ class FlowEndpoints:
             self._auth.authorize(user, client[0] if client else None, forwarded, service_path)
         except AccessDenied as error:
             raise Forbidden(error.message, code=error.code) from None
+
+    def _count(
+        self, service: DeployedService, endpoint: str, method: str, action: str | None
+    ) -> tuple[Listener, metrics.Labels]:
+        """The request's listener, counted, and its metric labels: once per request, whether it
+        came with credentials or with a download link's signature."""
+        listener = self._listeners.of(service.runtime, service.spec.service_path)
+        listener.requests += 1
+        version = service.spec.version
+        labels = metrics.labels(
+            service.runtime, service.spec.service_path, version, endpoint, method, action
+        )
+        return listener, labels
 
     def _resolve(self, user: RuntimeUser, service_path: str, endpoint: str) -> DeployedService:
         """The version serving this request: metadata and health are the active version's;
