@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import ssl
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
@@ -23,6 +24,7 @@ from typing import Any
 import grpc
 
 from executors.settings import ExecutorSettings
+from protos import execution_link
 
 #: The metadata key the gateway sends the cluster token in (gateway/link.py sends the same).
 TOKEN_METADATA_KEY = "x-flowhost-cluster-token"
@@ -109,6 +111,30 @@ class LinkCredentials:
         return grpc.ssl_server_credentials(
             [(self.tls.key, self.tls.cert)], root_certificates=self.tls.ca, require_client_auth=True
         )
+
+    def link_ssl_context(self) -> ssl.SSLContext | None:
+        """The execution link's TLS under mTLS: the same certificate, the same client check."""
+        if self.tls is None:
+            return None
+        context: ssl.SSLContext = execution_link.server_ssl_context(
+            self.tls.cert, self.tls.key, self.tls.ca
+        )
+        return context
+
+    def link_accepts(
+        self, gateway_proof: bytes, executor_nonce: bytes, gateway_nonce: bytes
+    ) -> bytes | None:
+        """The token a gateway proved it holds in the execution link's handshake (b"" when
+        this executor takes no token: mTLS only), or None when it proved none of ours."""
+        if not self.tokens:
+            expected = execution_link.proof(b"", "gateway", executor_nonce, gateway_nonce)
+            return b"" if hmac.compare_digest(expected, gateway_proof) else None
+        matched = None
+        for token in self.tokens:  # every one compared, in constant time each
+            expected = execution_link.proof(token, "gateway", executor_nonce, gateway_nonce)
+            if hmac.compare_digest(expected, gateway_proof):
+                matched = token
+        return matched
 
     def gate(self) -> ClusterGate:
         return ClusterGate(self.tokens)

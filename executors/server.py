@@ -15,6 +15,7 @@ import httpx
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 
+from executors.execution_link import ExecutionLinkServer
 from executors.host import Host
 from executors.link import LinkCredentials
 from executors.registration import Registrar, advertised
@@ -22,8 +23,9 @@ from executors.runtime.brokers.pool import BROKERS
 from executors.runtime.egress import guarded_client
 from executors.runtime.jqworkers import WORKERS
 from executors.runtime.loader import YamlLimits
-from executors.servicer import ExecutorServicer
+from executors.servicer import HEARTBEAT_S, ExecutorServicer
 from executors.settings import ExecutorSettings
+from executors.stats import StreamStats
 from executors.tracing import execution_tracer
 from protos.flowhost.v1 import executor_pb2, executor_pb2_grpc
 
@@ -45,6 +47,9 @@ class ExecutorServer:
         self._stopped = asyncio.Event()
         self._shutting_down = False
         self._registrar: Registrar | None = None
+        self._link_server: ExecutionLinkServer | None = None
+        #: The execution link's port (0: off).
+        self.stream_port = 0
 
     @property
     def address(self) -> str:
@@ -78,9 +83,11 @@ class ExecutorServer:
                 ("grpc.so_reuseport", 0),
             ],
         )
-        executor_pb2_grpc.add_ExecutorServicer_to_server(
-            ExecutorServicer(self._host, s.runtime, self.executor_id, s.batch_max, link), server
+        stats = StreamStats()
+        servicer = ExecutorServicer(
+            self._host, s.runtime, self.executor_id, s.batch_max, link, stats
         )
+        executor_pb2_grpc.add_ExecutorServicer_to_server(servicer, server)
         health_pb2_grpc.add_HealthServicer_to_server(self._health, server)
         reflection.enable_server_reflection(
             (
@@ -101,6 +108,18 @@ class ExecutorServer:
             self.port = 0
         if self.port == 0:
             raise OSError(f"cannot listen on {address}: the port is in use or not this host's")
+        if s.stream_port >= 0:
+            self._link_server = ExecutionLinkServer(
+                self._host, stats, link, s.batch_max, HEARTBEAT_S
+            )
+            try:
+                self.stream_port = await self._link_server.start(s.host, s.stream_port)
+            except OSError as error:
+                raise OSError(
+                    f"cannot listen for the execution link on {s.host}:{s.stream_port}: "
+                    f"{error.strerror} (FLOWHOST_EXECUTOR_STREAM_PORT; -1 turns it off)"
+                ) from None
+            servicer.stream_port = self.stream_port
         await server.start()
         self._server = server
         await self._health.set("", health_pb2.HealthCheckResponse.SERVING)
@@ -117,10 +136,11 @@ class ExecutorServer:
             self._registrar.start()
         # Tests and supervisors read this line to learn the address.
         log.info(
-            "flowhost executor ready runtime=%s address=%s id=%s",
+            "flowhost executor ready runtime=%s address=%s id=%s stream_port=%s",
             s.runtime,
             self.address,
             self.executor_id,
+            self.stream_port or "off",
         )
 
     async def serve(self) -> None:
@@ -136,6 +156,8 @@ class ExecutorServer:
             await self._host.drain(self.settings.drain_seconds)
         if self._registrar is not None:  # after the drain: nothing of ours is in flight now
             await self._registrar.leave()
+        if self._link_server is not None:
+            await self._link_server.close()
         if self._server is not None:
             await self._server.stop(grace=1.0)
         if self._http is not None:

@@ -5,16 +5,15 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 
 import grpc
 
 from executors import downloads, translate
-from executors.host import Host, Rejected, failure_result
+from executors.execution_session import ExecutionSession, add_to_batch, start_execution
+from executors.host import Host, Rejected
 from executors.link import LinkCredentials
 from executors.runtime.deploy_warnings import package_warnings
-from executors.runtime.documents import Document
-from executors.runtime.engine import ProcessResult
 from executors.runtime.package import PackageInvalid
 from executors.stats import StreamStats
 from executors.uploads import SpooledUpload, UploadTooLarge
@@ -33,14 +32,22 @@ HEARTBEAT_S = 0.25
 
 class ExecutorServicer(pb_grpc.ExecutorServicer):  # type: ignore[misc]  # generated, untyped
     def __init__(
-        self, host: Host, runtime: str, executor_id: str, batch_max: int, link: LinkCredentials
+        self,
+        host: Host,
+        runtime: str,
+        executor_id: str,
+        batch_max: int,
+        link: LinkCredentials,
+        stats: StreamStats,
     ) -> None:
         self._host = host
         self._link = link
         self._runtime = runtime
         self._executor_id = executor_id
         self._batch_max = batch_max
-        self._stats = StreamStats()
+        self._stats = stats
+        #: The execution link's port, told to gateways in Describe (0: none).
+        self.stream_port = 0
 
     async def Describe(
         self, request: pb.DescribeRequest, context: grpc.aio.ServicerContext
@@ -53,6 +60,7 @@ class ExecutorServicer(pb_grpc.ExecutorServicer):  # type: ignore[misc]  # gener
             policy_digest=self._host.policy_digest,
             proof=self._link.prove(request.nonce, context.invocation_metadata()),
             stats=translate.stats_to_proto(self._stats, self._host),
+            stream_port=self.stream_port,
         )
 
     async def Configure(
@@ -170,7 +178,7 @@ class ExecutorServicer(pb_grpc.ExecutorServicer):  # type: ignore[misc]  # gener
     async def Execute(
         self, request_iterator: AsyncIterator[pb.RequestBatch], context: grpc.aio.ServicerContext
     ) -> AsyncIterator[pb.ResultBatch]:
-        stream = _ExecutionStream(self._host, self._stats)
+        stream = _GrpcStream(self._host, self._stats)
         reader = asyncio.create_task(stream.read(request_iterator), name="execute stream reader")
         beat = asyncio.create_task(stream.heartbeat(HEARTBEAT_S), name="execute stream heartbeat")
         try:
@@ -179,153 +187,39 @@ class ExecutorServicer(pb_grpc.ExecutorServicer):  # type: ignore[misc]  # gener
         finally:
             reader.cancel()
             beat.cancel()
-            stream.abandon()
+            stream.session.abandon()
 
 
-def start_execution(
-    host: Host,
-    request: pb.ExecuteRequest,
-    documents: list[Document],
-    progress: Callable[[str], None] | None = None,
-) -> asyncio.Task[ProcessResult]:
-    """Start what an ExecuteRequest asks for (raises Rejected); the stream and uploads share it."""
-    return host.start(
-        request.deployment,
-        request.process,
-        documents,
-        props=translate.string_map_from_proto(request.properties_json, "properties"),
-        config=translate.string_map_from_proto(request.config_json, "config"),
-        flow=translate.string_map_from_proto(request.flow_json, "flow"),
-        timeout_s=request.timeout_ms / 1000 if request.timeout_ms else None,
-        execution_id=request.execution_id,
-        record=request.record,
-        data_type=request.data.type,
-        list_filter=translate.list_filter_from_proto(request.data),
-        progress=progress,
-        secret_config=tuple(request.secret_config),
-        traceparent=request.traceparent,
-    )
+class _GrpcStream:
+    """An execution session carried by the `Execute` RPC, in micro-batches.
 
-
-class _ExecutionStream:
-    """One gateway connection: requests in, results out, in micro-batches.
-
-    A result is queued the moment its execution ends; the writer sends whatever has queued up
+    A message is queued the moment the session emits it; the writer sends whatever has queued up
     since its last write as one message, so batches grow with load and add no delay when idle.
-
-    Detachable executions (ones the gateway may answer Flow WAIT for) outlive the stream: when
-    the gateway detached one, or the stream is gone when it ends, its result is kept in the
-    host's `kept` map until the gateway acknowledges it (TakeResult / AckResult).
     """
 
     _END = None
     _BEAT = pb.ResultBatch()  # a marker in the queue: send an empty batch if nothing else goes
 
     def __init__(self, host: Host, stats: StreamStats) -> None:
-        self._host = host
         self._stats = stats
         self._out: asyncio.Queue[pb.ExecuteResult | pb.Progress | pb.ResultBatch | None] = (
             asyncio.Queue()
         )
         self._sent_at = time.monotonic()
-        self._tasks: dict[int, asyncio.Task[ProcessResult]] = {}
-        self._detachable: dict[int, str] = {}  # request id -> execution id
-        self._detached: set[int] = set()
-        self._cancelled: set[int] = set()  # request ids the gateway cancelled
-        self._closed = False
+        self.session = ExecutionSession(host, stats, self._out.put_nowait)
 
     async def read(self, request_iterator: AsyncIterator[pb.RequestBatch]) -> None:
         try:
-            stats = self._stats
             async for batch in request_iterator:
-                stats.request_batches += 1
-                stats.requests_received += len(batch.requests)
-                for request in batch.requests:
-                    if request.cancel:
-                        self._cancel(request.id)
-                    elif request.detach:
-                        self._detached.add(request.id)
-                    else:
-                        self._start(request)
+                self.session.receive(batch)
         except asyncio.CancelledError:
             raise
         except Exception as error:  # the gateway went away mid-read
             log.info("execution stream closed: %s", error)
         else:
             # The gateway half-closed: answer what is still running, then end the stream.
-            if self._tasks:
-                await asyncio.wait(set(self._tasks.values()))
+            await self.session.settle()
         self._out.put_nowait(self._END)
-
-    def _start(self, request: pb.ExecuteRequest) -> None:
-        try:
-            task = start_execution(
-                self._host,
-                request,
-                translate.documents_from_proto(list(request.documents)),
-                progress=self._progress_sink(request.id) if request.detachable else None,
-            )
-        except Rejected as rejected:
-            self._stats.rejected += 1
-            self._out.put_nowait(
-                translate.rejection(
-                    request.id, rejected.code, rejected.message, retryable=rejected.retryable
-                )
-            )
-            return
-        request_id = request.id
-        started = time.perf_counter()
-        self._tasks[request_id] = task
-        if request.detachable:
-            self._detachable[request_id] = request.execution_id
-            self._host.kept.running(request.execution_id, task)
-        task.add_done_callback(lambda t: self._finished(request_id, t, started))
-
-    def _finished(self, request_id: int, task: asyncio.Task[ProcessResult], started: float) -> None:
-        self._tasks.pop(request_id, None)
-        execution_id = self._detachable.pop(request_id, None)
-        if task.cancelled():
-            if execution_id is not None:
-                self._host.kept.finished(execution_id)
-            by_gateway = request_id in self._cancelled
-            self._cancelled.discard(request_id)
-            self._out.put_nowait(translate.cancelled(request_id, by_gateway=by_gateway))
-            return
-        error = task.exception()
-        if error is not None:
-            log.error("execution %d crashed", request_id, exc_info=error)
-            result = failure_result("internal", f"executor error: {type(error).__name__}", started)
-        else:
-            result = task.result()
-        if execution_id is not None:
-            if request_id in self._detached or self._closed:
-                self._detached.discard(request_id)
-                self._host.kept.keep(execution_id, result)
-            else:
-                self._host.kept.finished(execution_id)
-        if not self._closed:
-            self._out.put_nowait(translate.result_to_proto(request_id, result))
-
-    def _progress_sink(self, request_id: int) -> Callable[[str], None]:
-        def progress(message: str) -> None:
-            if not self._closed:
-                self._out.put_nowait(translate.progress_to_proto(request_id, message))
-
-        return progress
-
-    def _cancel(self, request_id: int) -> None:
-        task = self._tasks.get(request_id)
-        if task is not None:
-            self._cancelled.add(request_id)
-            task.cancel()
-
-    def abandon(self) -> None:
-        """The stream is gone: stop the work nobody can take the result of. Detachable
-        executions carry on; their results are kept for the gateway to take."""
-        self._closed = True
-        for request_id, task in list(self._tasks.items()):
-            if request_id not in self._detachable:
-                task.cancel()
 
     async def heartbeat(self, every_s: float) -> None:
         """Queue a beat whenever nothing went out for ``every_s`` (see HEARTBEAT_S)."""
@@ -347,25 +241,16 @@ class _ExecutionStream:
             # One loop turn: executions finishing in this same turn join the batch.
             await asyncio.sleep(0)
             batch = pb.ResultBatch()
-            _add(batch, first)
+            add_to_batch(batch, first)
             while not out.empty() and len(batch.results) < batch_max:
                 item = out.get_nowait()
                 if item is self._END:
                     yield batch
                     return
-                _add(batch, item)
+                add_to_batch(batch, item)
             self._sent_at = time.monotonic()
             if batch.results:
                 stats = self._stats
                 stats.result_batches += 1
                 stats.results_sent += len(batch.results)
             yield batch
-
-
-def _add(batch: pb.ResultBatch, item: pb.ExecuteResult | pb.Progress | pb.ResultBatch) -> None:
-    kind = type(item)
-    if kind is pb.Progress:
-        batch.progress.append(item)
-    elif kind is pb.ExecuteResult:
-        batch.results.append(item)
-    # a beat (pb.ResultBatch) that queued behind real messages adds nothing: they are the beat

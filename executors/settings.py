@@ -17,6 +17,14 @@ class ExecutorSettings(BaseSettings):
     runtime: str = Field("default", description="The runtime this executor joins.")
     host: str = Field("127.0.0.1", description="Interface the gRPC server listens on.")
     port: int = Field(50051, description="gRPC port; 0 picks a free one.")
+    stream_port: int = Field(
+        0,
+        ge=-1,
+        le=65535,
+        description="Port of the execution link (the execution stream over a plain socket, "
+        "on the same interface; Describe tells gateways which): 0 picks a free one, -1 turns "
+        "it off and gateways use the gRPC stream.",
+    )
     gateways: Annotated[list[str], NoDecode] = Field(
         default_factory=list,
         description="Gateway URLs (comma-separated) to register with, renew and leave on "

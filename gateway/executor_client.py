@@ -1,12 +1,12 @@
 """The gateway's connection to one executor: control calls, and one execution stream.
 
-The execution path does not pay a unary gRPC call per request. Each connection keeps one
-bidirectional `Execute` stream open; requests are queued with an id and a writer task sends
-whatever has queued up since its last write as one message, so under load a message carries many
-requests and at rest a request goes out at once. A reader task resolves each waiting future from
-the result batches. Deadlines travel with each request (the executor enforces them), the gateway
-keeps its own timer as a backstop, and a request the caller gives up on is cancelled on the
-executor with a cancel message on the same stream.
+The execution path does not pay a call per request. Each connection keeps one execution stream
+open (gateway/execution_stream.py: the execution link, or the `Execute` RPC); requests are sent
+with an id, those of one loop turn in one message, so under load a message carries many requests
+and at rest a request goes out at once. Each result batch resolves the waiting futures.
+Deadlines travel with each request (the executor enforces them), the gateway keeps its own timer
+as a backstop, and a request the caller gives up on is cancelled on the executor with a cancel
+message on the same stream.
 """
 
 from __future__ import annotations
@@ -23,6 +23,7 @@ import grpc
 
 from gateway import translate
 from gateway.errors import DeadlineExceeded, GatewayError, Unavailable
+from gateway.execution_stream import ExecutionStream, GrpcStream, LinkStream
 from gateway.link import ClusterLink, NotOfCluster
 from gateway.policy import RuntimePolicy
 from gateway.spec import ServiceSpec
@@ -54,6 +55,8 @@ _WATCH_EVERY_S = 0.1
 #: 0.6 s of listening, and the reconciler, woken by the connection (`until_reachable`), routes
 #: to it without waiting for its next pass. A dial is one TCP SYN: cheap at this rate.
 RECONNECT_BACKOFF_MS: Final = {"initial": 100, "min": 100, "max": 500}
+#: How long connecting to an executor's execution link and its handshake may take.
+LINK_OPEN_S = 3.0
 
 
 def backstop_s(execution: Execution, wait_s: float) -> float:
@@ -128,10 +131,10 @@ class ExecutorConnection:
         # Detachable executions: latest progress message before detaching, or the Detached.
         self._progress: dict[int, str] = {}
         self._detached: dict[int, Detached] = {}
-        self._queue: list[pb.ExecuteRequest] = []
-        self._queued = asyncio.Event()
-        self._call: grpc.aio.StreamStreamCall | None = None
-        self._tasks: list[asyncio.Task[None]] = []
+        self._stream: ExecutionStream | None = None
+        self._watch: asyncio.Task[None] | None = None
+        #: What carries the stream: "link", "grpc", or "" while there is none.
+        self.carrier = ""
         self._broken: str | None = None
         self.closed = False
         #: The stream carries heartbeats (an executor that sends none is never called silent).
@@ -142,12 +145,13 @@ class ExecutorConnection:
         #: When the execution stream last opened (epoch seconds): what the console shows as an
         #: executor's uptime, since a restarted executor needs a new stream.
         self.connected_at: float | None = None
+        self._link_problem: str | None = None  # said once per problem, not every pass
 
     # -- state ---------------------------------------------------------------------------------
 
     @property
     def streaming(self) -> bool:
-        return self._call is not None and self._broken is None and not self.closed
+        return self._stream is not None and self._broken is None and not self.closed
 
     @property
     def accepting(self) -> bool:
@@ -257,17 +261,41 @@ class ExecutorConnection:
     # -- the execution stream ------------------------------------------------------------------
 
     async def open_stream(self) -> None:
-        """Open the execution stream (again, after it broke)."""
+        """Open the execution stream (again, after it broke): over the executor's execution
+        link when Describe named a port this gateway reaches, else over the `Execute` RPC.
+        Raises NotOfCluster when the link's handshake shows a stranger."""
         await self._stop_stream()
         self._broken = None
         self._beats, self.silent, self._heard = False, False, time.monotonic()
-        self._call = self._stub.Execute(metadata=self._metadata)
+        port = self.info.stream_port if self.info is not None else 0
+        stream: ExecutionStream | None = None
+        if port:
+            try:
+                stream = await LinkStream.open(
+                    self.address, port, self._link, self._received, self._fail, LINK_OPEN_S
+                )
+                self.carrier = "link"
+            except NotOfCluster as refused:
+                await self._refuse(refused)
+                raise
+            except (OSError, TimeoutError) as error:
+                if self._link_problem != str(error):
+                    log.warning(
+                        "executor %s: its execution link (port %d) cannot be reached (%s); "
+                        "using the gRPC stream",
+                        self.address,
+                        port,
+                        str(error) or type(error).__name__,
+                    )
+                self._link_problem = str(error)
+        if stream is None:
+            stream = GrpcStream(
+                self.address, self._stub, self._metadata, self._received, self._fail
+            )
+            self.carrier = "grpc"
+        self._stream = stream
         self.connected_at = time.time()
-        self._tasks = [
-            asyncio.create_task(self._write_loop(self._call), name=f"write {self.address}"),
-            asyncio.create_task(self._read_loop(self._call), name=f"read {self.address}"),
-            asyncio.create_task(self._watch_loop(), name=f"watch {self.address}"),
-        ]
+        self._watch = asyncio.create_task(self._watch_loop(), name=f"watch {self.address}")
 
     async def execute(self, execution: Execution, wait_s: float) -> ExecutionResult:
         """Run one execution; waits at most wait_s (or its deadline and a grace: `backstop_s`),
@@ -278,8 +306,7 @@ class ExecutorConnection:
         request_id = next(self._ids)
         future: asyncio.Future[ExecutionResult] = asyncio.get_running_loop().create_future()
         self._waiting[request_id] = future
-        self._queue.append(translate.execution_to_proto(request_id, execution))
-        self._queued.set()
+        self._send(translate.execution_to_proto(request_id, execution))
         try:
             return await asyncio.wait_for(future, wait_s)
         except TimeoutError:
@@ -313,8 +340,7 @@ class ExecutorConnection:
         self._waiting[request_id] = future
         self._progress[request_id] = ""
         execution.detachable = True
-        self._queue.append(translate.execution_to_proto(request_id, execution))
-        self._queued.set()
+        self._send(translate.execution_to_proto(request_id, execution))
         # One future and one timer per request (this runs for every message action that
         # carries a callbackUri): at sync_s the timer hands the request a fresh future for
         # the eventual result and wakes the caller with _PAST_SYNC_TIMEOUT; nothing is
@@ -334,8 +360,7 @@ class ExecutorConnection:
             return cast(ExecutionResult, outcome)
         # Past the sync timeout: the executor keeps the result for us from now on.
         later = self._waiting[request_id]
-        self._queue.append(translate.detach_to_proto(request_id))
-        self._queued.set()
+        self._send(translate.detach_to_proto(request_id))
         detached = Detached(self, request_id, later, self._progress.pop(request_id, ""))
         self._detached[request_id] = detached
         later.add_done_callback(lambda _: self._release(request_id))
@@ -363,49 +388,28 @@ class ExecutorConnection:
 
     def _cancel(self, request_id: int) -> None:
         if self.streaming:
-            self._queue.append(translate.cancel_to_proto(request_id))
-            self._queued.set()
+            self._send(translate.cancel_to_proto(request_id))
 
-    async def _write_loop(self, call: grpc.aio.StreamStreamCall) -> None:
-        try:
-            while True:
-                await self._queued.wait()
-                self._queued.clear()
-                batch, self._queue = self._queue, []
-                if batch:
-                    await call.write(pb.RequestBatch(requests=batch))
-        except asyncio.CancelledError:
-            raise
-        except Exception as error:
-            self._fail(f"writing to executor {self.address} failed: {error}")
+    def _send(self, request: pb.ExecuteRequest) -> None:
+        assert self._stream is not None  # callers checked `accepting` or `streaming`
+        self._stream.send(request)
 
-    async def _read_loop(self, call: grpc.aio.StreamStreamCall) -> None:
-        try:
-            while True:
-                batch = await call.read()
-                if batch is grpc.aio.EOF:
-                    self._fail(f"executor {self.address} closed the execution stream")
-                    return
-                self._heard = time.monotonic()
-                if self.silent:
-                    self.silent = False
-                    log.warning("executor %s answers again; routing to it", self.address)
-                if not batch.results and not batch.progress:  # a heartbeat
-                    self._beats = True
-                    continue
-                waiting = self._waiting
-                for message in batch.results:
-                    future = waiting.get(message.id)
-                    if future is not None and not future.done():
-                        future.set_result(translate.result_from_proto(message))
-                if batch.progress:
-                    self._progressed(batch.progress)
-        except asyncio.CancelledError:
-            raise
-        except grpc.aio.AioRpcError as error:
-            self._fail(f"executor {self.address} is unreachable: {error.code().name}")
-        except Exception as error:
-            self._fail(f"execution stream to {self.address} failed: {error}")
+    def _received(self, batch: pb.ResultBatch) -> None:
+        """One result batch from the stream: resolve the futures it answers."""
+        self._heard = time.monotonic()
+        if self.silent:
+            self.silent = False
+            log.warning("executor %s answers again; routing to it", self.address)
+        if not batch.results and not batch.progress:  # a heartbeat
+            self._beats = True
+            return
+        waiting = self._waiting
+        for message in batch.results:
+            future = waiting.get(message.id)
+            if future is not None and not future.done():
+                future.set_result(translate.result_from_proto(message))
+        if batch.progress:
+            self._progressed(batch.progress)
 
     async def _watch_loop(self) -> None:
         """Mark the connection silent after SILENCE_S without a message (see `accepting`)."""
@@ -429,22 +433,21 @@ class ExecutorConnection:
         if self._broken is None:
             log.warning("%s", reason)
         self._broken = reason
-        unsent = {r.id for r in self._queue if not r.cancel}
-        self._queue = []
+        unsent = self._stream.unsent() if self._stream is not None else set()
         for request_id, future in list(self._waiting.items()):
             if not future.done():
                 future.set_exception(StreamBroken(reason, sent=request_id not in unsent))
 
     async def _stop_stream(self) -> None:
-        for task in self._tasks:
-            task.cancel()
-        for task in self._tasks:
+        if self._watch is not None:
+            self._watch.cancel()
             with contextlib.suppress(asyncio.CancelledError, Exception):
-                await task
-        self._tasks = []
-        if self._call is not None:
-            self._call.cancel()
-            self._call = None
+                await self._watch
+            self._watch = None
+        if self._stream is not None:
+            stream, self._stream = self._stream, None
+            await stream.close()
+        self.carrier = ""
 
     async def close(self) -> None:
         if self.closed:

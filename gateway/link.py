@@ -14,12 +14,14 @@ from __future__ import annotations
 import hashlib
 import hmac
 import secrets
+import ssl
 from dataclasses import dataclass
 from pathlib import Path
 
 import grpc
 
 from gateway.settings import GatewaySettings
+from protos import execution_link
 
 #: The metadata key executors read the token from (executors/link.py reads the same).
 TOKEN_METADATA_KEY = "x-flowhost-cluster-token"
@@ -127,6 +129,30 @@ class ClusterLink:
         expected = hmac.new(self.token.encode(), nonce, hashlib.sha256).digest()
         if not hmac.compare_digest(expected, proof):
             raise NotOfCluster("its proof of the cluster token is wrong")
+
+    # -- the execution link (protos/execution_link.py) ------------------------------------------
+
+    def link_ssl_context(self) -> ssl.SSLContext | None:
+        if self.tls is None:
+            return None
+        cert, key, ca = self.tls
+        context: ssl.SSLContext = execution_link.client_ssl_context(cert, key, ca)
+        return context
+
+    def link_proof(self, executor_nonce: bytes, gateway_nonce: bytes) -> bytes:
+        """Our proof in the link's handshake (keyed with no token under mTLS only)."""
+        proof: bytes = execution_link.proof(
+            self.token.encode(), "gateway", executor_nonce, gateway_nonce
+        )
+        return proof
+
+    def verify_link(self, executor_nonce: bytes, gateway_nonce: bytes, proof: bytes) -> None:
+        """Raise NotOfCluster unless the executor's link proof is made with our token."""
+        expected = execution_link.proof(
+            self.token.encode(), "executor", executor_nonce, gateway_nonce
+        )
+        if not hmac.compare_digest(expected, proof):
+            raise NotOfCluster("its proof of the cluster token on the execution link is wrong")
 
     def refusal(self, error: grpc.aio.AioRpcError) -> NotOfCluster | None:
         """The NotOfCluster an RPC error means, if it means one."""

@@ -42,6 +42,7 @@ class ExecutorStatus:
     outstanding: int
     problem: str
     connected_at: float | None = None  # epoch seconds its stream opened; None: not streaming
+    carrier: str = ""  # "link" or "grpc" (gateway/execution_stream.py); "": not streaming
 
 
 class Reconciler(Lifecycle):
@@ -224,6 +225,7 @@ class Reconciler(Lifecycle):
                     outstanding=connection.outstanding,
                     problem=problem,
                     connected_at=connection.connected_at if connection.streaming else None,
+                    carrier=connection.carrier if connection.streaming else "",
                 )
             )
         return result

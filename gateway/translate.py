@@ -101,6 +101,7 @@ class ExecutorInfo:
     draining: bool
     policy_digest: str = ""  # of the runtime policy it holds; empty before Configure
     stats: ExecutorStats = ExecutorStats()
+    stream_port: int = 0  # its execution link's port; 0: none (the Execute RPC carries it)
 
 
 @dataclass(frozen=True, slots=True)
@@ -237,6 +238,7 @@ def info_from_proto(message: pb.DescribeReply) -> ExecutorInfo:
         draining=message.draining,
         policy_digest=message.policy_digest,
         stats=_stats_from_proto(message.stats),
+        stream_port=message.stream_port,
     )
 
 

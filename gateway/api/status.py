@@ -25,6 +25,12 @@ class ExecutorOut(BaseModel):
     connected_since: str | None = Field(
         None, description="When its execution stream opened (a restart opens a new one)"
     )
+    stream: str = Field(
+        "",
+        description="What carries its execution stream: `link` (the execution link, a plain "
+        "socket), `grpc` (the Execute RPC: the executor offers no link, or its port cannot be "
+        "reached), or empty while there is none",
+    )
 
 
 class VersionTraffic(BaseModel):
@@ -85,6 +91,7 @@ async def executors(control: Control) -> list[ExecutorOut]:
             connected_since=None
             if s.connected_at is None
             else datetime.fromtimestamp(s.connected_at, UTC).isoformat(),
+            stream=s.carrier,
         )
         for s in control.reconciler.statuses()
     ]

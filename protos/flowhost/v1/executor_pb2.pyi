@@ -38,7 +38,7 @@ class DescribeRequest(_message.Message):
     def __init__(self, nonce: _Optional[bytes] = ...) -> None: ...
 
 class DescribeReply(_message.Message):
-    __slots__ = ("runtime", "executor_id", "deployments", "draining", "policy_digest", "proof", "stats")
+    __slots__ = ("runtime", "executor_id", "deployments", "draining", "policy_digest", "proof", "stats", "stream_port")
     RUNTIME_FIELD_NUMBER: _ClassVar[int]
     EXECUTOR_ID_FIELD_NUMBER: _ClassVar[int]
     DEPLOYMENTS_FIELD_NUMBER: _ClassVar[int]
@@ -46,6 +46,7 @@ class DescribeReply(_message.Message):
     POLICY_DIGEST_FIELD_NUMBER: _ClassVar[int]
     PROOF_FIELD_NUMBER: _ClassVar[int]
     STATS_FIELD_NUMBER: _ClassVar[int]
+    STREAM_PORT_FIELD_NUMBER: _ClassVar[int]
     runtime: str
     executor_id: str
     deployments: _containers.RepeatedScalarFieldContainer[str]
@@ -53,7 +54,8 @@ class DescribeReply(_message.Message):
     policy_digest: str
     proof: bytes
     stats: ExecutorStats
-    def __init__(self, runtime: _Optional[str] = ..., executor_id: _Optional[str] = ..., deployments: _Optional[_Iterable[str]] = ..., draining: _Optional[bool] = ..., policy_digest: _Optional[str] = ..., proof: _Optional[bytes] = ..., stats: _Optional[_Union[ExecutorStats, _Mapping]] = ...) -> None: ...
+    stream_port: int
+    def __init__(self, runtime: _Optional[str] = ..., executor_id: _Optional[str] = ..., deployments: _Optional[_Iterable[str]] = ..., draining: _Optional[bool] = ..., policy_digest: _Optional[str] = ..., proof: _Optional[bytes] = ..., stats: _Optional[_Union[ExecutorStats, _Mapping]] = ..., stream_port: _Optional[int] = ...) -> None: ...
 
 class ExecutorStats(_message.Message):
     __slots__ = ("in_flight", "max_concurrency", "requests_received", "request_batches", "results_sent", "result_batches", "rejected", "kept_results", "uptime_s")

@@ -1,0 +1,275 @@
+"""What carries an executor connection's execution stream: the execution link, or gRPC.
+
+Both send `ExecuteRequest`s batched per loop turn and hand every `ResultBatch` to the
+connection (`received`), and tell it once when the stream is gone (`lost`, with the reason).
+
+- `LinkStream`, the default: length-prefixed frames on a plain socket (TLS under mTLS) that the
+  event loop reads and writes itself (protos/execution_link.py). Measured against the gRPC
+  stream (docs/benchmark.md, "The execution link"), it saves the thread hand-offs between
+  gRPC's C core and the loop, which were most of a request's cost at low load.
+- `GrpcStream`: the `Execute` RPC, for an executor that offers no link port (one started with
+  FLOWHOST_EXECUTOR_STREAM_PORT=-1, or one whose link port this gateway cannot reach).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import secrets
+from collections.abc import Callable
+from typing import Protocol, cast
+
+import grpc
+from google.protobuf.message import DecodeError
+
+from gateway.link import ClusterLink, NotOfCluster
+from protos import execution_link as wire
+from protos.flowhost.v1 import executor_pb2 as pb
+from protos.flowhost.v1 import executor_pb2_grpc as pb_grpc
+
+Received = Callable[[pb.ResultBatch], None]
+Lost = Callable[[str], None]
+
+
+class ExecutionStream(Protocol):
+    def send(self, request: pb.ExecuteRequest) -> None:
+        """Queue a request; it leaves with the others queued in this loop turn."""
+
+    def unsent(self) -> set[int]:
+        """Ids of execution requests queued but not yet written (they never ran)."""
+
+    async def close(self) -> None: ...
+
+
+# -- the execution link ----------------------------------------------------------------------
+
+
+class LinkStream(asyncio.Protocol):
+    def __init__(self, address: str, link: ClusterLink, received: Received, lost: Lost) -> None:
+        self._address = address
+        self._link = link
+        self._received = received
+        self._lost = lost
+        self._transport: asyncio.Transport | None = None
+        self._handshake: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._opening = bytearray()
+        self._executor_nonce = b""
+        self._gateway_nonce = secrets.token_bytes(wire.NONCE_BYTES)
+        self._frames = wire.Frames()
+        self._queue: list[pb.ExecuteRequest] = []
+        self._flush_due = False
+        self._gone = False
+
+    @classmethod
+    async def open(
+        cls,
+        address: str,
+        port: int,
+        link: ClusterLink,
+        received: Received,
+        lost: Lost,
+        timeout_s: float,
+    ) -> LinkStream:
+        """Connect to the executor at `address`'s host on `port` and run the handshake.
+
+        Raises NotOfCluster when the executor refuses us or cannot prove the token, and
+        OSError or TimeoutError when the port cannot be reached."""
+        host = address.rsplit(":", 1)[0].strip("[]")
+        loop = asyncio.get_running_loop()
+        context = link.link_ssl_context()
+        stream = cls(address, link, received, lost)
+        async with asyncio.timeout(timeout_s):
+            await loop.create_connection(
+                lambda: stream,
+                host,
+                port,
+                ssl=context,
+                server_hostname=link.server_name if context is not None else None,
+            )
+            try:
+                await stream._handshake
+            except BaseException:
+                stream._abort()
+                raise
+        return stream
+
+    # -- the handshake ---------------------------------------------------------------------
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self._transport = cast(asyncio.Transport, transport)  # uvloop's is not a subclass
+
+    def _opening_received(self, data: bytes) -> None:
+        self._opening += data
+        if not self._executor_nonce:
+            if len(self._opening) < wire.EXECUTOR_HELLO_BYTES:
+                return
+            hello = bytes(self._opening[: wire.EXECUTOR_HELLO_BYTES])
+            del self._opening[: wire.EXECUTOR_HELLO_BYTES]
+            if hello[: len(wire.MAGIC)] != wire.MAGIC:
+                self._fail_handshake(ConnectionError("the port does not speak the link"))
+                return
+            self._executor_nonce = hello[len(wire.MAGIC) :]
+            proof = self._link.link_proof(self._executor_nonce, self._gateway_nonce)
+            assert self._transport is not None
+            self._transport.write(wire.MAGIC + self._gateway_nonce + proof)
+        if not self._opening:
+            return
+        if self._opening[:1] == wire.REFUSED:
+            reason = wire.Frames(wire.MAX_REASON_BYTES).feed(bytes(self._opening[1:]))
+            if reason:
+                text = reason[0].decode("utf-8", "replace")
+                self._fail_handshake(NotOfCluster(f"it refused this gateway's link ({text})"))
+            return
+        if len(self._opening) < wire.VERDICT_BYTES:
+            return
+        verdict = bytes(self._opening[: wire.VERDICT_BYTES])
+        rest = bytes(self._opening[wire.VERDICT_BYTES :])
+        if verdict[:1] != wire.ACCEPTED:
+            self._fail_handshake(ConnectionError("the executor answered the handshake wrongly"))
+            return
+        try:
+            self._link.verify_link(self._executor_nonce, self._gateway_nonce, verdict[1:])
+        except NotOfCluster as refused:
+            self._fail_handshake(refused)
+            return
+        self._opening = bytearray()
+        self._handshake.set_result(None)
+        if rest:
+            self.data_received(rest)
+
+    def _fail_handshake(self, error: Exception) -> None:
+        if not self._handshake.done():
+            self._handshake.set_exception(error)
+        self._abort()
+
+    # -- frames ----------------------------------------------------------------------------
+
+    def data_received(self, data: bytes) -> None:
+        if not self._handshake.done():
+            try:
+                self._opening_received(data)
+            except wire.FrameTooLarge as error:
+                self._fail_handshake(ConnectionError(f"the executor's refusal: {error}"))
+            return
+        try:
+            frames = self._frames.feed(data)
+            received = self._received
+            for frame in frames:
+                received(pb.ResultBatch.FromString(frame))
+        except (wire.FrameTooLarge, DecodeError) as error:
+            self._gone_now(f"executor {self._address} sent a bad frame on the link: {error}")
+            self._abort()
+
+    def send(self, request: pb.ExecuteRequest) -> None:
+        queue = self._queue
+        queue.append(request)
+        if len(queue) >= wire.FRAME_MESSAGES:
+            self._flush()
+        elif not self._flush_due:
+            self._flush_due = True
+            asyncio.get_running_loop().call_soon(self._flush)
+
+    def _flush(self) -> None:
+        self._flush_due = False
+        batch, self._queue = self._queue, []
+        transport = self._transport
+        if batch and transport is not None and not transport.is_closing():
+            transport.write(wire.frame(pb.RequestBatch(requests=batch).SerializeToString()))
+
+    def unsent(self) -> set[int]:
+        return {r.id for r in self._queue if not r.cancel}
+
+    # -- the end ---------------------------------------------------------------------------
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        if not self._handshake.done():
+            self._handshake.set_exception(
+                ConnectionError(f"the executor closed the link during the handshake: {exc}")
+            )
+            return
+        detail = f": {exc}" if exc is not None else ""
+        self._gone_now(f"executor {self._address} closed the execution link{detail}")
+
+    def _gone_now(self, reason: str) -> None:
+        if not self._gone:
+            self._gone = True
+            self._lost(reason)
+
+    def _abort(self) -> None:
+        if self._transport is not None:
+            self._transport.abort()
+
+    async def close(self) -> None:
+        self._gone = True  # closing it ourselves: nothing to report
+        if self._transport is not None:
+            self._transport.close()
+
+
+# -- the Execute RPC -------------------------------------------------------------------------
+
+
+class GrpcStream:
+    """The `Execute` RPC: a writer task sends whatever queued since its last write as one
+    message; a reader task hands each result batch on."""
+
+    def __init__(
+        self,
+        address: str,
+        stub: pb_grpc.ExecutorStub,
+        metadata: tuple[tuple[str, str], ...],
+        received: Received,
+        lost: Lost,
+    ) -> None:
+        self._address = address
+        self._received = received
+        self._lost = lost
+        self._queue: list[pb.ExecuteRequest] = []
+        self._queued = asyncio.Event()
+        self._call: grpc.aio.StreamStreamCall = stub.Execute(metadata=metadata)
+        self._tasks = [
+            asyncio.create_task(self._write_loop(), name=f"write {address}"),
+            asyncio.create_task(self._read_loop(), name=f"read {address}"),
+        ]
+
+    def send(self, request: pb.ExecuteRequest) -> None:
+        self._queue.append(request)
+        self._queued.set()
+
+    def unsent(self) -> set[int]:
+        return {r.id for r in self._queue if not r.cancel}
+
+    async def _write_loop(self) -> None:
+        try:
+            while True:
+                await self._queued.wait()
+                self._queued.clear()
+                batch, self._queue = self._queue, []
+                if batch:
+                    await self._call.write(pb.RequestBatch(requests=batch))
+        except asyncio.CancelledError:
+            raise
+        except Exception as error:
+            self._lost(f"writing to executor {self._address} failed: {error}")
+
+    async def _read_loop(self) -> None:
+        try:
+            while True:
+                batch = await self._call.read()
+                if batch is grpc.aio.EOF:
+                    self._lost(f"executor {self._address} closed the execution stream")
+                    return
+                self._received(batch)
+        except asyncio.CancelledError:
+            raise
+        except grpc.aio.AioRpcError as error:
+            self._lost(f"executor {self._address} is unreachable: {error.code().name}")
+        except Exception as error:
+            self._lost(f"execution stream to {self._address} failed: {error}")
+
+    async def close(self) -> None:
+        for task in self._tasks:
+            task.cancel()
+        for task in self._tasks:
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await task
+        self._call.cancel()

@@ -1,0 +1,392 @@
+"""The execution link (protos/execution_link.py) between a real gateway connection and a real
+executor: executions travel over it by default, the gRPC stream takes over where there is no
+link, and whatever reaches the link's port without the cluster's proof is refused, bounded in
+bytes and time, while the executor keeps serving its gateways."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import hashlib
+import hmac
+import logging
+import secrets
+import struct
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import grpc
+import pytest
+
+from executors.server import ExecutorServer
+from executors.settings import ExecutorSettings
+from flowhost.link import ensure_link
+from gateway.executor_client import ExecutorConnection
+from gateway.link import ClusterLink
+from gateway.reconcile import Reconciler
+from gateway.routing import ExecutorPool
+from gateway.translate import Execution
+from protos import execution_link as wire
+from protos.flowhost.v1 import executor_pb2 as pb
+from protos.flowhost.v1 import executor_pb2_grpc as pb_grpc
+
+KEY = "echo@1.0.0"
+PACKAGE = """
+name: echo
+version: 1.0.0
+service:
+  path: echo
+processes:
+  echo:
+    steps:
+      - map: '{echo: .n}'
+      - return: {}
+  slow:
+    steps:
+      - sleep: 20s
+      - return: {}
+"""
+TOKEN = "the-cluster-token-of-the-link-test"
+LINK = ClusterLink(TOKEN, None, "flowhost-executor")
+
+
+def _settings(**overrides: Any) -> ExecutorSettings:
+    return ExecutorSettings(**{"port": 0, "drain_seconds": 0, "link_token": TOKEN, **overrides})
+
+
+async def _reconciled(address: str, link: ClusterLink = LINK) -> tuple[ExecutorPool, Reconciler]:
+    pool = ExecutorPool()
+    reconciler = Reconciler(pool, lambda runtime: {KEY: PACKAGE}, [address], "", 1.0, link)
+    await reconciler.reconcile()
+    return pool, reconciler
+
+
+async def _echo(connection: ExecutorConnection, n: int) -> bytes:
+    execution = Execution(deployment=KEY, process="echo", documents=[(b'{"n": %d}' % n, {})])
+    result = await connection.execute(execution, 10.0)
+    assert result.status == "ok", result.error
+    [(data, _)] = result.documents
+    return data
+
+
+@pytest.fixture
+async def executor() -> AsyncIterator[ExecutorServer]:
+    async with ExecutorServer(_settings()) as server:
+        yield server
+
+
+async def test_executions_travel_over_the_link(executor: ExecutorServer) -> None:
+    pool, reconciler = await _reconciled(executor.address)
+    try:
+        [status] = reconciler.statuses()
+        assert status.ready, status.problem
+        assert status.carrier == "link"
+        connection = pool.connections[executor.address]
+        answers = await asyncio.gather(*(_echo(connection, n) for n in range(100)))
+        assert answers == [b'{"echo":%d}' % n for n in range(100)]
+        info = await connection.describe()
+        assert info.stream_port == executor.stream_port != 0
+        assert info.stats.requests_received == 100
+        # 100 requests in one loop turn leave in frames of at most FRAME_MESSAGES.
+        assert info.stats.request_batches >= 100 // wire.FRAME_MESSAGES
+        assert info.stats.results_sent == 100
+    finally:
+        await pool.close()
+
+
+async def test_without_a_link_the_grpc_stream_carries_them() -> None:
+    async with ExecutorServer(_settings(stream_port=-1)) as executor:
+        assert executor.stream_port == 0
+        pool, reconciler = await _reconciled(executor.address)
+        try:
+            [status] = reconciler.statuses()
+            assert status.ready, status.problem
+            assert status.carrier == "grpc"
+            assert await _echo(pool.connections[executor.address], 7) == b'{"echo":7}'
+        finally:
+            await pool.close()
+
+
+async def test_an_unreachable_link_falls_back_to_grpc_and_says_so_once(
+    executor: ExecutorServer, caplog: pytest.LogCaptureFixture
+) -> None:
+    assert executor._link_server is not None
+    await executor._link_server.close()  # Describe still names the port; nothing listens
+    with caplog.at_level(logging.WARNING, logger="flowhost.gateway"):
+        pool, reconciler = await _reconciled(executor.address)
+        try:
+            [status] = reconciler.statuses()
+            assert status.ready and status.carrier == "grpc"
+            connection = pool.connections[executor.address]
+            assert await _echo(connection, 3) == b'{"echo":3}'
+            await connection.open_stream()  # a reopened stream tries the link again
+            assert connection.carrier == "grpc"
+        finally:
+            await pool.close()
+    said = [r for r in caplog.records if "execution link" in r.getMessage()]
+    assert len(said) == 1, [r.getMessage() for r in said]
+    assert f"(port {executor.stream_port}) cannot be reached" in said[0].getMessage()
+
+
+async def test_a_lost_link_fails_waiting_requests_at_once(executor: ExecutorServer) -> None:
+    pool, _ = await _reconciled(executor.address)
+    try:
+        connection = pool.connections[executor.address]
+        assert connection.carrier == "link"
+        slow = Execution(deployment=KEY, process="slow", documents=[(b"{}", {})])
+        waiting = asyncio.ensure_future(connection.execute(slow, 30.0))
+        await asyncio.sleep(0.2)
+        assert connection.outstanding == 1
+        assert executor._link_server is not None
+        await executor._link_server.close()
+        with pytest.raises(Exception, match="closed the execution link"):
+            await asyncio.wait_for(waiting, 5)
+        assert not connection.streaming
+    finally:
+        await pool.close()
+
+
+async def test_mtls_runs_the_link_over_tls(tmp_path: Path) -> None:
+    files = ensure_link(tmp_path, mtls=True)
+    assert files.ca and files.gateway_cert and files.gateway_key
+    settings = _settings(
+        link_token="",
+        link_tls_cert_file=files.executor_cert,
+        link_tls_key_file=files.executor_key,
+        link_tls_ca_file=files.ca,
+    )
+    tls = (files.gateway_cert.read_bytes(), files.gateway_key.read_bytes(), files.ca.read_bytes())
+    async with ExecutorServer(settings) as executor:
+        pool, reconciler = await _reconciled(
+            executor.address, ClusterLink("", tls, "flowhost-executor")
+        )
+        try:
+            [status] = reconciler.statuses()
+            assert status.ready and status.carrier == "link", status.problem
+            assert await _echo(pool.connections[executor.address], 5) == b'{"echo":5}'
+        finally:
+            await pool.close()
+        # Plain TCP to the link's port gets no handshake: TLS comes first, and fails.
+        reader, writer = await asyncio.open_connection("127.0.0.1", executor.stream_port)
+        writer.write(wire.MAGIC + b"\0" * (wire.GATEWAY_HELLO_BYTES - 4))
+        answer = await asyncio.wait_for(reader.read(), 10)
+        assert not answer.startswith(wire.MAGIC), answer
+        writer.close()
+
+
+# -- hostile callers at the link's port ------------------------------------------------------
+
+
+async def _opening(
+    executor: ExecutorServer,
+) -> tuple[asyncio.StreamReader, asyncio.StreamWriter, bytes]:
+    reader, writer = await asyncio.open_connection("127.0.0.1", executor.stream_port)
+    hello = await asyncio.wait_for(reader.readexactly(wire.EXECUTOR_HELLO_BYTES), 5)
+    assert hello[:4] == wire.MAGIC
+    return reader, writer, hello[4:]
+
+
+async def _refusal(reader: asyncio.StreamReader) -> str:
+    """The reason the executor gives before it closes (REFUSED + one frame), then EOF."""
+    assert await asyncio.wait_for(reader.readexactly(1), 10) == wire.REFUSED
+    (size,) = struct.unpack("!I", await reader.readexactly(4))
+    reason = (await reader.readexactly(size)).decode()
+    assert await asyncio.wait_for(reader.read(), 5) == b"", "and the connection is closed"
+    return reason
+
+
+def _proof(token: bytes, role: str, executor_nonce: bytes, gateway_nonce: bytes) -> bytes:
+    """The handshake's proof as its documentation states it, written out here."""
+    message = b"flowhost execution link " + role.encode() + b"\0" + executor_nonce + gateway_nonce
+    return hmac.new(token, message, hashlib.sha256).digest()
+
+
+async def _still_serves(executor: ExecutorServer) -> None:
+    pool, reconciler = await _reconciled(executor.address)
+    try:
+        [status] = reconciler.statuses()
+        assert status.carrier == "link"
+        assert await _echo(pool.connections[executor.address], 11) == b'{"echo":11}'
+    finally:
+        await pool.close()
+
+
+async def test_a_caller_that_does_not_speak_the_link_is_refused(executor: ExecutorServer) -> None:
+    reader, writer, _ = await _opening(executor)
+    writer.write(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n" + b"x" * (wire.GATEWAY_HELLO_BYTES - 27))
+    assert "wrong opening bytes" in await _refusal(reader)
+    writer.close()
+    await _still_serves(executor)
+
+
+async def test_a_wrong_proof_is_refused_and_nothing_runs(executor: ExecutorServer) -> None:
+    reader, writer, nonce = await _opening(executor)
+    mine = secrets.token_bytes(32)
+    wrong = _proof(b"another-clusters-token-entirely", "gateway", nonce, mine)
+    writer.write(wire.MAGIC + mine + wrong)
+    assert "not this executor's cluster's" in await _refusal(reader)
+    writer.close()
+    info = (await _describe(executor)).stats
+    assert info.requests_received == 0
+
+
+async def test_a_replayed_handshake_is_refused(executor: ExecutorServer) -> None:
+    """A gateway's answer is bound to the executor's fresh nonce: one recorded from another
+    connection proves nothing on this one."""
+    reader, writer, nonce = await _opening(executor)
+    mine = secrets.token_bytes(32)
+    writer.write(wire.MAGIC + mine + _proof(TOKEN.encode(), "gateway", nonce, mine))
+    verdict = await reader.readexactly(wire.VERDICT_BYTES)
+    assert verdict[:1] == wire.ACCEPTED
+    assert verdict[1:] == _proof(TOKEN.encode(), "executor", nonce, mine)
+    replay = wire.MAGIC + mine + _proof(TOKEN.encode(), "gateway", nonce, mine)
+    reader2, writer2, _ = await _opening(executor)
+    writer2.write(replay)
+    assert "not this executor's cluster's" in await _refusal(reader2)
+    for w in (writer, writer2):
+        w.close()
+
+
+async def test_more_than_a_handshake_before_acceptance_is_refused(
+    executor: ExecutorServer, caplog: pytest.LogCaptureFixture
+) -> None:
+    reader, writer, _ = await _opening(executor)
+    writer.write(b"\0" * (wire.GATEWAY_HELLO_BYTES + 100))
+    assert "more than a handshake" in await _refusal(reader)
+    writer.close()
+    # A megabyte: refused at its first read; the rest is never held (the close may reach the
+    # caller as a reset, since the executor leaves the unread bytes unread).
+    with caplog.at_level(logging.WARNING, logger="flowhost.executor"):
+        reader, writer, _ = await _opening(executor)
+        writer.write(b"\0" * (1024 * 1024))
+        with contextlib.suppress(ConnectionError):
+            while await asyncio.wait_for(reader.read(65536), 5):
+                pass
+        writer.close()
+    assert any("more than a handshake" in r.getMessage() for r in caplog.records)
+    await _still_serves(executor)
+
+
+async def test_a_silent_caller_is_closed_at_the_handshake_timeout(
+    executor: ExecutorServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(wire, "HANDSHAKE_TIMEOUT_S", 0.3)
+    loop = asyncio.get_running_loop()
+    started = loop.time()
+    reader, writer, _ = await _opening(executor)
+    assert "no handshake within 0.3s" in await _refusal(reader)
+    assert loop.time() - started < 3
+    writer.close()
+
+
+async def test_handshakes_open_at_once_are_bounded(executor: ExecutorServer) -> None:
+    from executors.execution_link import MAX_HANDSHAKING
+
+    held = [await _opening(executor) for _ in range(MAX_HANDSHAKING)]
+    reader, writer = await asyncio.open_connection("127.0.0.1", executor.stream_port)
+    assert await asyncio.wait_for(reader.read(), 5) == b"", "one more is closed on arrival"
+    writer.close()
+    for _, w, _ in held:
+        w.close()
+    await asyncio.sleep(0.1)
+    await _still_serves(executor)
+
+
+async def test_an_oversized_frame_after_the_handshake_closes_only_that_link(
+    executor: ExecutorServer,
+) -> None:
+    reader, writer, nonce = await _opening(executor)
+    mine = secrets.token_bytes(32)
+    writer.write(wire.MAGIC + mine + _proof(TOKEN.encode(), "gateway", nonce, mine))
+    assert (await reader.readexactly(wire.VERDICT_BYTES))[:1] == wire.ACCEPTED
+    writer.write(struct.pack("!I", wire.MAX_FRAME_BYTES + 1) + b"\0" * 64)
+    while await asyncio.wait_for(reader.read(4096), 5):  # heartbeats, then the close
+        pass
+    writer.close()
+    await _still_serves(executor)
+
+
+async def test_a_frame_that_is_not_a_request_batch_closes_only_that_link(
+    executor: ExecutorServer,
+) -> None:
+    reader, writer, nonce = await _opening(executor)
+    mine = secrets.token_bytes(32)
+    writer.write(wire.MAGIC + mine + _proof(TOKEN.encode(), "gateway", nonce, mine))
+    assert (await reader.readexactly(wire.VERDICT_BYTES))[:1] == wire.ACCEPTED
+    writer.write(wire.frame(b"\xff" * 40))
+    while await asyncio.wait_for(reader.read(4096), 5):
+        pass
+    writer.close()
+    await _still_serves(executor)
+
+
+async def _describe(executor: ExecutorServer) -> pb.DescribeReply:
+    async with grpc.aio.insecure_channel(executor.address) as channel:
+        return await pb_grpc.ExecutorStub(channel).Describe(
+            pb.DescribeRequest(), metadata=LINK.metadata, timeout=5
+        )
+
+
+# -- an executor whose link cannot prove the token -------------------------------------------
+
+
+class _ProvesOnGrpcOnly(pb_grpc.ExecutorServicer):  # type: ignore[misc]
+    """Answers Describe with a right proof, but names a link port that proves nothing."""
+
+    def __init__(self, stream_port: int) -> None:
+        self.stream_port = stream_port
+        self.sent: list[str] = []
+
+    async def Describe(self, request: pb.DescribeRequest, context: Any) -> pb.DescribeReply:
+        proof = hmac.new(TOKEN.encode(), request.nonce, hashlib.sha256).digest()
+        return pb.DescribeReply(
+            runtime="default",
+            executor_id="impostor",
+            deployments=[KEY],
+            proof=proof,
+            stream_port=self.stream_port,
+        )
+
+    async def Execute(self, request_iterator: Any, context: Any) -> AsyncIterator[pb.ResultBatch]:
+        self.sent.append("Execute")
+        async for _ in request_iterator:
+            yield pb.ResultBatch()
+
+
+async def test_a_link_that_cannot_prove_the_token_is_refused(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    frames: list[bytes] = []
+
+    async def fake_link(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        try:
+            writer.write(wire.MAGIC + secrets.token_bytes(32))
+            await reader.readexactly(wire.GATEWAY_HELLO_BYTES)
+            writer.write(wire.ACCEPTED + b"\0" * 32)
+            frames.append(await reader.read())
+        finally:
+            writer.close()
+
+    link_server = await asyncio.start_server(fake_link, "127.0.0.1", 0)
+    link_port = link_server.sockets[0].getsockname()[1]
+    impostor = _ProvesOnGrpcOnly(link_port)
+    server = grpc.aio.server()
+    pb_grpc.add_ExecutorServicer_to_server(impostor, server)
+    port = server.add_insecure_port("127.0.0.1:0")
+    await server.start()
+    try:
+        with caplog.at_level(logging.WARNING, logger="flowhost.gateway"):
+            pool, reconciler = await _reconciled(f"127.0.0.1:{port}")
+            [status] = reconciler.statuses()
+            await pool.close()
+    finally:
+        await server.stop(None)
+        link_server.close()
+        await link_server.wait_closed()
+    assert not status.ready
+    assert status.problem == (
+        "not of this cluster: its proof of the cluster token on the execution link is wrong"
+    )
+    assert impostor.sent == [], "no fallback to the gRPC stream for a stranger"
+    assert frames in ([], [b""]), "and not a single frame reached its link"
