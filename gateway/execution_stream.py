@@ -59,6 +59,8 @@ class LinkStream(asyncio.Protocol):
         self._queue: list[pb.ExecuteRequest] = []
         self._flush_due = False
         self._gone = False
+        #: How many requests are out on this stream (the connection sets it): `frame_cap`.
+        self.in_flight: Callable[[], int] = lambda: 0
 
     @classmethod
     async def open(
@@ -163,7 +165,7 @@ class LinkStream(asyncio.Protocol):
     def send(self, request: pb.ExecuteRequest) -> None:
         queue = self._queue
         queue.append(request)
-        if len(queue) >= wire.FRAME_MESSAGES:
+        if len(queue) >= wire.frame_cap(self.in_flight()):
             self._flush()
         elif not self._flush_due:
             self._flush_due = True

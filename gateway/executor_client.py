@@ -275,6 +275,7 @@ class ExecutorConnection:
                     self.address, port, self._link, self._received, self._fail, LINK_OPEN_S
                 )
                 self.carrier = "link"
+                stream.in_flight = self._waiting.__len__
             except NotOfCluster as refused:
                 await self._refuse(refused)
                 raise

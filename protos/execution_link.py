@@ -45,14 +45,25 @@ VERDICT_BYTES: Final = 1 + PROOF_BYTES
 HANDSHAKE_TIMEOUT_S: Final = 5.0
 #: The largest frame either side reads (the same bound the gRPC channel has).
 MAX_FRAME_BYTES: Final = 64 * 1024 * 1024
-#: The batching rule, both ways: a frame leaves at the end of the loop turn its first message was
-#: queued in, or as soon as it holds this many messages. Ending frames only at turn ends made the
-#: two processes take turns under load (the gateway parsed 64 requests while the executor
-#: idled, then the other way round): 0.83x the gRPC stream's throughput at 64 connections. A
-#: cap lets the executor start on the first requests while the gateway reads the rest: 1.29x
-#: with 16, 1.31x with 4, 1.13-1.17x with 8 and 1 (three rounds each, noisy); 16 against 4
-#: measured 1.03x, and costs less CPU per request (docs/benchmark.md, "The execution link").
+#: The batching rule: a frame leaves at the end of the loop turn its first message was queued
+#: in, or as soon as it holds `frame_cap` messages. Ending frames only at turn ends made the two
+#: processes take turns under load (the gateway parsed 64 requests while the executor idled,
+#: then the other way round): 0.83x the gRPC stream's throughput at 64 connections; a cap of 16
+#: gave 1.29x (docs/benchmark.md, "The execution link").
 FRAME_MESSAGES: Final = 16
+
+
+def frame_cap(in_flight: int) -> int:
+    """Most requests a frame holds while `in_flight` requests are out: 16, or with fewer out,
+    half of them, so at low load the executor starts on the first requests of a burst while
+    the gateway still reads the rest. Measured against a fixed 16 (interleaved, 8 rounds each):
+    1.26x the throughput at 4 connections, 1.19x at 16, the same CPU per request at 64.
+    Results go back in frames of 16: making those adapt too cost the executor CPU at 64."""
+    if in_flight >= FRAME_MESSAGES:
+        return FRAME_MESSAGES
+    return max(1, in_flight // 2)
+
+
 #: A refusal's reason is at most this long.
 MAX_REASON_BYTES: Final = 512
 
