@@ -69,26 +69,28 @@ def _string_map_to_proto(values: dict[str, str]) -> bytes:
 
 
 def result_to_proto(request_id: int, result: ProcessResult) -> pb.ExecuteResult:
+    # Only the fields that are set: each keyword costs the constructor ~0.3 µs set or empty.
     message = pb.ExecuteResult(
         id=request_id,
         status=_STATUS.get(result.status, pb.STATUS_FAILED),
         documents=[
-            pb.Document(data=d.raw, properties_json=_string_map_to_proto(d.properties))
+            pb.Document(data=d.raw, properties_json=orjson.dumps(d.properties))
+            if d.properties
+            else pb.Document(data=d.raw)
             for d in result.documents
         ],
-        outcome=result.outcome or "",
-        faults=result.faults,
         duration_us=result.duration_us,
     )
+    if result.outcome:
+        message.outcome = result.outcome
+    if result.faults:
+        message.faults.update(result.faults)
     if result.error is not None:
-        message.error.CopyFrom(
-            pb.ExecutionError(
-                code=result.error.code,
-                message=result.error.message,
-                step_path=result.error.step_path,
-                retryable=result.error.retryable,
-            )
-        )
+        error = message.error
+        error.code = result.error.code
+        error.message = result.error.message
+        error.step_path = result.error.step_path
+        error.retryable = result.error.retryable
     if result.trace:
         message.trace, message.recorded = trace_json(result.trace)
     return message

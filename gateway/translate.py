@@ -64,7 +64,7 @@ class ExecutionError:
     retryable: bool = False
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)  # not frozen: one is made per request, and a frozen __init__ costs ~3 µs
 class ExecutionResult:
     status: str  # ok | failed | deadline | cancelled | rejected
     documents: list[tuple[bytes, dict[str, str]]]
@@ -111,45 +111,41 @@ class Issue:
 
 
 def execution_to_proto(request_id: int, execution: Execution) -> pb.ExecuteRequest:
-    return pb.ExecuteRequest(
+    # Only the fields that are set: each keyword costs the constructor ~0.3 µs set or empty
+    # (measured: 5.6-6.5 -> 4.1-5.5 µs for a quote action's request with a callbackUri). String maps
+    # travel as JSON objects, b"" for an empty one (most documents have no properties).
+    message = pb.ExecuteRequest(
         id=request_id,
         deployment=execution.deployment,
         process=execution.process,
         documents=[
-            pb.Document(data=data, properties_json=_string_map_to_proto(props))
+            pb.Document(data=data, properties_json=orjson.dumps(props))
+            if props
+            else pb.Document(data=data)
             for data, props in execution.documents
         ],
-        properties_json=_string_map_to_proto(execution.props),
-        config_json=_string_map_to_proto(execution.config),
-        flow_json=_string_map_to_proto(execution.flow),
         timeout_ms=execution.timeout_ms,
         execution_id=execution.execution_id,
-        record=execution.record,
-        data=_data_to_proto(execution),
-        detachable=execution.detachable,
-        secret_config=execution.secret_config,
-        traceparent=TRACEPARENT.get(),
     )
-
-
-def _string_map_to_proto(values: dict[str, str]) -> bytes:
-    """A string map as executor.proto carries it: a JSON object, b"" for an empty one (most
-    documents have no properties, most requests no $props: nothing to encode)."""
-    return orjson.dumps(values) if values else b""
-
-
-def _string_map_from_proto(data: bytes) -> dict[str, str]:
-    """The inverse of _string_map_to_proto; the executor built it from its own dicts."""
-    if not data:
-        return {}
-    values: dict[str, str] = orjson.loads(data)
-    return values
-
-
-def _data_to_proto(execution: Execution) -> pb.DataContext | None:
-    if not execution.data_type and not execution.list_filter:
-        return None
-    return pb.DataContext(type=execution.data_type, list_filter=execution.list_filter)
+    if execution.props:
+        message.properties_json = orjson.dumps(execution.props)
+    if execution.config:
+        message.config_json = orjson.dumps(execution.config)
+    if execution.flow:
+        message.flow_json = orjson.dumps(execution.flow)
+    if execution.record:
+        message.record = True
+    if execution.data_type or execution.list_filter:
+        message.data.type = execution.data_type
+        message.data.list_filter = execution.list_filter
+    if execution.detachable:
+        message.detachable = True
+    if execution.secret_config:
+        message.secret_config.extend(execution.secret_config)
+    traceparent = TRACEPARENT.get()
+    if traceparent:
+        message.traceparent = traceparent
+    return message
 
 
 def upload_data_to_proto(data: bytes, max_bytes: int) -> pb.UploadChunk:
@@ -219,14 +215,17 @@ def result_from_proto(message: pb.ExecuteResult) -> ExecutionResult:
         e = message.error
         error = ExecutionError(e.code, e.message, e.step_path, e.retryable)
     return ExecutionResult(
-        status=STATUS_NAMES.get(message.status, "failed"),
-        documents=[(d.data, _string_map_from_proto(d.properties_json)) for d in message.documents],
-        outcome=message.outcome,
-        faults=dict(message.faults),
-        error=error,
-        duration_us=message.duration_us,
-        trace=message.trace or b"[]",
-        recorded=message.recorded,
+        STATUS_NAMES.get(message.status, "failed"),
+        [
+            (d.data, orjson.loads(d.properties_json) if d.properties_json else {})
+            for d in message.documents
+        ],
+        message.outcome,
+        dict(message.faults) if message.faults else {},  # dict() of an empty map: ~1.8 µs
+        error,
+        message.duration_us,
+        message.trace or b"[]",
+        message.recorded,
     )
 
 
