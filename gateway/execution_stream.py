@@ -91,6 +91,7 @@ class LinkStream(asyncio.Protocol):
             try:
                 await stream._handshake
             except BaseException:
+                stream._gone = True  # never opened: its close is nobody's stream lost
                 stream._abort()
                 raise
         return stream
@@ -140,6 +141,7 @@ class LinkStream(asyncio.Protocol):
             self.data_received(rest)
 
     def _fail_handshake(self, error: Exception) -> None:
+        self._gone = True
         if not self._handshake.done():
             self._handshake.set_exception(error)
         self._abort()

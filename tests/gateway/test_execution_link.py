@@ -129,6 +129,37 @@ async def test_an_unreachable_link_falls_back_to_grpc_and_says_so_once(
     assert f"(port {executor.stream_port}) cannot be reached" in said[0].getMessage()
 
 
+async def test_a_link_port_that_never_answers_falls_back_and_the_grpc_stream_stays(
+    executor: ExecutorServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A port that accepts and says nothing (a middlebox, a stuck process): the gateway gives
+    up at LINK_OPEN_S, streams over gRPC, and the abandoned socket's close breaks nothing."""
+    monkeypatch.setattr("gateway.executor_client.LINK_OPEN_S", 0.5)
+    assert executor._link_server is not None
+    await executor._link_server.close()
+    held: list[asyncio.StreamWriter] = []
+
+    async def silent(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        held.append(writer)
+
+    server = await asyncio.start_server(silent, "127.0.0.1", executor.stream_port)
+    try:
+        pool, _ = await _reconciled(executor.address)
+        try:
+            connection = pool.connections[executor.address]
+            assert connection.carrier == "grpc" and held, "it connected, then gave up"
+            for writer in held:
+                writer.close()
+            await asyncio.sleep(0.3)  # the abandoned socket's close has been seen
+            assert connection.streaming
+            assert await _echo(connection, 9) == b'{"echo":9}'
+        finally:
+            await pool.close()
+    finally:
+        server.close()
+        await server.wait_closed()
+
+
 async def test_a_lost_link_fails_waiting_requests_at_once(executor: ExecutorServer) -> None:
     pool, _ = await _reconciled(executor.address)
     try:
@@ -293,29 +324,20 @@ async def test_handshakes_open_at_once_are_bounded(executor: ExecutorServer) -> 
     await _still_serves(executor)
 
 
-async def test_an_oversized_frame_after_the_handshake_closes_only_that_link(
-    executor: ExecutorServer,
+@pytest.mark.parametrize(
+    "sent",
+    [struct.pack("!I", wire.MAX_FRAME_BYTES + 1) + b"\0" * 64, wire.frame(b"\xff" * 40)],
+    ids=["a-frame-over-the-limit", "a-frame-that-is-no-request-batch"],
+)
+async def test_a_bad_frame_after_the_handshake_closes_only_that_link(
+    executor: ExecutorServer, sent: bytes
 ) -> None:
     reader, writer, nonce = await _opening(executor)
     mine = secrets.token_bytes(32)
     writer.write(wire.MAGIC + mine + _proof(TOKEN.encode(), "gateway", nonce, mine))
     assert (await reader.readexactly(wire.VERDICT_BYTES))[:1] == wire.ACCEPTED
-    writer.write(struct.pack("!I", wire.MAX_FRAME_BYTES + 1) + b"\0" * 64)
+    writer.write(sent)
     while await asyncio.wait_for(reader.read(4096), 5):  # heartbeats, then the close
-        pass
-    writer.close()
-    await _still_serves(executor)
-
-
-async def test_a_frame_that_is_not_a_request_batch_closes_only_that_link(
-    executor: ExecutorServer,
-) -> None:
-    reader, writer, nonce = await _opening(executor)
-    mine = secrets.token_bytes(32)
-    writer.write(wire.MAGIC + mine + _proof(TOKEN.encode(), "gateway", nonce, mine))
-    assert (await reader.readexactly(wire.VERDICT_BYTES))[:1] == wire.ACCEPTED
-    writer.write(wire.frame(b"\xff" * 40))
-    while await asyncio.wait_for(reader.read(4096), 5):
         pass
     writer.close()
     await _still_serves(executor)
