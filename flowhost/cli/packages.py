@@ -243,7 +243,7 @@ def status(gateway: Gateway) -> None:
             )
     if admission.row_count:  # this gateway's admission (docs/operations.md "Admission limits")
         console.print(admission)
-    executors = Table("executor", "runtime", "state", "deployments", "in flight")
+    executors = Table("executor", "runtime", "state", "deployments", "in flight", "stream")
     for e in state["executors"]:
         executors.add_row(
             e["address"],
@@ -251,6 +251,7 @@ def status(gateway: Gateway) -> None:
             "[green]ready[/green]" if e["ready"] else f"[red]not ready[/red] {e['problem']}",
             ", ".join(e["deployments"]),
             str(e["outstanding"]),
+            e.get("stream") or "-",  # link, or grpc where the executor's link is out of reach
         )
     console.print(executors)
     if triggers:
