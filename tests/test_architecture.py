@@ -78,6 +78,7 @@ def test_protobuf_stays_at_the_edges() -> None:
         "gateway/translate.py",
         "gateway/executor_client.py",
         "gateway/execution_stream.py",
+        "gateway/file_calls.py",
         "gateway/link.py",
         "executors/translate.py",
         "executors/execution_session.py",

@@ -22,7 +22,7 @@ import orjson
 
 from gateway.configuration.values import OperatorConfig
 from gateway.errors import GatewayError, NotFound, Unavailable
-from gateway.executor_client import DownloadCall
+from gateway.file_calls import DownloadCall
 from gateway.flow import data
 from gateway.flow.actions import configuration
 from gateway.flow.asgi import Send

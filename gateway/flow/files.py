@@ -23,7 +23,7 @@ from gateway.errors import (
     PayloadTooLarge,
     Unavailable,
 )
-from gateway.executor_client import UploadCall
+from gateway.file_calls import UploadCall
 from gateway.flow import data
 from gateway.flow.actions import configuration, flow_facts
 from gateway.flow.asgi import Receive, Scope, header
