@@ -275,6 +275,7 @@ class ExecutorConnection:
                 )
                 self.carrier = "link"
                 stream.in_flight = self._waiting.__len__
+                self._link_problem = None  # a later problem is said again
             except NotOfCluster as refused:
                 await self._refuse(refused)
                 raise
