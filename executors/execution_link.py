@@ -9,7 +9,9 @@ strangers cannot hold the executor's memory. An accepted connection is one `Exec
 Frames out: what the session emits during one loop turn leaves at the end of that turn as one
 write (at most `batch_max` results per frame), so at rest a result goes out at once and under
 load a frame carries many. A heartbeat (an empty frame) goes out when nothing else did for
-HEARTBEAT_S, as on the gRPC stream.
+HEARTBEAT_S, as on the gRPC stream. While the gateway does not read the results (the transport's
+buffer is past its high-water mark) the connection reads no requests, so a stuck gateway cannot
+make an executor hold ever more results.
 """
 
 from __future__ import annotations
@@ -231,6 +233,18 @@ class _LinkConnection(asyncio.Protocol):
             self._sent_at = time.monotonic()
             since = 0.0
         self._timer = asyncio.get_running_loop().call_later(every_s - since, self._heartbeat)
+
+    # -- flow control ----------------------------------------------------------------------
+
+    def pause_writing(self) -> None:
+        """The gateway is not reading our results: read no more of its requests (so start no
+        more executions) until it catches up; its own writes then back up in turn."""
+        if self._transport is not None:
+            self._transport.pause_reading()
+
+    def resume_writing(self) -> None:
+        if self._transport is not None and not self._transport.is_closing():
+            self._transport.resume_reading()
 
     # -- the end ---------------------------------------------------------------------------
 

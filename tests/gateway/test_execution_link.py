@@ -46,6 +46,9 @@ processes:
     steps:
       - sleep: 20s
       - return: {}
+  same:
+    steps:
+      - return: {}
 """
 TOKEN = "the-cluster-token-of-the-link-test"
 LINK = ClusterLink(TOKEN, None, "flowhost-executor")
@@ -348,6 +351,36 @@ async def _describe(executor: ExecutorServer) -> pb.DescribeReply:
         return await pb_grpc.ExecutorStub(channel).Describe(
             pb.DescribeRequest(), metadata=LINK.metadata, timeout=5
         )
+
+
+async def test_a_gateway_that_stops_reading_stops_the_executor_reading(
+    executor: ExecutorServer,
+) -> None:
+    """Flow control: results the other side does not read back up into the executor, which
+    then reads no more requests, rather than running them all and holding every result."""
+    pool, _ = await _reconciled(executor.address)  # deploys the package
+    await pool.close()
+    reader, writer, nonce = await _opening(executor)
+    mine = secrets.token_bytes(32)
+    writer.write(wire.MAGIC + mine + _proof(TOKEN.encode(), "gateway", nonce, mine))
+    assert (await reader.readexactly(wire.VERDICT_BYTES))[:1] == wire.ACCEPTED
+    document = b'{"x": "' + b"y" * 64 * 1024 + b'"}'
+    sent = 1000  # 64 MB of results if all ran
+    for first in range(1, sent + 1, 10):
+        batch = pb.RequestBatch(
+            requests=[
+                pb.ExecuteRequest(
+                    id=i, deployment=KEY, process="same", documents=[pb.Document(data=document)]
+                )
+                for i in range(first, first + 10)
+            ]
+        )
+        writer.write(wire.frame(batch.SerializeToString()))
+    await asyncio.sleep(2)  # nothing reads what the executor answers
+    received = (await _describe(executor)).stats.requests_received
+    assert 0 < received < sent / 2, received
+    writer.transport.abort()  # 60 MB unsent on our side: close would wait to send them
+    await _still_serves(executor)
 
 
 # -- an executor whose link cannot prove the token -------------------------------------------
