@@ -38,6 +38,20 @@ CLIENT_FAILURES: dict[str, int] = {
     "limit_exceeded": 422,
 }
 
+# Failure codes of a process whose upstream (a remote HTTP server, Flow, a broker) failed it, and
+# the status they are answered with: the gateway's answer is not its own fault, and a caller may
+# retry a 503 or 504 later.
+UPSTREAM_FAILURES: dict[str, int] = {
+    "http_error": 502,  # the remote answered a status the step does not accept, or not at all
+    "flow_error": 502,
+    "broker_refused": 502,
+    "broker_unroutable": 502,
+    "broker_unavailable": 503,
+    "broker_no_responders": 503,
+    "broker_timeout": 504,
+    "flow_timeout": 504,
+}
+
 
 # Store error codes -> HTTP status. Every `StoreError` subclass has its code here (a test walks
 # them), so a new refusal gets a status by decision, not by default.
@@ -147,7 +161,9 @@ class ExecutionFailed(GatewayError):
     def __init__(self, message: str, **kwargs: Any) -> None:
         super().__init__(message, **kwargs)
         if kwargs.get("status") is None:
-            self.status = CLIENT_FAILURES.get(self.code, self.status)
+            self.status = CLIENT_FAILURES.get(self.code) or UPSTREAM_FAILURES.get(
+                self.code, self.status
+            )
 
 
 class DeadlineExceeded(GatewayError):

@@ -311,6 +311,21 @@ def test_http_to_loopback_is_allowed_when_the_runtime_allows_it(
     assert listener.connections == 1
 
 
+def test_a_remote_that_fails_the_process_is_a_bad_gateway_not_a_500(
+    loopback_refused: Cluster, flow_auth: tuple[str, str]
+) -> None:
+    """The remote is down: the caller gets 502 naming the step and the address, and may retry."""
+    set_policy(loopback_refused, allow_loopback=True)
+    target = f"http://127.0.0.1:{closed_port()}/"
+    response = call(loopback_refused, flow_auth, "fetch", target)
+    assert response.status_code == 502, response.text
+    assert response.headers["x-manywho-service-problem-kind"] == "service"
+    problem = response.json()
+    assert problem["code"] == "http_error", problem
+    assert target.rstrip("/") in problem["message"], problem
+    assert_serving(loopback_refused, flow_auth)
+
+
 def test_an_egress_allow_list_admits_only_what_it_lists(
     loopback_refused: Cluster, flow_auth: tuple[str, str], listener: Listener
 ) -> None:
