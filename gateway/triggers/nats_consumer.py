@@ -14,6 +14,7 @@ each message, at most once, nothing is kept); attempts and back-off run in the g
 from __future__ import annotations
 
 import asyncio
+from collections import deque
 from collections.abc import Callable
 
 import nats
@@ -71,14 +72,20 @@ async def _jetstream(
         s.subject, durable=s.durable, stream=s.spec.stream, config=config
     )
     connected(s.durable)
+    # nats-py's fetch also returns what reached its inbox after an earlier fetch gave up (an
+    # answer to a pull that outlived the client's timeout): more than `free` at times. Those wait
+    # here for a slot, so the trigger never runs more than its concurrency and never asks the
+    # server for a batch of nothing (which the server refuses).
+    waiting: deque[Msg] = deque()
     while True:
         free = await slots.wait_free()
-        try:
-            messages = await subscription.fetch(free, timeout=_FETCH_WAIT_S)
-        except FetchTimeout:
-            continue
-        for message in messages:
-            slots.run(_one_jetstream(client, s, delivery, message))
+        if not waiting:
+            try:
+                waiting.extend(await subscription.fetch(free, timeout=_FETCH_WAIT_S))
+            except FetchTimeout:
+                continue
+        for _ in range(min(free, len(waiting))):
+            slots.run(_one_jetstream(client, s, delivery, waiting.popleft()))
 
 
 async def _one_jetstream(client: Client, s: Subscription, delivery: Delivery, message: Msg) -> None:

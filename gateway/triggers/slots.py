@@ -17,7 +17,7 @@ class Slots:
         self._tasks: set[asyncio.Task[None]] = set()
 
     async def wait_free(self) -> int:
-        while self.free == 0:
+        while self.free <= 0:
             self._changed.clear()
             await self._changed.wait()
         return self.free
