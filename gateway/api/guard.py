@@ -35,6 +35,7 @@ from gateway.errors import GatewayError, PayloadTooLarge, api_problem
 from gateway.flow import openapi as flow_openapi
 from gateway.flow.asgi import Receive, Scope, Send, replay_body
 from gateway.settings import GatewaySettings
+from gateway.triggers import webhook_openapi
 
 __all__ = ["CLIENT_HEADER", "MUTATIONS", "ApiGuard", "content_type", "document"]
 
@@ -241,6 +242,7 @@ def document(api: FastAPI) -> None:
                         }
                     )
         flow_openapi.add_to(schema)  # the /fs/ endpoints are plain ASGI: described by hand
+        webhook_openapi.add_to(schema)  # so is /hooks/
         api.openapi_schema = orjson.loads(orjson.dumps(schema))
         return api.openapi_schema
 

@@ -13,8 +13,10 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import jsonschema
 import orjson
 import pytest
+import schemathesis
 
 from gateway.triggers.signature import sign
 from tests.inprocess.conftest import ROOT, InProcessCluster, in_process_cluster
@@ -155,6 +157,33 @@ async def test_unknown_triggers_big_bodies_and_wrong_methods(cluster: InProcessC
     async with cluster.flow(None) as client:  # type: ignore[arg-type]
         got = await client.get("/hooks/default/orders/new-order")
     assert (got.status_code, got.json()["error"]) == (405, "method_not_allowed")
+
+
+async def test_the_api_document_describes_the_webhook_as_it_answers(
+    cluster: InProcessCluster,
+) -> None:
+    document = (await cluster.api.get("/openapi.json")).json()
+    schemathesis.openapi.from_dict(document)  # still a well-formed document
+    operation = document["paths"]["/hooks/{runtime}/{package}/{trigger}"]["post"]
+    assert [p["name"] for p in operation["parameters"]] == ["runtime", "package", "trigger"]
+    scheme = document["components"]["securitySchemes"]["webhookSignature"]
+    assert (scheme["in"], scheme["name"]) == ("header", "X-Flowhost-Signature")
+    body = orjson.dumps(ORDER)
+    answers = [
+        await post(cluster, "new-order", body, signed(body)),
+        await post(cluster, "new-order-later", body, signed(body)),
+        await post(cluster, "new-order", body, signed(body, secret="another")),
+        await post(cluster, "no-such", body, signed(body)),
+    ]
+    assert [a.status_code for a in answers] == [200, 202, 401, 404]
+    for answer in answers:
+        documented = operation["responses"][str(answer.status_code)]
+        if "headers" in documented:
+            assert "x-flowhost-execution" in answer.headers
+        media = documented["content"].get("application/json")
+        if media is not None and answer.status_code != 200:
+            rooted = {**media["schema"], "components": document["components"]}
+            jsonschema.Draft202012Validator(rooted).validate(answer.json())
 
 
 async def test_a_paused_webhook_answers_503_with_retry_after_until_resumed(
