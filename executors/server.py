@@ -119,7 +119,8 @@ class ExecutorServer:
                     f"cannot listen for the execution link on {s.host}:{s.stream_port}: "
                     f"{error.strerror} (FLOWHOST_EXECUTOR_STREAM_PORT; -1 turns it off)"
                 ) from None
-            servicer.stream_port = self.stream_port
+            # What Describe names: the port gateways reach, which a NAT may map elsewhere.
+            servicer.stream_port = s.stream_advertise_port or self.stream_port
         await server.start()
         self._server = server
         await self._health.set("", health_pb2.HealthCheckResponse.SERVING)

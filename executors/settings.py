@@ -25,6 +25,14 @@ class ExecutorSettings(BaseSettings):
         "on the same interface; Describe tells gateways which): 0 picks a free one, -1 turns "
         "it off and gateways use the gRPC stream.",
     )
+    stream_advertise_port: int = Field(
+        0,
+        ge=0,
+        le=65535,
+        description="The execution link's port as gateways reach it, when a NAT or a "
+        "container's port mapping forwards another one (as ADVERTISE does for gRPC); 0: the "
+        "port it listens on.",
+    )
     gateways: Annotated[list[str], NoDecode] = Field(
         default_factory=list,
         description="Gateway URLs (comma-separated) to register with, renew and leave on "

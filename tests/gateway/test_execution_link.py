@@ -111,6 +111,45 @@ async def test_without_a_link_the_grpc_stream_carries_them() -> None:
             await pool.close()
 
 
+async def test_behind_a_port_mapping_the_advertised_link_port_is_dialled() -> None:
+    """A NAT or `docker run -p` forwards another port to the link: STREAM_ADVERTISE_PORT names
+    it in Describe, and the gateway's link goes through the mapping."""
+    target: list[int] = []
+    forwarded: list[int] = []
+
+    async def forward(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        forwarded.append(1)
+        upstream_reader, upstream_writer = await asyncio.open_connection("127.0.0.1", target[0])
+
+        async def pipe(source: asyncio.StreamReader, sink: asyncio.StreamWriter) -> None:
+            with contextlib.suppress(ConnectionError):
+                while data := await source.read(65536):
+                    sink.write(data)
+                    await sink.drain()
+            sink.close()
+
+        await asyncio.gather(pipe(reader, upstream_writer), pipe(upstream_reader, writer))
+
+    mapping = await asyncio.start_server(forward, "127.0.0.1", 0)
+    mapped_port = mapping.sockets[0].getsockname()[1]
+    try:
+        async with ExecutorServer(_settings(stream_advertise_port=mapped_port)) as executor:
+            target.append(executor.stream_port)
+            assert executor.stream_port != mapped_port
+            pool, reconciler = await _reconciled(executor.address)
+            try:
+                [status] = reconciler.statuses()
+                assert status.ready and status.carrier == "link", status.problem
+                connection = pool.connections[executor.address]
+                assert (await connection.describe()).stream_port == mapped_port
+                assert await _echo(connection, 5) == b'{"echo":5}'
+                assert forwarded == [1]  # the one link went through the mapping
+            finally:
+                await pool.close()
+    finally:
+        mapping.close()
+
+
 async def test_an_unreachable_link_falls_back_to_grpc_and_says_so_once(
     executor: ExecutorServer, caplog: pytest.LogCaptureFixture
 ) -> None:
