@@ -3,8 +3,9 @@
 Every connection starts with the handshake of protos/execution_link.py, bounded in bytes and in
 time, before a single frame is read: a caller that does not prove the cluster token within
 HANDSHAKE_TIMEOUT_S, or sends more than a handshake, is closed. At most MAX_HANDSHAKING
-connections may be in that state at once; more are closed as they arrive, so a flood of
-strangers cannot hold the executor's memory. An accepted connection is one `ExecutionSession`.
+connections may be in that state at once (under mTLS from the TCP accept, so the TLS handshake
+counts too); more are closed as they arrive, so a flood of strangers cannot hold the executor's
+memory or its CPU. An accepted connection is one `ExecutionSession`.
 
 Frames out: what the session emits during one loop turn leaves at the end of that turn as one
 write (at most `batch_max` results per frame), so at rest a result goes out at once and under
@@ -19,6 +20,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import secrets
+import ssl
 import time
 from typing import cast
 
@@ -60,16 +62,28 @@ class ExecutionLinkServer:
         """Listen on bind_host:port (0: a free port); returns the port."""
         loop = asyncio.get_running_loop()
         context = self._credentials.link_ssl_context()
+        # Under mTLS the TLS handshake runs on the accepted connection (`_TlsGate`) rather than
+        # in the listener, so it counts against MAX_HANDSHAKING too: a flood of TLS hellos is
+        # bounded like one of link hellos.
         self._server = await loop.create_server(
-            lambda: _LinkConnection(self),
+            (lambda: _LinkConnection(self))
+            if context is None
+            else (lambda: _TlsGate(self, context)),
             bind_host,
             port,
-            ssl=context,
-            ssl_handshake_timeout=wire.HANDSHAKE_TIMEOUT_S if context is not None else None,
             reuse_address=True,
         )
         self.port = self._server.sockets[0].getsockname()[1]
         return self.port
+
+    def admit_handshake(self, transport: asyncio.BaseTransport) -> bool:
+        """Count a connection that starts its handshake, or close it when MAX_HANDSHAKING are."""
+        if self.handshaking >= MAX_HANDSHAKING:
+            log.warning("execution link: %d handshakes open; closing a new one", MAX_HANDSHAKING)
+            cast(asyncio.Transport, transport).abort()
+            return False
+        self.handshaking += 1
+        return True
 
     async def close(self) -> None:
         """Stop listening and close every connection (their sessions are abandoned)."""
@@ -99,14 +113,12 @@ class _LinkConnection(asyncio.Protocol):
 
     # -- the handshake ---------------------------------------------------------------------
 
-    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+    def connection_made(self, transport: asyncio.BaseTransport, counted: bool = False) -> None:
+        """`counted`: the TLS gate already counted this connection's handshake."""
         self._transport = stream = cast(asyncio.Transport, transport)  # uvloop's: no subclass
         server = self._server
-        if server.handshaking >= MAX_HANDSHAKING:
-            log.warning("execution link: %d handshakes open; closing a new one", MAX_HANDSHAKING)
-            stream.abort()
+        if not counted and not server.admit_handshake(stream):
             return
-        server.handshaking += 1
         self._handshaking = True
         server._connections.add(self)
         loop = asyncio.get_running_loop()
@@ -261,3 +273,46 @@ class _LinkConnection(asyncio.Protocol):
         if self._session is not None:
             self._session.abandon()
             self._session = None
+
+
+class _TlsGate(asyncio.Protocol):
+    """An accepted TCP connection under mTLS: counted as a handshake at once, then wrapped in
+    TLS (within HANDSHAKE_TIMEOUT_S) and handed to a `_LinkConnection`, still counted, for the
+    link's own handshake. Nothing is read before TLS starts."""
+
+    def __init__(self, server: ExecutionLinkServer, context: ssl.SSLContext) -> None:
+        self._server = server
+        self._context = context
+        self._task: asyncio.Task[None] | None = None
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        stream = cast(asyncio.Transport, transport)
+        if not self._server.admit_handshake(stream):
+            return
+        stream.pause_reading()  # the client hello waits in the socket for the TLS layer
+        self._task = asyncio.ensure_future(self._wrap(stream))
+
+    async def _wrap(self, stream: asyncio.Transport) -> None:
+        server = self._server
+        link = _LinkConnection(server)
+        try:
+            secure = await asyncio.get_running_loop().start_tls(
+                stream,
+                link,
+                self._context,
+                server_side=True,
+                ssl_handshake_timeout=wire.HANDSHAKE_TIMEOUT_S,
+            )
+        except Exception as error:  # a failed TLS handshake of any kind: not counted
+            server.handshaking -= 1
+            peer = stream.get_extra_info("peername")
+            log.warning("execution link: TLS handshake with %s failed: %s", peer, error)
+            stream.abort()
+            return
+        if secure is None:  # the caller went away meanwhile
+            server.handshaking -= 1
+            return
+        link.connection_made(secure, counted=True)
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        """Before TLS took the connection over, the caller left: `_wrap` sees it fail."""

@@ -285,6 +285,50 @@ async def _still_serves(executor: ExecutorServer) -> None:
         await pool.close()
 
 
+async def test_tls_handshakes_open_at_once_are_bounded_too(tmp_path: Path) -> None:
+    """Under mTLS a caller that opens TCP and never finishes TLS holds a handshake slot: more
+    than MAX_HANDSHAKING of them are closed on arrival, and the cluster's gateway still links."""
+    from executors.execution_link import MAX_HANDSHAKING
+
+    files = ensure_link(tmp_path, mtls=True)
+    assert files.ca and files.gateway_cert and files.gateway_key
+    settings = _settings(
+        link_token="",
+        link_tls_cert_file=files.executor_cert,
+        link_tls_key_file=files.executor_key,
+        link_tls_ca_file=files.ca,
+    )
+    tls = (files.gateway_cert.read_bytes(), files.gateway_key.read_bytes(), files.ca.read_bytes())
+    async with ExecutorServer(settings) as executor:
+        held = [
+            await asyncio.open_connection("127.0.0.1", executor.stream_port)
+            for _ in range(MAX_HANDSHAKING)
+        ]
+        await asyncio.sleep(0.2)
+        assert executor._link_server is not None
+        assert executor._link_server.handshaking == MAX_HANDSHAKING
+        reader, writer = await asyncio.open_connection("127.0.0.1", executor.stream_port)
+        assert await asyncio.wait_for(reader.read(), 5) == b"", "one more is closed on arrival"
+        writer.close()
+        for _, w in held:
+            w.close()
+        for _ in range(100):  # the closed ones give their slots back within 5 s
+            if not executor._link_server.handshaking:
+                break
+            await asyncio.sleep(0.05)
+        assert executor._link_server.handshaking == 0  # every slot came back
+        pool, reconciler = await _reconciled(
+            executor.address, ClusterLink("", tls, "flowhost-executor")
+        )
+        try:
+            [status] = reconciler.statuses()
+            assert status.ready and status.carrier == "link", status.problem
+            assert await _echo(pool.connections[executor.address], 6) == b'{"echo":6}'
+        finally:
+            await pool.close()
+        assert executor._link_server.handshaking == 0
+
+
 async def test_a_caller_that_does_not_speak_the_link_is_refused(executor: ExecutorServer) -> None:
     reader, writer, _ = await _opening(executor)
     writer.write(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n" + b"x" * (wire.GATEWAY_HELLO_BYTES - 27))
