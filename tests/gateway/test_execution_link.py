@@ -220,7 +220,8 @@ async def test_a_lost_link_fails_waiting_requests_at_once(executor: ExecutorServ
         await pool.close()
 
 
-async def test_mtls_runs_the_link_over_tls(tmp_path: Path) -> None:
+def _mtls(tmp_path: Path) -> tuple[ExecutorSettings, ClusterLink]:
+    """An executor's settings and a gateway's link under mTLS, from fresh cluster certificates."""
     files = ensure_link(tmp_path, mtls=True)
     assert files.ca and files.gateway_cert and files.gateway_key
     settings = _settings(
@@ -230,10 +231,13 @@ async def test_mtls_runs_the_link_over_tls(tmp_path: Path) -> None:
         link_tls_ca_file=files.ca,
     )
     tls = (files.gateway_cert.read_bytes(), files.gateway_key.read_bytes(), files.ca.read_bytes())
+    return settings, ClusterLink("", tls, "flowhost-executor")
+
+
+async def test_mtls_runs_the_link_over_tls(tmp_path: Path) -> None:
+    settings, link = _mtls(tmp_path)
     async with ExecutorServer(settings) as executor:
-        pool, reconciler = await _reconciled(
-            executor.address, ClusterLink("", tls, "flowhost-executor")
-        )
+        pool, reconciler = await _reconciled(executor.address, link)
         try:
             [status] = reconciler.statuses()
             assert status.ready and status.carrier == "link", status.problem
@@ -290,15 +294,7 @@ async def test_tls_handshakes_open_at_once_are_bounded_too(tmp_path: Path) -> No
     than MAX_HANDSHAKING of them are closed on arrival, and the cluster's gateway still links."""
     from executors.execution_link import MAX_HANDSHAKING
 
-    files = ensure_link(tmp_path, mtls=True)
-    assert files.ca and files.gateway_cert and files.gateway_key
-    settings = _settings(
-        link_token="",
-        link_tls_cert_file=files.executor_cert,
-        link_tls_key_file=files.executor_key,
-        link_tls_ca_file=files.ca,
-    )
-    tls = (files.gateway_cert.read_bytes(), files.gateway_key.read_bytes(), files.ca.read_bytes())
+    settings, link = _mtls(tmp_path)
     async with ExecutorServer(settings) as executor:
         held = [
             await asyncio.open_connection("127.0.0.1", executor.stream_port)
@@ -317,9 +313,7 @@ async def test_tls_handshakes_open_at_once_are_bounded_too(tmp_path: Path) -> No
                 break
             await asyncio.sleep(0.05)
         assert executor._link_server.handshaking == 0  # every slot came back
-        pool, reconciler = await _reconciled(
-            executor.address, ClusterLink("", tls, "flowhost-executor")
-        )
+        pool, reconciler = await _reconciled(executor.address, link)
         try:
             [status] = reconciler.statuses()
             assert status.ready and status.carrier == "link", status.problem
