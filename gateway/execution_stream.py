@@ -30,6 +30,16 @@ from protos.flowhost.v1 import executor_pb2_grpc as pb_grpc
 Received = Callable[[pb.ResultBatch], None]
 Lost = Callable[[str], None]
 
+#: Requests written to the link but not yet taken by the executor, in bytes, past which the
+#: link is dropped: an executor that stops reading while it still sends heartbeats would
+#: otherwise make the gateway hold every request routed to it (memory without bound). Four of
+#: the largest frames, so a legitimate upload that the executor is still reading never trips it.
+UNSENT_MAX_BYTES = 4 * wire.MAX_FRAME_BYTES
+#: How long the unsent requests may stay above the transport's high-water mark without
+#: shrinking before the link is dropped: an executor that reads nothing is found even when
+#: little is waiting (a slow executor that reads at all is not).
+STALL_S = 10.0
+
 
 class ExecutionStream(Protocol):
     def send(self, request: pb.ExecuteRequest) -> None:
@@ -59,6 +69,10 @@ class LinkStream(asyncio.Protocol):
         self._queue: list[pb.ExecuteRequest] = []
         self._flush_due = False
         self._gone = False
+        #: While the transport is past its high-water mark: the stall check's timer, and the
+        #: unsent bytes it saw last.
+        self._stall: asyncio.TimerHandle | None = None
+        self._stalled_bytes = 0
         #: How many requests are out on this stream (the connection sets it): `frame_cap`.
         self.in_flight: Callable[[], int] = lambda: 0
 
@@ -179,6 +193,45 @@ class LinkStream(asyncio.Protocol):
         transport = self._transport
         if batch and transport is not None and not transport.is_closing():
             transport.write(wire.frame(pb.RequestBatch(requests=batch).SerializeToString()))
+            unsent = transport.get_write_buffer_size()
+            if unsent > UNSENT_MAX_BYTES:
+                self._drop(
+                    f"executor {self._address} is not reading its requests: {unsent} bytes "
+                    f"unsent on the execution link, past its bound of {UNSENT_MAX_BYTES}"
+                )
+
+    # -- flow control ----------------------------------------------------------------------
+
+    def pause_writing(self) -> None:
+        """The executor is behind on reading: from now on its backlog must shrink every
+        STALL_S, or the link is dropped (`_check_stall`)."""
+        assert self._transport is not None
+        self._stalled_bytes = self._transport.get_write_buffer_size()
+        self._stall = asyncio.get_running_loop().call_later(STALL_S, self._check_stall)
+
+    def resume_writing(self) -> None:
+        if self._stall is not None:
+            self._stall.cancel()
+            self._stall = None
+
+    def _check_stall(self) -> None:
+        transport = self._transport
+        if transport is None or transport.is_closing():
+            return
+        unsent = transport.get_write_buffer_size()
+        if unsent >= self._stalled_bytes:
+            self._drop(
+                f"executor {self._address} has read none of its requests for {STALL_S:g}s "
+                f"({unsent} bytes unsent on the execution link)"
+            )
+            return
+        self._stalled_bytes = unsent
+        self._stall = asyncio.get_running_loop().call_later(STALL_S, self._check_stall)
+
+    def _drop(self, reason: str) -> None:
+        """Give up on the link: its waiting requests fail now, the connection dials again."""
+        self._gone_now(reason)
+        self._abort()
 
     def unsent(self) -> set[int]:
         return {r.id for r in self._queue if not r.cancel}
@@ -186,6 +239,7 @@ class LinkStream(asyncio.Protocol):
     # -- the end ---------------------------------------------------------------------------
 
     def connection_lost(self, exc: Exception | None) -> None:
+        self.resume_writing()  # no stall check outlives the link
         if not self._handshake.done():
             self._handshake.set_exception(
                 ConnectionError(f"the executor closed the link during the handshake: {exc}")

@@ -111,43 +111,157 @@ async def test_without_a_link_the_grpc_stream_carries_them() -> None:
             await pool.close()
 
 
-async def test_behind_a_port_mapping_the_advertised_link_port_is_dialled() -> None:
-    """A NAT or `docker run -p` forwards another port to the link: STREAM_ADVERTISE_PORT names
-    it in Describe, and the gateway's link goes through the mapping."""
-    target: list[int] = []
-    forwarded: list[int] = []
+class _Forwarder:
+    """A real TCP forwarder in front of an executor's link port (a NAT, a port mapping). With
+    `hold_requests` set it stops reading what the gateway sends, while the executor's
+    heartbeats and results still come through: an executor that talks but reads nothing."""
 
-    async def forward(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        forwarded.append(1)
-        upstream_reader, upstream_writer = await asyncio.open_connection("127.0.0.1", target[0])
+    def __init__(self) -> None:
+        self.target = 0
+        self.connections = 0
+        self.hold_requests = asyncio.Event()
+        self._server: asyncio.Server | None = None
+        #: Held strongly: a task that only waits is otherwise garbage, and its sockets with it.
+        self._tasks: set[asyncio.Future[None]] = set()
+        self._never = asyncio.get_running_loop().create_future()
 
-        async def pipe(source: asyncio.StreamReader, sink: asyncio.StreamWriter) -> None:
+    async def __aenter__(self) -> _Forwarder:
+        self._server = await asyncio.start_server(self._forward, "127.0.0.1", 0)
+        return self
+
+    async def __aexit__(self, *_: object) -> None:
+        assert self._server is not None
+        self._server.close()
+        for task in self._tasks:
+            task.cancel()
+
+    @property
+    def port(self) -> int:
+        assert self._server is not None
+        return int(self._server.sockets[0].getsockname()[1])
+
+    async def _forward(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        self.connections += 1
+        upstream_reader, upstream_writer = await asyncio.open_connection("127.0.0.1", self.target)
+
+        async def pipe(
+            source: asyncio.StreamReader, sink: asyncio.StreamWriter, held: bool
+        ) -> None:
             with contextlib.suppress(ConnectionError):
                 while data := await source.read(65536):
                     sink.write(data)
                     await sink.drain()
+                    if held and self.hold_requests.is_set():
+                        await self._never  # reads no more, until the link drops
             sink.close()
 
-        await asyncio.gather(pipe(reader, upstream_writer), pipe(upstream_reader, writer))
+        pipes = (pipe(reader, upstream_writer, True), pipe(upstream_reader, writer, False))
+        tasks = {asyncio.ensure_future(p) for p in pipes}
+        self._tasks |= tasks
+        _, pending = await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
+        for task in pending:
+            task.cancel()
+        self._tasks -= tasks
+        writer.transport.abort()
+        upstream_writer.transport.abort()
 
-    mapping = await asyncio.start_server(forward, "127.0.0.1", 0)
-    mapped_port = mapping.sockets[0].getsockname()[1]
-    try:
-        async with ExecutorServer(_settings(stream_advertise_port=mapped_port)) as executor:
-            target.append(executor.stream_port)
-            assert executor.stream_port != mapped_port
+
+async def test_behind_a_port_mapping_the_advertised_link_port_is_dialled() -> None:
+    """A NAT or `docker run -p` forwards another port to the link: STREAM_ADVERTISE_PORT names
+    it in Describe, and the gateway's link goes through the mapping."""
+    async with _Forwarder() as mapping:
+        settings = _settings(stream_advertise_port=mapping.port)
+        async with ExecutorServer(settings) as executor:
+            mapping.target = executor.stream_port
+            assert executor.stream_port != mapping.port
             pool, reconciler = await _reconciled(executor.address)
             try:
                 [status] = reconciler.statuses()
                 assert status.ready and status.carrier == "link", status.problem
                 connection = pool.connections[executor.address]
-                assert (await connection.describe()).stream_port == mapped_port
+                assert (await connection.describe()).stream_port == mapping.port
                 assert await _echo(connection, 5) == b'{"echo":5}'
-                assert forwarded == [1]  # the one link went through the mapping
+                assert mapping.connections == 1  # the one link went through the mapping
             finally:
                 await pool.close()
-    finally:
-        mapping.close()
+
+
+async def _held_link(
+    mapping: _Forwarder, executor: ExecutorServer
+) -> tuple[ExecutorPool, ExecutorConnection]:
+    """A gateway connection whose link goes through `mapping`, with the requests held."""
+    mapping.target = executor.stream_port
+    pool, _ = await _reconciled(executor.address)
+    connection = pool.connections[executor.address]
+    assert connection.carrier == "link"
+    assert await _echo(connection, 1) == b'{"echo":1}'
+    mapping.hold_requests.set()
+    return pool, connection
+
+
+def _large(n: int) -> Execution:
+    document = b'{"n": %d, "pad": "%s"}' % (n, b"x" * 1024 * 1024)
+    return Execution(deployment=KEY, process="echo", documents=[(document, {})])
+
+
+async def test_an_executor_that_reads_no_requests_loses_its_link_past_the_unsent_bound(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Requests the executor never reads pile up in the gateway: past UNSENT_MAX_BYTES the
+    link is dropped, every waiting request fails at once (never a hang), and the gateway holds
+    no more than the bound plus a frame; a new link serves again."""
+    bound = 16 * 1024 * 1024
+    monkeypatch.setattr("gateway.execution_stream.UNSENT_MAX_BYTES", bound)
+    async with (
+        _Forwarder() as mapping,
+        ExecutorServer(_settings(stream_advertise_port=mapping.port)) as executor,
+    ):
+        pool, connection = await _held_link(mapping, executor)
+        try:
+            calls = []
+            for n in range(200):  # 200 MB if the gateway held them all
+                calls.append(asyncio.ensure_future(connection.execute(_large(n), 60.0)))
+                await asyncio.sleep(0)  # one frame each
+                if not connection.streaming:
+                    break
+            assert not connection.streaming, "the link survived 200 MB of unread requests"
+            assert len(calls) < 200
+            outcomes = await asyncio.wait_for(asyncio.gather(*calls, return_exceptions=True), 5)
+            failed = [o for o in outcomes if isinstance(o, Exception)]
+            assert failed and len(failed) >= len(calls) - 4  # some were read before it
+            said = [str(f) for f in failed if "is not reading its requests" in str(f)]
+            assert said and f"past its bound of {bound}" in said[0], failed[-3:]
+            mapping.hold_requests.clear()
+            await connection.open_stream()  # what the reconciler does on its next pass
+            assert await _echo(connection, 2) == b'{"echo":2}'
+        finally:
+            await pool.close()
+
+
+async def test_an_executor_that_reads_nothing_for_the_stall_time_loses_its_link(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Below the bound too: a backlog that has not shrunk in STALL_S drops the link, though
+    the executor still sends heartbeats (so it is never called silent)."""
+    monkeypatch.setattr("gateway.execution_stream.STALL_S", 1.0)
+    async with (
+        _Forwarder() as mapping,
+        ExecutorServer(_settings(stream_advertise_port=mapping.port)) as executor,
+    ):
+        pool, connection = await _held_link(mapping, executor)
+        try:
+            calls = [asyncio.ensure_future(connection.execute(_large(n), 60.0)) for n in range(24)]
+            started = asyncio.get_running_loop().time()
+            outcomes = await asyncio.wait_for(asyncio.gather(*calls, return_exceptions=True), 10)
+            waited = asyncio.get_running_loop().time() - started
+            failed = [o for o in outcomes if isinstance(o, Exception)]
+            assert failed, "every request ran through a link that reads nothing"
+            said = [str(f) for f in failed if "has read none of its requests for 1s" in str(f)]
+            assert said, failed[-3:]
+            assert 1.0 <= waited < 5.0, waited
+            assert not connection.silent  # its heartbeats kept coming
+        finally:
+            await pool.close()
 
 
 async def test_an_unreachable_link_falls_back_to_grpc_and_says_so_once(
