@@ -128,6 +128,20 @@ async def resolve(host: str, port: int, timeout_s: float | None) -> list[IPAddre
     return found
 
 
+async def pin(policy: RuntimePolicy, host: str, port: int) -> IPAddress:
+    """The first address of `host` that `policy` allows: connect to it, as a literal, so the
+    name cannot resolve elsewhere between this check and the connection (nor to another of its
+    addresses). Raises EgressRefused naming the first refusal when none passes, and
+    httpcore.ConnectError / ConnectTimeout when the name does not resolve."""
+    reasons = []
+    for address in await resolve(host, port, RESOLVE_TIMEOUT_S):
+        reason = refusal(policy, host, address)
+        if reason is None:
+            return address
+        reasons.append(reason)
+    raise EgressRefused(reasons[0] if reasons else f"{host} has no address")
+
+
 async def check_uri(policy: RuntimePolicy, host: str, port: int) -> str | None:
     """Why a callbackUri's host may not be called back, or None: the literal address, or what
     the name resolves to now. A name that does not resolve now is left to delivery."""

@@ -27,9 +27,7 @@ ATTEMPT_HEADER = "x-flowhost-attempt"
 _CONNECT_TIMEOUT_S = 5.0
 
 
-async def consume_amqp(
-    s: Subscription, delivery: Delivery, connected: Callable[[str], None]
-) -> None:
+async def consume_amqp(s: Subscription, delivery: Delivery, report: Callable[[str], None]) -> None:
     connection = await aio_pika.connect(s.url, timeout=_CONNECT_TIMEOUT_S)
     tasks: set[asyncio.Task[None]] = set()
     try:
@@ -47,7 +45,7 @@ async def consume_amqp(
             task.add_done_callback(tasks.discard)
 
         await queue.consume(received)
-        connected(s.durable)
+        report("")
         await closed.wait()
     finally:
         for task in tasks:

@@ -44,7 +44,7 @@ _CLIENT_ID = "flowhost-gateway"
 async def consume_kafka(
     s: Subscription,
     delivery: Delivery,
-    connected: Callable[[str], None],
+    report: Callable[[str], None],
     *,
     policy: Callable[[str], RuntimePolicy],
 ) -> None:
@@ -69,7 +69,7 @@ async def consume_kafka(
         async with asyncio.timeout(_CONNECT_TIMEOUT_S):
             await consumer.start()
         consumer.subscribe([s.subject], listener=offsets)
-        connected(s.durable)
+        report("")
         while run.error is None:
             if slots.free == 0:
                 consumer.pause(*consumer.assignment())

@@ -34,22 +34,24 @@ _CORE_PENDING_PER_SLOT = 64
 _CORE_PENDING_BYTES = 64 * 1024 * 1024
 
 
-async def consume_nats(
-    s: Subscription, delivery: Delivery, connected: Callable[[str], None]
-) -> None:
+async def consume_nats(s: Subscription, delivery: Delivery, report: Callable[[str], None]) -> None:
+    async def failed(error: Exception) -> None:  # nats-py retries; the operator sees why
+        report(f"{type(error).__name__}: {str(error)[:300]}")
+
     client = await nats.connect(
         s.url,
         name=s.durable,
         connect_timeout=2,
         allow_reconnect=True,
-        max_reconnect_attempts=-1,
+        max_reconnect_attempts=-1,  # the first connection too: `failed` says why meanwhile
+        error_cb=failed,
     )
     slots = Slots(s.spec.concurrency)
     try:
         if s.spec.stream:
-            await _jetstream(client, s, delivery, slots, connected)
+            await _jetstream(client, s, delivery, slots, report)
         else:
-            await _core(client, s, delivery, slots, connected)
+            await _core(client, s, delivery, slots, report)
     finally:
         slots.cancel()
         await client.close()
@@ -60,7 +62,7 @@ async def _jetstream(
     s: Subscription,
     delivery: Delivery,
     slots: Slots,
-    connected: Callable[[str], None],
+    report: Callable[[str], None],
 ) -> None:
     js = client.jetstream()
     config = ConsumerConfig(
@@ -71,7 +73,7 @@ async def _jetstream(
     subscription = await js.pull_subscribe(
         s.subject, durable=s.durable, stream=s.spec.stream, config=config
     )
-    connected(s.durable)
+    report("")
     # nats-py's fetch also returns what reached its inbox after an earlier fetch gave up (an
     # answer to a pull that outlived the client's timeout): more than `free` at times. Those wait
     # here for a slot, so the trigger never runs more than its concurrency and never asks the
@@ -105,7 +107,7 @@ async def _core(
     s: Subscription,
     delivery: Delivery,
     slots: Slots,
-    connected: Callable[[str], None],
+    report: Callable[[str], None],
 ) -> None:
     async def received(message: Msg) -> None:
         await slots.wait_free()  # holds the subscription's queue while every slot is busy
@@ -121,7 +123,7 @@ async def _core(
         pending_bytes_limit=_CORE_PENDING_BYTES,
     )
     await client.flush(timeout=5)  # the server has the subscription: messages from now on
-    connected(s.durable)
+    report("")
     await asyncio.Event().wait()  # until cancelled; nats-py reconnects underneath
 
 

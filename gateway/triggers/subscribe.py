@@ -7,7 +7,9 @@ durable consumer / queue, so each message runs once. A consumer that cannot conn
 with back-off and shows why in `flowhost status` (`problem`), the URL's credentials left out.
 
 The broker URL is a configuration value the operator sets (the package default otherwise);
-its host must pass the runtime's egress policy, as callbacks do (gateway/egress.py).
+its host must pass the runtime's egress policy, as callbacks do (gateway/egress.py): every
+connection resolves the host once and goes to the first address that passes, as a literal
+(`_pinned`), so the name cannot rebind between the check and the connection.
 `nats_consumer.py`, `amqp_consumer.py` and `kafka_consumer.py` speak the brokers; `delivery.py`
 runs a message.
 """
@@ -16,10 +18,12 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import functools
+import ipaddress
 import logging
 from collections.abc import Awaitable, Callable
-from urllib.parse import urlsplit
+from urllib.parse import urlsplit, urlunsplit
 
 from gateway import egress
 from gateway.errors import GatewayError
@@ -43,33 +47,44 @@ RECONNECT_MIN_S = 0.5
 RECONNECT_MAX_S = 30.0
 
 
+#: A broker's consumer: runs until cancelled or the connection fails for good, calling its last
+#: argument with "" once it consumes and with a problem's text while it cannot connect.
 Consume = Callable[[Subscription, Delivery, Callable[[str], None]], Awaitable[None]]
+Pin = Callable[[Subscription], Awaitable[Subscription]]
 
 
 class _Consumer:
-    """One subscription's task: connect, consume, and on any failure reconnect with back-off."""
+    """One subscription's task: connect, consume, and on any failure reconnect with back-off.
+    Every connection goes to the address `pin` checked for it."""
 
-    def __init__(self, subscription: Subscription, delivery: Delivery, consume: Consume) -> None:
+    def __init__(
+        self, subscription: Subscription, delivery: Delivery, consume: Consume, pin: Pin
+    ) -> None:
         self.subscription = subscription
         self.problem = "connecting"
         self._delivery = delivery
         self._consume = consume
+        self._pin = pin
+        self._at = ""
         self._task = asyncio.create_task(self._loop(), name=f"subscribe {subscription.durable}")
 
-    def _connected(self, _: str) -> None:
-        self.problem = ""
+    def _report(self, problem: str) -> None:
+        self.problem = f"{self.subscription.where}{self._at}: {problem}" if problem else ""
 
     async def _loop(self) -> None:
         wait = RECONNECT_MIN_S
         s = self.subscription
         while True:
+            self._at = ""  # the address this attempt connects to, once checked
             try:
-                await self._consume(s, self._delivery, self._connected)
+                pinned = await self._pin(s)
+                self._at = f" at {urlsplit(pinned.url).hostname}"
+                await self._consume(pinned, self._delivery, self._report)
                 self.problem = "the broker closed the subscription"
             except asyncio.CancelledError:
                 raise
             except Exception as error:  # a broker's or network's, whatever its library raises
-                self.problem = f"{s.where}: {type(error).__name__}: {str(error)[:300]}"
+                self._report(f"{type(error).__name__}: {str(error)[:300]}")
                 log.warning("subscribe %s: %s; retrying in %.1f s", s.durable, self.problem, wait)
             await asyncio.sleep(wait)
             wait = min(wait * 2, RECONNECT_MAX_S)
@@ -158,7 +173,7 @@ class Subscriptions(Lifecycle):
                 refused[key] = problem
                 continue
             self._egress_refused.pop(key, None)
-            self._consumers[key] = _Consumer(subscription, delivery, consume)
+            self._consumers[key] = _Consumer(subscription, delivery, consume, self._pinned)
         self._refused = refused
 
     async def _resolve(
@@ -207,6 +222,22 @@ class Subscriptions(Lifecycle):
         if refused is None:
             return None
         return f"broker {host}:{port} is refused by runtime '{s.key[0]}' egress policy: {refused}"
+
+    async def _pinned(self, s: Subscription) -> Subscription:
+        """`s` with its URL's host replaced by the address the runtime's policy allows now;
+        raises (the consumer's problem, retried with back-off) when none does."""
+        parts = urlsplit(s.url)
+        host, port = parts.hostname or "", parts.port or SCHEMES[parts.scheme]
+        try:
+            address = await egress.pin(self._policy(s.key[0]), host, port)
+        except egress.EgressRefused as refused:
+            raise PermissionError(
+                f"broker {host}:{port} is refused by runtime '{s.key[0]}' egress policy: {refused}"
+            ) from None
+        literal = f"[{address}]" if isinstance(address, ipaddress.IPv6Address) else str(address)
+        userinfo = parts.netloc.rpartition("@")[0]
+        netloc = f"{userinfo}@{literal}:{port}" if userinfo else f"{literal}:{port}"
+        return dataclasses.replace(s, url=urlunsplit(parts._replace(netloc=netloc)))
 
 
 def _check_destination(spec: SubscribeSpec, scheme: str, url: str) -> None:
