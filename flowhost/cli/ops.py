@@ -29,33 +29,11 @@ def probe(
     ] = None,
 ) -> None:
     """Exit 0 when the gateway or executor is serving (compose and Kubernetes healthchecks)."""
-    if target.startswith(("http://", "https://")):
-        import httpx
+    from flowhost.probe import probe as run_probe
 
-        from flowhost.client import tls_verify
-
-        try:
-            httpx.get(
-                f"{target.rstrip('/')}/health", timeout=timeout, verify=tls_verify(ca_file)
-            ).raise_for_status()
-        except httpx.HTTPError as error:
-            typer.echo(f"gateway not healthy: {error}", err=True)
-            raise typer.Exit(1) from None
-        return
-    import grpc
-    from grpc_health.v1 import health_pb2, health_pb2_grpc
-
-    with grpc.insecure_channel(target) as channel:
-        try:
-            reply = health_pb2_grpc.HealthStub(channel).Check(
-                health_pb2.HealthCheckRequest(service=""), timeout=timeout
-            )
-        except grpc.RpcError as error:
-            typer.echo(f"executor not healthy: {error.code().name}", err=True)
-            raise typer.Exit(1) from None
-    if reply.status != health_pb2.HealthCheckResponse.SERVING:
-        typer.echo("executor not serving", err=True)
-        raise typer.Exit(1)
+    code = run_probe(target, timeout, str(ca_file) if ca_file is not None else None)
+    if code:
+        raise typer.Exit(code)
 
 
 def load(
