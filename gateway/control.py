@@ -426,6 +426,7 @@ class ControlPlane(Lifecycle):
         self, runtime: str, tenant: str, name: str, value: str, secret: bool
     ) -> bool:
         """Set a value; returns whether it is kept secret (asked, or a package's password)."""
+        await self.known_runtime(runtime)  # a typo must not configure a runtime of its own
         secret = secret or name in self.password_names(runtime)
         await self.call(self._config_store().set, runtime, tenant, name, value, secret)
         await self.refresh()
@@ -447,7 +448,10 @@ class ControlPlane(Lifecycle):
 
     async def set_policy(self, runtime: str, policy: RuntimePolicy | None) -> None:
         """Store (None: forget) `runtime`'s policy, and push it to its executors before
-        answering."""
+        answering. A runtime neither created nor served by an executor is refused (404): a
+        typo in `--runtime` must not put the policy on a new runtime while the meant one stays
+        unrestricted."""
+        await self.known_runtime(runtime)
         if policy is None:
             await self.call(self.policy_store.reset, runtime)
         else:

@@ -33,6 +33,10 @@ _SET_ERRORS: dict[int | str, dict[str, Any]] = {
         "description": "invalid_configuration: a bad name or tenant id, or a value over "
         "config_value_max_bytes"
     },
+    404: {
+        "description": "unknown_runtime: no runtime of that name was created and no executor "
+        "serves one"
+    },
     409: {"description": "no_config_key: a secret value, and the gateway has no key"},
 }
 _UNSET_ERRORS: dict[int | str, dict[str, Any]] = {

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from fastapi import APIRouter
 from pydantic import BaseModel, Field
 
@@ -9,6 +11,13 @@ from gateway.api.deps import Control
 from gateway.policy import RuntimePolicy
 
 router = APIRouter(tags=["policies"])
+
+_UNKNOWN_RUNTIME: dict[int | str, dict[str, Any]] = {
+    404: {
+        "description": "unknown_runtime: no runtime of that name was created and no executor "
+        "serves one (a typo must not restrict a new runtime while the meant one stays open)"
+    }
+}
 
 
 class ExecutorPolicyOut(BaseModel):
@@ -58,6 +67,7 @@ async def get_policy(runtime: str, control: Control) -> PolicyOut:
     "/api/runtimes/{runtime}/policy",
     response_model=PolicyOut,
     summary="Replace a runtime's policy; answers once its executors hold it",
+    responses=_UNKNOWN_RUNTIME,
     description="Fields left out take their defaults. A bad host, CIDR or URL is a 422 naming "
     "the field and the entry.",
 )
@@ -70,6 +80,7 @@ async def put_policy(runtime: str, policy: RuntimePolicy, control: Control) -> P
     "/api/runtimes/{runtime}/policy",
     response_model=PolicyOut,
     summary="Forget a runtime's policy: the default applies again",
+    responses=_UNKNOWN_RUNTIME,
 )
 async def reset_policy(runtime: str, control: Control) -> PolicyOut:
     await control.set_policy(runtime, None)

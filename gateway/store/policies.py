@@ -32,7 +32,8 @@ class PolicyStore:
             return {r.runtime: RuntimePolicy.model_validate(r.policy) for r in rows}
 
     def set(self, runtime: str, policy: RuntimePolicy) -> None:
-        """Store `runtime`'s policy (the runtime is created if needed)."""
+        """Store `runtime`'s policy (the runtime is created if needed: the control plane refuses a
+        runtime neither created nor served by an executor before it gets here)."""
         check_name("runtime", runtime)
         values = {
             "policy": policy.model_dump(mode="json"),

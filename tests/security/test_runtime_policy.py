@@ -20,7 +20,7 @@ import httpx
 import pytest
 from sqlalchemy.engine import make_url
 
-from flowhost.client import CLIENT_HEADERS
+from flowhost.client import CLIENT_HEADERS, ApiError
 from flowhost.devcluster import Cluster
 from tests.e2e.cluster import assert_eventually, flowhost
 from tests.security.conftest import assert_serving
@@ -474,3 +474,19 @@ def test_a_password_in_a_query_string_never_reaches_the_executor_log(
 
     text = assert_eventually(logged)
     assert secret not in text
+
+
+def test_a_policy_or_value_for_a_runtime_that_does_not_exist_is_refused(cluster: Cluster) -> None:
+    """A typo in --runtime must not make a new runtime that holds the restriction while the
+    meant one stays open (nor one that holds a broker URL nobody uses)."""
+    policy = flowhost(cluster, "policy", "set", "-r", "defualt", "--egress", "api.example.com")
+    assert policy.returncode != 0
+    assert "no runtime 'defualt'" in policy.stdout + policy.stderr
+    value = flowhost(cluster, "config", "set", "broker", "nats://x:4222", "--runtime", "defualt")
+    assert value.returncode != 0
+    assert "no runtime 'defualt'" in value.stdout + value.stderr
+    listed = flowhost(cluster, "runtimes", "list")
+    assert listed.returncode == 0 and "defualt" not in listed.stdout
+    with cluster.client() as client, pytest.raises(ApiError) as refused:
+        client.request("PUT", "/api/runtimes/defualt/policy", json={})
+    assert refused.value.status == 404
