@@ -66,13 +66,15 @@ class _Consumer:
         self._consume = consume
         self._pin = pin
         self._at = ""
+        self._wait = RECONNECT_MIN_S
         self._task = asyncio.create_task(self._loop(), name=f"subscribe {subscription.durable}")
 
     def _report(self, problem: str) -> None:
         self.problem = f"{self.subscription.where}{self._at}: {problem}" if problem else ""
+        if not problem:  # consuming: the next outage's retries start from the shortest wait
+            self._wait = RECONNECT_MIN_S
 
     async def _loop(self) -> None:
-        wait = RECONNECT_MIN_S
         s = self.subscription
         while True:
             self._at = ""  # the address this attempt connects to, once checked
@@ -85,9 +87,11 @@ class _Consumer:
                 raise
             except Exception as error:  # a broker's or network's, whatever its library raises
                 self._report(f"{type(error).__name__}: {str(error)[:300]}")
-                log.warning("subscribe %s: %s; retrying in %.1f s", s.durable, self.problem, wait)
-            await asyncio.sleep(wait)
-            wait = min(wait * 2, RECONNECT_MAX_S)
+                log.warning(
+                    "subscribe %s: %s; retrying in %.1f s", s.durable, self.problem, self._wait
+                )
+            await asyncio.sleep(self._wait)
+            self._wait = min(self._wait * 2, RECONNECT_MAX_S)
 
     async def stop(self) -> None:
         self._task.cancel()
