@@ -5,7 +5,6 @@ dead-lettered after its attempts. Each test uses its own subjects, stream and qu
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import itertools
 import socket
 import time
@@ -21,6 +20,7 @@ import orjson
 import pytest
 from nats.js.api import StreamConfig
 
+from tests.executors.runtime.brokers_util import CuttableProxy
 from tests.inprocess.conftest import InProcessCluster, in_process_cluster
 from tests.inprocess.test_triggers import docs_example
 
@@ -287,49 +287,6 @@ async def test_two_gateways_share_the_durable_consumer_each_message_once_two_at_
         await client.close()
 
 
-class _Cuttable:
-    """A real TCP proxy in front of RabbitMQ that can go away (connections reset, the port
-    refusing) and come back on the same port: a broker outage the test controls."""
-
-    def __init__(self) -> None:
-        self.port = 0
-        self._server: asyncio.Server | None = None
-        self._writers: set[asyncio.StreamWriter] = set()
-        self._tasks: set[asyncio.Future[Any]] = set()
-
-    async def up(self) -> None:
-        self._server = await asyncio.start_server(
-            self._forward, "127.0.0.1", self.port, reuse_address=True
-        )
-        self.port = int(self._server.sockets[0].getsockname()[1])
-
-    async def cut(self) -> None:
-        assert self._server is not None
-        self._server.close()
-        for writer in self._writers:
-            writer.transport.abort()
-        self._writers.clear()
-
-    async def _forward(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        upstream_reader, upstream_writer = await asyncio.open_connection("127.0.0.1", 5672)
-        self._writers |= {writer, upstream_writer}
-
-        async def pipe(source: asyncio.StreamReader, sink: asyncio.StreamWriter) -> None:
-            with contextlib.suppress(ConnectionError):
-                while data := await source.read(65536):
-                    sink.write(data)
-                    await sink.drain()
-            sink.transport.abort()
-
-        tasks = {
-            asyncio.ensure_future(pipe(reader, upstream_writer)),
-            asyncio.ensure_future(pipe(upstream_reader, writer)),
-        }
-        self._tasks |= tasks
-        await asyncio.wait(tasks)
-        self._tasks -= tasks
-
-
 @needs_rabbitmq
 async def test_after_a_long_outage_a_short_one_is_retried_at_the_shortest_wait(
     tmp_path: Path, prefix: str
@@ -337,24 +294,22 @@ async def test_after_a_long_outage_a_short_one_is_retried_at_the_shortest_wait(
     """The retry wait doubles while the broker is away and starts again from its shortest once
     the consumer consumes: a consumer that came back from one long outage must not wait the
     long wait at the next short one."""
-    proxy = _Cuttable()
-    await proxy.up()
     connection = await aio_pika.connect(AMQP_URL)
     channel = await connection.channel()
     try:
-        async with in_process_cluster(tmp_path) as cluster:
+        async with CuttableProxy(5672) as proxy, in_process_cluster(tmp_path) as cluster:
             await set_config(cluster, "broker", f"amqp://guest:guest@127.0.0.1:{proxy.port}/")
             await set_config(cluster, "prefix", prefix)
             await cluster.deploy(RABBIT_PACKAGE)
             await consuming(cluster, "events")
-            await proxy.cut()  # a long outage: the waits grow 0.5, 1, 2, 4 s
+            await proxy.away()  # a long outage: the waits grow 0.5, 1, 2, 4 s
             await asyncio.sleep(4.5)
             assert (await trigger(cluster, "events"))["problem"]
-            await proxy.up()
+            await proxy.back()
             await consuming(cluster, "events", timeout_s=15)
-            await proxy.cut()  # a short one
+            await proxy.away()  # a short one
             await asyncio.sleep(0.2)
-            await proxy.up()
+            await proxy.back()
             message = aio_pika.Message(b'{"quantity": 1}', content_type="application/json")
             await channel.default_exchange.publish(message, routing_key=f"{prefix}orders")
             started = time.monotonic()
@@ -362,7 +317,6 @@ async def test_after_a_long_outage_a_short_one_is_retried_at_the_shortest_wait(
             assert [r["status"] for r in rows] == ["ok"]
             assert time.monotonic() - started < 3.0  # the 0.5 s wait, not the 8 s one
     finally:
-        await proxy.cut()
         for name in (f"{prefix}orders", f"{prefix}orders.dead"):
             await channel.queue_delete(name)
         await connection.close()

@@ -26,7 +26,9 @@ def unique(prefix: str) -> str:
 
 class CuttableProxy:
     """A TCP proxy on 127.0.0.1 port 0 to ``port``; ``cut()`` drops every connection through it
-    (new ones are still accepted), as a broker restart or a network blip would."""
+    (new ones are still accepted), as a broker restart or a network blip would. ``away()``
+    also stops listening (connections are refused: a broker that is down) until ``back()``
+    listens on the same port again."""
 
     def __init__(self, port: int):
         self._target = port
@@ -45,6 +47,17 @@ class CuttableProxy:
         self._server.close()
         self.cut()
         await self._server.wait_closed()
+
+    async def away(self) -> None:
+        assert self._server is not None
+        self._server.close()
+        await self._server.wait_closed()
+        self.cut()
+
+    async def back(self) -> None:
+        self._server = await asyncio.start_server(
+            self._serve, "127.0.0.1", self.port, reuse_address=True
+        )
 
     def cut(self) -> None:
         for writer in list(self._writers):
