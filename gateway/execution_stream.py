@@ -35,9 +35,9 @@ Lost = Callable[[str], None]
 #: otherwise make the gateway hold every request routed to it (memory without bound). Four of
 #: the largest frames, so a legitimate upload that the executor is still reading never trips it.
 UNSENT_MAX_BYTES = 4 * wire.MAX_FRAME_BYTES
-#: How long the unsent requests may stay above the transport's high-water mark without
-#: shrinking before the link is dropped: an executor that reads nothing is found even when
-#: little is waiting (a slow executor that reads at all is not).
+#: How long the link may stay above the transport's high-water mark with not one more byte
+#: taken by the executor before it is dropped: an executor that reads nothing is found even when
+#: little is waiting (a slow one that reads at all, under any load, is not).
 STALL_S = 10.0
 
 
@@ -69,10 +69,12 @@ class LinkStream(asyncio.Protocol):
         self._queue: list[pb.ExecuteRequest] = []
         self._flush_due = False
         self._gone = False
-        #: While the transport is past its high-water mark: the stall check's timer, and the
-        #: unsent bytes it saw last.
+        #: Bytes of frames written to the transport; minus its buffer, what the kernel took.
+        self._written = 0
+        #: While the transport is past its high-water mark: the stall check's timer, and how
+        #: many bytes the kernel had taken when it last looked.
         self._stall: asyncio.TimerHandle | None = None
-        self._stalled_bytes = 0
+        self._taken_at_check = 0
         #: How many requests are out on this stream (the connection sets it): `frame_cap`.
         self.in_flight: Callable[[], int] = lambda: 0
 
@@ -192,7 +194,9 @@ class LinkStream(asyncio.Protocol):
         batch, self._queue = self._queue, []
         transport = self._transport
         if batch and transport is not None and not transport.is_closing():
-            transport.write(wire.frame(pb.RequestBatch(requests=batch).SerializeToString()))
+            frame = wire.frame(pb.RequestBatch(requests=batch).SerializeToString())
+            transport.write(frame)
+            self._written += len(frame)
             unsent = transport.get_write_buffer_size()
             if unsent > UNSENT_MAX_BYTES:
                 self._drop(
@@ -203,10 +207,9 @@ class LinkStream(asyncio.Protocol):
     # -- flow control ----------------------------------------------------------------------
 
     def pause_writing(self) -> None:
-        """The executor is behind on reading: from now on its backlog must shrink every
-        STALL_S, or the link is dropped (`_check_stall`)."""
-        assert self._transport is not None
-        self._stalled_bytes = self._transport.get_write_buffer_size()
+        """The executor is behind on reading: from now on it must take some of its requests
+        every STALL_S, or the link is dropped (`_check_stall`)."""
+        self._taken_at_check = self._taken()
         self._stall = asyncio.get_running_loop().call_later(STALL_S, self._check_stall)
 
     def resume_writing(self) -> None:
@@ -218,15 +221,20 @@ class LinkStream(asyncio.Protocol):
         transport = self._transport
         if transport is None or transport.is_closing():
             return
-        unsent = transport.get_write_buffer_size()
-        if unsent >= self._stalled_bytes:
+        taken = self._taken()
+        if taken == self._taken_at_check:
             self._drop(
                 f"executor {self._address} has read none of its requests for {STALL_S:g}s "
-                f"({unsent} bytes unsent on the execution link)"
+                f"({transport.get_write_buffer_size()} bytes unsent on the execution link)"
             )
             return
-        self._stalled_bytes = unsent
+        self._taken_at_check = taken
         self._stall = asyncio.get_running_loop().call_later(STALL_S, self._check_stall)
+
+    def _taken(self) -> int:
+        """Bytes the kernel has taken from the transport (sent, or queued in the socket)."""
+        transport = self._transport
+        return self._written - (transport.get_write_buffer_size() if transport else 0)
 
     def _drop(self, reason: str) -> None:
         """Give up on the link: its waiting requests fail now, the connection dials again."""

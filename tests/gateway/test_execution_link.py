@@ -120,6 +120,8 @@ class _Forwarder:
         self.target = 0
         self.connections = 0
         self.hold_requests = asyncio.Event()
+        #: Seconds to wait after each 64 KB of requests: an executor that reads, slowly.
+        self.request_pause_s = 0.0
         self._server: asyncio.Server | None = None
         #: Held strongly: a task that only waits is otherwise garbage, and its sockets with it.
         self._tasks: set[asyncio.Future[None]] = set()
@@ -151,6 +153,8 @@ class _Forwarder:
                 while data := await source.read(65536):
                     sink.write(data)
                     await sink.drain()
+                    if held and self.request_pause_s:
+                        await asyncio.sleep(self.request_pause_s)
                     if held and self.hold_requests.is_set():
                         await self._never  # reads no more, until the link drops
             sink.close()
@@ -260,6 +264,34 @@ async def test_an_executor_that_reads_nothing_for_the_stall_time_loses_its_link(
             assert said, failed[-3:]
             assert 1.0 <= waited < 5.0, waited
             assert not connection.silent  # its heartbeats kept coming
+        finally:
+            await pool.close()
+
+
+async def test_an_executor_that_reads_slowly_under_load_keeps_its_link(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The stall check counts what the executor takes, not whether the backlog shrinks: one
+    that reads ~6 MB/s while the gateway writes ~20 MB/s has a growing backlog for longer than
+    STALL_S, and keeps its link; every request is answered."""
+    monkeypatch.setattr("gateway.execution_stream.STALL_S", 0.5)
+    async with (
+        _Forwarder() as mapping,
+        ExecutorServer(_settings(stream_advertise_port=mapping.port)) as executor,
+    ):
+        mapping.target = executor.stream_port
+        pool, _ = await _reconciled(executor.address)
+        try:
+            connection = pool.connections[executor.address]
+            assert await _echo(connection, 1) == b'{"echo":1}'
+            mapping.request_pause_s = 0.01
+            calls = []
+            for n in range(40):  # 40 MB over 2 s
+                calls.append(asyncio.ensure_future(connection.execute(_large(n), 60.0)))
+                await asyncio.sleep(0.05)
+            results = await asyncio.wait_for(asyncio.gather(*calls), 30)
+            assert [r.status for r in results] == ["ok"] * 40
+            assert connection.streaming
         finally:
             await pool.close()
 
