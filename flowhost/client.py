@@ -12,6 +12,8 @@ from urllib.parse import quote
 
 import httpx
 
+from flowhost.tls import tls_verify
+
 
 class ApiError(Exception):
     def __init__(self, status: int, message: str, details: dict[str, Any] | None = None) -> None:
@@ -41,13 +43,6 @@ def admin_from(data_dir: Path) -> tuple[str, str]:
 #: Sent with every request: the gateway refuses management API changes without it, because a
 #: cross-site HTML form cannot send it (docs/operations.md, "The management API's guards").
 CLIENT_HEADERS = {"X-Flowhost-Client": "cli"}
-
-
-def tls_verify(ca_file: Path | str | None = None) -> ssl.SSLContext:
-    """How an https gateway's certificate is checked: against `ca_file`, else
-    FLOWHOST_TLS_CA_FILE, else the system's CA store."""
-    ca = ca_file or os.environ.get("FLOWHOST_TLS_CA_FILE") or None
-    return ssl.create_default_context(cafile=str(ca) if ca else None)
 
 
 def certificate_fingerprint(path: Path) -> str:

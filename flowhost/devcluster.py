@@ -30,8 +30,9 @@ from typing import Any
 import httpx
 import yaml
 
-from flowhost.client import ApiError, ManagementClient, admin_from, tls_verify
+from flowhost.client import ApiError, ManagementClient, admin_from
 from flowhost.link import LinkFiles, ensure_link
+from flowhost.tls import tls_verify
 from gateway.data_folder import make_private
 
 DEMO_USER_FILE = "demo-user.json"

@@ -11,10 +11,10 @@ from __future__ import annotations
 
 import argparse
 import http.client
-import os
-import ssl
 import sys
 from urllib.parse import urlsplit
+
+from flowhost.tls import tls_verify
 
 
 def probe(target: str, timeout_s: float = 3.0, ca_file: str | None = None) -> int:
@@ -41,13 +41,11 @@ def probe(target: str, timeout_s: float = 3.0, ca_file: str | None = None) -> in
 
 def _gateway(url: str, timeout_s: float, ca_file: str | None) -> int:
     """GET /health with the standard library's client (httpx costs ~0.1 s of imports here)."""
-    parts = urlsplit(url)
     try:
+        parts = urlsplit(url)
         if parts.scheme == "https":
-            ca = ca_file or os.environ.get("FLOWHOST_TLS_CA_FILE") or None
-            context = ssl.create_default_context(cafile=ca)  # as flowhost.client.tls_verify
             connection: http.client.HTTPConnection = http.client.HTTPSConnection(
-                parts.netloc, timeout=timeout_s, context=context
+                parts.netloc, timeout=timeout_s, context=tls_verify(ca_file)
             )
         else:
             connection = http.client.HTTPConnection(parts.netloc, timeout=timeout_s)
@@ -56,7 +54,7 @@ def _gateway(url: str, timeout_s: float, ca_file: str | None) -> int:
             status = connection.getresponse().status
         finally:
             connection.close()
-    except (OSError, http.client.HTTPException) as error:
+    except (OSError, http.client.HTTPException, ValueError) as error:  # ValueError: a bad URL
         print(f"gateway not healthy: {error}", file=sys.stderr)
         return 1
     if not 200 <= status < 300:

@@ -146,12 +146,11 @@ async def check_uri(policy: RuntimePolicy, host: str, port: int) -> str | None:
     """Why a callbackUri's host may not be called back, or None: the literal address, or what
     the name resolves to now. A name that does not resolve now is left to delivery."""
     try:
-        addresses = await resolve(host, port, RESOLVE_TIMEOUT_S)
+        await pin(policy, host, port)
+    except EgressRefused as refused:
+        return str(refused)
     except (httpcore.ConnectError, httpcore.ConnectTimeout):
         return None
-    reasons = [refusal(policy, host, address) for address in addresses]
-    if reasons and all(reasons):
-        return reasons[0]
     return None
 
 

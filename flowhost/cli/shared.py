@@ -24,7 +24,8 @@ import typer
 from rich.console import Console
 from rich.markup import escape
 
-from flowhost.client import ApiError, ManagementClient, admin_from, tls_verify
+from flowhost.client import ApiError, ManagementClient, admin_from
+from flowhost.tls import tls_verify
 
 # Tokens and curl lines must stay copyable; output piped to grep or a file gets whole table
 # rows (rich would fit them into 80 columns) unless COLUMNS says otherwise.

@@ -223,9 +223,7 @@ class Subscriptions(Lifecycle):
         parts = urlsplit(s.url)
         host, port = parts.hostname or "", parts.port or SCHEMES[parts.scheme]
         refused = await egress.check_uri(self._policy(s.key[0]), host, port)
-        if refused is None:
-            return None
-        return f"broker {host}:{port} is refused by runtime '{s.key[0]}' egress policy: {refused}"
+        return None if refused is None else _refused(s, host, port, refused)
 
     async def _pinned(self, s: Subscription) -> Subscription:
         """`s` with its URL's host replaced by the address the runtime's policy allows now;
@@ -235,13 +233,15 @@ class Subscriptions(Lifecycle):
         try:
             address = await egress.pin(self._policy(s.key[0]), host, port)
         except egress.EgressRefused as refused:
-            raise PermissionError(
-                f"broker {host}:{port} is refused by runtime '{s.key[0]}' egress policy: {refused}"
-            ) from None
+            raise PermissionError(_refused(s, host, port, str(refused))) from None
         literal = f"[{address}]" if isinstance(address, ipaddress.IPv6Address) else str(address)
         userinfo = parts.netloc.rpartition("@")[0]
         netloc = f"{userinfo}@{literal}:{port}" if userinfo else f"{literal}:{port}"
         return dataclasses.replace(s, url=urlunsplit(parts._replace(netloc=netloc)))
+
+
+def _refused(s: Subscription, host: str, port: int, reason: str) -> str:
+    return f"broker {host}:{port} is refused by runtime '{s.key[0]}' egress policy: {reason}"
 
 
 def _check_destination(spec: SubscribeSpec, scheme: str, url: str) -> None:

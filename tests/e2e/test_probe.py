@@ -46,5 +46,9 @@ def test_the_probe_answers_for_gateway_and_executor_and_loads_no_cli(tmp_path: P
     assert "gateway not healthy: [Errno 111] Connection refused" in down.stderr
     gone = _probe(f"127.0.0.1:{port}", "--timeout", "1")
     assert gone.returncode == 1 and "executor not healthy: UNAVAILABLE" in gone.stderr
+    malformed = _probe("http://[::", "--timeout", "1")  # a broken healthcheck line
+    assert malformed.returncode == 1
+    assert "gateway not healthy: Invalid IPv6 URL" in malformed.stderr
+    assert "Traceback" not in malformed.stderr
     helped = subprocess.run([str(FLOWHOST), "probe", "--help"], capture_output=True, text=True)
     assert helped.returncode == 0 and "--ca-file" in helped.stdout  # the CLI's own help
