@@ -3,7 +3,7 @@
 Compose healthchecks and Kubernetes probes run it every few seconds in every container, so it
 is reached before the CLI loads (`flowhost/cli/entry.py`) and imports only the one client it
 needs: measured on the 2-core VM, `flowhost probe` of a closed port took 0.33-0.57 s through
-the whole CLI (typer and every command module, ~0.28 s of imports) and 0.07-0.08 s this way
+the whole CLI (typer and every command module, ~0.28 s of imports) and 0.06-0.10 s this way
 (the standard library's HTTP client; httpx alone costs ~0.1 s of imports).
 """
 
