@@ -120,8 +120,9 @@ class _Forwarder:
         self.target = 0
         self.connections = 0
         self.hold_requests = asyncio.Event()
-        #: Seconds to wait after each 64 KB of requests: an executor that reads, slowly.
-        self.request_pause_s = 0.0
+        #: Bytes per second the requests are read at (0: as fast as they come): an executor
+        #: that reads, slowly.
+        self.request_rate = 0
         self._server: asyncio.Server | None = None
         #: Held strongly: a task that only waits is otherwise garbage, and its sockets with it.
         self._tasks: set[asyncio.Future[None]] = set()
@@ -153,8 +154,8 @@ class _Forwarder:
                 while data := await source.read(65536):
                     sink.write(data)
                     await sink.drain()
-                    if held and self.request_pause_s:
-                        await asyncio.sleep(self.request_pause_s)
+                    if held and self.request_rate:
+                        await asyncio.sleep(len(data) / self.request_rate)
                     if held and self.hold_requests.is_set():
                         await self._never  # reads no more, until the link drops
             sink.close()
@@ -272,7 +273,7 @@ async def test_an_executor_that_reads_slowly_under_load_keeps_its_link(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     """The stall check counts what the executor takes, not whether the backlog shrinks: one
-    that reads ~6 MB/s while the gateway writes ~20 MB/s has a growing backlog for longer than
+    that reads 6 MB/s while the gateway writes ~20 MB/s has a growing backlog for longer than
     STALL_S, and keeps its link; every request is answered."""
     monkeypatch.setattr("gateway.execution_stream.STALL_S", 0.5)
     async with (
@@ -284,13 +285,13 @@ async def test_an_executor_that_reads_slowly_under_load_keeps_its_link(
         try:
             connection = pool.connections[executor.address]
             assert await _echo(connection, 1) == b'{"echo":1}'
-            mapping.request_pause_s = 0.01
+            mapping.request_rate = 6_000_000
             calls = []
-            for n in range(40):  # 40 MB over 2 s
+            for n in range(20):  # 20 MB over 1 s, read in ~3.5 s
                 calls.append(asyncio.ensure_future(connection.execute(_large(n), 60.0)))
                 await asyncio.sleep(0.05)
-            results = await asyncio.wait_for(asyncio.gather(*calls), 30)
-            assert [r.status for r in results] == ["ok"] * 40
+            results = await asyncio.wait_for(asyncio.gather(*calls), 50)
+            assert [r.status for r in results] == ["ok"] * 20
             assert connection.streaming
         finally:
             await pool.close()
