@@ -13,7 +13,7 @@ import uvicorn
 from gateway import logs, redaction, tracing
 from gateway.app import create_app
 from gateway.data_folder import make_private
-from gateway.http_protocol import HttpLimits, LimitedHttpToolsProtocol
+from gateway.http import GatewayHttpProtocol, HttpLimits
 from gateway.link import LinkMisconfigured
 from gateway.settings import GatewaySettings
 
@@ -48,10 +48,9 @@ def main(settings: GatewaySettings | None = None) -> None:
         log_config=None if settings.log_format == "json" else uvicorn.config.LOGGING_CONFIG,
         timeout_graceful_shutdown=10,
         timeout_keep_alive=settings.http_keep_alive_s,
-        # One write per response, HTTP limits, the TLS extension (http_protocol.py: why).
-        http=LimitedHttpToolsProtocol.with_limits(
-            http_limits(settings), tls=tls.certfile is not None
-        ),
+        # Our own HTTP protocol: one write per response, HTTP limits, the TLS extension (why:
+        # gateway/http/connection.py).
+        http=GatewayHttpProtocol.with_limits(http_limits(settings), tls=tls.certfile is not None),
         ssl_certfile=tls.certfile,
         ssl_keyfile=tls.keyfile,
         ssl_cert_reqs=tls.cert_reqs,

@@ -1,12 +1,13 @@
-"""What the HTTP limits cost: the gateway's protocol with and without them, on one small app.
+"""What the gateway's HTTP protocol costs against uvicorn's own, on one small app.
 
     python -m flowhost.bench.http_protocol_bench [--seconds 5] [--rounds 4] [--connections 64]
 
 Two uvicorn servers (one process each, uvloop when installed) answer a small JSON POST, one
-with `CoalescingHttpToolsProtocol`, one with `LimitedHttpToolsProtocol` at the default limits
-(so also a reconnect every 1000 requests); wrk drives them in interleaved rounds and the figures
-are printed per round and as medians: throughput, latency, and the server's CPU time per
-request (from /proc; it moves much less than throughput when other work shares the machine).
+with uvicorn's httptools protocol, one with the gateway's (`GatewayHttpProtocol`, at the
+default limits, so also a reconnect every 1000 requests); wrk drives them in interleaved rounds
+and the figures are printed per round and as medians: throughput, latency, and the server's CPU
+time per request (from /proc; it moves much less than throughput when other work shares the
+machine).
 Nothing is asserted: it is a measurement.
 """
 
@@ -42,17 +43,12 @@ async def app(scope: dict[str, Any], receive: Any, send: Any) -> None:
 
 def serve(kind: str, port: int) -> None:
     import uvicorn
+    from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
-    from gateway.http_protocol import (
-        CoalescingHttpToolsProtocol,
-        HttpLimits,
-        LimitedHttpToolsProtocol,
-    )
+    from gateway.http import GatewayHttpProtocol, HttpLimits
 
     protocol = (
-        CoalescingHttpToolsProtocol
-        if kind == "coalescing"
-        else LimitedHttpToolsProtocol.with_limits(HttpLimits())
+        HttpToolsProtocol if kind == "uvicorn" else GatewayHttpProtocol.with_limits(HttpLimits())
     )
     uvicorn.run(app, host="127.0.0.1", port=port, http=protocol, log_level="warning",
                 access_log=False, lifespan="off")  # fmt: skip
@@ -90,7 +86,7 @@ def main() -> None:
     if args.serve:
         serve(args.serve[0], int(args.serve[1]))
         return
-    kinds = ("coalescing", "limited")
+    kinds = ("uvicorn", "gateway")
     ports = {kind: _free_port() for kind in kinds}
     servers = [
         subprocess.Popen(
@@ -126,8 +122,8 @@ def main() -> None:
         for server in servers:
             server.terminate()
             server.wait(10)
-    base = statistics.median(r[0] for r in results["coalescing"])
-    base_cpu = statistics.median(r[3] for r in results["coalescing"])
+    base = statistics.median(r[0] for r in results["uvicorn"])
+    base_cpu = statistics.median(r[3] for r in results["uvicorn"])
     for kind in kinds:
         rps = statistics.median(r[0] for r in results[kind])
         p99 = statistics.median(r[2] for r in results[kind])

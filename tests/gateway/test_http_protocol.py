@@ -1,14 +1,13 @@
-"""The gateway's HTTP protocol (uvicorn's, with one write per loop turn) on a real socket:
-responses arrive whole and in order, streamed bodies too, keep-alive and `Connection: close`
-behave as before; the same holds for the protocol with HTTP limits (generous ones here), and
-under TLS it hands the application the client certificate's fingerprint."""
+"""The gateway's HTTP protocol (gateway/http/connection.py) under uvicorn's server, on a real
+socket: responses arrive whole and in order, streamed bodies too, keep-alive and `Connection:
+close` behave as HTTP/1.1 says, and under TLS it hands the application the client certificate's
+fingerprint. tests/gateway/test_http_semantics.py has the rest of HTTP/1.1 it serves."""
 
 from __future__ import annotations
 
 import asyncio
 import socket
 import ssl
-import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -16,13 +15,12 @@ from pathlib import Path
 
 import httpx
 import pytest
-import uvicorn
 
 from flowhost.client import certificate_fingerprint
-from flowhost.devcluster import free_port
 from gateway.auth import CLIENT_CERT_SHA256
 from gateway.flow.asgi import Receive, Scope, Send
-from gateway.http_protocol import CoalescingHttpToolsProtocol, HttpLimits, LimitedHttpToolsProtocol
+from gateway.http import GatewayHttpProtocol, HttpLimits
+from tests.gateway.http_serving import serving
 from tests.security.certificates import make_certificates, needs_openssl
 
 CHUNKS = 300
@@ -61,41 +59,21 @@ KEEP_ALIVE_S = 1
 
 
 @contextmanager
-def serving(protocol: type[asyncio.Protocol], **options: object) -> Iterator[str]:
-    port = free_port()
-    config = uvicorn.Config(
-        app,
-        host="127.0.0.1",
-        port=port,
-        http=protocol,
-        log_level="warning",
-        timeout_keep_alive=KEEP_ALIVE_S,
-        **options,  # type: ignore[arg-type]
-    )
-    server = uvicorn.Server(config)
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 10
-    while not server.started and time.monotonic() < deadline:
-        time.sleep(0.02)
-    assert server.started, "uvicorn did not start"
-    try:
-        yield f"{'https' if options else 'http'}://127.0.0.1:{port}"
-    finally:
-        server.should_exit = True
-        thread.join(10)
+def serving_url(protocol: type, **options: object) -> Iterator[str]:
+    with serving(app, protocol, keep_alive_s=KEEP_ALIVE_S, **options) as server:
+        yield server.url
 
 
 @pytest.fixture(
     scope="module",
     params=[
-        CoalescingHttpToolsProtocol,
-        LimitedHttpToolsProtocol.with_limits(HttpLimits(max_requests_per_connection=0)),
+        GatewayHttpProtocol,
+        GatewayHttpProtocol.with_limits(HttpLimits(max_requests_per_connection=0)),
     ],
-    ids=["coalescing", "limited"],
+    ids=["default-limits", "no-request-cap"],
 )
 def base_url(request: pytest.FixtureRequest) -> Iterator[str]:
-    with serving(request.param) as url:
+    with serving_url(request.param) as url:
         yield url
 
 
@@ -174,7 +152,7 @@ def test_under_tls_the_application_gets_the_client_certificate_fingerprint(
     tmp_path: Path,
 ) -> None:
     certificates = make_certificates(tmp_path)
-    protocol = LimitedHttpToolsProtocol.with_limits(HttpLimits(), tls=True)
+    protocol = GatewayHttpProtocol.with_limits(HttpLimits(), tls=True)
     tls = {
         "ssl_certfile": str(certificates.server.cert),
         "ssl_keyfile": str(certificates.server.key),
@@ -182,7 +160,7 @@ def test_under_tls_the_application_gets_the_client_certificate_fingerprint(
         "ssl_ca_certs": str(certificates.ca),
     }
     expected = certificate_fingerprint(certificates.client.cert)
-    with serving(protocol, **tls) as url:
+    with serving_url(protocol, **tls) as url:
         with httpx.Client(verify=certificates.context(certificates.client)) as http:
             assert [http.get(f"{url}/tls").text for _ in range(3)] == [expected] * 3
             assert http.post(f"{url}/echo", content=b"x").json() == {"echo": "x"}
