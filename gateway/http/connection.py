@@ -48,6 +48,13 @@ from gateway.http.cycle import HIGH_WATER, Cycle
 from gateway.http.limits import LINGER_S, HttpLimits, refusal
 from gateway.http.tls import tls_extension
 
+PIPELINE_MAX = 32  # requests read ahead of their answers on one connection
+
+
+class _PipelineFull(Exception):
+    pass
+
+
 # What part of a request the connection is reading.
 _HEAD = 0  # waiting for a request, or inside its head
 _BODY = 1  # the head is complete, the body is not
@@ -147,7 +154,13 @@ class GatewayHttpProtocol(asyncio.Protocol):
         except httptools.HttpParserUpgrade:
             self._upgraded()
         except httptools.HttpParserError as error:
-            reason = str(error.__cause__ or error) or type(error).__name__
+            raised = error.__context__  # what a callback of ours raised, if one did
+            if isinstance(raised, _PipelineFull):
+                self._pipeline_full()
+                return
+            if not isinstance(error, httptools.HttpParserCallbackError):
+                raised = None
+            reason = str(raised or error) or type(raised or error).__name__
             self._refuse(400, "invalid_http", f"invalid HTTP request: {reason}", linger=True)
             return
         # Outside a body every byte belongs to a head (also a pipelined one arriving while
@@ -189,6 +202,8 @@ class GatewayHttpProtocol(asyncio.Protocol):
         self._headers.append((name, value))
 
     def on_headers_complete(self) -> None:
+        if len(self.pipeline) >= PIPELINE_MAX:
+            raise _PipelineFull  # stops the parser: see data_received
         self._phase = _BODY
         self._mark = self._received  # the body's bytes are counted from here (give or take a read)
         self._since = now = self.loop.time()
@@ -262,6 +277,12 @@ class GatewayHttpProtocol(asyncio.Protocol):
         self.server_state.total_requests += 1
         if self.transport.is_closing():
             return
+        if not cycle.keep_alive:
+            if self._phase == _BODY:  # answered before its body arrived: drop the rest
+                self._linger()
+            else:
+                self.transport.close()
+            return
         if self.pipeline:
             self.resume_reading()
             self._start(self.pipeline.popleft())
@@ -280,12 +301,12 @@ class GatewayHttpProtocol(asyncio.Protocol):
             cycle.keep_alive = False
 
     def pause_reading(self) -> None:
-        if not self.read_paused:
+        if not self.read_paused and not self.transport.is_closing():
             self.read_paused = True
             self.transport.pause_reading()
 
     def resume_reading(self) -> None:
-        if self.read_paused:
+        if self.read_paused and not self.transport.is_closing():
             self.read_paused = False
             self.transport.resume_reading()
 
@@ -311,6 +332,13 @@ class GatewayHttpProtocol(asyncio.Protocol):
             self._writable = None
             if not writable.done():
                 writable.set_result(None)
+
+    def _pipeline_full(self) -> None:
+        """The client sent more than PIPELINE_MAX requests ahead of their answers: those read
+        are answered in order, nothing more is read, and the connection closes after the last."""
+        self._discarding = True
+        self._phase = _DONE
+        self.pipeline[-1].keep_alive = False
 
     def _upgraded(self) -> None:
         """An Upgrade or CONNECT request: httptools stops at its head, and what follows would
@@ -398,20 +426,23 @@ class GatewayHttpProtocol(asyncio.Protocol):
         )
 
     def _refuse(self, status: int, code: str, message: str, *, linger: bool = False) -> None:
-        """Answer a refusal the application never sees, and close the connection.
+        """Answer a refusal the application never sees, and close the connection (`linger`:
+        the client is probably still sending, say a huge head)."""
+        self._phase = _DONE
+        self.transport.write(refusal(status, code, message, self._url))
+        if linger:
+            self._linger()
+        else:
+            self.transport.close()
 
-        With `linger`, the client is probably still sending (a huge head): closing at once
-        with its bytes unread would make the kernel reset the connection, and the client could
-        lose the answer. So the write side is shut, what still arrives is dropped unparsed, and
-        the connection closes after LINGER_S.
-        """
+    def _linger(self) -> None:
+        """Close a connection whose client is probably still sending: closing at once with its
+        bytes unread would make the kernel reset the connection, and the client could lose the
+        answer. So the write side is shut, what still arrives is dropped unparsed, and the
+        connection closes after LINGER_S."""
+        self._discarding = True
         self._phase = _DONE
         transport = self.transport
-        transport.write(refusal(status, code, message, self._url))
-        if not linger:
-            transport.close()
-            return
-        self._discarding = True
         if transport.can_write_eof():
             transport.write_eof()
         self.loop.call_later(LINGER_S, transport.close)

@@ -148,11 +148,9 @@ class Cycle:
         if self.complete or self.disconnected:
             return
         if not self._written and not self._transport.is_closing():
-            self._written = True
-            self.complete = True
+            self._written = self.complete = True
             self.keep_alive = False
             self._transport.write(_INTERNAL_ERROR)
-            self._transport.close()
             self._connection.response_complete(self)
         else:
             self._transport.close()
@@ -232,9 +230,7 @@ class Cycle:
             raise RuntimeError("Response content shorter than Content-Length")
         self.complete = True
         self.wake()
-        if not self.keep_alive:
-            self._transport.close()
-        connection.response_complete(self)
+        connection.response_complete(self)  # which closes the connection without keep-alive
 
     def _start(self, status: int, headers: Any) -> None:
         line = STATUS_LINES.get(status)
@@ -242,6 +238,8 @@ class Cycle:
             raise RuntimeError(f"Invalid HTTP status code {status!r} in the response.")
         self.started = True
         self._waiting_100 = False
+        if self.more_body:  # answered before the body arrived (say 413): close after it
+            self.keep_alive = False
         content = [line]
         framed = False
         close_sent = False

@@ -18,6 +18,7 @@ import pytest
 
 from gateway.flow.asgi import Receive, Scope, Send
 from gateway.http import GatewayHttpProtocol, HttpLimits
+from gateway.http.connection import PIPELINE_MAX
 from tests.gateway.http_serving import Responses, Serving, read_response, read_until_closed, serving
 
 DISCONNECTS: list[str] = []  # paths whose application saw http.disconnect
@@ -62,6 +63,8 @@ async def app(scope: Scope, receive: Receive, send: Send) -> None:
             chunk = bytes([i % 251]) * 65536
             await send({"type": "http.response.body", "body": chunk, "more_body": True})
         await send({"type": "http.response.body", "body": b""})
+    elif path == "/early":  # refuses without reading the body, as a body limit does
+        await _answer(send, 413, b"too large")
     elif path == "/no-content":
         await send({"type": "http.response.start", "status": 204, "headers": []})
         await send({"type": "http.response.body", "body": b""})
@@ -110,6 +113,34 @@ def test_pipelined_requests_are_answered_in_order(server: Serving) -> None:
         responses = Responses(sock)
         bodies = [responses.next()[1] for _ in range(3)]
     assert bodies == [b"/slow/0.2", b"echo:one", b"/slow/0"]
+
+
+def test_a_client_pipelining_past_the_bound_gets_those_read_answered_then_is_closed(
+    server: Serving,
+) -> None:
+    with server.connect() as sock:
+        sock.sendall(b"GET /slow/0.1 HTTP/1.1\r\nHost: x\r\n\r\n" + NEXT * 500)
+        answer = read_until_closed(sock)
+    responses = answer.split(b"HTTP/1.1 ")[1:]
+    assert 1 + PIPELINE_MAX <= len(responses) < 500
+    assert responses[0].endswith(b"/slow/0.1") and all(
+        r.startswith(b"200 OK") and r.endswith(b"\r\n\r\n/slow/0") for r in responses[1:]
+    )
+    assert b"connection: close" in responses[-1]
+    assert httpx.get(f"{server.url}/slow/0").text == "/slow/0"  # everyone else is served
+
+
+def test_an_answer_before_the_body_arrived_closes_the_connection_after_it(
+    server: Serving,
+) -> None:
+    with server.connect() as sock:
+        sock.sendall(b"POST /early HTTP/1.1\r\nHost: x\r\nContent-Length: 100000000\r\n\r\n")
+        sock.sendall(b"x" * 300_000)  # still sending when the answer comes
+        started = time.monotonic()
+        answer = read_until_closed(sock)
+    assert answer.startswith(b"HTTP/1.1 413 ") and answer.endswith(b"too large"), answer
+    assert b"connection: close" in answer
+    assert time.monotonic() - started < 5  # closed, not kept reading a 100 MB body
 
 
 def test_expect_100_continue_asks_for_the_body_then_answers(server: Serving) -> None:
