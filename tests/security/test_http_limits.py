@@ -18,6 +18,7 @@ import pytest
 
 from flowhost.devcluster import Cluster
 from tests.e2e.cluster import running_cluster
+from tests.gateway.http_serving import read_until_closed
 from tests.security.conftest import EXAMPLES, assert_serving
 
 HEADER_TIMEOUT_S = 4.0
@@ -40,19 +41,6 @@ def connect(cluster: Cluster) -> socket.socket:
     sock = socket.create_connection(("127.0.0.1", cluster.http_port), timeout=15)
     sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
     return sock
-
-
-def read_until_closed(sock: socket.socket, limit: int = 1 << 20) -> bytes:
-    received = b""
-    try:
-        while len(received) < limit:
-            chunk = sock.recv(65536)
-            if not chunk:
-                break
-            received += chunk
-    except (ConnectionResetError, TimeoutError):
-        pass
-    return received
 
 
 def rss_kib(pid: int) -> int:
