@@ -11,7 +11,10 @@ scope, one task and one write, and no timer, no `asyncio.Event` and no loop-turn
 
 What a connection does (the request's own exchange is gateway/http/cycle.py):
 - keep-alive, and pipelining: a request that arrives while one is answered waits, with reading
-  paused, and starts when that response is complete;
+  paused, and starts when that response is complete; at most PIPELINE_MAX wait (more: those read
+  are answered, nothing more is read, and the connection closes after the last);
+- a response given before its request's body arrived (a 413) closes the connection after it,
+  lingering so the client gets it, instead of reading the rest;
 - `Connection: close`, HTTP/1.0 and the request cap (`max_requests_per_connection`) close the
   connection after the response; an Upgrade (WebSocket, CONNECT) is served as plain HTTP and
   then closed: the gateway speaks no other protocol;

@@ -7,7 +7,8 @@ past 64 KiB held), sends `100 Continue` when the application first asks for a bo
 holds back, and answers `http.disconnect` once the client is gone or the response is complete;
 `send` checks every header name and value, frames the body by Content-Length or chunked (none
 for HEAD, 204 and 304), waits while the transport's buffer is full, refuses a body longer or
-shorter than its Content-Length, and closes the connection after a response without keep-alive.
+shorter than its Content-Length, and tells the connection when the response is complete (the
+connection closes itself after one without keep-alive, or answered before its body arrived).
 An application that fails before anything was written is answered 500.
 
 What it does not: the response head is held until the first body message, so a response leaves
