@@ -8,11 +8,12 @@ counts too); more are closed as they arrive, so a flood of strangers cannot hold
 memory or its CPU. An accepted connection is one `ExecutionSession`.
 
 Frames out: what the session emits during one loop turn leaves at the end of that turn as one
-write (at most `batch_max` results per frame), so at rest a result goes out at once and under
-load a frame carries many. A heartbeat (an empty frame) goes out when nothing else did for
-HEARTBEAT_S, as on the gRPC stream. While the gateway does not read the results (the transport's
-buffer is past its high-water mark) the connection reads no requests, so a stuck gateway cannot
-make an executor hold ever more results.
+write (at most `batch_max` results per frame), so under load a frame carries many; when the
+session has nothing else running (`ExecutionSession.busy`), nothing more can join the frame in
+this turn and it leaves at once, inside the execution's last step. A heartbeat (an empty frame)
+goes out when nothing else did for HEARTBEAT_S, as on the gRPC stream. While the gateway does
+not read the results (the transport's buffer is past its high-water mark) the connection reads
+no requests, so a stuck gateway cannot make an executor hold ever more results.
 """
 
 from __future__ import annotations
@@ -202,7 +203,8 @@ class _LinkConnection(asyncio.Protocol):
 
     def _emit(self, item: Emitted) -> None:
         self._pending.append(item)
-        if len(self._pending) >= self._frame_max:
+        session = self._session
+        if len(self._pending) >= self._frame_max or (session is not None and not session.busy):
             self._flush()
         elif not self._flush_due:
             self._flush_due = True

@@ -35,6 +35,7 @@ def start_execution(
     request: pb.ExecuteRequest,
     documents: list[Document],
     progress: Callable[[str], None] | None = None,
+    ended: Callable[[ProcessResult], None] | None = None,
 ) -> asyncio.Task[ProcessResult]:
     """Start what an ExecuteRequest asks for (raises Rejected); streams and uploads share it."""
     return host.start(
@@ -52,6 +53,7 @@ def start_execution(
         progress=progress,
         secret_config=tuple(request.secret_config),
         traceparent=request.traceparent,
+        ended=ended,
     )
 
 
@@ -65,19 +67,30 @@ class ExecutionSession:
         self._detached: set[int] = set()
         self._cancelled: set[int] = set()  # request ids the gateway cancelled
         self._closed = False
+        self._receiving = False
+
+    @property
+    def busy(self) -> bool:
+        """Whether more may be emitted in this loop turn: an execution is still running, or a
+        batch is being read. A carrier that batches per loop turn can send at once when not."""
+        return self._receiving or bool(self._tasks)
 
     def receive(self, batch: pb.RequestBatch) -> None:
         """Act on one batch from the gateway: start, cancel or detach each request."""
         stats = self._stats
         stats.request_batches += 1
         stats.requests_received += len(batch.requests)
-        for request in batch.requests:
-            if request.cancel:
-                self._cancel(request.id)
-            elif request.detach:
-                self._detached.add(request.id)
-            else:
-                self._start(request)
+        self._receiving = True
+        try:
+            for request in batch.requests:
+                if request.cancel:
+                    self._cancel(request.id)
+                elif request.detach:
+                    self._detached.add(request.id)
+                else:
+                    self._start(request)
+        finally:
+            self._receiving = False
 
     async def settle(self) -> None:
         """Wait for what is still running (the gateway half-closed the stream)."""
@@ -93,12 +106,14 @@ class ExecutionSession:
                 task.cancel()
 
     def _start(self, request: pb.ExecuteRequest) -> None:
+        request_id = request.id
         try:
             task = start_execution(
                 self._host,
                 request,
                 translate.documents_from_proto(list(request.documents)),
-                progress=self._progress_sink(request.id) if request.detachable else None,
+                progress=self._progress_sink(request_id) if request.detachable else None,
+                ended=lambda result: self._ended(request_id, result),
             )
         except Rejected as rejected:
             self._stats.rejected += 1
@@ -108,7 +123,6 @@ class ExecutionSession:
                 )
             )
             return
-        request_id = request.id
         started = time.perf_counter()
         self._tasks[request_id] = task
         if request.detachable:
@@ -116,23 +130,12 @@ class ExecutionSession:
             self._host.kept.running(request.execution_id, task)
         task.add_done_callback(lambda t: self._finished(request_id, t, started))
 
-    def _finished(self, request_id: int, task: asyncio.Task[ProcessResult], started: float) -> None:
-        self._tasks.pop(request_id, None)
-        execution_id = self._detachable.pop(request_id, None)
-        if task.cancelled():
-            if execution_id is not None:
-                self._host.kept.finished(execution_id)
-            by_gateway = request_id in self._cancelled
-            self._cancelled.discard(request_id)
-            if not self._closed:
-                self._emit(translate.cancelled(request_id, by_gateway=by_gateway))
+    def _ended(self, request_id: int, result: ProcessResult) -> None:
+        """An execution ended with a result (inside its task's last step): send it."""
+        if self._tasks.pop(request_id, None) is None:
             return
-        error = task.exception()
-        if error is not None:
-            log.error("execution %d crashed", request_id, exc_info=error)
-            result = failure_result("internal", f"executor error: {type(error).__name__}", started)
-        else:
-            result = task.result()
+        self._cancelled.discard(request_id)  # a cancel that came too late
+        execution_id = self._detachable.pop(request_id, None)
         if execution_id is not None:
             if request_id in self._detached or self._closed:
                 self._detached.discard(request_id)
@@ -141,6 +144,30 @@ class ExecutionSession:
                 self._host.kept.finished(execution_id)
         if not self._closed:
             self._emit(translate.result_to_proto(request_id, result))
+
+    def _finished(self, request_id: int, task: asyncio.Task[ProcessResult], started: float) -> None:
+        """An execution's task is done: what `_ended` did not see, a cancel or a crash."""
+        if request_id not in self._tasks:
+            return  # it ended with a result (`_ended`)
+        if task.cancelled():
+            self._tasks.pop(request_id)
+            execution_id = self._detachable.pop(request_id, None)
+            if execution_id is not None:
+                self._host.kept.finished(execution_id)
+            by_gateway = request_id in self._cancelled
+            self._cancelled.discard(request_id)
+            if not self._closed:
+                self._emit(translate.cancelled(request_id, by_gateway=by_gateway))
+            return
+        error = task.exception()
+        if error is None:
+            self._ended(request_id, task.result())
+            return
+        log.error("execution %d crashed", request_id, exc_info=error)
+        self._ended(
+            request_id,
+            failure_result("internal", f"executor error: {type(error).__name__}", started),
+        )
 
     def _progress_sink(self, request_id: int) -> Callable[[str], None]:
         def progress(message: str) -> None:

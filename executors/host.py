@@ -12,7 +12,7 @@ import dataclasses
 import logging
 import os
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Coroutine
 from pathlib import Path
 from typing import Any
 
@@ -157,10 +157,14 @@ class Host:
         progress: Callable[[str], None] | None = None,
         secret_config: tuple[str, ...] = (),
         traceparent: str = "",
+        ended: Callable[[ProcessResult], None] | None = None,
     ) -> asyncio.Task[ProcessResult]:
         """Start an execution as a task, or raise Rejected.
 
-        `progress` receives the execution's interim messages (the `progress` step).
+        `progress` receives the execution's interim messages (the `progress` step). `ended`
+        receives its result inside the task's last step, so the result can leave in that loop
+        turn rather than in the next, where the task's done callbacks run (an execution that is
+        cancelled or crashes never calls it: its task says so).
         """
         if self.draining:
             raise Rejected("draining", "executor is shutting down", retryable=True)
@@ -176,24 +180,27 @@ class Host:
                 retryable=True,
             )
         tracer = self.tracer if traceparent else None
-        run = package.run(
-            process,
-            documents,
-            props=props,
-            config=config,
-            flow=flow,
-            timeout_s=timeout_s,
-            execution_id=execution_id,
-            record=record,
-            data_type=data_type,
-            list_filter=list_filter,
-            secret_config=secret_config,
-            policy=self.policy,
-            step_hook=tracer.step if tracer is not None else None,
-        )
-        if tracer is not None:
-            run = tracer.execution(
-                run,
+
+        def run() -> Coroutine[Any, Any, ProcessResult]:
+            execution = package.run(
+                process,
+                documents,
+                props=props,
+                config=config,
+                flow=flow,
+                timeout_s=timeout_s,
+                execution_id=execution_id,
+                record=record,
+                data_type=data_type,
+                list_filter=list_filter,
+                secret_config=secret_config,
+                policy=self.policy,
+                step_hook=tracer.step if tracer is not None else None,
+            )
+            if tracer is None:
+                return execution
+            return tracer.execution(
+                execution,
                 traceparent,
                 {
                     "flowhost.execution_id": execution_id,
@@ -201,8 +208,9 @@ class Host:
                     "flowhost.process": process,
                 },
             )
+
         task = asyncio.create_task(
-            run,
+            _execution(run, ended),
             name=f"execution {execution_id}",
             context=_with_sink(progress) if progress is not None else None,
         )
@@ -224,6 +232,18 @@ class Host:
                 "cancelled %d executions still running after the grace period", len(pending)
             )
             await asyncio.wait(pending, timeout=1.0)
+
+
+async def _execution(
+    run: Callable[[], Coroutine[Any, Any, ProcessResult]],
+    ended: Callable[[ProcessResult], None] | None,
+) -> ProcessResult:
+    """An execution's task. Its coroutine is made inside the task, so a task cancelled before
+    its first step leaves no coroutine never awaited; `ended` gets the result in the last step."""
+    result = await run()
+    if ended is not None:
+        ended(result)
+    return result
 
 
 def _with_sink(progress: Callable[[str], None]) -> contextvars.Context:

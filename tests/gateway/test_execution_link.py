@@ -26,7 +26,7 @@ from gateway.executor_client import ExecutorConnection
 from gateway.link import ClusterLink
 from gateway.reconcile import Reconciler
 from gateway.routing import ExecutorPool
-from gateway.translate import Execution
+from gateway.translate import Execution, execution_to_proto
 from protos import execution_link as wire
 from protos.flowhost.v1 import executor_pb2 as pb
 from protos.flowhost.v1 import executor_pb2_grpc as pb_grpc
@@ -568,6 +568,42 @@ async def test_a_bad_frame_after_the_handshake_closes_only_that_link(
         pass
     writer.close()
     await _still_serves(executor)
+
+
+async def test_requests_cancelled_in_the_frame_that_starts_them_are_answered_cancelled(
+    executor: ExecutorServer,
+) -> None:
+    """A frame may start an execution and cancel it before its first step (or while it runs),
+    beside one that runs to its end: each gets its own answer, and the executor serves on."""
+    pool, _ = await _reconciled(executor.address)  # deploys the package
+    try:
+        reader, writer, nonce = await _opening(executor)
+        mine = secrets.token_bytes(32)
+        writer.write(wire.MAGIC + mine + _proof(TOKEN.encode(), "gateway", nonce, mine))
+        assert (await reader.readexactly(wire.VERDICT_BYTES))[:1] == wire.ACCEPTED
+
+        def start(request_id: int, process: str) -> pb.ExecuteRequest:
+            documents = [(b'{"n": %d}' % request_id, {})]
+            execution = Execution(deployment=KEY, process=process, documents=documents)
+            return execution_to_proto(request_id, execution)
+
+        first = [start(1, "echo"), start(2, "slow"), start(3, "echo")]
+        cancels = [pb.ExecuteRequest(id=3, cancel=True), pb.ExecuteRequest(id=2, cancel=True)]
+        writer.write(wire.frame(pb.RequestBatch(requests=first + cancels).SerializeToString()))
+        results: dict[int, pb.ExecuteResult] = {}
+        frames = wire.Frames()
+        while len(results) < 3:
+            data = await asyncio.wait_for(reader.read(65536), 5)
+            assert data, "the executor closed the link"
+            for frame in frames.feed(data):
+                results.update((r.id, r) for r in pb.ResultBatch.FromString(frame).results)
+        assert results[1].status == pb.STATUS_OK
+        assert results[2].status == results[3].status == pb.STATUS_CANCELLED
+        assert results[2].error.code == results[3].error.code == "cancelled"
+        writer.close()
+        assert await _echo(pool.connections[executor.address], 7) == b'{"echo":7}'
+    finally:
+        await pool.close()
 
 
 async def _describe(executor: ExecutorServer) -> pb.DescribeReply:
