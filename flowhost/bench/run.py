@@ -224,7 +224,7 @@ def run(
             "ratios": ratios(summaries),
         }
         if sweep:
-            rows = sweep_connections(targets, body, seconds)
+            rows = sweep_connections(targets, body, seconds, rounds)
             report["sweep_connections"] = rows
             if peer is not None:
                 report["sweep_ratios"] = sweep_ratios(rows, peer)
@@ -263,38 +263,62 @@ def ratios(summaries: list[dict[str, object]]) -> dict[str, float]:
 SWEEP_CONNECTIONS = (1, 4, 16, 64, 256)
 
 
-def sweep_connections(targets: list[Target], body: Path, seconds: float) -> list[dict[str, object]]:
-    """Every target at each connection count, in turn (interleaved, as the rounds are)."""
+def sweep_connections(
+    targets: list[Target], body: Path, seconds: float, rounds: int = 1
+) -> list[dict[str, object]]:
+    """Every target at each connection count, `rounds` times in turn (interleaved, as the
+    rounds are; the order alternates so neither target always runs first): a row per target
+    and count holds the medians, and each run's req/s and p50 for the per-round ratios."""
     rows: list[dict[str, object]] = []
     for connections in SWEEP_CONNECTIONS:
+        loads: dict[str, list[Load]] = {target.name: [] for target in targets}
+        for round_no in range(rounds):
+            order = targets if round_no % 2 == 0 else targets[::-1]
+            for target in order:
+                load = target.load(body, connections, max(seconds / 2, 2))
+                loads[target.name].append(load)
+                shown = " ".join(
+                    f"{n} {us:.0f} ({load.switches_per_request[n]:.1f} cs)"
+                    for n, us in load.cpu_us_per_request.items()
+                )
+                print(
+                    f"sweep c={connections:3d} round {round_no + 1}/{rounds} {target.name:14s} "
+                    f"{load.result.rps:8.0f} req/s p50 {load.result.p50_ms:6.2f} ms "
+                    f"p99 {load.result.p99_ms:6.1f} ms CPU µs/req (context switches/req) {shown}",
+                    flush=True,
+                )
         for target in targets:
-            result, cpu, switches = target.load(body, connections, max(seconds / 2, 2))
+            runs = loads[target.name]
+            results = [load.result for load in runs]
             rows.append(
                 {
                     "target": target.name,
                     "connections": connections,
-                    "rps": result.rps,
-                    "p50_ms": result.p50_ms,
-                    "p99_ms": result.p99_ms,
-                    "errors": result.errors,
-                    "cpu_us_per_request": cpu,
-                    "switches_per_request": switches,
+                    "rps": statistics.median(r.rps for r in results),
+                    "p50_ms": statistics.median(r.p50_ms for r in results),
+                    "p99_ms": statistics.median(r.p99_ms for r in results),
+                    "errors": sum(r.errors for r in results),
+                    "cpu_us_per_request": {
+                        n: statistics.median(load.cpu_us_per_request[n] for load in runs)
+                        for n in target.pids
+                    },
+                    "switches_per_request": {
+                        n: statistics.median(load.switches_per_request[n] for load in runs)
+                        for n in target.pids
+                    },
+                    "rps_runs": [r.rps for r in results],
+                    "p50_runs": [r.p50_ms for r in results],
                 }
-            )
-            shown = " ".join(f"{n} {us:.0f} ({switches[n]:.1f} cs)" for n, us in cpu.items())
-            print(
-                f"sweep c={connections:3d} {target.name:14s} {result.rps:8.0f} req/s "
-                f"p50 {result.p50_ms:6.2f} ms p99 {result.p99_ms:6.1f} ms "
-                f"CPU µs/req (context switches/req) {shown}",
-                flush=True,
             )
     return rows
 
 
 def sweep_ratios(rows: list[dict[str, Any]], peer: str) -> list[dict[str, float]]:
     """Per connection count: flowhost's throughput, p50 and p99 over the peer's (throughput
-    above 1 and latencies below 1 are flowhost ahead), and flowhost's CPU per request summed
-    over its processes."""
+    above 1 and latencies below 1 are flowhost ahead), from the medians and, where the rows
+    hold each round's runs, as the median of the per-round ratios (a round's two runs are back
+    to back, so the machine's drift between rounds cancels); and flowhost's CPU per request
+    summed over its processes."""
     by_count: dict[int, dict[str, dict[str, Any]]] = {}
     for row in rows:
         by_count.setdefault(row["connections"], {})[row["target"]] = row
@@ -303,15 +327,21 @@ def sweep_ratios(rows: list[dict[str, Any]], peer: str) -> list[dict[str, float]
         ours, theirs = targets.get("flowhost"), targets.get(peer)
         if ours is None or theirs is None:
             continue
-        out.append(
-            {
-                "connections": connections,
-                "rps_ratio": ours["rps"] / max(theirs["rps"], 1e-9),
-                "p50_ratio": ours["p50_ms"] / max(theirs["p50_ms"], 1e-9),
-                "p99_ratio": ours["p99_ms"] / max(theirs["p99_ms"], 1e-9),
-                "cpu_us_per_request": sum(ours.get("cpu_us_per_request", {}).values()),
-            }
-        )
+        ratio = {
+            "connections": connections,
+            "rps_ratio": ours["rps"] / max(theirs["rps"], 1e-9),
+            "p50_ratio": ours["p50_ms"] / max(theirs["p50_ms"], 1e-9),
+            "p99_ratio": ours["p99_ms"] / max(theirs["p99_ms"], 1e-9),
+            "cpu_us_per_request": sum(ours.get("cpu_us_per_request", {}).values()),
+        }
+        for key in ("rps", "p50"):
+            mine, peers = ours.get(f"{key}_runs", ()), theirs.get(f"{key}_runs", ())
+            pairs = list(zip(mine, peers, strict=True)) if len(mine) == len(peers) else []
+            if pairs:
+                ratio[f"{key}_ratio_per_round_median"] = statistics.median(
+                    a / max(b, 1e-9) for a, b in pairs
+                )
+        out.append(ratio)
     return out
 
 
@@ -377,10 +407,17 @@ def print_report(report: dict[str, object]) -> None:
             "flowhost over the peer per connection count (req/s: higher is better; p50, p99: lower)"
         )
         print(
-            f"{'connections':>11s} {'req/s':>6s} {'p50':>6s} {'p99':>6s}  flowhost CPU µs/request"
+            f"{'connections':>11s} {'req/s':>6s} {'p50':>6s} {'p99':>6s}  "
+            f"{'per round: req/s':>16s} {'p50':>6s}  flowhost CPU µs/request"
         )
         for row in ratios:  # type: ignore[attr-defined]
+            per_round = (
+                f"{row['rps_ratio_per_round_median']:15.2f}x "
+                f"{row['p50_ratio_per_round_median']:5.2f}x"
+                if "rps_ratio_per_round_median" in row
+                else f"{'':16s} {'':6s}"
+            )
             print(
                 f"{row['connections']:11d} {row['rps_ratio']:5.2f}x {row['p50_ratio']:5.2f}x "
-                f"{row['p99_ratio']:5.2f}x  {row['cpu_us_per_request']:.0f}"
+                f"{row['p99_ratio']:5.2f}x  {per_round}  {row['cpu_us_per_request']:.0f}"
             )

@@ -46,3 +46,23 @@ def test_ratios_are_flowhost_over_the_peer_per_connection_count() -> None:
 def test_a_count_the_peer_was_not_measured_at_has_no_ratio() -> None:
     rows = [_row("flowhost", 4, 3000, 1.0, 2.0, gateway=80), _row("nodered", 16, 10, 1, 1)]
     assert sweep_ratios(rows, "nodered") == []
+
+
+def test_rounds_give_the_median_of_the_per_round_ratios_too() -> None:
+    """Each round runs both targets back to back, so a round's ratio cancels the machine's
+    drift between rounds; the median of the medians does not."""
+    ours = _row("flowhost", 1, 2000, 0.30, 1.0, gateway=90)
+    theirs = _row("nodered", 1, 2000, 0.25, 2.0, node=250)
+    ours.update(rps_runs=[1000, 2000, 3000], p50_runs=[0.40, 0.30, 0.20])
+    theirs.update(rps_runs=[3000, 1000, 2000], p50_runs=[0.20, 0.25, 0.30])
+    [ratio] = sweep_ratios([ours, theirs], "nodered")
+    assert ratio["rps_ratio"] == pytest.approx(1.0)
+    assert ratio["rps_ratio_per_round_median"] == pytest.approx(1.5)  # 1/3, 2, 3/2
+    assert ratio["p50_ratio"] == pytest.approx(1.2)
+    assert ratio["p50_ratio_per_round_median"] == pytest.approx(1.2)  # 2, 1.2, 2/3
+
+
+def test_without_runs_there_is_no_per_round_ratio() -> None:
+    rows = [_row("flowhost", 4, 3000, 1.0, 2.0, gateway=80), _row("nodered", 4, 1000, 2, 4)]
+    [ratio] = sweep_ratios(rows, "nodered")
+    assert "rps_ratio_per_round_median" not in ratio
