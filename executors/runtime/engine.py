@@ -22,6 +22,7 @@ from .context import (
     StopExecution,
     TracedRunContext,
 )
+from .deadline import Deadline
 from .documents import Document
 from .errors import FlowhostRuntimeError, StepFailure
 from .limits import limit_exceeded
@@ -212,16 +213,22 @@ class CompiledPackage:
         )
         if isinstance(ctx, TracedRunContext):
             ctx.step_hook = step_hook  # type: ignore[assignment]  # set when traced
+        timeout = plan.timeout_s if timeout_s is None else timeout_s
+        loop = asyncio.get_running_loop()
+        ctx.deadline = loop.time() + timeout
+        deadline = Deadline(loop, ctx.deadline)
         # The HTTP client's network backend checks connections against this run's policy.
         policy_token = egress.set_current(ctx.policy)
-        timeout = plan.timeout_s if timeout_s is None else timeout_s
-        ctx.deadline = asyncio.get_running_loop().time() + timeout
         status = "ok"
         error: ExecutionFailure | None = None
         active = ACTIVE.set(redactor) if redactor is not None else None
         try:
-            async with asyncio.timeout(timeout):
+            try:
                 await ctx.run_steps(plan.steps, documents)
+            except asyncio.CancelledError:
+                if not deadline.passed():
+                    raise
+                raise TimeoutError from None
         except StopExecution:
             pass
         except StepFailure as failure:
@@ -243,6 +250,7 @@ class CompiledPackage:
             status = "failed"
             error = ExecutionFailure(failure.code, failure.message, "", failure.retryable)
         finally:
+            deadline.end()
             egress.reset_current(policy_token)
             if active is not None:
                 ACTIVE.reset(active)
