@@ -33,6 +33,7 @@ from executors.link import LinkCredentials
 from executors.stats import StreamStats
 from protos import execution_link as wire
 from protos.flowhost.v1 import executor_pb2 as pb
+from protos.reply_poll import ReplyPoll
 
 log = logging.getLogger("flowhost.executor")
 
@@ -48,12 +49,14 @@ class ExecutionLinkServer:
         credentials: LinkCredentials,
         batch_max: int,
         heartbeat_s: float,
+        poll_s: float = 0.0,
     ) -> None:
         self._host = host
         self._stats = stats
         self._credentials = credentials
         self._batch_max = batch_max
         self._heartbeat_s = heartbeat_s
+        self._poll_s = poll_s
         self._server: asyncio.Server | None = None
         self._connections: set[_LinkConnection] = set()
         self.handshaking = 0
@@ -107,6 +110,8 @@ class _LinkConnection(asyncio.Protocol):
         self._session: ExecutionSession | None = None
         self._pending: list[Emitted] = []
         self._flush_due = False
+        #: After results leave, the loop polls for the gateway's next requests.
+        self._poll = ReplyPoll(server._poll_s)
         self._sent_at = 0.0
         self._timer: asyncio.TimerHandle | None = None
         self._handshaking = False
@@ -180,6 +185,7 @@ class _LinkConnection(asyncio.Protocol):
     # -- frames ----------------------------------------------------------------------------
 
     def data_received(self, data: bytes) -> None:
+        self._poll.heard()
         session = self._session
         if session is None:
             if self._handshaking:
@@ -235,6 +241,9 @@ class _LinkConnection(asyncio.Protocol):
         if frames:
             transport.write(b"".join(frames))
             self._sent_at = time.monotonic()
+            # Results out: the gateway's next requests follow soon.
+            session = self._session
+            self._poll.expect(len(pending) + (session.running if session is not None else 0))
 
     def _heartbeat(self) -> None:
         every_s = self._server._heartbeat_s

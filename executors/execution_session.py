@@ -70,6 +70,11 @@ class ExecutionSession:
         self._receiving = False
 
     @property
+    def running(self) -> int:
+        """Executions under way (started, not yet ended)."""
+        return len(self._tasks)
+
+    @property
     def busy(self) -> bool:
         """Whether more may be emitted in this loop turn: an execution is still running, or a
         batch is being read. A carrier that batches per loop turn can send at once when not."""

@@ -110,7 +110,7 @@ class ExecutorServer:
             raise OSError(f"cannot listen on {address}: the port is in use or not this host's")
         if s.stream_port >= 0:
             self._link_server = ExecutionLinkServer(
-                self._host, stats, link, s.batch_max, HEARTBEAT_S
+                self._host, stats, link, s.batch_max, HEARTBEAT_S, s.link_poll_us / 1e6
             )
             try:
                 self.stream_port = await self._link_server.start(s.host, s.stream_port)

@@ -53,6 +53,14 @@ class ExecutorSettings(BaseSettings):
         10.0, description="On shutdown, how long in-flight executions may finish."
     )
     batch_max: int = Field(256, description="Most results sent back in one stream message.")
+    link_poll_us: int = Field(
+        1000,
+        ge=0,
+        le=10_000,
+        description="After results leave on an execution link, how long (µs) the executor's "
+        "loop polls for the gateway's next requests instead of sleeping; it backs off when "
+        'none come that soon (docs/benchmark.md, "Polling for the answer"). 0: off.',
+    )
     http_max_connections: int = Field(
         200, description="Connection pool size of the client the http step shares."
     )

@@ -26,6 +26,7 @@ from gateway.link import ClusterLink, NotOfCluster
 from protos import execution_link as wire
 from protos.flowhost.v1 import executor_pb2 as pb
 from protos.flowhost.v1 import executor_pb2_grpc as pb_grpc
+from protos.reply_poll import ReplyPoll
 
 Received = Callable[[pb.ResultBatch], None]
 Lost = Callable[[str], None]
@@ -55,7 +56,14 @@ class ExecutionStream(Protocol):
 
 
 class LinkStream(asyncio.Protocol):
-    def __init__(self, address: str, link: ClusterLink, received: Received, lost: Lost) -> None:
+    def __init__(
+        self,
+        address: str,
+        link: ClusterLink,
+        received: Received,
+        lost: Lost,
+        poll_s: float = 0.0,
+    ) -> None:
         self._address = address
         self._link = link
         self._received = received
@@ -68,6 +76,8 @@ class LinkStream(asyncio.Protocol):
         self._frames = wire.Frames()
         self._queue: list[pb.ExecuteRequest] = []
         self._flush_due = False
+        #: After a frame of requests leaves, the loop polls for the results (protos/reply_poll.py).
+        self._poll = ReplyPoll(poll_s)
         self._gone = False
         #: Bytes of frames written to the transport; minus its buffer, what the kernel took.
         self._written = 0
@@ -87,6 +97,7 @@ class LinkStream(asyncio.Protocol):
         received: Received,
         lost: Lost,
         timeout_s: float,
+        poll_s: float = 0.0,
     ) -> LinkStream:
         """Connect to the executor at `address`'s host on `port` and run the handshake.
 
@@ -95,7 +106,7 @@ class LinkStream(asyncio.Protocol):
         host = address.rsplit(":", 1)[0].strip("[]")
         loop = asyncio.get_running_loop()
         context = link.link_ssl_context()
-        stream = cls(address, link, received, lost)
+        stream = cls(address, link, received, lost, poll_s)
         async with asyncio.timeout(timeout_s):
             await loop.create_connection(
                 lambda: stream,
@@ -171,6 +182,7 @@ class LinkStream(asyncio.Protocol):
             except wire.FrameTooLarge as error:
                 self._fail_handshake(ConnectionError(f"the executor's refusal: {error}"))
             return
+        self._poll.heard()
         try:
             frames = self._frames.feed(data)
             received = self._received
@@ -197,6 +209,7 @@ class LinkStream(asyncio.Protocol):
             frame = wire.frame(pb.RequestBatch(requests=batch).SerializeToString())
             transport.write(frame)
             self._written += len(frame)
+            self._poll.expect(self.in_flight())
             unsent = transport.get_write_buffer_size()
             if unsent > UNSENT_MAX_BYTES:
                 self._drop(

@@ -104,10 +104,12 @@ _PAST_SYNC_TIMEOUT: Final = object()
 
 
 class ExecutorConnection:
-    def __init__(self, address: str, link: ClusterLink) -> None:
+    def __init__(self, address: str, link: ClusterLink, poll_s: float = 0.0) -> None:
+        """`poll_s`: how long the execution link polls for results (protos/reply_poll.py)."""
         self.address = address
         self.info: ExecutorInfo | None = None
         self._link = link
+        self._poll_s = poll_s
         # Sent with every call; the executor checks it once per RPC (once per stream).
         self._metadata = link.metadata
         self._channel = link.channel(
@@ -271,7 +273,13 @@ class ExecutorConnection:
         if port:
             try:
                 stream = await LinkStream.open(
-                    self.address, port, self._link, self._received, self._fail, LINK_OPEN_S
+                    self.address,
+                    port,
+                    self._link,
+                    self._received,
+                    self._fail,
+                    LINK_OPEN_S,
+                    self._poll_s,
                 )
                 self.carrier = "link"
                 stream.in_flight = self._waiting.__len__

@@ -56,9 +56,11 @@ class Reconciler(Lifecycle):
         link: ClusterLink,
         policy: Callable[[str], RuntimePolicy] | None = None,
         registered: Callable[[], Awaitable[set[str]]] | None = None,
+        link_poll_s: float = 0.0,
     ) -> None:
         self._pool = pool
         self._link = link
+        self._link_poll_s = link_poll_s
         # The runtime's policy, pushed to each executor before it gets deployments or traffic.
         self._policy = policy
         self._desired = desired
@@ -137,7 +139,7 @@ class Reconciler(Lifecycle):
                 self._pool.forget(address)
                 self._drop(connections.pop(address))
             for address in addresses - set(connections):
-                connections[address] = ExecutorConnection(address, self._link)
+                connections[address] = ExecutorConnection(address, self._link, self._link_poll_s)
             await asyncio.gather(*(self._reconcile_one(c) for c in connections.values()))
             ready: dict[str, list[ExecutorConnection]] = {}
             for connection in connections.values():

@@ -103,6 +103,7 @@ async def open_gateway(
         reconciler = Reconciler(
             pool, registry.desired, s.executor_targets, s.executor_dns, s.discovery_interval_s,
             link, policy=policies.of, registered=registrations.addresses,
+            link_poll_s=s.link_poll_us / 1e6,
         )  # fmt: skip
         keys = load_keys(s)
         config = ConfigStore(store, keys, s.config_value_max_bytes)

@@ -371,6 +371,15 @@ class GatewaySettings(BaseSettings):
         description="mTLS: the name executors' certificates are checked against, whatever "
         "address they are dialled at (DNS discovery yields bare IPs).",
     )
+    link_poll_us: int = Field(
+        300,
+        ge=0,
+        le=10_000,
+        description="After requests leave on an execution link, how long (µs) the gateway's "
+        "loop polls for their results instead of sleeping; it backs off on links whose answers "
+        'take longer (docs/benchmark.md, "Polling for the answer"). 0: off, for a machine '
+        "whose CPU is billed or shared so tightly that idle cores are not idle.",
+    )
 
     # -- the shared web server: TLS, client certificates, forwarded addresses --
     tls_cert_file: Path | None = Field(
