@@ -27,6 +27,15 @@ def cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / _TICK
 
 
+def machine_ticks() -> tuple[int, int]:
+    """The machine's CPU time so far, in ticks: (stolen by the hypervisor, all). On a VM the
+    steal share over a run says how much of the cores this guest did not get: these VMs'
+    "slow phases" (every target slower by a third) are other guests on the same host."""
+    with open("/proc/stat") as stat:
+        fields = [int(f) for f in stat.readline().split()[1:]]
+    return (fields[7] if len(fields) > 7 else 0), sum(fields[:8])
+
+
 def context_switches(pid: int) -> int:
     """Context switches of all a process's threads so far (voluntary and not): a thread
     hand-off costs one each side, and the count barely moves when other work shares the

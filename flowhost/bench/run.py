@@ -86,6 +86,8 @@ class Load(NamedTuple):
     result: LoadResult
     cpu_us_per_request: dict[str, float]
     switches_per_request: dict[str, float]
+    #: Share of the machine's CPU time the hypervisor took meanwhile, in per cent.
+    steal_pct: float = 0.0
 
 
 @dataclass
@@ -104,7 +106,9 @@ class Target:
         (from /proc: unlike wall time, they hardly move when other work shares the machine)."""
         cpu = {n: processes.cpu_seconds(p) for n, p in self.pids.items()}
         switches = {n: processes.context_switches(p) for n, p in self.pids.items()}
+        stolen, ticks = processes.machine_ticks()
         result = drive(self.url, body, self.auth, connections, seconds)
+        stolen_after, ticks_after = processes.machine_ticks()
         requests = max(result.requests, 1)
         return Load(
             result,
@@ -113,6 +117,7 @@ class Target:
                 n: (processes.context_switches(p) - switches[n]) / requests
                 for n, p in self.pids.items()
             },
+            100 * (stolen_after - stolen) / max(ticks_after - ticks, 1),
         )
 
     def measure(self, body: Path, connections: int, seconds: float) -> LoadResult:
@@ -284,7 +289,8 @@ def sweep_connections(
                 print(
                     f"sweep c={connections:3d} round {round_no + 1}/{rounds} {target.name:14s} "
                     f"{load.result.rps:8.0f} req/s p50 {load.result.p50_ms:6.2f} ms "
-                    f"p99 {load.result.p99_ms:6.1f} ms CPU µs/req (context switches/req) {shown}",
+                    f"p99 {load.result.p99_ms:6.1f} ms steal {load.steal_pct:4.1f}% "
+                    f"CPU µs/req (context switches/req) {shown}",
                     flush=True,
                 )
         for target in targets:
@@ -308,6 +314,7 @@ def sweep_connections(
                     },
                     "rps_runs": [r.rps for r in results],
                     "p50_runs": [r.p50_ms for r in results],
+                    "steal_pct_runs": [round(load.steal_pct, 1) for load in runs],
                 }
             )
     return rows

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+
 import pytest
 
 from flowhost.bench.run import SWEEP_CONNECTIONS, sweep_ratios
@@ -66,3 +68,16 @@ def test_without_runs_there_is_no_per_round_ratio() -> None:
     rows = [_row("flowhost", 4, 3000, 1.0, 2.0, gateway=80), _row("nodered", 4, 1000, 2, 4)]
     [ratio] = sweep_ratios(rows, "nodered")
     assert "rps_ratio_per_round_median" not in ratio
+
+
+def test_the_machine_ticks_count_up_and_steal_is_a_part_of_them() -> None:
+    """What the sweep's steal share is made of (/proc/stat's cpu line)."""
+    processes = pytest.importorskip("flowhost.bench.processes", reason="the bench extra")
+    stolen, ticks = processes.machine_ticks()
+    deadline = time.monotonic() + 0.3
+    while time.monotonic() < deadline:  # spend some CPU: the machine's ticks move
+        sum(range(10_000))
+    stolen_after, ticks_after = processes.machine_ticks()
+    assert 0 <= stolen <= stolen_after
+    assert ticks_after > ticks
+    assert stolen_after - stolen <= ticks_after - ticks
