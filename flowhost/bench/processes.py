@@ -29,8 +29,9 @@ def cpu_seconds(pid: int) -> float:
 
 def machine_ticks() -> tuple[int, int]:
     """The machine's CPU time so far, in ticks: (stolen by the hypervisor, all). On a VM the
-    steal share over a run says how much of the cores this guest did not get: these VMs'
-    "slow phases" (every target slower by a third) are other guests on the same host."""
+    steal share over a run says how much of its cores the guest did not get. (On the benchmark
+    VMs the "slow phases", every target a third slower for minutes, showed 0-3% steal: the
+    cores ran slower, the guest did not get less of them.)"""
     with open("/proc/stat") as stat:
         fields = [int(f) for f in stat.readline().split()[1:]]
     return (fields[7] if len(fields) > 7 else 0), sum(fields[:8])
