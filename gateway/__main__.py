@@ -14,6 +14,7 @@ from gateway import logs, redaction, tracing
 from gateway.app import create_app
 from gateway.data_folder import make_private
 from gateway.http import GatewayHttpProtocol, HttpLimits
+from gateway.http.acceptor import GatewayServer, bind
 from gateway.link import LinkMisconfigured
 from gateway.settings import GatewaySettings
 
@@ -56,10 +57,19 @@ def main(settings: GatewaySettings | None = None) -> None:
         ssl_cert_reqs=tls.cert_reqs,
         ssl_ca_certs=tls.ca_certs,
     )
-    tune_gc()
     # An inherited socket (settings.listen_fd) is used as it is: socket() reads its family.
-    sockets = None if settings.listen_fd is None else [socket.socket(fileno=settings.listen_fd)]
-    uvicorn.Server(config).run(sockets=sockets)
+    if settings.listen_fd is not None:
+        listener = socket.socket(fileno=settings.listen_fd)
+    else:
+        try:
+            listener = bind(settings.host, settings.port, config.backlog)
+        except OSError as error:
+            where = f"{settings.host}:{settings.port}"
+            print(f"flowhost gateway cannot listen on {where}: {error}", file=sys.stderr)
+            raise SystemExit(1) from None
+    tune_gc()
+    # Connections are accepted by gateway/http/acceptor.py, all that wait in each loop turn.
+    GatewayServer(config, [listener]).run()
 
 
 def http_limits(settings: GatewaySettings) -> HttpLimits:

@@ -21,7 +21,9 @@ from gateway.http import GatewayHttpProtocol
 # uvicorn version named.
 WRITTEN_AGAINST = "0.54"
 UVICORN_SOURCE = {
-    "Server.startup": (Server.startup, "2aa1d70a244bfcf2"),  # makes the protocol per connection
+    # Makes the protocol per connection; given sockets=[] it starts no listener of its own and
+    # logs none, which gateway/http/acceptor.py's GatewayServer relies on.
+    "Server.startup": (Server.startup, "2aa1d70a244bfcf2"),
     "Server.shutdown": (Server.shutdown, "9b33c50562992b1e"),  # calls connection.shutdown()
     "Server._wait_tasks_to_complete": (Server._wait_tasks_to_complete, "17209be1e991445d"),
     "ServerState.__init__": (ServerState.__init__, "8daf3a9b4e4e4245"),
