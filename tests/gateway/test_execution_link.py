@@ -705,3 +705,41 @@ async def test_a_link_that_cannot_prove_the_token_is_refused(
     )
     assert impostor.sent == [], "no fallback to the gRPC stream for a stranger"
     assert frames in ([], [b""]), "and not a single frame reached its link"
+
+
+@pytest.mark.parametrize(("poll_us", "polls"), [(10_000, True), (0, False)])
+async def test_a_quiet_link_polls_for_its_answers_unless_turned_off(
+    poll_us: int, polls: bool
+) -> None:
+    """One request at a time: each end polls for the other's answer after writing (the
+    settings FLOWHOST_LINK_POLL_US and FLOWHOST_EXECUTOR_LINK_POLL_US), and 0 turns it off."""
+    async with ExecutorServer(_settings(link_poll_us=poll_us)) as server:
+        pool = ExecutorPool()
+        reconciler = Reconciler(
+            pool, lambda runtime: {KEY: PACKAGE}, [server.address], "", 1.0, LINK,
+            link_poll_s=poll_us / 1e6,
+        )  # fmt: skip
+        await reconciler.reconcile()
+        try:
+            connection = pool.connections[server.address]
+            for n in range(20):
+                assert await _echo(connection, n) == b'{"echo":%d}' % n
+            poll = connection._stream._poll  # type: ignore[union-attr]
+            if polls:
+                assert poll.answered >= 10, (poll.answered, poll.missed)
+            else:
+                assert (poll.answered, poll.missed) == (0, 0)
+        finally:
+            await pool.close()
+
+
+@pytest.mark.parametrize("value", [-1, 10_001])
+def test_a_poll_budget_out_of_bounds_is_refused_naming_the_setting(value: int) -> None:
+    from pydantic import ValidationError
+
+    from gateway.settings import GatewaySettings
+
+    with pytest.raises(ValidationError, match="link_poll_us"):
+        GatewaySettings(link_poll_us=value)
+    with pytest.raises(ValidationError, match="link_poll_us"):
+        _settings(link_poll_us=value)
